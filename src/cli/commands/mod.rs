@@ -1,0 +1,37 @@
+//! One file per verb; `dispatch` routes a parsed command to it.
+
+mod config;
+mod graph;
+mod validate;
+
+use std::collections::HashMap;
+
+use super::args::Command;
+use super::{Ctx, Result};
+use crate::manifest::{self, Loaded};
+
+/// Runs one verb.
+pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
+    match command {
+        Command::Validate => validate::run(ctx),
+        Command::Config(args) => config::run(ctx, &args),
+        Command::Graph(args) => graph::run(ctx, &args),
+        Command::Completions(args) => {
+            let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());
+            Ok(crate::exit::Exit::Ok)
+        }
+    }
+}
+
+/// Finds and loads the manifest named by `-f` (or discovered), printing its warnings.
+pub fn load(ctx: &Ctx) -> Result<Loaded> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        crate::error::Error::failed(format!("cannot read the current directory: {e}"), None)
+    })?;
+    let path = manifest::discover(ctx.global.file.as_deref(), &cwd)?;
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let loaded = manifest::load(&path, &env)?;
+    super::output::print_warnings(ctx, &loaded.warnings);
+    Ok(loaded)
+}

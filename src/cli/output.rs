@@ -1,0 +1,105 @@
+//! Rendering: human output (miette diagnostics, tables) and `--json` documents, in one place.
+
+use std::fmt::Write as _;
+
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use serde::Serialize;
+use serde_json::json;
+
+use super::args::Global;
+use crate::error::Error;
+use crate::manifest::ManifestError;
+
+/// What every verb needs to know about how to talk to the user.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Global flags.
+    pub global: Global,
+    /// Colour allowed on stderr.
+    pub color: bool,
+}
+
+impl Ctx {
+    /// `--json` given.
+    pub fn json(&self) -> bool {
+        self.global.json
+    }
+
+    /// Prints a JSON document with `schema_version` on stdout.
+    pub fn print_json<T: Serialize>(&self, value: &T) {
+        let mut doc =
+            serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+        if let Some(map) = doc.as_object_mut() {
+            map.shift_insert(0, "schema_version".into(), json!(1));
+        }
+        println!("{}", serde_json::to_string(&doc).unwrap_or_default());
+    }
+
+    /// Prints a human line on stdout unless `-q`.
+    pub fn say(&self, text: impl AsRef<str>) {
+        if !self.global.quiet {
+            println!("{}", text.as_ref());
+        }
+    }
+}
+
+/// Renders manifest problems the way miette draws them, without colour when `color` is false.
+pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
+    let mut out = String::new();
+    for report in err.reports() {
+        let _ = handler.render_report(&mut out, &report);
+    }
+    if err.problems.len() > 1 {
+        let _ = writeln!(
+            out,
+            "{} problems in {}; nothing was applied",
+            err.problems.len(),
+            err.file.display()
+        );
+    }
+    out
+}
+
+/// Prints an error on stderr (human) or stdout (`--json`, SPEC §6 shape).
+pub fn print_error(ctx: &Ctx, err: &Error) {
+    if ctx.json() {
+        let doc = match err {
+            Error::Manifest(m) => {
+                let errors = m.json_errors();
+                json!({ "error": errors.first(), "errors": errors })
+            }
+            other => {
+                json!({ "error": { "code": other.code(), "message": other.to_string(), "hint": other.hint() } })
+            }
+        };
+        ctx.print_json(&doc);
+        return;
+    }
+    match err {
+        Error::Manifest(m) => eprint!("{}", render_manifest(m, ctx.color, 100)),
+        other => {
+            let red = if ctx.color { "\x1b[31m" } else { "" };
+            let reset = if ctx.color { "\x1b[0m" } else { "" };
+            eprintln!("{red}error:{reset} {other}");
+            if let Some(hint) = other.hint() {
+                eprintln!("  hint: {}", hint.replace('\n', "\n  "));
+            }
+        }
+    }
+}
+
+/// Prints manifest warnings (unset variables) on stderr unless `-q`.
+pub fn print_warnings(ctx: &Ctx, warnings: &ManifestError) {
+    if warnings.problems.is_empty() || ctx.global.quiet {
+        return;
+    }
+    let mut text = render_manifest(warnings, ctx.color, 100);
+    text = text.replace("manifest::unset_variable", "warning: unset variable");
+    eprint!("{text}");
+}

@@ -1,0 +1,14 @@
+//! ctmux: declarative multi-process dev stacks in tmux.
+//!
+//! The pipeline reads top to bottom: [`manifest`] (find, parse, lower, diagnose) →
+//! [`graph`] (dependency order) → [`tmux`] (one engine talking to a server) → [`reconcile`]
+//! (plan, apply, wait) → [`cli`] (verbs and rendering). `main.rs` only calls [`cli::run`].
+
+pub mod address;
+pub mod cli;
+pub mod error;
+pub mod exit;
+pub mod graph;
+pub mod manifest;
+pub mod suggest;
+pub mod units;

@@ -1,0 +1,194 @@
+//! `ctmux config`: the resolved project written back as a long-form manifest.
+//!
+//! Everything is explicit (absolute cwd, merged env, pane-level dependencies, expanded groups)
+//! and every literal `$` is escaped as `$$`, so loading the output gives the same [`Project`].
+
+use serde_json::{Map, Value, json};
+
+use super::interpolate::escape;
+use super::model::{Action, Check, Command, Health, Pane, Project, Restart};
+use crate::units::{format_cpu, format_duration, format_size};
+
+/// The manifest document for `project`.
+pub fn render(project: &Project) -> Value {
+    let mut top = Map::new();
+    top.insert("version".into(), json!(1));
+    top.insert("name".into(), s(&project.name));
+    if let Some(socket) = &project.socket {
+        top.insert("socket".into(), s(socket));
+    }
+    let mut gc = Map::new();
+    if let Some(ttl) = project.gc.ttl {
+        gc.insert("ttl".into(), json!(format_duration(ttl)));
+    }
+    gc.insert(
+        "event_retention".into(),
+        json!(format_duration(project.gc.event_retention)),
+    );
+    gc.insert("snapshots_keep".into(), json!(project.gc.snapshots_keep));
+    top.insert("gc".into(), Value::Object(gc));
+    if !project.groups.is_empty() {
+        top.insert("groups".into(), json!(project.groups));
+    }
+    let mut sessions = Map::new();
+    for session in project.sessions.values() {
+        let mut windows = Map::new();
+        for window in session.windows.values() {
+            let mut w = Map::new();
+            if let Some(layout) = &window.layout {
+                w.insert("layout".into(), s(layout));
+            }
+            if window.focus {
+                w.insert("focus".into(), json!(true));
+            }
+            let panes: Map<String, Value> = window
+                .panes
+                .values()
+                .map(|p| (p.name.clone(), pane(p)))
+                .collect();
+            w.insert("panes".into(), Value::Object(panes));
+            windows.insert(window.name.clone(), Value::Object(w));
+        }
+        sessions.insert(session.name.clone(), json!({ "windows": windows }));
+    }
+    top.insert("sessions".into(), Value::Object(sessions));
+    Value::Object(top)
+}
+
+/// A string value, escaped so interpolation gives it back unchanged.
+fn s(text: &str) -> Value {
+    Value::String(escape(text))
+}
+
+fn pane(p: &Pane) -> Value {
+    let mut m = Map::new();
+    match &p.command {
+        Some(Command::Shell(c)) => {
+            m.insert("command".into(), s(c));
+        }
+        Some(Command::Argv(v)) => {
+            m.insert(
+                "command".into(),
+                Value::Array(v.iter().map(|a| s(a)).collect()),
+            );
+        }
+        None => {}
+    }
+    m.insert("cwd".into(), s(&p.cwd.to_string_lossy()));
+    m.insert("shell".into(), s(&p.shell));
+    if !p.env.is_empty() {
+        m.insert(
+            "env".into(),
+            Value::Object(p.env.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+        );
+    }
+    if !p.depends_on.is_empty() {
+        let deps: Map<String, Value> = p
+            .depends_on
+            .iter()
+            .map(|d| (d.target.clone(), json!(d.condition.as_str())))
+            .collect();
+        m.insert("depends_on".into(), Value::Object(deps));
+    }
+    if let Some(r) = &p.ready_when {
+        m.insert("ready_when".into(), s(&r.source));
+    }
+    if let Some(h) = &p.health {
+        m.insert("health".into(), health(h));
+    }
+    if p.restart != Restart::No {
+        m.insert("restart".into(), json!(p.restart.as_str()));
+    }
+    if let Some(n) = p.max_restarts {
+        m.insert("max_restarts".into(), json!(n));
+    }
+    let mut stop = Map::new();
+    stop.insert("signal".into(), json!(p.stop.signal));
+    stop.insert("timeout".into(), json!(format_duration(p.stop.timeout)));
+    if let Some(c) = &p.stop.command {
+        stop.insert("command".into(), s(c));
+    }
+    m.insert("stop".into(), Value::Object(stop));
+    if let Some(l) = &p.limits {
+        let mut lm = Map::new();
+        if let Some(mem) = l.memory {
+            lm.insert("memory".into(), json!(format_size(mem)));
+        }
+        if let Some(cpu) = l.cpu {
+            lm.insert("cpu".into(), json!(format_cpu(cpu)));
+        }
+        lm.insert("action".into(), json!(l.action.as_str()));
+        m.insert("limits".into(), Value::Object(lm));
+    }
+    if !p.on.is_empty() {
+        let rules: Vec<Value> =
+            p.on.iter()
+                .map(|r| {
+                    let mut rm = Map::new();
+                    rm.insert("match".into(), s(&r.pattern.source));
+                    rm.insert(
+                        "do".into(),
+                        match &r.action {
+                            Action::Restart => json!("restart"),
+                            Action::Stop => json!("stop"),
+                            Action::Kill => json!("kill"),
+                            Action::Event => json!("event"),
+                            Action::Signal(sig) => json!({ "signal": sig }),
+                            Action::SendKeys(k) => json!({ "send_keys": escape(k) }),
+                            Action::Run(c) => json!({ "run": escape(c) }),
+                        },
+                    );
+                    if let Some(c) = r.cooldown {
+                        rm.insert("cooldown".into(), json!(format_duration(c)));
+                    }
+                    if r.once {
+                        rm.insert("once".into(), json!(true));
+                    }
+                    Value::Object(rm)
+                })
+                .collect();
+        m.insert("on".into(), Value::Array(rules));
+    }
+    if !p.metadata.is_empty() {
+        m.insert(
+            "metadata".into(),
+            Value::Object(p.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+        );
+    }
+    if p.focus {
+        m.insert("focus".into(), json!(true));
+    }
+    if p.keep_shell {
+        m.insert("keep_shell".into(), json!(true));
+    }
+    Value::Object(m)
+}
+
+fn health(h: &Health) -> Value {
+    let mut m = Map::new();
+    let (key, value) = match &h.check {
+        Check::Exec(c) => ("exec", s(c)),
+        Check::Http(u) => ("http", s(u)),
+        Check::Tcp(a) => ("tcp", s(a)),
+        Check::Log(p) => ("log", s(&p.source)),
+    };
+    m.insert(key.into(), value);
+    m.insert("interval".into(), json!(format_duration(h.interval)));
+    m.insert(
+        "start_interval".into(),
+        json!(format_duration(h.start_interval)),
+    );
+    m.insert("timeout".into(), json!(format_duration(h.timeout)));
+    m.insert("retries".into(), json!(h.retries));
+    m.insert(
+        "start_period".into(),
+        json!(format_duration(h.start_period)),
+    );
+    Value::Object(m)
+}
+
+/// The manifest document as YAML text.
+pub fn to_yaml(project: &Project) -> String {
+    serde_saphyr::to_string(&render(project))
+        .unwrap_or_else(|e| format!("# cannot render YAML: {e}\n"))
+}

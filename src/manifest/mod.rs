@@ -1,0 +1,205 @@
+//! The `ctmux.yaml` manifest: find it, read it (YAML or TOML), lower it to a [`model::Project`].
+//!
+//! Loading either returns a fully valid project or a [`ManifestError`] listing every problem;
+//! nothing downstream ever sees a half-valid manifest.
+
+pub mod config;
+pub mod deps;
+pub mod diagnostic;
+pub mod interpolate;
+pub mod lower;
+pub mod model;
+pub mod node;
+pub mod pane;
+pub mod reader;
+pub mod schema;
+pub mod toml;
+pub mod yaml;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use diagnostic::{ManifestError, Problem};
+use model::Project;
+use reader::Reader;
+
+/// File names searched for, in order, in the current directory and its parents.
+pub const FILE_NAMES: [&str; 3] = ["ctmux.yaml", "ctmux.yml", "ctmux.toml"];
+
+/// A loaded manifest and the warnings found while loading it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The resolved project.
+    pub project: Project,
+    /// Non-fatal problems (unset variables), rendered like errors but not failing.
+    pub warnings: ManifestError,
+}
+
+/// Finds the manifest: `explicit` if given, else the first of [`FILE_NAMES`] walking up from `start`.
+pub fn discover(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, ManifestError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        for name in FILE_NAMES {
+            let candidate = d.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+        dir = d.parent();
+    }
+    Err(ManifestError::file_problem(
+        Path::new("ctmux.yaml"),
+        "not_found",
+        format!(
+            "no ctmux.yaml, ctmux.yml or ctmux.toml in {} or its parents",
+            start.display()
+        ),
+        Some("create one (see examples/quickstart.yaml) or pass -f FILE".into()),
+    ))
+}
+
+/// Reads and lowers the manifest at `path`, with `env` as the process environment.
+pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Loaded, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ManifestError::file_problem(
+            path,
+            "unreadable",
+            format!("cannot read {}: {e}", path.display()),
+            None,
+        )
+    })?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    parse(&text, path, &absolute, env)
+}
+
+/// Lowers manifest `text`; `shown` names the file in messages, `absolute` anchors relative paths.
+pub fn parse(
+    text: &str,
+    shown: &Path,
+    absolute: &Path,
+    env: &HashMap<String, String>,
+) -> Result<Loaded, ManifestError> {
+    let source = Arc::new(text.to_string());
+    let is_toml = shown.extension().is_some_and(|e| e == "toml");
+    let root = if is_toml {
+        toml::parse(text)
+    } else {
+        yaml::parse(text)
+    };
+    let root = root.map_err(|e| {
+        let end = (e.offset + 1).min(text.len()).max(e.offset);
+        ManifestError::new(
+            shown,
+            source.clone(),
+            vec![
+                Problem::new(
+                    "syntax",
+                    e.offset..end,
+                    format!(
+                        "{} syntax error: {}",
+                        if is_toml { "TOML" } else { "YAML" },
+                        e.message
+                    ),
+                    "here",
+                )
+                .help("fix the syntax; `ctmux validate` checks the file without touching tmux"),
+            ],
+        )
+    })?;
+
+    let mut reader = Reader {
+        source: text,
+        vars: env.clone(),
+        env_names: Vec::new(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let env_file_vars = load_env_files(&mut reader, &root, &dir);
+    for (k, v) in &env_file_vars {
+        // The process environment wins over env_file, as in compose.
+        reader.vars.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    reader.env_names = declared_env_names(&root);
+    let lowered = lower::lower(&mut reader, &root, absolute, &env_file_vars);
+    let warnings = ManifestError::new(shown, source.clone(), std::mem::take(&mut reader.warnings));
+    match lowered {
+        Some(l) if reader.problems.is_empty() => Ok(Loaded {
+            project: l.project,
+            warnings,
+        }),
+        _ => Err(ManifestError::new(shown, source, reader.problems)),
+    }
+}
+
+/// Reads `env_file` entries (dotenv syntax) relative to the manifest directory.
+fn load_env_files(reader: &mut Reader<'_>, root: &node::Node, dir: &Path) -> Vec<(String, String)> {
+    let node::NodeKind::Map(entries) = &root.kind else {
+        return Vec::new();
+    };
+    let Some((_, node)) = entries.iter().find(|(k, _)| k.name == "env_file") else {
+        return Vec::new();
+    };
+    let Some(files) = reader.string_list(node, "env_file") else {
+        return Vec::new();
+    };
+    let mut vars = Vec::new();
+    for file in files {
+        let path = lower::resolve_path(dir, &file);
+        match dotenvy::from_path_iter(&path) {
+            Ok(iter) => {
+                for item in iter {
+                    match item {
+                        Ok(kv) => vars.push(kv),
+                        Err(e) => reader.problem(
+                            Problem::new(
+                                "env_file",
+                                node.span.clone(),
+                                format!("env_file {}: {e}", path.display()),
+                                "in this file",
+                            )
+                            .help("env files hold NAME=value lines; `#` starts a comment"),
+                        ),
+                    }
+                }
+            }
+            Err(e) => reader.problem(
+                Problem::new(
+                    "env_file",
+                    node.span.clone(),
+                    format!("cannot read env_file {}: {e}", path.display()),
+                    "cannot read",
+                )
+                .help("paths are relative to the manifest's directory"),
+            ),
+        }
+    }
+    vars
+}
+
+/// Every variable name set by an `env:` anywhere in the manifest.
+fn declared_env_names(root: &node::Node) -> Vec<String> {
+    fn walk(node: &node::Node, out: &mut Vec<String>) {
+        match &node.kind {
+            node::NodeKind::Map(entries) => {
+                for (k, v) in entries {
+                    if k.name == "env"
+                        && let node::NodeKind::Map(vars) = &v.kind
+                    {
+                        out.extend(vars.iter().map(|(k, _)| k.name.clone()));
+                    }
+                    walk(v, out);
+                }
+            }
+            node::NodeKind::Seq(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out
+}

@@ -1,0 +1,390 @@
+//! The resolved manifest: what every other part of ctmux works from.
+//!
+//! Lowering (`lower.rs`) produces it with every shorthand expanded, every variable interpolated,
+//! every path absolute and every dependency expanded to pane addresses; nothing downstream
+//! re-parses strings. `config.rs` renders it back as a long-form manifest.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::Regex;
+
+/// A parsed, fully resolved `ctmux.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// Project name; tags every tmux object ctmux creates (`@ctmux-project`).
+    pub name: String,
+    /// Absolute path of the manifest file.
+    pub file: PathBuf,
+    /// Optional private tmux socket name (`-L`) for this project.
+    pub socket: Option<String>,
+    /// Garbage-collection settings.
+    pub gc: Gc,
+    /// Named groups, each expanded to pane addresses.
+    pub groups: IndexMap<String, Vec<String>>,
+    /// Sessions in manifest order.
+    pub sessions: IndexMap<String, Session>,
+}
+
+/// Garbage-collection policy for the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gc {
+    /// Remove exited panes and idle sessions after this long; `None` keeps them.
+    pub ttl: Option<Duration>,
+    /// How long recorded events are kept.
+    pub event_retention: Duration,
+    /// How many snapshots to keep.
+    pub snapshots_keep: u32,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc {
+            ttl: None,
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+            snapshots_keep: 20,
+        }
+    }
+}
+
+/// A tmux session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Session name (also the tmux session name).
+    pub name: String,
+    /// Windows in manifest order.
+    pub windows: IndexMap<String, Window>,
+}
+
+/// A tmux window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// Window name (also the tmux window name).
+    pub name: String,
+    /// Layout applied once the window's panes exist.
+    pub layout: Option<String>,
+    /// Select this window when the session is attached.
+    pub focus: bool,
+    /// Panes in manifest order.
+    pub panes: IndexMap<String, Pane>,
+}
+
+/// A pane: one process, with everything needed to start, watch and stop it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pane {
+    /// Pane name, unique within its session.
+    pub name: String,
+    /// Owning session name.
+    pub session: String,
+    /// Owning window name.
+    pub window: String,
+    /// What the pane runs; `None` gives an interactive shell.
+    pub command: Option<Command>,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// Environment set for the process (merged from project, session, window and pane).
+    pub env: IndexMap<String, String>,
+    /// Shell that runs string commands.
+    pub shell: String,
+    /// Dependencies, expanded to pane addresses.
+    pub depends_on: Vec<Dependency>,
+    /// Output regex that marks the pane healthy.
+    pub ready_when: Option<Pattern>,
+    /// Health check.
+    pub health: Option<Health>,
+    /// Restart policy.
+    pub restart: Restart,
+    /// Upper bound on automatic restarts; `None` is unbounded.
+    pub max_restarts: Option<u32>,
+    /// How to stop the pane.
+    pub stop: Stop,
+    /// Resource limits enforced by the daemon.
+    pub limits: Option<Limits>,
+    /// Output rules.
+    pub on: Vec<Rule>,
+    /// User metadata, stored as `@ctmux-meta-<key>`.
+    pub metadata: IndexMap<String, String>,
+    /// Select this pane in its window.
+    pub focus: bool,
+    /// Leave an interactive shell after the command ends.
+    pub keep_shell: bool,
+}
+
+impl Pane {
+    /// The pane's ctmux address, `session/pane`.
+    pub fn address(&self) -> String {
+        format!("{}/{}", self.session, self.name)
+    }
+}
+
+/// A pane's command: a shell string or an argv list executed directly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// Run by the pane's shell with `-c`.
+    Shell(String),
+    /// Executed directly, no shell.
+    Argv(Vec<String>),
+}
+
+impl Command {
+    /// A one-line rendering for tables and plans.
+    pub fn display(&self) -> String {
+        match self {
+            Command::Shell(s) => s.clone(),
+            Command::Argv(v) => v.join(" "),
+        }
+    }
+}
+
+/// One edge of the dependency graph: this pane waits on `target` reaching `condition`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Dependency {
+    /// Pane address (`session/pane`) waited on.
+    pub target: String,
+    /// What must hold before the dependent starts.
+    pub condition: Condition,
+}
+
+/// What a dependency waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Condition {
+    /// The pane's process exists.
+    Started,
+    /// The health check (or `ready_when`) passes.
+    Healthy,
+    /// The process exited, whatever its status.
+    Completed,
+    /// The process exited with status 0.
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// Every accepted spelling, for errors and suggestions.
+    pub const NAMES: [&'static str; 4] =
+        ["started", "healthy", "completed", "completed_successfully"];
+
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+            Condition::CompletedSuccessfully => "completed_successfully",
+        }
+    }
+
+    /// Parses the manifest spelling (compose's `service_` prefixes are accepted too).
+    pub fn parse(s: &str) -> Option<Condition> {
+        match s.strip_prefix("service_").unwrap_or(s) {
+            "started" => Some(Condition::Started),
+            "healthy" => Some(Condition::Healthy),
+            "completed" => Some(Condition::Completed),
+            "completed_successfully" => Some(Condition::CompletedSuccessfully),
+            _ => None,
+        }
+    }
+}
+
+/// A compiled regex that remembers its source, so models compare and print by text.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// The regex as written.
+    pub source: String,
+    /// The compiled regex.
+    pub regex: Regex,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// A health check and its timing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// What is probed.
+    pub check: Check,
+    /// Time between probes once healthy (or once `start_period` is over).
+    pub interval: Duration,
+    /// Time between probes until the first success.
+    pub start_interval: Duration,
+    /// How long one probe may take.
+    pub timeout: Duration,
+    /// Consecutive failures before the pane is unhealthy.
+    pub retries: u32,
+    /// Grace period after start during which failures do not count.
+    pub start_period: Duration,
+}
+
+/// The kinds of health probe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// Run a shell command in the pane's cwd and env; exit 0 is healthy.
+    Exec(String),
+    /// HTTP GET; a 2xx or 3xx status is healthy.
+    Http(String),
+    /// TCP connect to `host:port`.
+    Tcp(String),
+    /// A regex seen in the pane's output.
+    Log(Pattern),
+}
+
+/// Restart policy, as in compose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    /// Never restart.
+    #[default]
+    No,
+    /// Restart when the process exits non-zero.
+    OnFailure,
+    /// Restart whenever the process exits.
+    Always,
+    /// Restart unless a user stopped it.
+    UnlessStopped,
+}
+
+impl Restart {
+    /// Every accepted spelling.
+    pub const NAMES: [&'static str; 4] = ["no", "on-failure", "always", "unless-stopped"];
+
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Parses the manifest spelling.
+    pub fn parse(s: &str) -> Option<Restart> {
+        match s {
+            "no" | "false" => Some(Restart::No),
+            "on-failure" => Some(Restart::OnFailure),
+            "always" => Some(Restart::Always),
+            "unless-stopped" => Some(Restart::UnlessStopped),
+            _ => None,
+        }
+    }
+}
+
+/// How a pane is stopped by `down`/`stop`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stop {
+    /// Signal sent to the pane's process group.
+    pub signal: String,
+    /// Grace time before the process tree is killed.
+    pub timeout: Duration,
+    /// A shell command run instead of sending the signal.
+    pub command: Option<String>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop {
+            signal: "SIGTERM".into(),
+            timeout: Duration::from_secs(10),
+            command: None,
+        }
+    }
+}
+
+/// Resource limits watched by the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Resident memory of the pane's process tree, in bytes.
+    pub memory: Option<u64>,
+    /// CPU use in cores (1.5 = 150 %).
+    pub cpu: Option<f64>,
+    /// What happens when a limit is exceeded.
+    pub action: LimitAction,
+}
+
+/// Response to an exceeded limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitAction {
+    /// Record a `limit.exceeded` event only.
+    #[default]
+    Warn,
+    /// Restart the pane.
+    Restart,
+    /// Kill the pane's process tree.
+    Kill,
+}
+
+impl LimitAction {
+    /// Every accepted spelling.
+    pub const NAMES: [&'static str; 3] = ["warn", "restart", "kill"];
+
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// An output rule: when a line matches, do something.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Regex over each output line (ANSI stripped).
+    pub pattern: Pattern,
+    /// What to do.
+    pub action: Action,
+    /// Minimum time between two firings.
+    pub cooldown: Option<Duration>,
+    /// Fire at most once per pane start.
+    pub once: bool,
+}
+
+/// What a rule does when it fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Restart the pane.
+    Restart,
+    /// Stop the pane gracefully.
+    Stop,
+    /// Kill the pane's process tree.
+    Kill,
+    /// Record a `pattern.matched` event only.
+    Event,
+    /// Send a signal to the pane's process group.
+    Signal(String),
+    /// Send tmux keys to the pane.
+    SendKeys(String),
+    /// Run a shell command with the match in `CTMUX_MATCH*` variables.
+    Run(String),
+}
+
+/// Signals accepted by `stop.signal` and `signal:` actions.
+pub const SIGNALS: [&str; 12] = [
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT",
+    "SIGSTOP", "SIGTSTP", "SIGWINCH", "SIGALRM",
+];
+
+/// Normalizes `INT`/`sigint`/`SIGINT` to `SIGINT`, or `None` if unknown.
+pub fn normalize_signal(s: &str) -> Option<String> {
+    let upper = s.trim().to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    SIGNALS.contains(&name.as_str()).then_some(name)
+}
+
+impl Project {
+    /// Every pane in manifest order.
+    pub fn panes(&self) -> impl Iterator<Item = &Pane> {
+        self.sessions
+            .values()
+            .flat_map(|s| s.windows.values())
+            .flat_map(|w| w.panes.values())
+    }
+
+    /// Looks a pane up by its `session/pane` address.
+    pub fn pane(&self, address: &str) -> Option<&Pane> {
+        let (session, pane) = address.split_once('/')?;
+        self.sessions
+            .get(session)?
+            .windows
+            .values()
+            .find_map(|w| w.panes.get(pane))
+    }
+}

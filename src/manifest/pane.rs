@@ -1,0 +1,416 @@
+//! Lowering of one pane: its command, process settings, health, restarts, limits and rules.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::deps::{self, DeclaredDep};
+use super::diagnostic::Problem;
+use super::lower::Inherited;
+use super::model::{
+    Action, Check, Command, Health, LimitAction, Limits, Pane, Restart, Rule, Stop,
+};
+use super::node::{Node, NodeKind};
+use super::reader::Reader;
+
+/// Keys of a pane.
+pub const PANE_KEYS: &[&str] = &[
+    "command",
+    "cwd",
+    "env",
+    "shell",
+    "depends_on",
+    "ready_when",
+    "health",
+    "restart",
+    "max_restarts",
+    "stop",
+    "limits",
+    "on",
+    "metadata",
+    "focus",
+    "keep_shell",
+];
+/// Keys of `health`.
+pub const HEALTH_KEYS: &[&str] = &[
+    "exec",
+    "http",
+    "tcp",
+    "log",
+    "interval",
+    "start_interval",
+    "timeout",
+    "retries",
+    "start_period",
+];
+/// Keys of `stop`.
+pub const STOP_KEYS: &[&str] = &["signal", "timeout", "command"];
+/// Keys of `limits`.
+pub const LIMIT_KEYS: &[&str] = &["memory", "cpu", "action"];
+/// Keys of one `on` rule.
+pub const RULE_KEYS: &[&str] = &["match", "do", "cooldown", "once"];
+/// Word actions of a rule's `do`.
+pub const ACTION_WORDS: &[&str] = &["restart", "stop", "kill", "event"];
+/// Keyed actions of a rule's `do`.
+pub const ACTION_KEYS: &[&str] = &["signal", "send_keys", "run"];
+
+/// Lowers a pane given as a string (command), a list (argv), null (a shell) or a map.
+pub fn lower_pane(
+    reader: &mut Reader<'_>,
+    session: &str,
+    window: &str,
+    name: &str,
+    node: &Node,
+    outer: &Inherited,
+    declared: &mut Vec<(String, DeclaredDep)>,
+) -> Option<Pane> {
+    let what = format!("pane `{session}/{name}`");
+    let mut pane = Pane {
+        name: name.into(),
+        session: session.into(),
+        window: window.into(),
+        command: None,
+        cwd: outer.cwd.clone(),
+        env: outer.env.clone(),
+        shell: outer.shell.clone(),
+        depends_on: Vec::new(),
+        ready_when: None,
+        health: None,
+        restart: Restart::No,
+        max_restarts: None,
+        stop: Stop::default(),
+        limits: None,
+        on: Vec::new(),
+        metadata: IndexMap::new(),
+        focus: false,
+        keep_shell: false,
+    };
+    let address = pane.address();
+    let mut own_deps = outer.deps.clone();
+    match &node.kind {
+        NodeKind::Null => {}
+        NodeKind::Scalar { .. } | NodeKind::Seq(_) => pane.command = command(reader, node, &what),
+        NodeKind::Map(_) => {
+            let f = reader.fields(node, &what, PANE_KEYS)?;
+            if let Some(n) = f.get("command") {
+                pane.command = command(reader, n, &format!("{what}.command"));
+            }
+            if let Some(n) = f.get("cwd")
+                && let Some(s) = reader.string(n, "cwd")
+            {
+                pane.cwd = super::lower::resolve_path(&outer.cwd, &s);
+            }
+            if let Some(n) = f.get("env") {
+                pane.env
+                    .extend(reader.env(n, &format!("{what}.env")).unwrap_or_default());
+            }
+            if let Some(s) = f.get("shell").and_then(|n| reader.string(n, "shell")) {
+                pane.shell = s;
+            }
+            if let Some(n) = f.get("depends_on") {
+                own_deps.extend(deps::declared(reader, n, &what));
+            }
+            pane.ready_when = f
+                .get("ready_when")
+                .and_then(|n| reader.pattern(n, "ready_when"));
+            pane.health = f.get("health").and_then(|n| health(reader, n, &what));
+            if let Some(n) = f.get("restart") {
+                pane.restart = restart(reader, n).unwrap_or_default();
+            }
+            pane.max_restarts = f
+                .get("max_restarts")
+                .and_then(|n| reader.u32(n, "max_restarts"));
+            if let Some(n) = f.get("stop") {
+                pane.stop = stop(reader, n, &what);
+            }
+            pane.limits = f.get("limits").and_then(|n| limits(reader, n, &what));
+            if let Some(n) = f.get("on") {
+                pane.on = rules(reader, n, &what);
+            }
+            if let Some(n) = f.get("metadata") {
+                pane.metadata = reader.env_like_metadata(n, &format!("{what}.metadata"));
+            }
+            pane.focus = f
+                .get("focus")
+                .and_then(|n| reader.bool(n, "focus"))
+                .unwrap_or(false);
+            pane.keep_shell = f
+                .get("keep_shell")
+                .and_then(|n| reader.bool(n, "keep_shell"))
+                .unwrap_or(false);
+        }
+    }
+    declared.extend(own_deps.into_iter().map(|d| (address.clone(), d)));
+    Some(pane)
+}
+
+fn command(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Command> {
+    match &node.kind {
+        NodeKind::Seq(items) if items.is_empty() => {
+            reader.problem(Problem::new(
+                "invalid_value",
+                node.span.clone(),
+                format!("{what}: an argv command needs at least one word"),
+                "empty list",
+            ));
+            None
+        }
+        NodeKind::Seq(_) => reader.string_list(node, what).map(Command::Argv),
+        NodeKind::Null => None,
+        _ => reader.string(node, what).map(Command::Shell),
+    }
+}
+
+fn restart(reader: &mut Reader<'_>, node: &Node) -> Option<Restart> {
+    // YAML 1.2 reads `no` as a string, but a bare `false` should mean "no" too.
+    if node.as_scalar() == Some("false") {
+        return Some(Restart::No);
+    }
+    reader
+        .choice(node, "restart", &Restart::NAMES)
+        .and_then(Restart::parse)
+}
+
+fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
+    let what = format!("{what}.health");
+    let f = reader.fields(node, &what, HEALTH_KEYS)?;
+    let kinds: Vec<&str> = ["exec", "http", "tcp", "log"]
+        .into_iter()
+        .filter(|k| f.get(k).is_some())
+        .collect();
+    let check = match kinds.as_slice() {
+        [] => {
+            reader.problem(
+                Problem::new(
+                    "missing_key",
+                    node.span.clone(),
+                    format!("{what} needs one of exec, http, tcp or log"),
+                    "no check",
+                )
+                .help("e.g. `http: http://127.0.0.1:8080/health` or `tcp: 127.0.0.1:5432`"),
+            );
+            return None;
+        }
+        [kind] => {
+            let n = f.get(kind)?;
+            match *kind {
+                "exec" => Check::Exec(reader.string(n, "health.exec")?),
+                "http" => {
+                    let url = reader.string(n, "health.http")?;
+                    if !(url.starts_with("http://")) {
+                        reader.problem(
+                            Problem::new("invalid_value", n.span.clone(), format!("health.http: `{url}` is not an http:// URL"), "not an http URL")
+                                .help("write a full URL such as http://127.0.0.1:8080/health (https is not probed; use exec with curl)"),
+                        );
+                        return None;
+                    }
+                    Check::Http(url)
+                }
+                "tcp" => {
+                    let addr = reader.string(n, "health.tcp")?;
+                    if !addr
+                        .rsplit_once(':')
+                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                    {
+                        reader.problem(
+                            Problem::new(
+                                "invalid_value",
+                                n.span.clone(),
+                                format!("health.tcp: `{addr}` is not host:port"),
+                                "not host:port",
+                            )
+                            .help("e.g. `tcp: 127.0.0.1:5432`"),
+                        );
+                        return None;
+                    }
+                    Check::Tcp(addr)
+                }
+                _ => Check::Log(reader.pattern(n, "health.log")?),
+            }
+        }
+        _ => {
+            let second = f
+                .key(kinds[1])
+                .map_or(node.span.clone(), |k| k.span.clone());
+            reader.problem(
+                Problem::new(
+                    "invalid_value",
+                    second,
+                    format!("{what} has more than one check ({})", kinds.join(", ")),
+                    "second check",
+                )
+                .help("a health check probes one thing; keep one of exec, http, tcp, log"),
+            );
+            return None;
+        }
+    };
+    let dur = |reader: &mut Reader<'_>, key: &str, default: Duration| {
+        f.get(key)
+            .and_then(|n| reader.duration(n, &format!("health.{key}")))
+            .unwrap_or(default)
+    };
+    Some(Health {
+        check,
+        interval: dur(reader, "interval", Duration::from_secs(2)),
+        start_interval: dur(reader, "start_interval", Duration::from_millis(250)),
+        timeout: dur(reader, "timeout", Duration::from_secs(2)),
+        retries: f
+            .get("retries")
+            .and_then(|n| reader.u32(n, "health.retries"))
+            .unwrap_or(3),
+        start_period: dur(reader, "start_period", Duration::ZERO),
+    })
+}
+
+fn stop(reader: &mut Reader<'_>, node: &Node, what: &str) -> Stop {
+    let mut stop = Stop::default();
+    let Some(f) = reader.fields(node, &format!("{what}.stop"), STOP_KEYS) else {
+        return stop;
+    };
+    if let Some(s) = f
+        .get("signal")
+        .and_then(|n| reader.signal(n, "stop.signal"))
+    {
+        stop.signal = s;
+    }
+    if let Some(d) = f
+        .get("timeout")
+        .and_then(|n| reader.duration(n, "stop.timeout"))
+    {
+        stop.timeout = d;
+    }
+    stop.command = f
+        .get("command")
+        .and_then(|n| reader.string(n, "stop.command"));
+    stop
+}
+
+fn limits(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Limits> {
+    let f = reader.fields(node, &format!("{what}.limits"), LIMIT_KEYS)?;
+    let memory = f
+        .get("memory")
+        .and_then(|n| reader.size(n, "limits.memory"));
+    let cpu = f.get("cpu").and_then(|n| reader.cpu(n, "limits.cpu"));
+    let action = match f
+        .get("action")
+        .and_then(|n| reader.choice(n, "limits.action", &LimitAction::NAMES))
+    {
+        Some("restart") => LimitAction::Restart,
+        Some("kill") => LimitAction::Kill,
+        _ => LimitAction::Warn,
+    };
+    Some(Limits {
+        memory,
+        cpu,
+        action,
+    })
+}
+
+fn rules(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Rule> {
+    let NodeKind::Seq(items) = &node.kind else {
+        reader.problem(
+            Problem::new(
+                "invalid_type",
+                node.span.clone(),
+                format!(
+                    "{what}.on must be a list of rules, found {}",
+                    node.kind_name()
+                ),
+                "expected a list",
+            )
+            .help("e.g.\non:\n  - match: 'panic'\n    do: restart"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(f) = reader.fields(item, &format!("a rule of {what}"), RULE_KEYS) else {
+            continue;
+        };
+        let pattern = match f.get("match") {
+            Some(n) => reader.pattern(n, "on.match"),
+            None => {
+                reader.problem(
+                    Problem::new(
+                        "missing_key",
+                        item.span.clone(),
+                        "a rule needs `match`",
+                        "no `match`",
+                    )
+                    .help("add `match: 'regex'`"),
+                );
+                None
+            }
+        };
+        let action = match f.get("do") {
+            Some(n) => action(reader, n),
+            None => {
+                reader.problem(
+                    Problem::new(
+                        "missing_key",
+                        item.span.clone(),
+                        "a rule needs `do`",
+                        "no `do`",
+                    )
+                    .help("add e.g. `do: restart`"),
+                );
+                None
+            }
+        };
+        let cooldown = f
+            .get("cooldown")
+            .and_then(|n| reader.duration(n, "on.cooldown"));
+        let once = f
+            .get("once")
+            .and_then(|n| reader.bool(n, "on.once"))
+            .unwrap_or(false);
+        if let (Some(pattern), Some(action)) = (pattern, action) {
+            out.push(Rule {
+                pattern,
+                action,
+                cooldown,
+                once,
+            });
+        }
+    }
+    out
+}
+
+fn action(reader: &mut Reader<'_>, node: &Node) -> Option<Action> {
+    if let NodeKind::Scalar { .. } = node.kind {
+        return match reader.choice(node, "on.do", ACTION_WORDS)? {
+            "restart" => Some(Action::Restart),
+            "stop" => Some(Action::Stop),
+            "kill" => Some(Action::Kill),
+            _ => Some(Action::Event),
+        };
+    }
+    let f = reader.fields(node, "on.do", ACTION_KEYS)?;
+    if let Some(n) = f.get("signal") {
+        return reader.signal(n, "on.do.signal").map(Action::Signal);
+    }
+    if let Some(n) = f.get("send_keys") {
+        return reader.string(n, "on.do.send_keys").map(Action::SendKeys);
+    }
+    if let Some(n) = f.get("run") {
+        return reader.string(n, "on.do.run").map(Action::Run);
+    }
+    reader.problem(
+        Problem::new("missing_key", node.span.clone(), "on.do needs an action", "empty action")
+            .help("use restart, stop, kill, event, or a map: `signal: SIGTERM`, `send_keys: C-c`, `run: cmd`"),
+    );
+    None
+}
+
+impl Reader<'_> {
+    /// Metadata: a map of scalar values, read like `env` but without name rules.
+    pub fn env_like_metadata(&mut self, node: &Node, what: &str) -> IndexMap<String, String> {
+        let mut out = IndexMap::new();
+        for (key, value) in self.entries(node, what).unwrap_or_default() {
+            if let Some(v) = self.string(value, &format!("{what}.{}", key.name)) {
+                out.insert(key.name.clone(), v);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,383 @@
+//! The JSON Schema of `ctmux.yaml`, generated from these types with schemars (draft 7, which
+//! yaml-language-server understands). These types describe the file's shape for editors only;
+//! lowering reads the file, and a test keeps both in step (same keys at every level).
+
+// Only the schema derive reads these fields.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema};
+
+/// A ctmux manifest: sessions, windows and panes of a multi-process dev stack.
+#[derive(JsonSchema)]
+#[schemars(title = "ctmux.yaml", extend("patternProperties" = { "^x-": {} }))]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version; must be 1.
+    version: u32,
+    /// Project name; default: the manifest directory's name. Tags everything ctmux creates.
+    name: Option<String>,
+    /// Private tmux socket name (like `tmux -L NAME`) for this project.
+    socket: Option<String>,
+    /// Dotenv files read for interpolation and pane environment, relative to the manifest.
+    env_file: Option<StringOrList>,
+    /// Environment for every pane.
+    env: Option<Env>,
+    /// Working directory for every pane; relative to the manifest's directory.
+    cwd: Option<String>,
+    /// Shell that runs string commands; default `$SHELL`, then `/bin/sh`.
+    shell: Option<String>,
+    /// Garbage collection of exited panes, events and snapshots.
+    gc: Option<Gc>,
+    /// Named sets of sessions or `session/pane` addresses, usable as targets and dependencies.
+    groups: Option<IndexMap<String, StringOrList>>,
+    /// The tmux sessions, in order.
+    sessions: IndexMap<String, SessionOrCommand>,
+}
+
+/// Garbage-collection settings.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gc {
+    /// Remove exited panes after this long (e.g. `2h`).
+    ttl: Option<DurationStr>,
+    /// Keep recorded events this long (default `7d`).
+    event_retention: Option<DurationStr>,
+    /// Snapshots to keep (default 20).
+    snapshots_keep: Option<u32>,
+}
+
+/// A session: a map of settings, or a command string for a one-pane session.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum SessionOrCommand {
+    /// A full session.
+    Session(Box<Session>),
+    /// Shorthand: one window and one pane named after the session, running this command.
+    Command(CommandSpec),
+}
+
+/// A tmux session.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// Windows in order (use this or `panes`).
+    windows: Option<IndexMap<String, WindowOrCommand>>,
+    /// Shorthand: the panes of one window named after the session.
+    panes: Option<IndexMap<String, PaneOrCommand>>,
+    /// Layout of the shorthand window (with `panes`).
+    layout: Option<String>,
+    /// Working directory for the session's panes.
+    cwd: Option<String>,
+    /// Environment for the session's panes.
+    env: Option<Env>,
+    /// Shell for the session's panes.
+    shell: Option<String>,
+    /// What every pane of this session waits for.
+    depends_on: Option<DependsOn>,
+}
+
+/// A window: a map of settings, or a command string for a one-pane window.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum WindowOrCommand {
+    /// A full window.
+    Window(Box<Window>),
+    /// Shorthand: one pane named after the window, running this command.
+    Command(CommandSpec),
+}
+
+/// A tmux window.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Panes in order.
+    panes: IndexMap<String, PaneOrCommand>,
+    /// tmux layout name (`tiled`, `even-horizontal`, `main-vertical`, …) or a saved layout string.
+    layout: Option<String>,
+    /// Working directory for the window's panes.
+    cwd: Option<String>,
+    /// Environment for the window's panes.
+    env: Option<Env>,
+    /// Shell for the window's panes.
+    shell: Option<String>,
+    /// What every pane of this window waits for.
+    depends_on: Option<DependsOn>,
+    /// Select this window when attaching.
+    focus: Option<bool>,
+}
+
+/// A pane: a map of settings, a command string, an argv list, or null for a shell.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum PaneOrCommand {
+    /// A full pane.
+    Pane(Box<Pane>),
+    /// Shorthand: the pane's command.
+    Command(CommandSpec),
+    /// An interactive shell.
+    Shell(()),
+}
+
+/// A string runs in the pane's shell (`shell -c`); a list is executed directly.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum CommandSpec {
+    /// Run by the shell.
+    Shell(String),
+    /// argv, executed without a shell.
+    Argv(Vec<String>),
+}
+
+/// A pane: one process and how ctmux starts, watches and stops it.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pane {
+    /// What runs; omitted gives an interactive shell.
+    command: Option<CommandSpec>,
+    /// Working directory; relative to the enclosing level's.
+    cwd: Option<String>,
+    /// Environment, merged over the enclosing levels'.
+    env: Option<Env>,
+    /// Shell that runs a string command.
+    shell: Option<String>,
+    /// What this pane waits for before it starts.
+    depends_on: Option<DependsOn>,
+    /// Regex on the pane's output that marks it healthy.
+    ready_when: Option<String>,
+    /// A health check.
+    health: Option<Health>,
+    /// When to restart the process after it exits.
+    restart: Option<RestartPolicy>,
+    /// Upper bound on automatic restarts (backoff doubles from 1s to 30s).
+    max_restarts: Option<u32>,
+    /// How `down`/`stop` end the process.
+    stop: Option<Stop>,
+    /// Resource limits the daemon enforces.
+    limits: Option<Limits>,
+    /// Output rules: when a line matches, act.
+    on: Option<Vec<Rule>>,
+    /// Free-form labels, stored as `@ctmux-meta-<key>` on the pane.
+    metadata: Option<BTreeMap<String, Scalar>>,
+    /// Select this pane in its window.
+    focus: Option<bool>,
+    /// Leave an interactive shell after the command ends.
+    keep_shell: Option<bool>,
+}
+
+/// Restart policy, as in compose.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never restart.
+    No,
+    /// Restart after a non-zero exit.
+    OnFailure,
+    /// Always restart.
+    Always,
+    /// Restart unless stopped by a user.
+    UnlessStopped,
+}
+
+/// A list of names (condition `started`) or a map of name to condition.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum DependsOn {
+    /// Each name must be started.
+    List(Vec<String>),
+    /// Each name must reach its condition.
+    Map(IndexMap<String, ConditionSpec>),
+}
+
+/// A condition, or compose's `{condition: …}` form.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum ConditionSpec {
+    /// The condition.
+    Name(ConditionName),
+    /// Compose's long form.
+    Long {
+        /// The condition.
+        condition: ConditionName,
+    },
+}
+
+/// What a dependency waits for.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionName {
+    /// The process exists.
+    Started,
+    /// Health check passing or `ready_when` matched.
+    Healthy,
+    /// Exited, any status.
+    Completed,
+    /// Exited with status 0.
+    CompletedSuccessfully,
+}
+
+/// One probe (exec, http, tcp or log) and its timing.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Shell command run in the pane's cwd and env; exit 0 is healthy.
+    exec: Option<String>,
+    /// URL fetched with GET; 2xx/3xx is healthy.
+    http: Option<String>,
+    /// `host:port` that must accept a TCP connection.
+    tcp: Option<String>,
+    /// Regex that must appear in the pane's output.
+    log: Option<String>,
+    /// Time between probes (default 2s).
+    interval: Option<DurationStr>,
+    /// Time between probes until the first success (default 250ms).
+    start_interval: Option<DurationStr>,
+    /// Time one probe may take (default 2s).
+    timeout: Option<DurationStr>,
+    /// Consecutive failures before unhealthy (default 3).
+    retries: Option<u32>,
+    /// Grace period after start in which failures do not count (default 0s).
+    start_period: Option<DurationStr>,
+}
+
+/// How to stop a pane.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stop {
+    /// Signal sent to the process group (default SIGTERM).
+    signal: Option<String>,
+    /// Grace time before the process tree is killed (default 10s).
+    timeout: Option<DurationStr>,
+    /// Shell command run instead of sending the signal.
+    command: Option<String>,
+}
+
+/// Resource limits.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory of the process tree, e.g. `512MiB`, `1GB`.
+    memory: Option<String>,
+    /// CPU, e.g. `150%` or `1.5` cores.
+    cpu: Option<Scalar>,
+    /// What to do when exceeded (default warn).
+    action: Option<LimitActionName>,
+}
+
+/// Response to an exceeded limit.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitActionName {
+    /// Record an event.
+    Warn,
+    /// Restart the pane.
+    Restart,
+    /// Kill the process tree.
+    Kill,
+}
+
+/// An output rule.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Regex matched against each output line (ANSI stripped); named groups are passed on.
+    #[serde(rename = "match")]
+    pattern: String,
+    /// The action.
+    #[serde(rename = "do")]
+    action: ActionSpec,
+    /// Minimum time between firings.
+    cooldown: Option<DurationStr>,
+    /// Fire at most once per start.
+    once: Option<bool>,
+}
+
+/// `restart`, `stop`, `kill`, `event`, or a map `signal:`/`send_keys:`/`run:`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum ActionSpec {
+    /// A word action.
+    Word(ActionWord),
+    /// A keyed action.
+    Keyed(KeyedAction),
+}
+
+/// Word actions.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionWord {
+    /// Restart the pane.
+    Restart,
+    /// Stop it.
+    Stop,
+    /// Kill its process tree.
+    Kill,
+    /// Record an event only.
+    Event,
+}
+
+/// Keyed actions (exactly one key).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyedAction {
+    /// Send this signal to the process group.
+    signal: Option<String>,
+    /// Send these tmux keys (`C-c`, `Enter`).
+    send_keys: Option<String>,
+    /// Run this shell command with `CTMUX_MATCH*` in its environment.
+    run: Option<String>,
+}
+
+/// A duration: `500ms`, `2s`, `5m`, `1h30m`, `7d`.
+#[derive(JsonSchema)]
+#[schemars(extend("pattern" = r"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d)\s*)+$"))]
+pub struct DurationStr(String);
+
+/// A string or a list of strings.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum StringOrList {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// Environment: a map, or compose's `["NAME=value"]` list.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum Env {
+    /// `NAME: value`.
+    Map(IndexMap<String, Option<Scalar>>),
+    /// `NAME=value`.
+    List(Vec<String>),
+}
+
+/// A string, number or boolean (kept as written).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// Text.
+    String(String),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// The schema document.
+pub fn schema() -> Schema {
+    SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Manifest>()
+}
+
+/// The schema as pretty JSON with a trailing newline, as checked in at `schema/ctmux.schema.json`.
+pub fn schema_json() -> String {
+    let mut text = serde_json::to_string_pretty(&schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
