@@ -58,6 +58,23 @@ pub enum Command {
     Config(ConfigArgs),
     /// Show the dependency graph as start waves, or as Graphviz.
     Graph(GraphArgs),
+    /// Bring tmux to the manifest: create what is missing, recreate what drifted.
+    Up(UpArgs),
+    /// Show what `up` would do, without doing it.
+    Plan(PlanArgs),
+    /// Stop and remove the project's panes, in reverse dependency order.
+    Down(DownArgs),
+    /// Show the state of every managed pane.
+    #[command(alias = "ps")]
+    Status(StatusArgs),
+    /// Start stopped or missing targets (and their dependencies).
+    Start(TargetArgs),
+    /// Stop targets, keeping their panes.
+    Stop(TargetArgs),
+    /// Restart targets in place.
+    Restart(TargetArgs),
+    /// Attach to the project's session (or switch to it inside tmux) and select a pane.
+    Attach(AttachArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -163,4 +180,19 @@ pub struct CompletionsArgs {
 /// Parses arguments; clap's own errors (and `--help`) come back as `Err`.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(args)
+}
+
+impl UpArgs {
+    /// `start TARGET…` is `up TARGET…` with defaults.
+    pub fn start(targets: Vec<String>) -> UpArgs {
+        UpArgs {
+            targets,
+            wait: false,
+            timeout: None,
+            cascade: false,
+            remove_orphans: false,
+            recreate: false,
+            no_daemon: false,
+        }
+    }
 }

@@ -1,7 +1,12 @@
 //! One file per verb; `dispatch` routes a parsed command to it.
 
+mod attach;
 mod config;
+mod down;
 mod graph;
+mod stack;
+pub mod status;
+mod up;
 mod validate;
 
 use std::collections::HashMap;
@@ -16,6 +21,14 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Validate => validate::run(ctx),
         Command::Config(args) => config::run(ctx, &args),
         Command::Graph(args) => graph::run(ctx, &args),
+        Command::Up(args) => up::run_up(ctx, &args),
+        Command::Plan(args) => up::run_plan(ctx, &args),
+        Command::Down(args) => down::run_down(ctx, &args),
+        Command::Status(args) => status::run(ctx, &args),
+        Command::Start(args) => up::run_up(ctx, &super::args::UpArgs::start(args.targets)),
+        Command::Stop(args) => down::run_stop(ctx, &args),
+        Command::Restart(args) => down::run_restart(ctx, &args),
+        Command::Attach(args) => attach::run(ctx, &args),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());

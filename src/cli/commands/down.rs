@@ -1,0 +1,265 @@
+//! `ctmux down` and `ctmux stop`: stop panes in reverse dependency order, whole process trees,
+//! then (for `down`) remove the panes and the sessions they leave empty. Only this project's
+//! panes (by `@ctmux-project`) are touched.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::stack::{Stack, runtime};
+use crate::cli::args::{DownArgs, TargetArgs};
+use crate::cli::{Ctx, Result};
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::manifest::model::Stop;
+use crate::reconcile::lock;
+use crate::reconcile::stop::{Stopped, stop_tree};
+use crate::tmux::{Cmd, LivePane};
+
+#[derive(Serialize)]
+struct DownDoc<'a> {
+    project: &'a str,
+    stopped: &'a [Stopped],
+}
+
+/// Stops `addresses` (live panes of the project) in reverse dependency order.
+async fn stop_in_order(
+    stack: &Stack,
+    live: &BTreeMap<String, LivePane>,
+    addresses: &[String],
+    ctx: &Ctx,
+) -> Vec<Stopped> {
+    let project = stack.project();
+    let known: Vec<String> = addresses
+        .iter()
+        .filter(|a| project.pane(a).is_some())
+        .cloned()
+        .collect();
+    let mut waves: Vec<Vec<String>> = stack
+        .graph
+        .waves(Some(&known.iter().cloned().collect()))
+        .into_iter()
+        .rev()
+        .collect();
+    // Panes no longer in the manifest have no dependencies: stop them first.
+    let unknown: Vec<String> = addresses
+        .iter()
+        .filter(|a| project.pane(a).is_none())
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        waves.insert(0, unknown);
+    }
+    let mut out = Vec::new();
+    for wave in waves {
+        let mut set = tokio::task::JoinSet::new();
+        for address in wave {
+            let Some(lp) = live.get(&address) else {
+                continue;
+            };
+            if lp.dead {
+                out.push(Stopped {
+                    address,
+                    killed: false,
+                    survivors: Vec::new(),
+                });
+                continue;
+            }
+            let pane = project.pane(&address).cloned();
+            let stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
+            let (name, pid) = (project.name.clone(), lp.pid);
+            set.spawn(async move { stop_tree(&name, &address, pid, &stop, pane.as_ref()).await });
+        }
+        while let Some(Ok(s)) = set.join_next().await {
+            if !ctx.json() && !ctx.global.quiet {
+                eprintln!(
+                    "■ stopped {}{}",
+                    s.address,
+                    if s.killed {
+                        " (killed after the stop timeout)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn survivors_error(stopped: &[Stopped]) -> Option<Error> {
+    let left: Vec<String> = stopped
+        .iter()
+        .filter(|s| !s.survivors.is_empty())
+        .map(|s| format!("{}: pids {:?}", s.address, s.survivors))
+        .collect();
+    (!left.is_empty())
+        .then(|| Error::failed("some processes survived SIGKILL", Some(left.join("\n"))))
+}
+
+/// Runs `down`.
+pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+    let rt = runtime()?;
+    let live = rt
+        .block_on(stack.tmux.live())
+        .map_err(|e| e.into_error("reading tmux state"))?;
+    let managed: BTreeMap<String, LivePane> = live
+        .managed(&stack.project().name)
+        .into_iter()
+        .map(|(a, p)| (a, p.clone()))
+        .collect();
+    let addresses: Vec<String> = if args.targets.is_empty() {
+        managed.keys().cloned().collect()
+    } else {
+        let chosen = stack.addresses(&args.targets)?;
+        // Whatever depends on a stopped pane goes down first, as in compose.
+        stack
+            .graph
+            .with_dependents(&chosen)
+            .into_iter()
+            .filter(|a| managed.contains_key(a))
+            .collect()
+    };
+    let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    // Remove panes; a session left with only our panes goes as a whole.
+    let mut cmds = Vec::new();
+    let mut sessions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for p in &live.panes {
+        let e = sessions.entry(&p.session).or_default();
+        e.0 += 1;
+        if p.project == stack.project().name && addresses.contains(&p.address) {
+            e.1 += 1;
+        }
+    }
+    for (session, (all, ours)) in &sessions {
+        if *ours > 0 && all == ours {
+            cmds.push(Cmd::new("kill-session").opt("-t", format!("={session}")));
+        }
+    }
+    for a in &addresses {
+        if let Some(lp) = managed.get(a)
+            && sessions
+                .get(lp.session.as_str())
+                .is_some_and(|(all, ours)| all != ours)
+        {
+            cmds.push(Cmd::new("kill-pane").opt("-t", lp.pane_id.clone()));
+        }
+    }
+    match rt.block_on(stack.tmux.run(&cmds)) {
+        Ok(_) | Err(crate::tmux::TmuxError::NoServer) => {}
+        Err(e) => return Err(e.into_error("removing panes")),
+    }
+    stack.report_traffic(ctx);
+    if ctx.json() {
+        ctx.print_json(&DownDoc {
+            project: &stack.project().name,
+            stopped: &stopped,
+        });
+    } else if stopped.is_empty() {
+        ctx.say(format!("{} is not running", stack.project().name));
+    } else {
+        ctx.say(format!(
+            "✔ {} is down: {} pane(s) stopped",
+            stack.project().name,
+            stopped.len()
+        ));
+    }
+    survivors_error(&stopped).map_or(Ok(Exit::Ok), Err)
+}
+
+/// Runs `stop`: stops targets but keeps their panes (state `stopped`).
+pub fn run_stop(ctx: &Ctx, args: &TargetArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+    let rt = runtime()?;
+    let live = rt
+        .block_on(stack.tmux.live())
+        .map_err(|e| e.into_error("reading tmux state"))?;
+    let managed: BTreeMap<String, LivePane> = live
+        .managed(&stack.project().name)
+        .into_iter()
+        .map(|(a, p)| (a, p.clone()))
+        .collect();
+    let addresses: Vec<String> = stack
+        .addresses(&args.targets)?
+        .into_iter()
+        .filter(|a| managed.contains_key(a))
+        .collect();
+    let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    let cmds: Vec<Cmd> = addresses
+        .iter()
+        .filter_map(|a| managed.get(a))
+        .map(|lp| Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, "@ctmux-state", "stopped"]))
+        .collect();
+    rt.block_on(stack.tmux.run(&cmds))
+        .map_err(|e| e.into_error("marking panes stopped"))?;
+    stack.report_traffic(ctx);
+    if ctx.json() {
+        ctx.print_json(&DownDoc {
+            project: &stack.project().name,
+            stopped: &stopped,
+        });
+    } else {
+        ctx.say(format!("✔ stopped {} pane(s)", stopped.len()));
+    }
+    survivors_error(&stopped).map_or(Ok(Exit::Ok), Err)
+}
+
+/// Runs `restart`: stops each target's process tree, then respawns it in place with its spec.
+pub fn run_restart(ctx: &Ctx, args: &TargetArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+    let rt = runtime()?;
+    let live = rt
+        .block_on(stack.tmux.live())
+        .map_err(|e| e.into_error("reading tmux state"))?;
+    let managed: BTreeMap<String, LivePane> = live
+        .managed(&stack.project().name)
+        .into_iter()
+        .map(|(a, p)| (a, p.clone()))
+        .collect();
+    let addresses = stack.addresses(&args.targets)?;
+    let missing: Vec<&String> = addresses
+        .iter()
+        .filter(|a| !managed.contains_key(*a))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::NotFound {
+            message: format!(
+                "not running: {}",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint: Some("`ctmux up` creates missing panes".into()),
+        });
+    }
+    let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    let mut cmds = Vec::new();
+    for a in &addresses {
+        if let (Some(pane), Some(lp)) = (stack.project().pane(a), managed.get(a)) {
+            cmds.extend(crate::reconcile::build::respawn(
+                stack.project(),
+                pane,
+                &lp.pane_id,
+            ));
+        }
+    }
+    rt.block_on(stack.tmux.run(&cmds))
+        .map_err(|e| e.into_error("restarting panes"))?;
+    stack.report_traffic(ctx);
+    if ctx.json() {
+        ctx.print_json(&DownDoc {
+            project: &stack.project().name,
+            stopped: &stopped,
+        });
+    } else {
+        ctx.say(format!("✔ restarted {}", addresses.join(", ")));
+    }
+    survivors_error(&stopped).map_or(Ok(Exit::Ok), Err)
+}

@@ -1,0 +1,195 @@
+//! `ctmux status` (alias `ps`): every pane of the manifest with its live state and health.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::stack::{Stack, runtime};
+use crate::cli::args::StatusArgs;
+use crate::cli::{Ctx, Result};
+use crate::exit::Exit;
+use crate::manifest::model::{Check, Pane};
+use crate::reconcile::{health, observe};
+use crate::tmux::LivePane;
+
+/// A pane in `--json` output: SPEC §6's shared pane shape.
+#[derive(Debug, Serialize)]
+pub struct PaneDoc {
+    /// ctmux address (`session/pane`).
+    pub address: Option<String>,
+    /// tmux pane id.
+    pub tmux_id: Option<String>,
+    /// Session name.
+    pub session: String,
+    /// Window name.
+    pub window: String,
+    /// Pane name.
+    pub pane: String,
+    /// running | exited | missing | stopped.
+    pub state: &'static str,
+    /// none | starting | healthy | unhealthy.
+    pub health: &'static str,
+    /// Pane process id.
+    pub pid: Option<u32>,
+    /// Exit status when exited.
+    pub exit_status: Option<i32>,
+    /// Restarts by ctmux.
+    pub restarts: u32,
+    /// The manifest command.
+    pub command: Option<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// Unix time of the last start.
+    pub started_at: Option<u64>,
+    /// Pane metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct StatusDoc<'a> {
+    project: &'a str,
+    panes: &'a [PaneDoc],
+}
+
+fn state_of(lp: Option<&LivePane>) -> &'static str {
+    match lp {
+        None => "missing",
+        Some(lp) if lp.state == "stopped" => "stopped",
+        Some(lp) if lp.dead => "exited",
+        Some(_) => "running",
+    }
+}
+
+async fn health_of(pane: &Pane, lp: Option<&LivePane>, output: Option<&String>) -> health::State {
+    let Some(lp) = lp.filter(|lp| !lp.dead) else {
+        return if pane.health.is_some() || pane.ready_when.is_some() {
+            health::State::Unhealthy
+        } else {
+            health::State::None
+        };
+    };
+    let _ = lp;
+    let pattern = pane
+        .ready_when
+        .as_ref()
+        .or(match pane.health.as_ref().map(|h| &h.check) {
+            Some(Check::Log(p)) => Some(p),
+            _ => None,
+        });
+    if let Some(p) = pattern {
+        let seen = output.is_some_and(|o| o.lines().any(|l| p.regex.is_match(l)));
+        if pane
+            .health
+            .as_ref()
+            .is_none_or(|h| matches!(h.check, Check::Log(_)))
+        {
+            return if seen {
+                health::State::Healthy
+            } else {
+                health::State::Starting
+            };
+        }
+    }
+    match &pane.health {
+        Some(h) => match health::probe(&h.check, pane, h.timeout.min(Duration::from_secs(1))).await
+        {
+            Ok(()) => health::State::Healthy,
+            Err(_) => health::State::Unhealthy,
+        },
+        None => health::State::None,
+    }
+}
+
+/// Runs `status`.
+pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let addresses = stack.addresses(&args.targets)?;
+    let rt = runtime()?;
+    let project = stack.project();
+    let live = rt
+        .block_on(stack.tmux.live())
+        .map_err(|e| e.into_error("reading tmux state"))?;
+    let managed = live.managed(&project.name);
+    let capture: Vec<String> = addresses
+        .iter()
+        .filter(|a| {
+            project.pane(a).is_some_and(|p| {
+                p.ready_when.is_some()
+                    || matches!(p.health.as_ref().map(|h| &h.check), Some(Check::Log(_)))
+            })
+        })
+        .filter_map(|a| managed.get(a).map(|lp| lp.pane_id.clone()))
+        .collect();
+    let seen = rt
+        .block_on(observe::observe(&stack.tmux, &project.name, &capture))
+        .map_err(|e| e.into_error("reading pane output"))?;
+    let docs: Vec<PaneDoc> = rt.block_on(async {
+        let mut docs = Vec::new();
+        for a in &addresses {
+            let Some(pane) = project.pane(a) else {
+                continue;
+            };
+            let lp = managed.get(a).copied();
+            let output = lp.and_then(|lp| seen.output.get(&lp.pane_id));
+            let health = health_of(pane, lp, output).await;
+            docs.push(PaneDoc {
+                address: Some(a.clone()),
+                tmux_id: lp.map(|l| l.pane_id.clone()),
+                session: pane.session.clone(),
+                window: pane.window.clone(),
+                pane: pane.name.clone(),
+                state: state_of(lp),
+                health: health.as_str(),
+                pid: lp.filter(|l| !l.dead).map(|l| l.pid),
+                exit_status: lp.and_then(|l| l.exit_status),
+                restarts: 0,
+                command: pane.command.as_ref().map(|c| c.display()),
+                cwd: pane.cwd.display().to_string(),
+                started_at: lp.and_then(|l| l.started),
+                metadata: pane
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            });
+        }
+        docs
+    });
+    if ctx.json() {
+        ctx.print_json(&StatusDoc {
+            project: &project.name,
+            panes: &docs,
+        });
+        return Ok(Exit::Ok);
+    }
+    println!(
+        "{:<28} {:<8} {:<10} {:>8} {:>5} {:>8}  COMMAND",
+        "PANE", "STATE", "HEALTH", "PID", "EXIT", "UPTIME"
+    );
+    let now = crate::reconcile::build::now_secs();
+    let mut last_session = "";
+    for d in &docs {
+        if d.session != last_session {
+            println!("{}", d.session);
+            last_session = &d.session;
+        }
+        let uptime = match (d.state, d.started_at) {
+            ("running", Some(t)) => {
+                crate::units::format_duration(Duration::from_secs(now.saturating_sub(t)))
+            }
+            _ => "-".into(),
+        };
+        println!(
+            "  {:<26} {:<8} {:<10} {:>8} {:>5} {:>8}  {}",
+            d.pane,
+            d.state,
+            d.health,
+            d.pid.map_or("-".into(), |p| p.to_string()),
+            d.exit_status.map_or("-".into(), |s| s.to_string()),
+            uptime,
+            d.command.as_deref().unwrap_or("(shell)")
+        );
+    }
+    Ok(Exit::Ok)
+}

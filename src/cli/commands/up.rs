@@ -1,0 +1,178 @@
+//! `ctmux up` and `ctmux plan`: compute the plan under the project lock, print it, apply it.
+
+use serde::Serialize;
+
+use super::stack::{Stack, parse_timeout, runtime};
+use crate::cli::args::{PlanArgs, UpArgs};
+use crate::cli::{Ctx, Result};
+use crate::exit::Exit;
+use crate::reconcile::lock;
+use crate::reconcile::plan::{self, Change, Plan};
+use crate::reconcile::up::{PaneResult, Progress, Settings, Up};
+
+struct Printer<'a>(&'a Ctx);
+
+impl Progress for Printer<'_> {
+    fn line(&self, text: &str) {
+        if !self.0.json() && !self.0.global.quiet {
+            eprintln!("{text}");
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PlanDoc<'a> {
+    project: &'a str,
+    changes: &'a [plan::Step],
+    unchanged: &'a [String],
+    orphans: &'a [String],
+}
+
+#[derive(Serialize)]
+struct UpDoc<'a> {
+    project: &'a str,
+    changes: &'a [plan::Step],
+    unchanged: usize,
+    panes: Vec<PaneResult>,
+}
+
+/// Renders a plan for people.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    for step in &plan.steps {
+        let line = match &step.change {
+            Change::Create => format!("+ create   {}", step.address),
+            Change::Recreate { reason, .. } => format!("~ recreate {} ({reason})", step.address),
+            Change::Move { from_window, .. } => {
+                format!("~ move     {} (from window {from_window})", step.address)
+            }
+            Change::Remove { .. } => format!("- remove   {} (not in the manifest)", step.address),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    for orphan in &plan.orphans {
+        out.push_str(&format!(
+            "! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"
+        ));
+    }
+    if plan.steps.is_empty() {
+        out.push_str(&format!(
+            "nothing to do: {} pane(s) up to date\n",
+            plan.unchanged.len()
+        ));
+    } else if !plan.unchanged.is_empty() {
+        out.push_str(&format!("= {} pane(s) unchanged\n", plan.unchanged.len()));
+    }
+    out
+}
+
+fn options(
+    stack: &Stack,
+    targets: &[String],
+    cascade: bool,
+    recreate: bool,
+    remove_orphans: bool,
+) -> Result<(plan::Options, Vec<String>)> {
+    let addresses = stack.addresses(targets)?;
+    let closure = stack.graph.with_dependencies(&addresses);
+    let ordered: Vec<String> = stack
+        .project()
+        .panes()
+        .map(|p| p.address())
+        .filter(|a| closure.contains(a))
+        .collect();
+    let opts = plan::Options {
+        targets: (!targets.is_empty()).then_some(closure),
+        cascade,
+        recreate,
+        remove_orphans: remove_orphans && targets.is_empty(),
+    };
+    Ok((opts, ordered))
+}
+
+/// Runs `plan`.
+pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let (opts, _) = options(
+        &stack,
+        &args.targets,
+        args.cascade,
+        args.recreate,
+        args.remove_orphans,
+    )?;
+    let rt = runtime()?;
+    let live = rt
+        .block_on(stack.tmux.live())
+        .map_err(|e| e.into_error("reading tmux state"))?;
+    let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    if ctx.json() {
+        ctx.print_json(&PlanDoc {
+            project: &stack.project().name,
+            changes: &plan.steps,
+            unchanged: &plan.unchanged,
+            orphans: &plan.orphans,
+        });
+    } else {
+        print!("{}", render_plan(&plan));
+    }
+    stack.report_traffic(ctx);
+    Ok(if args.exit_code && !plan.is_empty() {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Runs `up`.
+pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let timeout = parse_timeout(args.timeout.as_deref())?;
+    let (opts, targets) = options(
+        &stack,
+        &args.targets,
+        args.cascade,
+        args.recreate,
+        args.remove_orphans,
+    )?;
+    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+    let rt = runtime()?;
+    let live = rt
+        .block_on(stack.tmux.live())
+        .map_err(|e| e.into_error("reading tmux state"))?;
+    let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    let printer = Printer(ctx);
+    if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
+        eprint!("{}", render_plan(&plan));
+    }
+    let settings = Settings {
+        wait: args.wait,
+        timeout,
+        targets,
+    };
+    let result =
+        rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
+    stack.report_traffic(ctx);
+    let panes = result?;
+    if ctx.json() {
+        ctx.print_json(&UpDoc {
+            project: &stack.project().name,
+            changes: &plan.steps,
+            unchanged: plan.unchanged.len(),
+            panes,
+        });
+    } else if !ctx.global.quiet {
+        let what = if plan.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            format!("{} change(s)", plan.steps.len())
+        };
+        let ready = if args.wait { ", all ready" } else { "" };
+        ctx.say(format!(
+            "✔ {} is up on `{}`: {what}{ready}",
+            stack.project().name,
+            stack.tmux.command_line()
+        ));
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,128 @@
+//! Process trees on Linux via `/proc`: what runs in a pane, so `down` can stop all of it.
+//!
+//! `kill-pane` only SIGHUPs the pane's process group; children that changed group or daemonized
+//! survive (process-compose #38/#354/#520, overmind #143). Every pane process carries
+//! `CTMUX_PROJECT`/`CTMUX_PANE` in its environment, which daemonized descendants inherit, so we
+//! find a pane's processes by ancestry *and* by that mark.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+
+/// A process's parent pid.
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn all_pids() -> Vec<u32> {
+    fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `pid`'s environment holds `CTMUX_PROJECT=project` and `CTMUX_PANE=address`.
+fn marked(pid: u32, project: &str, address: &str) -> bool {
+    let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let want_p = format!("CTMUX_PROJECT={project}");
+    let want_a = format!("CTMUX_PANE={address}");
+    let mut p = false;
+    let mut a = false;
+    for var in env.split(|b| *b == 0) {
+        p |= var == want_p.as_bytes();
+        a |= var == want_a.as_bytes();
+    }
+    p && a
+}
+
+/// `root` and all its descendants, plus every process marked as belonging to the pane.
+pub fn pane_tree(root: u32, project: &str, address: &str) -> Vec<u32> {
+    let pids = all_pids();
+    let parents: HashMap<u32, u32> = pids.iter().filter_map(|&p| Some((p, ppid(p)?))).collect();
+    let mut found: HashSet<u32> = HashSet::new();
+    if root > 0 && parents.contains_key(&root) {
+        found.insert(root);
+    }
+    loop {
+        let before = found.len();
+        for (&pid, &parent) in &parents {
+            if found.contains(&parent) {
+                found.insert(pid);
+            }
+        }
+        if found.len() == before {
+            break;
+        }
+    }
+    let me = std::process::id();
+    for &pid in &pids {
+        if pid != me && !found.contains(&pid) && marked(pid, project, address) {
+            found.insert(pid);
+        }
+    }
+    let mut v: Vec<u32> = found.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
+/// Whether `pid` is still running (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` (a name like `SIGTERM`) to `pid`; errors (already gone) are ignored.
+pub fn signal(pid: u32, signal: &str) {
+    if let Some(sig) = signal_number(signal)
+        && let Ok(pid) = i32::try_from(pid)
+    {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// Sends `signal` to the process group `pgid`.
+pub fn signal_group(pgid: u32, signal: &str) {
+    if let Some(sig) = signal_number(signal)
+        && let Ok(pgid) = i32::try_from(pgid)
+        && pgid > 1
+    {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+}
+
+/// The signal number for a name such as `SIGTERM` or `TERM`.
+pub fn signal_number(name: &str) -> Option<i32> {
+    let n = crate::manifest::model::normalize_signal(name)?;
+    Some(match n.as_str() {
+        "SIGHUP" => libc::SIGHUP,
+        "SIGINT" => libc::SIGINT,
+        "SIGQUIT" => libc::SIGQUIT,
+        "SIGKILL" => libc::SIGKILL,
+        "SIGUSR1" => libc::SIGUSR1,
+        "SIGUSR2" => libc::SIGUSR2,
+        "SIGTERM" => libc::SIGTERM,
+        "SIGCONT" => libc::SIGCONT,
+        "SIGSTOP" => libc::SIGSTOP,
+        "SIGTSTP" => libc::SIGTSTP,
+        "SIGWINCH" => libc::SIGWINCH,
+        "SIGALRM" => libc::SIGALRM,
+        _ => return None,
+    })
+}

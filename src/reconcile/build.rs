@@ -1,0 +1,146 @@
+//! tmux commands that create, start and tag panes — the only place that knows how a manifest
+//! pane becomes tmux state. Targets use exact names (`=session:=window`): right after
+//! `new-window`/`split-window` the window's active pane is the new one, so it can be tagged in
+//! the same batch, before any output or exit is processed (remain-on-exit is set in time even
+//! for `exit 3`).
+
+use std::collections::HashSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::spec;
+use crate::manifest::model::{Pane, Project};
+use crate::tmux::Cmd;
+
+/// Sessions and windows that exist (live or created earlier in this run).
+#[derive(Debug, Default)]
+pub struct Existing {
+    /// Session names.
+    pub sessions: HashSet<String>,
+    /// `(session, window)` names.
+    pub windows: HashSet<(String, String)>,
+}
+
+/// Exact-match target of a window.
+pub fn window_target(session: &str, window: &str) -> String {
+    format!("={session}:={window}")
+}
+
+/// Seconds since the epoch, for `@ctmux-started`.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The argv of a pane that waits for its dependencies; it is respawned with the real command.
+pub fn placeholder(waiting_for: &str) -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "printf 'ctmux: waiting for %s\\n' \"$1\"; exec sleep 2147483647".into(),
+        "ctmux-wait".into(),
+        waiting_for.into(),
+    ]
+}
+
+/// Commands creating `pane` running `argv`, tagged with `hash` (`pending` for placeholders).
+pub fn create(
+    project: &Project,
+    pane: &Pane,
+    argv: Vec<String>,
+    hash: &str,
+    existing: &mut Existing,
+) -> Vec<Cmd> {
+    let target = window_target(&pane.session, &pane.window);
+    let mut base = if !existing.sessions.contains(&pane.session) {
+        existing.sessions.insert(pane.session.clone());
+        existing
+            .windows
+            .insert((pane.session.clone(), pane.window.clone()));
+        Cmd::new("new-session").args([
+            "-d",
+            "-s",
+            &pane.session,
+            "-n",
+            &pane.window,
+            "-x",
+            "240",
+            "-y",
+            "60",
+        ])
+    } else if !existing
+        .windows
+        .contains(&(pane.session.clone(), pane.window.clone()))
+    {
+        existing
+            .windows
+            .insert((pane.session.clone(), pane.window.clone()));
+        Cmd::new("new-window").args([
+            "-d",
+            "-t",
+            &format!("={}:", pane.session),
+            "-n",
+            &pane.window,
+        ])
+    } else {
+        Cmd::new("split-window").args(["-t", &target])
+    };
+    let splitting = base.args[0] == "split-window";
+    base = base
+        .arg("-P")
+        .opt("-F", "#{pane_id}")
+        .opt("-c", pane.cwd.to_string_lossy());
+    for e in spec::env(pane, &project.name) {
+        base = base.opt("-e", e);
+    }
+    let mut cmds = vec![base.args(argv)];
+    if splitting {
+        // Keep room for the next split; the window's real layout is applied at the end.
+        cmds.push(
+            Cmd::new("select-layout")
+                .opt("-t", target.clone())
+                .arg("tiled"),
+        );
+    } else {
+        cmds.push(Cmd::new("set-option").args(["-w", "-t", &target, "remain-on-exit", "on"]));
+    }
+    cmds.extend(tags(project, pane, &target, hash));
+    cmds
+}
+
+/// `set-option -p` commands that tag the pane at `target` as managed.
+pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd> {
+    let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", target, k]).arg(v);
+    let mut cmds = vec![
+        set("@ctmux-project", project.name.clone()),
+        set("@ctmux-id", pane.address()),
+        set("@ctmux-hash", hash.to_string()),
+        set(
+            "@ctmux-manifest",
+            project.file.to_string_lossy().into_owned(),
+        ),
+        set("@ctmux-started", now_secs().to_string()),
+        set("@ctmux-state", String::new()),
+    ];
+    for (k, v) in &pane.metadata {
+        cmds.push(set(&format!("@ctmux-meta-{k}"), v.clone()));
+    }
+    cmds
+}
+
+/// Restarts pane `tmux_id` in place with its real command, and re-tags it.
+pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
+    let mut cmd = Cmd::new("respawn-pane")
+        .args(["-k", "-t", tmux_id])
+        .opt("-c", pane.cwd.to_string_lossy());
+    for e in spec::env(pane, &project.name) {
+        cmd = cmd.opt("-e", e);
+    }
+    let mut cmds = vec![cmd.args(spec::argv(pane))];
+    let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
+    cmds.push(set("@ctmux-hash", spec::hash(pane)));
+    cmds.push(set("@ctmux-started", now_secs().to_string()));
+    cmds.push(set("@ctmux-state", String::new()));
+    cmds.push(Cmd::new("set-option").args(["-w", "-t", tmux_id, "remain-on-exit", "on"]));
+    cmds
+}

@@ -1,0 +1,90 @@
+//! Stopping panes (`down`, `stop`, orphans): the stop signal or command, `stop.timeout` of
+//! grace, then SIGKILL to whatever of the pane's process tree is left — and a check that nothing
+//! survived, reported by pid if something did.
+
+use std::time::{Duration, Instant};
+
+use crate::manifest::model::{Pane, Stop};
+use crate::process;
+
+/// What stopping one pane achieved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stopped {
+    /// `session/pane`.
+    pub address: String,
+    /// Needed SIGKILL after the grace period.
+    pub killed: bool,
+    /// Pids still alive afterwards (should be empty).
+    pub survivors: Vec<u32>,
+}
+
+/// Stops the process tree rooted at `pid` of pane `address`.
+pub async fn stop_tree(
+    project: &str,
+    address: &str,
+    pid: u32,
+    stop: &Stop,
+    pane: Option<&Pane>,
+) -> Stopped {
+    let tree = process::pane_tree(pid, project, address);
+    if let (Some(cmd), Some(pane)) = (&stop.command, pane) {
+        let run = tokio::process::Command::new(&pane.shell)
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&pane.cwd)
+            .envs(pane.env.iter())
+            .env("CTMUX_PANE", address)
+            .env("CTMUX_PID", pid.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .status();
+        let _ = tokio::time::timeout(stop.timeout, run).await;
+    } else {
+        process::signal_group(pid, &stop.signal);
+        for &p in &tree {
+            process::signal(p, &stop.signal);
+        }
+    }
+    let killed = !wait_gone(&tree, stop.timeout).await;
+    if killed {
+        process::signal_group(pid, "SIGKILL");
+        for &p in &tree {
+            process::signal(p, "SIGKILL");
+        }
+        wait_gone(&tree, Duration::from_secs(2)).await;
+    }
+    // Anything that appeared meanwhile with the pane's mark is found again.
+    let mut survivors: Vec<u32> = process::pane_tree(pid, project, address)
+        .into_iter()
+        .filter(|p| process::alive(*p))
+        .collect();
+    survivors.retain(|p| *p != std::process::id());
+    for &p in &survivors {
+        process::signal(p, "SIGKILL");
+    }
+    if !survivors.is_empty() {
+        wait_gone(&survivors, Duration::from_secs(1)).await;
+        survivors.retain(|p| process::alive(*p));
+    }
+    Stopped {
+        address: address.to_string(),
+        killed,
+        survivors,
+    }
+}
+
+/// Waits until every pid is gone; false on timeout.
+async fn wait_gone(pids: &[u32], timeout: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        if pids.iter().all(|p| !process::alive(*p)) {
+            return true;
+        }
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

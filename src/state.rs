@@ -1,0 +1,27 @@
+//! Where ctmux keeps state on disk (SPEC §5): `$CTMUX_STATE_DIR`, else
+//! `$XDG_STATE_HOME/ctmux`, else `~/.local/state/ctmux`.
+
+use std::path::PathBuf;
+
+/// The state directory (not created).
+pub fn dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CTMUX_STATE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("ctmux");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    home.join(".local/state/ctmux")
+}
+
+/// A directory under the state dir, created with owner-only permissions.
+pub fn subdir(name: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = dir().join(name);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&path)?;
+    Ok(path)
+}

@@ -1,0 +1,104 @@
+//! Typed tmux commands and the one quoting rule for sending them.
+//!
+//! Commands travel as argv to one `tmux` process, chained with `;` arguments, so no shell and no
+//! tmux command-line parser touches them: quotes, `$`, `#`, newlines and unicode arrive intact.
+//! The one exception is tmux's chaining itself: an argument ending in `;` ends the command unless
+//! the `;` is escaped as `\;` (tmux's `cmd_parse_from_arguments`), which [`escape_arg`] does.
+
+/// One tmux command: its words and whether it changes the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    /// The command name and arguments, unescaped.
+    pub args: Vec<String>,
+    /// False for read-only commands (lists, captures); counted separately for idempotence checks.
+    pub mutating: bool,
+}
+
+impl Cmd {
+    /// A state-changing command.
+    pub fn new(name: &str) -> Self {
+        Cmd {
+            args: vec![name.to_string()],
+            mutating: true,
+        }
+    }
+
+    /// A read-only command.
+    pub fn query(name: &str) -> Self {
+        Cmd {
+            args: vec![name.to_string()],
+            mutating: false,
+        }
+    }
+
+    /// Appends one argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends a flag and its value.
+    pub fn opt(self, flag: &str, value: impl Into<String>) -> Self {
+        self.arg(flag).arg(value)
+    }
+
+    /// Appends several arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+}
+
+/// Escapes an argument for an argv-chained tmux invocation (see the module docs).
+pub fn escape_arg(arg: &str) -> String {
+    match arg.strip_suffix(';') {
+        Some(rest) => format!("{rest}\\;"),
+        None => arg.to_string(),
+    }
+}
+
+/// The argv (after `tmux` and socket flags) that runs `cmds` in order in one process.
+pub fn chain(cmds: &[Cmd]) -> Vec<String> {
+    let mut argv = Vec::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        if i > 0 {
+            argv.push(";".to_string());
+        }
+        argv.extend(cmd.args.iter().map(|a| escape_arg(a)));
+    }
+    argv
+}
+
+/// Quotes a string for `sh` (used for `pipe-pane` and hook commands, which tmux runs with sh).
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_semicolons_are_escaped_and_chaining_uses_bare_semicolons() {
+        let cmds = [Cmd::new("a").arg("x;"), Cmd::new("b").arg(";").arg("y")];
+        assert_eq!(chain(&cmds), ["a", "x\\;", ";", "b", "\\;", "y"]);
+    }
+
+    #[test]
+    fn sh_quote_round_trips_through_sh() {
+        for s in ["plain", "it's", "a b", "$(touch x)", "", "ünï"] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", sh_quote(s)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s);
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The tmux engine: one server, commands sent in batches, live state read in one round trip.
+//!
+//! A batch is one `tmux` process with the commands chained by `;` arguments — the floor measured
+//! in NOTES.md (one process per command costs about 3×). Every call is counted, so `up -v` and the
+//! tests can prove that a no-op `up` sends no mutating command.
+
+pub mod command;
+pub mod live;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use command::Cmd;
+pub use live::{Live, LivePane};
+
+use crate::error::Error;
+
+/// Which tmux server to talk to, as tmux's `-L`/`-S` choose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Socket {
+    /// tmux's default socket (or the one `$TMUX` names).
+    Default,
+    /// `-L NAME`.
+    Name(String),
+    /// `-S PATH`.
+    Path(PathBuf),
+}
+
+impl Socket {
+    /// Picks the socket: flags, then `CTMUX_TMUX_SOCKET` (a name, or a path if it has `/`),
+    /// then the manifest's `socket:`, then tmux's default.
+    pub fn choose(
+        name: Option<&str>,
+        path: Option<&std::path::Path>,
+        env: Option<&str>,
+        manifest: Option<&str>,
+    ) -> Socket {
+        if let Some(p) = path {
+            return Socket::Path(p.to_path_buf());
+        }
+        if let Some(n) = name {
+            return Socket::Name(n.to_string());
+        }
+        if let Some(e) = env.filter(|e| !e.is_empty()) {
+            return if e.contains('/') {
+                Socket::Path(e.into())
+            } else {
+                Socket::Name(e.to_string())
+            };
+        }
+        manifest.map_or(Socket::Default, |m| Socket::Name(m.to_string()))
+    }
+
+    /// The flags that select this server.
+    pub fn flags(&self) -> Vec<String> {
+        match self {
+            Socket::Default => Vec::new(),
+            Socket::Name(n) => vec!["-L".into(), n.clone()],
+            Socket::Path(p) => vec!["-S".into(), p.display().to_string()],
+        }
+    }
+
+    /// A file-name-safe key for per-server state (locks, daemon sockets).
+    pub fn key(&self) -> String {
+        let raw = match self {
+            Socket::Default => std::env::var("TMUX")
+                .ok()
+                .and_then(|t| t.split(',').next().map(str::to_string))
+                .map_or("default".into(), |p| format!("S{p}")),
+            Socket::Name(n) => format!("L-{n}"),
+            Socket::Path(p) => format!("S{}", p.display()),
+        };
+        raw.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+}
+
+/// Counts of what was sent, for `-v` and idempotence tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// `tmux` processes run.
+    pub calls: AtomicUsize,
+    /// Commands sent.
+    pub commands: AtomicUsize,
+    /// Commands that change the server.
+    pub mutating: AtomicUsize,
+}
+
+/// A handle on one tmux server.
+#[derive(Debug)]
+pub struct Tmux {
+    /// The server.
+    pub socket: Socket,
+    /// What was sent so far.
+    pub counters: Counters,
+    binary: String,
+    config: Option<String>,
+}
+
+impl Tmux {
+    /// A handle on `socket`; `CTMUX_TMUX` overrides the binary, `CTMUX_TMUX_CONF` the config file
+    /// a newly started server reads (tests use `/dev/null`).
+    pub fn new(socket: Socket) -> Tmux {
+        Tmux {
+            socket,
+            counters: Counters::default(),
+            binary: std::env::var("CTMUX_TMUX").unwrap_or_else(|_| "tmux".into()),
+            config: std::env::var("CTMUX_TMUX_CONF")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// The argv prefix (`tmux -L x`) a person would type to reach this server.
+    pub fn command_line(&self) -> String {
+        let mut parts = vec![self.binary.clone()];
+        parts.extend(self.socket.flags());
+        parts.join(" ")
+    }
+
+    /// Runs `cmds` in one tmux process; returns stdout. Nothing is run for an empty batch.
+    pub async fn run(&self, cmds: &[Cmd]) -> Result<String, TmuxError> {
+        if cmds.is_empty() {
+            return Ok(String::new());
+        }
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .commands
+            .fetch_add(cmds.len(), Ordering::Relaxed);
+        self.counters.mutating.fetch_add(
+            cmds.iter().filter(|c| c.mutating).count(),
+            Ordering::Relaxed,
+        );
+        let mut process = tokio::process::Command::new(&self.binary);
+        process.args(self.socket.flags());
+        if let Some(conf) = &self.config {
+            process.args(["-f", conf]);
+        }
+        process
+            .args(command::chain(cmds))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Outside tmux's own environment, so `$TMUX` does not redirect explicit sockets.
+        if self.socket != Socket::Default {
+            process.env_remove("TMUX");
+        }
+        let output = process.output().await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                TmuxError::NotInstalled
+            } else {
+                TmuxError::Failed {
+                    message: e.to_string(),
+                }
+            }
+        })?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            return Ok(stdout);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        if stderr.starts_with("no server running")
+            || stderr.contains("error connecting to")
+            || stderr.starts_with("no sessions")
+        {
+            return Err(TmuxError::NoServer);
+        }
+        if stderr.contains("server exited unexpectedly") || stderr.contains("lost server") {
+            return Err(TmuxError::ServerLost);
+        }
+        Err(TmuxError::Failed {
+            message: if stderr.is_empty() {
+                format!("tmux exited with {}", output.status)
+            } else {
+                stderr
+            },
+        })
+    }
+
+    /// Every pane on the server; an absent server has none.
+    pub async fn live(&self) -> Result<Live, TmuxError> {
+        match self
+            .run(&[Cmd::query("list-panes").arg("-a").opt("-F", live::format())])
+            .await
+        {
+            Ok(text) => Ok(Live::parse(&text)),
+            Err(TmuxError::NoServer) => Ok(Live::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `-v` summary of what was sent.
+    pub fn summary(&self) -> String {
+        format!(
+            "tmux: {} call(s), {} command(s), {} mutating",
+            self.counters.calls.load(Ordering::Relaxed),
+            self.counters.commands.load(Ordering::Relaxed),
+            self.counters.mutating.load(Ordering::Relaxed)
+        )
+    }
+}
+
+/// What can go wrong talking to tmux.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TmuxError {
+    /// No `tmux` binary.
+    #[error("tmux is not installed (or not on PATH)")]
+    NotInstalled,
+    /// The server is not running.
+    #[error("no tmux server is running on this socket")]
+    NoServer,
+    /// The server died while we talked to it.
+    #[error("the tmux server exited while ctmux was talking to it")]
+    ServerLost,
+    /// tmux refused a command.
+    #[error("tmux: {message}")]
+    Failed {
+        /// tmux's message.
+        message: String,
+    },
+}
+
+impl TmuxError {
+    /// The user-facing error, naming `context` (what we were doing).
+    pub fn into_error(self, context: &str) -> Error {
+        match self {
+            TmuxError::NotInstalled => Error::TmuxUnavailable {
+                message: "tmux is not installed (or not on PATH)".into(),
+                hint: Some("install tmux ≥ 3.2: `apt-get install tmux`, `brew install tmux`, `dnf install tmux`".into()),
+            },
+            TmuxError::NoServer | TmuxError::ServerLost => Error::TmuxUnavailable {
+                message: format!("{context}: {self}"),
+                hint: Some("run `ctmux up` again: it reads tmux's state afresh and converges".into()),
+            },
+            TmuxError::Failed { message } => Error::failed(format!("{context}: tmux said: {message}"), None),
+        }
+    }
+}
