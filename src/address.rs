@@ -24,49 +24,31 @@ pub fn resolve(project: &Project, name: &str) -> Result<Vec<String>, Unknown> {
 /// Like [`resolve`] but without groups (groups are defined in terms of this).
 pub fn resolve_no_groups(project: &Project, name: &str) -> Result<Vec<String>, Unknown> {
     if let Some(session) = project.sessions.get(name) {
-        return Ok(session
-            .windows
-            .values()
-            .flat_map(|w| w.panes.values())
-            .map(|p| p.address())
-            .collect());
+        return Ok(session.windows.values().flat_map(|w| w.panes.values()).map(|p| p.address()).collect());
     }
     if let Some((s, p)) = name.split_once('/') {
         if project.pane(name).is_some() {
             return Ok(vec![name.to_string()]);
         }
         let hint = if project.sessions.contains_key(s) {
-            let panes: Vec<String> = project
-                .panes()
-                .filter(|x| x.session == s)
-                .map(|x| x.address())
-                .collect();
+            let panes: Vec<String> = project.panes().filter(|x| x.session == s).map(|x| x.address()).collect();
             suggest::hint(name, panes.iter().map(String::as_str))
                 .or_else(|| Some(format!("session `{s}` has: {}", panes.join(", "))))
         } else {
             suggest::hint(name, all_names(project).iter().map(String::as_str))
         };
         let _ = p;
-        return Err(Unknown {
-            message: format!("no pane `{name}` in the manifest"),
-            hint,
-        });
+        return Err(Unknown { message: format!("no pane `{name}` in the manifest"), hint });
     }
-    let matches: Vec<String> = project
-        .panes()
-        .filter(|p| p.name == name)
-        .map(|p| p.address())
-        .collect();
+    let matches: Vec<String> = project.panes().filter(|p| p.name == name).map(|p| p.address()).collect();
     match matches.len() {
         1 => Ok(matches),
         0 => Err(Unknown {
             message: format!("no session, pane or group named `{name}`"),
-            hint: suggest::hint(name, all_names(project).iter().map(String::as_str)).or_else(
-                || {
-                    let names = all_names(project);
-                    (!names.is_empty()).then(|| format!("known names: {}", names.join(", ")))
-                },
-            ),
+            hint: suggest::hint(name, all_names(project).iter().map(String::as_str)).or_else(|| {
+                let names = all_names(project);
+                (!names.is_empty()).then(|| format!("known names: {}", names.join(", ")))
+            }),
         }),
         _ => Err(Unknown {
             message: format!("pane name `{name}` is ambiguous"),

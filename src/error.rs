@@ -54,10 +54,7 @@ pub enum Error {
 impl Error {
     /// A generic failure with a hint.
     pub fn failed(message: impl Into<String>, hint: Option<String>) -> Self {
-        Error::Failed {
-            message: message.into(),
-            hint,
-        }
+        Error::Failed { message: message.into(), hint }
     }
 
     /// The exit code this error ends the process with.

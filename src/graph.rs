@@ -78,8 +78,7 @@ impl DepGraph {
     pub fn waves(&self, subset: Option<&IndexSet<String>>) -> Vec<Vec<String>> {
         let included = |n: NodeIndex| subset.is_none_or(|s| s.contains(&self.graph[n]));
         let mut level: HashMap<NodeIndex, usize> = HashMap::new();
-        let mut order: Vec<NodeIndex> =
-            self.graph.node_indices().filter(|n| included(*n)).collect();
+        let mut order: Vec<NodeIndex> = self.graph.node_indices().filter(|n| included(*n)).collect();
         order.sort();
         fn depth(
             g: &DiGraph<String, Condition>,
@@ -94,11 +93,8 @@ impl DepGraph {
                 return 0; // cycle: reported at load; never reached for a valid manifest
             }
             stack.push(n);
-            let d = g
-                .neighbors_directed(n, Direction::Outgoing)
-                .map(|m| depth(g, m, memo, stack) + 1)
-                .max()
-                .unwrap_or(0);
+            let d =
+                g.neighbors_directed(n, Direction::Outgoing).map(|m| depth(g, m, memo, stack) + 1).max().unwrap_or(0);
             stack.pop();
             memo.insert(n, d);
             d
@@ -131,10 +127,7 @@ impl DepGraph {
 
     fn closure(&self, targets: &[String], direction: Direction) -> IndexSet<String> {
         let mut seen = IndexSet::new();
-        let mut todo: Vec<NodeIndex> = targets
-            .iter()
-            .filter_map(|t| self.index.get(t).copied())
-            .collect();
+        let mut todo: Vec<NodeIndex> = targets.iter().filter_map(|t| self.index.get(t).copied()).collect();
         while let Some(n) = todo.pop() {
             if seen.insert(self.graph[n].clone()) {
                 todo.extend(self.graph.neighbors_directed(n, direction));
@@ -150,12 +143,7 @@ impl DepGraph {
         };
         self.graph
             .edges_directed(n, Direction::Outgoing)
-            .map(|e| {
-                (
-                    self.graph[petgraph::visit::EdgeRef::target(&e)].clone(),
-                    *e.weight(),
-                )
-            })
+            .map(|e| (self.graph[petgraph::visit::EdgeRef::target(&e)].clone(), *e.weight()))
             .collect()
     }
 }

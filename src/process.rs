@@ -18,10 +18,7 @@ fn ppid(pid: u32) -> Option<u32> {
 
 fn all_pids() -> Vec<u32> {
     fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
         .unwrap_or_default()
 }
 
@@ -74,10 +71,9 @@ pub fn pane_tree(root: u32, project: &str, address: &str) -> Vec<u32> {
 /// Whether `pid` is still running (zombies count as gone).
 pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 2..].chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Ok(stat) => {
+            stat.rfind(')').and_then(|i| stat[i + 2..].chars().next()).is_some_and(|state| state != 'Z' && state != 'X')
+        }
         Err(_) => false,
     }
 }

@@ -19,9 +19,6 @@ pub fn dir() -> PathBuf {
 pub fn subdir(name: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
     let path = dir().join(name);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&path)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
     Ok(path)
 }

@@ -1,22 +1,12 @@
 //! "Did you mean …?" for every unknown name a user can type: keys, targets, conditions.
 
 /// The closest candidate to `typo`, if any is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(
-    typo: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(typo: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let typo_lower = typo.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&typo_lower, &c.to_lowercase()),
-                c,
-            )
-        })
-        .filter(|(distance, c)| {
-            *distance <= (c.chars().count().max(typo.chars().count()) / 3).max(1)
-        })
+        .map(|c| (strsim::damerau_levenshtein(&typo_lower, &c.to_lowercase()), c))
+        .filter(|(distance, c)| *distance <= (c.chars().count().max(typo.chars().count()) / 3).max(1))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }

@@ -60,11 +60,7 @@ pub struct UnitError {
 
 impl UnitError {
     fn new(quantity: Quantity, input: &str, reason: impl Into<String>) -> Self {
-        UnitError {
-            quantity,
-            input: input.to_string(),
-            reason: reason.into(),
-        }
+        UnitError { quantity, input: input.to_string(), reason: reason.into() }
     }
 }
 
@@ -106,10 +102,7 @@ fn parse_decimal(s: &str, pos: &mut usize) -> Result<Option<Decimal>, ()> {
     let mut p = start;
     let mut int: u128 = 0;
     while p < bytes.len() && bytes[p].is_ascii_digit() {
-        int = int
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u128::from(bytes[p] - b'0')))
-            .ok_or(())?;
+        int = int.checked_mul(10).and_then(|v| v.checked_add(u128::from(bytes[p] - b'0'))).ok_or(())?;
         p += 1;
     }
     let int_digits = p - start;
@@ -127,11 +120,7 @@ fn parse_decimal(s: &str, pos: &mut usize) -> Result<Option<Decimal>, ()> {
         return Ok(None);
     }
     *pos = p;
-    Ok(Some(Decimal {
-        int,
-        frac,
-        frac_len,
-    }))
+    Ok(Some(Decimal { int, frac, frac_len }))
 }
 
 fn skip_spaces(s: &str, pos: &mut usize) {
@@ -143,21 +132,14 @@ fn skip_spaces(s: &str, pos: &mut usize) {
 
 fn take_letters<'a>(s: &'a str, pos: &mut usize) -> &'a str {
     // Unicode letters too, so "5µs" reports the unknown unit "µs".
-    let len = s[*pos..]
-        .char_indices()
-        .find(|(_, c)| !c.is_alphabetic())
-        .map_or(s.len() - *pos, |(i, _)| i);
+    let len = s[*pos..].char_indices().find(|(_, c)| !c.is_alphabetic()).map_or(s.len() - *pos, |(i, _)| i);
     let start = *pos;
     *pos += len;
     &s[start..*pos]
 }
 
 fn char_at(s: &str, pos: usize) -> String {
-    s[pos..]
-        .chars()
-        .next()
-        .map(String::from)
-        .unwrap_or_default()
+    s[pos..].chars().next().map(String::from).unwrap_or_default()
 }
 
 const NANOS_PER_MS: u128 = 1_000_000;
@@ -223,11 +205,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             }));
         }
         let Some(nanos) = duration_unit_nanos(unit) else {
-            let hint = if duration_unit_nanos(&unit.to_ascii_lowercase()).is_some() {
-                " (units are lowercase)"
-            } else {
-                ""
-            };
+            let hint =
+                if duration_unit_nanos(&unit.to_ascii_lowercase()).is_some() { " (units are lowercase)" } else { "" };
             return Err(err(format!(
                 "unknown unit {unit:?}{hint}; accepted units are {DURATION_UNITS}, e.g. 500ms or 1h30m"
             )));
@@ -238,8 +217,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             .ok_or_else(|| err("duration is too large".into()))?;
         parts += 1;
     }
-    let secs =
-        u64::try_from(total / NANOS_PER_S).map_err(|_| err("duration is too large".into()))?;
+    let secs = u64::try_from(total / NANOS_PER_S).map_err(|_| err("duration is too large".into()))?;
     // The remainder is < 1e9 and therefore always fits.
     let nanos = (total % NANOS_PER_S) as u32;
     Ok(Duration::new(secs, nanos))
@@ -257,12 +235,9 @@ pub fn format_duration(d: Duration) -> String {
     }
     let mut out = String::new();
     let mut rest = total;
-    for (unit, nanos) in [
-        ("d", 86_400 * NANOS_PER_S),
-        ("h", 3_600 * NANOS_PER_S),
-        ("m", 60 * NANOS_PER_S),
-        ("s", NANOS_PER_S),
-    ] {
+    for (unit, nanos) in
+        [("d", 86_400 * NANOS_PER_S), ("h", 3_600 * NANOS_PER_S), ("m", 60 * NANOS_PER_S), ("s", NANOS_PER_S)]
+    {
         let n = rest / nanos;
         rest %= nanos;
         if n > 0 {
@@ -309,9 +284,7 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     let err = |reason: String| UnitError::new(Quantity::Size, input, reason);
     let s = input.trim();
     if s.is_empty() {
-        return Err(err(format!(
-            "empty value; expected a number with an optional unit ({SIZE_UNITS}), e.g. 512MiB"
-        )));
+        return Err(err(format!("empty value; expected a number with an optional unit ({SIZE_UNITS}), e.g. 512MiB")));
     }
     if s.starts_with('-') {
         return Err(err("negative sizes are not allowed".into()));
@@ -320,9 +293,7 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     let number = match parse_decimal(s, &mut pos) {
         Ok(Some(n)) => n,
         Ok(None) => {
-            return Err(err(format!(
-                "expected a number with an optional unit ({SIZE_UNITS}), e.g. 512MiB or 1GB"
-            )));
+            return Err(err(format!("expected a number with an optional unit ({SIZE_UNITS}), e.g. 512MiB or 1GB")));
         }
         Err(()) => return Err(err("size is too large".into())),
     };
@@ -330,9 +301,7 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
     let unit = take_letters(s, &mut pos);
     let lower = unit.to_ascii_lowercase();
     let Some(mult) = size_unit_bytes(&lower) else {
-        return Err(err(format!(
-            "unknown unit {unit:?}; accepted units are {SIZE_UNITS}"
-        )));
+        return Err(err(format!("unknown unit {unit:?}; accepted units are {SIZE_UNITS}")));
     };
     if pos < s.len() {
         return Err(err(format!(
@@ -341,10 +310,7 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
         )));
     }
     if mult == 1 && !number.is_whole() {
-        return Err(err(
-            "a byte count must be a whole number (use a larger unit such as KiB for fractions)"
-                .into(),
-        ));
+        return Err(err("a byte count must be a whole number (use a larger unit such as KiB for fractions)".into()));
     }
     number
         .scale(mult)
@@ -361,12 +327,7 @@ pub fn format_size(bytes: u64) -> String {
     if bytes == 0 {
         return "0B".to_string();
     }
-    for (unit, mult) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ] {
+    for (unit, mult) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
         if bytes.is_multiple_of(mult) {
             return format!("{}{unit}", bytes / mult);
         }
@@ -408,9 +369,7 @@ pub fn parse_cpu(input: &str) -> Result<f64, UnitError> {
     if !well_formed {
         return Err(err(format!("expected {CPU_FORMS}")));
     }
-    let value: f64 = number
-        .parse()
-        .map_err(|_| err(format!("expected {CPU_FORMS}")))?;
+    let value: f64 = number.parse().map_err(|_| err(format!("expected {CPU_FORMS}")))?;
     let cores = if percent { value / 100.0 } else { value };
     if !cores.is_finite() {
         return Err(err("value is too large".into()));
@@ -446,21 +405,15 @@ mod tests {
     }
 
     fn dur_err(s: &str) -> String {
-        parse_duration(s)
-            .expect_err(&format!("{s:?} should be rejected"))
-            .to_string()
+        parse_duration(s).expect_err(&format!("{s:?} should be rejected")).to_string()
     }
 
     fn size_err(s: &str) -> String {
-        parse_size(s)
-            .expect_err(&format!("{s:?} should be rejected"))
-            .to_string()
+        parse_size(s).expect_err(&format!("{s:?} should be rejected")).to_string()
     }
 
     fn cpu_err(s: &str) -> String {
-        parse_cpu(s)
-            .expect_err(&format!("{s:?} should be rejected"))
-            .to_string()
+        parse_cpu(s).expect_err(&format!("{s:?} should be rejected")).to_string()
     }
 
     #[test]
@@ -523,10 +476,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "7d");
         assert_eq!(format_duration(ms(93_784_005)), "1d2h3m4s5ms");
         assert_eq!(format_duration(Duration::from_micros(500)), "0.5ms");
-        assert_eq!(
-            format_duration(Duration::from_nanos(1_000_001)),
-            "1.000001ms"
-        );
+        assert_eq!(format_duration(Duration::from_nanos(1_000_001)), "1.000001ms");
     }
 
     #[test]
@@ -649,9 +599,7 @@ mod tests {
         assert!(cpu_err("0").contains("greater than 0"));
         assert!(cpu_err("0%").contains("greater than 0"));
         assert!(cpu_err("-1").contains("greater than 0"));
-        for bad in [
-            "abc", "1.2.3", "1e3", "inf", "NaN", "+1", "%", "1%%", "1 core", "1,5",
-        ] {
+        for bad in ["abc", "1.2.3", "1e3", "inf", "NaN", "+1", "%", "1%%", "1 core", "1,5"] {
             let e = cpu_err(bad);
             assert!(e.contains("number of cores"), "{bad:?}: {e}");
         }

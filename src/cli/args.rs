@@ -24,13 +24,7 @@ pub struct Global {
     #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// tmux socket name, like `tmux -L`.
-    #[arg(
-        short = 'L',
-        long = "socket-name",
-        global = true,
-        value_name = "NAME",
-        conflicts_with = "socket_path"
-    )]
+    #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket_path")]
     pub socket_name: Option<String>,
     /// tmux socket path, like `tmux -S`.
     #[arg(short = 'S', long = "socket-path", global = true, value_name = "PATH")]

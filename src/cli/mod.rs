@@ -21,9 +21,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Exit {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    Exit::Ok
-                }
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => Exit::Ok,
                 _ => Exit::Usage,
             };
         }
@@ -31,10 +29,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Exit {
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stderr().is_terminal();
-    let ctx = Ctx {
-        global: cli.global.clone(),
-        color,
-    };
+    let ctx = Ctx { global: cli.global.clone(), color };
     match commands::dispatch(&ctx, cli.command) {
         Ok(exit) => exit,
         Err(err) => {

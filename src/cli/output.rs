@@ -27,8 +27,7 @@ impl Ctx {
 
     /// Prints a JSON document with `schema_version` on stdout.
     pub fn print_json<T: Serialize>(&self, value: &T) {
-        let mut doc =
-            serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+        let mut doc = serde_json::to_value(value).unwrap_or_else(|e| json!({ "error": e.to_string() }));
         if let Some(map) = doc.as_object_mut() {
             map.shift_insert(0, "schema_version".into(), json!(1));
         }
@@ -45,23 +44,14 @@ impl Ctx {
 
 /// Renders manifest problems the way miette draws them, without colour when `color` is false.
 pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
     let mut out = String::new();
     for report in err.reports() {
         let _ = handler.render_report(&mut out, &report);
     }
     if err.problems.len() > 1 {
-        let _ = writeln!(
-            out,
-            "{} problems in {}; nothing was applied",
-            err.problems.len(),
-            err.file.display()
-        );
+        let _ = writeln!(out, "{} problems in {}; nothing was applied", err.problems.len(), err.file.display());
     }
     out
 }

@@ -21,10 +21,7 @@ pub fn render(project: &Project) -> Value {
     if let Some(ttl) = project.gc.ttl {
         gc.insert("ttl".into(), json!(format_duration(ttl)));
     }
-    gc.insert(
-        "event_retention".into(),
-        json!(format_duration(project.gc.event_retention)),
-    );
+    gc.insert("event_retention".into(), json!(format_duration(project.gc.event_retention)));
     gc.insert("snapshots_keep".into(), json!(project.gc.snapshots_keep));
     top.insert("gc".into(), Value::Object(gc));
     if !project.groups.is_empty() {
@@ -41,11 +38,7 @@ pub fn render(project: &Project) -> Value {
             if window.focus {
                 w.insert("focus".into(), json!(true));
             }
-            let panes: Map<String, Value> = window
-                .panes
-                .values()
-                .map(|p| (p.name.clone(), pane(p)))
-                .collect();
+            let panes: Map<String, Value> = window.panes.values().map(|p| (p.name.clone(), pane(p))).collect();
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
         }
@@ -67,27 +60,18 @@ fn pane(p: &Pane) -> Value {
             m.insert("command".into(), s(c));
         }
         Some(Command::Argv(v)) => {
-            m.insert(
-                "command".into(),
-                Value::Array(v.iter().map(|a| s(a)).collect()),
-            );
+            m.insert("command".into(), Value::Array(v.iter().map(|a| s(a)).collect()));
         }
         None => {}
     }
     m.insert("cwd".into(), s(&p.cwd.to_string_lossy()));
     m.insert("shell".into(), s(&p.shell));
     if !p.env.is_empty() {
-        m.insert(
-            "env".into(),
-            Value::Object(p.env.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
-        );
+        m.insert("env".into(), Value::Object(p.env.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
     }
     if !p.depends_on.is_empty() {
-        let deps: Map<String, Value> = p
-            .depends_on
-            .iter()
-            .map(|d| (d.target.clone(), json!(d.condition.as_str())))
-            .collect();
+        let deps: Map<String, Value> =
+            p.depends_on.iter().map(|d| (d.target.clone(), json!(d.condition.as_str()))).collect();
         m.insert("depends_on".into(), Value::Object(deps));
     }
     if let Some(r) = &p.ready_when {
@@ -150,10 +134,7 @@ fn pane(p: &Pane) -> Value {
         m.insert("on".into(), Value::Array(rules));
     }
     if !p.metadata.is_empty() {
-        m.insert(
-            "metadata".into(),
-            Value::Object(p.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
-        );
+        m.insert("metadata".into(), Value::Object(p.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
     }
     if p.focus {
         m.insert("focus".into(), json!(true));
@@ -174,21 +155,14 @@ fn health(h: &Health) -> Value {
     };
     m.insert(key.into(), value);
     m.insert("interval".into(), json!(format_duration(h.interval)));
-    m.insert(
-        "start_interval".into(),
-        json!(format_duration(h.start_interval)),
-    );
+    m.insert("start_interval".into(), json!(format_duration(h.start_interval)));
     m.insert("timeout".into(), json!(format_duration(h.timeout)));
     m.insert("retries".into(), json!(h.retries));
-    m.insert(
-        "start_period".into(),
-        json!(format_duration(h.start_period)),
-    );
+    m.insert("start_period".into(), json!(format_duration(h.start_period)));
     Value::Object(m)
 }
 
 /// The manifest document as YAML text.
 pub fn to_yaml(project: &Project) -> String {
-    serde_saphyr::to_string(&render(project))
-        .unwrap_or_else(|e| format!("# cannot render YAML: {e}\n"))
+    serde_saphyr::to_string(&render(project)).unwrap_or_else(|e| format!("# cannot render YAML: {e}\n"))
 }

@@ -29,33 +29,22 @@ pub fn declared(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Declare
         NodeKind::Seq(items) => {
             for item in items {
                 if let Some(target) = reader.string(item, &format!("{what}.depends_on")) {
-                    out.push(DeclaredDep {
-                        target,
-                        span: item.span.clone(),
-                        condition: Condition::Started,
-                    });
+                    out.push(DeclaredDep { target, span: item.span.clone(), condition: Condition::Started });
                 }
             }
         }
         NodeKind::Scalar { .. } => {
             if let Some(target) = reader.string(node, &format!("{what}.depends_on")) {
-                out.push(DeclaredDep {
-                    target,
-                    span: node.span.clone(),
-                    condition: Condition::Started,
-                });
+                out.push(DeclaredDep { target, span: node.span.clone(), condition: Condition::Started });
             }
         }
         _ => {
-            for (key, value) in reader
-                .entries(node, &format!("{what}.depends_on"))
-                .unwrap_or_default()
-            {
+            for (key, value) in reader.entries(node, &format!("{what}.depends_on")).unwrap_or_default() {
                 // Compose's long form: `db: { condition: service_healthy }`.
                 let cond_node = match &value.kind {
-                    NodeKind::Map(_) => reader
-                        .fields(value, "a dependency", &["condition"])
-                        .and_then(|f| f.get("condition")),
+                    NodeKind::Map(_) => {
+                        reader.fields(value, "a dependency", &["condition"]).and_then(|f| f.get("condition"))
+                    }
                     NodeKind::Null => None,
                     _ => Some(value),
                 };
@@ -75,14 +64,8 @@ pub fn declared(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Declare
                                         "not a condition",
                                     )
                                     .help(
-                                        suggest::hint(&text, Condition::NAMES).unwrap_or_else(
-                                            || {
-                                                format!(
-                                                    "conditions: {}",
-                                                    Condition::NAMES.join(", ")
-                                                )
-                                            },
-                                        ),
+                                        suggest::hint(&text, Condition::NAMES)
+                                            .unwrap_or_else(|| format!("conditions: {}", Condition::NAMES.join(", "))),
                                     ),
                                 );
                                 None
@@ -92,11 +75,7 @@ pub fn declared(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Declare
                     }
                 };
                 if let Some(condition) = condition {
-                    out.push(DeclaredDep {
-                        target: key.name.clone(),
-                        span: key.span.clone(),
-                        condition,
-                    });
+                    out.push(DeclaredDep { target: key.name.clone(), span: key.span.clone(), condition });
                 }
             }
         }
@@ -105,11 +84,7 @@ pub fn declared(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Declare
 }
 
 /// Reads `groups:` and expands members to pane addresses.
-pub fn lower_groups(
-    reader: &mut Reader<'_>,
-    node: &Node,
-    project: &Project,
-) -> IndexMap<String, Vec<String>> {
+pub fn lower_groups(reader: &mut Reader<'_>, node: &Node, project: &Project) -> IndexMap<String, Vec<String>> {
     let mut groups = IndexMap::new();
     for (key, value) in reader.entries(node, "groups").unwrap_or_default() {
         if project.sessions.contains_key(&key.name) {
@@ -134,12 +109,7 @@ pub fn lower_groups(
         let mut panes = Vec::new();
         for (member, span) in members.iter().zip(spans) {
             match address::resolve_no_groups(project, member) {
-                Ok(found) => panes.extend(
-                    found
-                        .into_iter()
-                        .filter(|a| !panes.contains(a))
-                        .collect::<Vec<_>>(),
-                ),
+                Ok(found) => panes.extend(found.into_iter().filter(|a| !panes.contains(a)).collect::<Vec<_>>()),
                 Err(unknown) => reader.problem(
                     Problem::new(
                         "unknown_group_member",
@@ -163,21 +133,11 @@ pub fn resolve(reader: &mut Reader<'_>, project: &mut Project, declared: &[(Stri
         match address::resolve(project, &dep.target) {
             Ok(targets) => {
                 for target in targets {
-                    resolved.push((
-                        pane.clone(),
-                        Dependency {
-                            target,
-                            condition: dep.condition,
-                        },
-                        dep.span.clone(),
-                    ));
+                    resolved.push((pane.clone(), Dependency { target, condition: dep.condition }, dep.span.clone()));
                 }
             }
             Err(unknown) => {
-                if !reader
-                    .problems
-                    .iter()
-                    .any(|p| p.code == "unknown_dependency" && p.span.as_ref() == Some(&dep.span))
+                if !reader.problems.iter().any(|p| p.code == "unknown_dependency" && p.span.as_ref() == Some(&dep.span))
                 {
                     reader.problem(
                         Problem::new(
@@ -194,10 +154,8 @@ pub fn resolve(reader: &mut Reader<'_>, project: &mut Project, declared: &[(Stri
     }
     for (pane_addr, dep, _) in &resolved {
         let (session, name) = pane_addr.split_once('/').unwrap_or_default();
-        let Some(pane) = project
-            .sessions
-            .get_mut(session)
-            .and_then(|s| s.windows.values_mut().find_map(|w| w.panes.get_mut(name)))
+        let Some(pane) =
+            project.sessions.get_mut(session).and_then(|s| s.windows.values_mut().find_map(|w| w.panes.get_mut(name)))
         else {
             continue;
         };
@@ -234,9 +192,8 @@ fn report_cycles(reader: &mut Reader<'_>, project: &Project, edges: &[(String, D
                 labelled.push(span.clone());
             }
         }
-        if let Some((from, dep, _)) = edges
-            .iter()
-            .find(|(from, dep, _)| cycle.contains(from) && cycle.contains(&dep.target))
+        if let Some((from, dep, _)) =
+            edges.iter().find(|(from, dep, _)| cycle.contains(from) && cycle.contains(&dep.target))
         {
             problem.label = format!("{from} → {}", dep.target);
         }

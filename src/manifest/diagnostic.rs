@@ -31,20 +31,8 @@ pub struct Problem {
 
 impl Problem {
     /// A problem at `span`, labelled with `label`.
-    pub fn new(
-        code: &'static str,
-        span: Span,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> Self {
-        Problem {
-            code,
-            message: message.into(),
-            span: Some(span),
-            label: label.into(),
-            help: None,
-            extra: Vec::new(),
-        }
+    pub fn new(code: &'static str, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
+        Problem { code, message: message.into(), span: Some(span), label: label.into(), help: None, extra: Vec::new() }
     }
 
     /// Adds a hint.
@@ -80,33 +68,13 @@ impl ManifestError {
     /// Wraps problems found in `source` read from `file`.
     pub fn new(file: &Path, source: Arc<String>, mut problems: Vec<Problem>) -> Self {
         problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
-        ManifestError {
-            file: file.to_path_buf(),
-            source,
-            problems,
-        }
+        ManifestError { file: file.to_path_buf(), source, problems }
     }
 
     /// A problem with the file itself (unreadable, not found).
-    pub fn file_problem(
-        file: &Path,
-        code: &'static str,
-        message: String,
-        help: Option<String>,
-    ) -> Self {
-        let problem = Problem {
-            code,
-            message,
-            span: None,
-            label: String::new(),
-            help,
-            extra: Vec::new(),
-        };
-        ManifestError {
-            file: file.to_path_buf(),
-            source: Arc::new(String::new()),
-            problems: vec![problem],
-        }
+    pub fn file_problem(file: &Path, code: &'static str, message: String, help: Option<String>) -> Self {
+        let problem = Problem { code, message, span: None, label: String::new(), help, extra: Vec::new() };
+        ManifestError { file: file.to_path_buf(), source: Arc::new(String::new()), problems: vec![problem] }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -124,22 +92,14 @@ impl ManifestError {
                 hint: p.help.clone(),
                 location: p.span.as_ref().map(|s| {
                     let (line, column) = self.line_col(s.start);
-                    JsonLocation {
-                        file: self.file.display().to_string(),
-                        line,
-                        column,
-                    }
+                    JsonLocation { file: self.file.display().to_string(), line, column }
                 }),
             })
             .collect()
     }
 
     fn named_source(&self) -> NamedSource<String> {
-        NamedSource::new(
-            self.file.display().to_string(),
-            self.source.as_ref().clone(),
-        )
-        .with_language("yaml")
+        NamedSource::new(self.file.display().to_string(), self.source.as_ref().clone()).with_language("yaml")
     }
 }
 
@@ -205,13 +165,8 @@ impl Diagnostic for ManifestError {
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         match self.problems.as_slice() {
-            [one] => one
-                .help
-                .as_ref()
-                .map(|h| Box::new(h) as Box<dyn fmt::Display>),
-            _ => Some(Box::new(
-                "nothing was applied; fix these and run `ctmux validate`",
-            )),
+            [one] => one.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>),
+            _ => Some(Box::new("nothing was applied; fix these and run `ctmux validate`")),
         }
     }
 
@@ -265,10 +220,7 @@ impl Diagnostic for ProblemReport {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.problem
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.problem.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
@@ -279,16 +231,15 @@ impl Diagnostic for ProblemReport {
         if !self.has_source {
             return None;
         }
-        let main = self.problem.span.clone().map(|s| {
-            LabeledSpan::new_primary_with_span(
-                Some(self.problem.label.clone()),
-                (s.start, s.end - s.start),
-            )
-        });
-        let extra =
-            self.problem.extra.iter().map(|(s, l)| {
-                LabeledSpan::new_with_span(Some(l.clone()), (s.start, s.end - s.start))
+        let main =
+            self.problem.span.clone().map(|s| {
+                LabeledSpan::new_primary_with_span(Some(self.problem.label.clone()), (s.start, s.end - s.start))
             });
+        let extra = self
+            .problem
+            .extra
+            .iter()
+            .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), (s.start, s.end - s.start)));
         Some(Box::new(main.into_iter().chain(extra)))
     }
 }

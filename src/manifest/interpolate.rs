@@ -74,34 +74,19 @@ pub struct InterpError {
 /// # Errors
 /// Syntax errors (unterminated `${`, empty or invalid names, unknown
 /// modifiers) and fired `:?` / `?` guards, each with its byte span.
-pub fn interpolate(
-    input: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Interpolated, Vec<InterpError>> {
-    let mut parser = Parser {
-        src: input,
-        pos: 0,
-        errors: Vec::new(),
-        eof_reported: false,
-    };
+pub fn interpolate(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Interpolated, Vec<InterpError>> {
+    let mut parser = Parser { src: input, pos: 0, errors: Vec::new(), eof_reported: false };
     let nodes = parser.parse_word(false);
     debug_assert_eq!(parser.pos, input.len());
     let mut errors = parser.errors;
 
-    let mut eval = Evaluator {
-        lookup,
-        refs: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut eval = Evaluator { lookup, refs: Vec::new(), errors: Vec::new() };
     let mut value = String::with_capacity(input.len());
     eval.eval(&nodes, &mut value);
     errors.append(&mut eval.errors);
 
     if errors.is_empty() {
-        Ok(Interpolated {
-            value,
-            refs: eval.refs,
-        })
+        Ok(Interpolated { value, refs: eval.refs })
     } else {
         errors.sort_by_key(|e| (e.offset, e.len));
         Err(errors)
@@ -164,12 +149,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn syntax_error(&mut self, offset: usize, len: usize, message: String) {
-        self.errors.push(InterpError {
-            offset,
-            len,
-            message,
-            kind: InterpErrorKind::Syntax,
-        });
+        self.errors.push(InterpError { offset, len, message, kind: InterpErrorKind::Syntax });
     }
 
     fn unterminated(&mut self, start: usize) {
@@ -248,17 +228,13 @@ impl Parser<'_> {
         while self.pos < bytes.len() && is_name_char(bytes[self.pos]) {
             self.pos += 1;
         }
-        let at_delim =
-            |p: usize| p >= bytes.len() || matches!(bytes[p], b'}' | b':' | b'-' | b'?' | b'+');
+        let at_delim = |p: usize| p >= bytes.len() || matches!(bytes[p], b'}' | b':' | b'-' | b'?' | b'+');
         let mut name_ok = true;
         if !at_delim(self.pos) {
             // Something that cannot be part of a name: take everything up to
             // the next delimiter as the (invalid) name so the message shows it.
             while !at_delim(self.pos) {
-                self.pos += self.src[self.pos..]
-                    .chars()
-                    .next()
-                    .map_or(1, char::len_utf8);
+                self.pos += self.src[self.pos..].chars().next().map_or(1, char::len_utf8);
             }
         }
         let name = &self.src[name_start..self.pos];
@@ -320,11 +296,7 @@ impl Parser<'_> {
         };
         // Always parse the operand (even after an error) so nested braces are
         // matched correctly and errors inside it are still reported.
-        let word = if op.is_some() || !op_ok {
-            Some(self.parse_word(true))
-        } else {
-            None
-        };
+        let word = if op.is_some() || !op_ok { Some(self.parse_word(true)) } else { None };
         if self.pos >= bytes.len() {
             self.unterminated(start);
             return None;
@@ -336,21 +308,13 @@ impl Parser<'_> {
             self.syntax_error(
                 start,
                 len,
-                format!(
-                    "empty variable name in {:?}; write \"$$\" for a literal \"$\"",
-                    &self.src[start..self.pos]
-                ),
+                format!("empty variable name in {:?}; write \"$$\" for a literal \"$\"", &self.src[start..self.pos]),
             );
         }
         if !name_ok || !op_ok {
             return None;
         }
-        Some(VarExpr {
-            name: name.to_string(),
-            offset: start,
-            len,
-            op: op.zip(word),
-        })
+        Some(VarExpr { name: name.to_string(), offset: start, len, op: op.zip(word) })
     }
 }
 
@@ -402,11 +366,7 @@ impl Evaluator<'_> {
             Op::RequireNonEmpty => match non_empty {
                 Some(s) => out.push_str(s),
                 None => {
-                    let state = if value.is_some() {
-                        "is empty"
-                    } else {
-                        "is not set"
-                    };
+                    let state = if value.is_some() { "is empty" } else { "is not set" };
                     self.required(v, state, word);
                 }
             },
@@ -434,12 +394,7 @@ impl Evaluator<'_> {
         } else {
             format!("required variable {} {state}: {msg}", v.name)
         };
-        self.errors.push(InterpError {
-            offset: v.offset,
-            len: v.len,
-            message,
-            kind: InterpErrorKind::Required,
-        });
+        self.errors.push(InterpError { offset: v.offset, len: v.len, message, kind: InterpErrorKind::Required });
     }
 }
 
@@ -499,20 +454,8 @@ mod tests {
         assert_eq!(
             r.refs,
             vec![
-                VarRef {
-                    name: "UNSET".into(),
-                    offset: 2,
-                    len: 8,
-                    was_set: false,
-                    has_modifier: false,
-                },
-                VarRef {
-                    name: "SET".into(),
-                    offset: 11,
-                    len: 4,
-                    was_set: true,
-                    has_modifier: false,
-                },
+                VarRef { name: "UNSET".into(), offset: 2, len: 8, was_set: false, has_modifier: false },
+                VarRef { name: "SET".into(), offset: 11, len: 4, was_set: true, has_modifier: false },
             ]
         );
         let r = interpolate("${EMPTY}", &env).unwrap();
@@ -561,10 +504,7 @@ mod tests {
             }]
         );
         let e = errs("${DB_URL:?set it in .env}");
-        assert_eq!(
-            e[0].message,
-            "required variable DB_URL is not set: set it in .env"
-        );
+        assert_eq!(e[0].message, "required variable DB_URL is not set: set it in .env");
     }
 
     #[test]
@@ -615,21 +555,14 @@ mod tests {
     #[test]
     fn nested_refs_offsets() {
         let r = interpolate("${UNSET:-${B}}", &env).unwrap();
-        let spans: Vec<_> = r
-            .refs
-            .iter()
-            .map(|r| (r.name.as_str(), r.offset, r.len))
-            .collect();
+        let spans: Vec<_> = r.refs.iter().map(|r| (r.name.as_str(), r.offset, r.len)).collect();
         assert_eq!(spans, vec![("UNSET", 0, 14), ("B", 9, 4)]);
     }
 
     #[test]
     fn required_message_interpolated() {
         let e = errs("${UNSET:?need $B here}");
-        assert_eq!(
-            e[0].message,
-            "required variable UNSET is not set: need bee here"
-        );
+        assert_eq!(e[0].message, "required variable UNSET is not set: need bee here");
     }
 
     #[test]
@@ -736,10 +669,7 @@ mod tests {
     fn collects_all_errors() {
         let input = "${DB_URL:?a} ${1X} ${UNSET?b} ${} ${A:-${2}} ${open";
         let e = errs(input);
-        let summary: Vec<_> = e
-            .iter()
-            .map(|e| (e.kind, &input[e.offset..e.offset + e.len]))
-            .collect();
+        let summary: Vec<_> = e.iter().map(|e| (e.kind, &input[e.offset..e.offset + e.len])).collect();
         assert_eq!(
             summary,
             vec![
@@ -783,8 +713,7 @@ mod tests {
         ];
         for s in tricky {
             let escaped = escape(s);
-            let r = interpolate(&escaped, &env)
-                .unwrap_or_else(|e| panic!("escape({s:?}) = {escaped:?} failed: {e:?}"));
+            let r = interpolate(&escaped, &env).unwrap_or_else(|e| panic!("escape({s:?}) = {escaped:?} failed: {e:?}"));
             assert_eq!(r.value, s, "round trip of {s:?} via {escaped:?}");
             assert!(r.refs.is_empty(), "escaped {s:?} still references vars");
         }

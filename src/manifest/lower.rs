@@ -16,29 +16,12 @@ use super::pane;
 use super::reader::Reader;
 
 /// Keys of the top level of a manifest.
-pub const PROJECT_KEYS: &[&str] = &[
-    "version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "groups", "sessions",
-];
+pub const PROJECT_KEYS: &[&str] =
+    &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "groups", "sessions"];
 /// Keys of a session.
-pub const SESSION_KEYS: &[&str] = &[
-    "windows",
-    "panes",
-    "layout",
-    "cwd",
-    "env",
-    "shell",
-    "depends_on",
-];
+pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on"];
 /// Keys of a window.
-pub const WINDOW_KEYS: &[&str] = &[
-    "panes",
-    "layout",
-    "cwd",
-    "env",
-    "shell",
-    "depends_on",
-    "focus",
-];
+pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
 pub const GC_KEYS: &[&str] = &["ttl", "event_retention", "snapshots_keep"];
 
@@ -64,12 +47,7 @@ pub struct Lowered {
 }
 
 /// Lowers the root node of a manifest at `file`.
-pub fn lower(
-    reader: &mut Reader<'_>,
-    root: &Node,
-    file: &Path,
-    env_file_vars: &[(String, String)],
-) -> Option<Lowered> {
+pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &[(String, String)]) -> Option<Lowered> {
     let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     if matches!(root.kind, NodeKind::Null) {
         reader.problem(
@@ -87,13 +65,8 @@ pub fn lower(
 
     match fields.get("version") {
         None => reader.problem(
-            Problem::new(
-                "missing_key",
-                0..0,
-                "missing `version`",
-                "add `version: 1` here",
-            )
-            .help("the first line of a manifest is `version: 1`"),
+            Problem::new("missing_key", 0..0, "missing `version`", "add `version: 1` here")
+                .help("the first line of a manifest is `version: 1`"),
         ),
         Some(v) => {
             if let Some(n) = reader.u32(v, "version")
@@ -112,68 +85,37 @@ pub fn lower(
         }
     }
 
-    let default_name = dir
-        .file_name()
-        .map(|n| sanitize_name(&n.to_string_lossy()))
-        .unwrap_or_else(|| "ctmux".into());
+    let default_name = dir.file_name().map(|n| sanitize_name(&n.to_string_lossy())).unwrap_or_else(|| "ctmux".into());
     let name = match fields.get("name") {
-        Some(n) => reader
-            .string(n, "name")
-            .and_then(|s| checked_name(reader, s, n.span.clone(), "project")),
+        Some(n) => reader.string(n, "name").and_then(|s| checked_name(reader, s, n.span.clone(), "project")),
         None => Some(default_name),
     }
     .unwrap_or_default();
-    let socket = fields
-        .get("socket")
-        .and_then(|n| reader.string(n, "socket"));
+    let socket = fields.get("socket").and_then(|n| reader.string(n, "socket"));
 
     let mut env: IndexMap<String, String> = env_file_vars.iter().cloned().collect();
     if let Some(node) = fields.get("env") {
         env.extend(reader.env(node, "env").unwrap_or_default());
     }
     let cwd = match fields.get("cwd") {
-        Some(n) => reader
-            .string(n, "cwd")
-            .map(|s| resolve_path(&dir, &s))
-            .unwrap_or_else(|| dir.clone()),
+        Some(n) => reader.string(n, "cwd").map(|s| resolve_path(&dir, &s)).unwrap_or_else(|| dir.clone()),
         None => dir.clone(),
     };
-    let default_shell = std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "/bin/sh".into());
-    let shell = fields
-        .get("shell")
-        .and_then(|n| reader.string(n, "shell"))
-        .unwrap_or(default_shell);
-    let gc = fields
-        .get("gc")
-        .map(|n| lower_gc(reader, n))
-        .unwrap_or_default();
+    let default_shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
+    let shell = fields.get("shell").and_then(|n| reader.string(n, "shell")).unwrap_or(default_shell);
+    let gc = fields.get("gc").map(|n| lower_gc(reader, n)).unwrap_or_default();
 
-    let top = Inherited {
-        cwd,
-        env,
-        shell,
-        deps: Vec::new(),
-    };
+    let top = Inherited { cwd, env, shell, deps: Vec::new() };
     let mut sessions = IndexMap::new();
     let mut declared = Vec::new();
     match fields.get("sessions") {
         None => reader.problem(
-            Problem::new(
-                "missing_key",
-                0..0,
-                "missing `sessions`",
-                "no sessions defined",
-            )
-            .help("add a `sessions:` map with at least one session"),
+            Problem::new("missing_key", 0..0, "missing `sessions`", "no sessions defined")
+                .help("add a `sessions:` map with at least one session"),
         ),
         Some(node) => {
             for (key, value) in reader.entries(node, "sessions").unwrap_or_default() {
-                let Some(sname) =
-                    checked_name(reader, key.name.clone(), key.span.clone(), "session")
-                else {
+                let Some(sname) = checked_name(reader, key.name.clone(), key.span.clone(), "session") else {
                     continue;
                 };
                 if let Some(session) = lower_session(reader, &sname, value, &top, &mut declared) {
@@ -184,14 +126,7 @@ pub fn lower(
     }
     check_unique_panes(reader, root, &sessions);
 
-    let mut project = Project {
-        name,
-        file: file.to_path_buf(),
-        socket,
-        gc,
-        groups: IndexMap::new(),
-        sessions,
-    };
+    let mut project = Project { name, file: file.to_path_buf(), socket, gc, groups: IndexMap::new(), sessions };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
     }
@@ -207,28 +142,17 @@ fn lower_gc(reader: &mut Reader<'_>, node: &Node) -> Gc {
     if let Some(n) = f.get("ttl") {
         gc.ttl = reader.duration(n, "gc.ttl");
     }
-    if let Some(d) = f
-        .get("event_retention")
-        .and_then(|n| reader.duration(n, "gc.event_retention"))
-    {
+    if let Some(d) = f.get("event_retention").and_then(|n| reader.duration(n, "gc.event_retention")) {
         gc.event_retention = d;
     }
-    if let Some(k) = f
-        .get("snapshots_keep")
-        .and_then(|n| reader.u32(n, "gc.snapshots_keep"))
-    {
+    if let Some(k) = f.get("snapshots_keep").and_then(|n| reader.u32(n, "gc.snapshots_keep")) {
         gc.snapshots_keep = k;
     }
     gc
 }
 
 /// Applies the cascading keys (cwd, env, shell, depends_on) of one level.
-fn cascade(
-    reader: &mut Reader<'_>,
-    fields: &super::reader::Fields<'_>,
-    outer: &Inherited,
-    what: &str,
-) -> Inherited {
+fn cascade(reader: &mut Reader<'_>, fields: &super::reader::Fields<'_>, outer: &Inherited, what: &str) -> Inherited {
     let mut inner = outer.clone();
     if let Some(n) = fields.get("cwd")
         && let Some(s) = reader.string(n, &format!("{what}.cwd"))
@@ -236,9 +160,7 @@ fn cascade(
         inner.cwd = resolve_path(&outer.cwd, &s);
     }
     if let Some(n) = fields.get("env") {
-        inner
-            .env
-            .extend(reader.env(n, &format!("{what}.env")).unwrap_or_default());
+        inner.env.extend(reader.env(n, &format!("{what}.env")).unwrap_or_default());
     }
     if let Some(n) = fields.get("shell")
         && let Some(s) = reader.string(n, &format!("{what}.shell"))
@@ -262,26 +184,14 @@ fn lower_session(
     if matches!(node.kind, NodeKind::Scalar { .. } | NodeKind::Seq(_)) {
         // `logs: tail -f x` — one window and one pane, both named after the session.
         let pane = pane::lower_pane(reader, name, name, name, node, top, declared)?;
-        let window = Window {
-            name: name.into(),
-            layout: None,
-            focus: false,
-            panes: IndexMap::from([(name.to_string(), pane)]),
-        };
-        return Some(Session {
-            name: name.into(),
-            windows: IndexMap::from([(name.to_string(), window)]),
-        });
+        let window =
+            Window { name: name.into(), layout: None, focus: false, panes: IndexMap::from([(name.to_string(), pane)]) };
+        return Some(Session { name: name.into(), windows: IndexMap::from([(name.to_string(), window)]) });
     }
     if matches!(node.kind, NodeKind::Null) {
         reader.problem(
-            Problem::new(
-                "missing_key",
-                node.span.clone(),
-                format!("{what} is empty"),
-                "needs `windows:` or `panes:`",
-            )
-            .help("give it panes, e.g. `panes: { main: echo hi }`, or a command string"),
+            Problem::new("missing_key", node.span.clone(), format!("{what} is empty"), "needs `windows:` or `panes:`")
+                .help("give it panes, e.g. `panes: { main: echo hi }`, or a command string"),
         );
         return None;
     }
@@ -298,9 +208,7 @@ fn lower_session(
         }
         (Some(wnode), None) => {
             if f.get("layout").is_some() {
-                let key = f
-                    .key("layout")
-                    .map_or(node.span.clone(), |k| k.span.clone());
+                let key = f.key("layout").map_or(node.span.clone(), |k| k.span.clone());
                 reader.problem(
                     Problem::new(
                         "invalid_value",
@@ -311,13 +219,8 @@ fn lower_session(
                     .help("with `windows:`, set `layout` on each window"),
                 );
             }
-            for (key, value) in reader
-                .entries(wnode, &format!("{what}.windows"))
-                .unwrap_or_default()
-            {
-                let Some(wname) =
-                    checked_name(reader, key.name.clone(), key.span.clone(), "window")
-                else {
+            for (key, value) in reader.entries(wnode, &format!("{what}.windows")).unwrap_or_default() {
+                let Some(wname) = checked_name(reader, key.name.clone(), key.span.clone(), "window") else {
                     continue;
                 };
                 if let Some(w) = lower_window(reader, name, &wname, value, &inherited, declared) {
@@ -334,19 +237,9 @@ fn lower_session(
             }
         }
         (None, Some(pnode)) => {
-            let layout = f
-                .get("layout")
-                .and_then(|n| reader.string(n, &format!("{what}.layout")));
+            let layout = f.get("layout").and_then(|n| reader.string(n, &format!("{what}.layout")));
             let panes = lower_panes(reader, name, name, pnode, &inherited, declared);
-            windows.insert(
-                name.to_string(),
-                Window {
-                    name: name.into(),
-                    layout,
-                    focus: false,
-                    panes,
-                },
-            );
+            windows.insert(name.to_string(), Window { name: name.into(), layout, focus: false, panes });
         }
         (None, None) => reader.problem(
             Problem::new(
@@ -358,10 +251,7 @@ fn lower_session(
             .help("add `panes:` (one window named after the session) or `windows:`"),
         ),
     }
-    Some(Session {
-        name: name.into(),
-        windows,
-    })
+    Some(Session { name: name.into(), windows })
 }
 
 fn lower_window(
@@ -384,32 +274,17 @@ fn lower_window(
     }
     let f = reader.fields(node, &what, WINDOW_KEYS)?;
     let inherited = cascade(reader, &f, outer, &what);
-    let layout = f
-        .get("layout")
-        .and_then(|n| reader.string(n, &format!("{what}.layout")));
-    let focus = f
-        .get("focus")
-        .and_then(|n| reader.bool(n, "focus"))
-        .unwrap_or(false);
+    let layout = f.get("layout").and_then(|n| reader.string(n, &format!("{what}.layout")));
+    let focus = f.get("focus").and_then(|n| reader.bool(n, "focus")).unwrap_or(false);
     let Some(pnode) = f.get("panes") else {
         reader.problem(
-            Problem::new(
-                "missing_key",
-                node.span.clone(),
-                format!("{what} has no `panes`"),
-                "needs `panes:`",
-            )
-            .help("add `panes:` with at least one pane, e.g. `panes: { main: echo hi }`"),
+            Problem::new("missing_key", node.span.clone(), format!("{what} has no `panes`"), "needs `panes:`")
+                .help("add `panes:` with at least one pane, e.g. `panes: { main: echo hi }`"),
         );
         return None;
     };
     let panes = lower_panes(reader, session, name, pnode, &inherited, declared);
-    Some(Window {
-        name: name.into(),
-        layout,
-        focus,
-        panes,
-    })
+    Some(Window { name: name.into(), layout, focus, panes })
 }
 
 fn lower_panes(
@@ -436,12 +311,7 @@ fn lower_panes(
     }
     let entries = reader.entries(node, &what).unwrap_or_default();
     if entries.is_empty() && matches!(node.kind, NodeKind::Map(_) | NodeKind::Null) {
-        reader.problem(Problem::new(
-            "missing_key",
-            node.span.clone(),
-            format!("{what}: no panes"),
-            "empty",
-        ));
+        reader.problem(Problem::new("missing_key", node.span.clone(), format!("{what}: no panes"), "empty"));
     }
     for (key, value) in entries {
         let Some(pname) = checked_name(reader, key.name.clone(), key.span.clone(), "pane") else {
@@ -461,13 +331,15 @@ fn check_unique_panes(reader: &mut Reader<'_>, root: &Node, sessions: &IndexMap<
         for window in session.windows.values() {
             for pane in window.panes.keys() {
                 if let Some((_, first_window)) = seen.iter().find(|(p, _)| p == pane) {
-                    let span =
-                        find_key_span(root, &[&session.name, &window.name, pane]).unwrap_or(0..0);
+                    let span = find_key_span(root, &[&session.name, &window.name, pane]).unwrap_or(0..0);
                     reader.problem(
                         Problem::new(
                             "duplicate_name",
                             span,
-                            format!("pane `{pane}` appears twice in session `{}` (windows `{first_window}` and `{}`)", session.name, window.name),
+                            format!(
+                                "pane `{pane}` appears twice in session `{}` (windows `{first_window}` and `{}`)",
+                                session.name, window.name
+                            ),
                             "second pane with this name",
                         )
                         .help("pane names are unique within a session so that `session/pane` addresses one pane"),
@@ -505,41 +377,31 @@ fn find_key_span(root: &Node, path: &[&str]) -> Option<Span> {
 
 /// Checks a session, window, pane or project name: tmux forbids `:` and `.`, addresses use `/`.
 fn checked_name(reader: &mut Reader<'_>, name: String, span: Span, kind: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
     if ok {
         return Some(name);
     }
-    reader.problem(
-        Problem::new("invalid_name", span, format!("invalid {kind} name `{name}`"), "invalid name")
-            .help(format!("{kind} names use letters, digits, `-` and `_` (tmux reserves `:` and `.`, addresses use `/`); try `{}`", sanitize_name(&name))),
-    );
+    reader.problem(Problem::new("invalid_name", span, format!("invalid {kind} name `{name}`"), "invalid name").help(
+        format!(
+            "{kind} names use letters, digits, `-` and `_` (tmux reserves `:` and `.`, addresses use `/`); try `{}`",
+            sanitize_name(&name)
+        ),
+    ));
     None
 }
 
 /// Turns a directory name into a valid project name.
 pub fn sanitize_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let s: String = name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     if s.is_empty() { "ctmux".into() } else { s }
 }
 
 /// Resolves `path` against `base`, expanding a leading `~`.
 pub fn resolve_path(base: &Path, path: &str) -> PathBuf {
     let expanded = match path.strip_prefix('~') {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => std::env::var("HOME")
-            .map(|h| format!("{h}{rest}"))
-            .unwrap_or_else(|_| path.to_string()),
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            std::env::var("HOME").map(|h| format!("{h}{rest}")).unwrap_or_else(|_| path.to_string())
+        }
         _ => path.to_string(),
     };
     normalize(&base.join(expanded))

@@ -54,10 +54,7 @@ pub fn discover(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, Manife
     Err(ManifestError::file_problem(
         Path::new("ctmux.yaml"),
         "not_found",
-        format!(
-            "no ctmux.yaml, ctmux.yml or ctmux.toml in {} or its parents",
-            start.display()
-        ),
+        format!("no ctmux.yaml, ctmux.yml or ctmux.toml in {} or its parents", start.display()),
         Some("create one (see examples/quickstart.yaml) or pass -f FILE".into()),
     ))
 }
@@ -65,12 +62,7 @@ pub fn discover(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, Manife
 /// Reads and lowers the manifest at `path`, with `env` as the process environment.
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Loaded, ManifestError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ManifestError::file_problem(
-            path,
-            "unreadable",
-            format!("cannot read {}: {e}", path.display()),
-            None,
-        )
+        ManifestError::file_problem(path, "unreadable", format!("cannot read {}: {e}", path.display()), None)
     })?;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     parse(&text, path, &absolute, env)
@@ -85,11 +77,7 @@ pub fn parse(
 ) -> Result<Loaded, ManifestError> {
     let source = Arc::new(text.to_string());
     let is_toml = shown.extension().is_some_and(|e| e == "toml");
-    let root = if is_toml {
-        toml::parse(text)
-    } else {
-        yaml::parse(text)
-    };
+    let root = if is_toml { toml::parse(text) } else { yaml::parse(text) };
     let root = root.map_err(|e| {
         let end = (e.offset + 1).min(text.len()).max(e.offset);
         ManifestError::new(
@@ -99,11 +87,7 @@ pub fn parse(
                 Problem::new(
                     "syntax",
                     e.offset..end,
-                    format!(
-                        "{} syntax error: {}",
-                        if is_toml { "TOML" } else { "YAML" },
-                        e.message
-                    ),
+                    format!("{} syntax error: {}", if is_toml { "TOML" } else { "YAML" }, e.message),
                     "here",
                 )
                 .help("fix the syntax; `ctmux validate` checks the file without touching tmux"),
@@ -111,13 +95,8 @@ pub fn parse(
         )
     })?;
 
-    let mut reader = Reader {
-        source: text,
-        vars: env.clone(),
-        env_names: Vec::new(),
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut reader =
+        Reader { source: text, vars: env.clone(), env_names: Vec::new(), problems: Vec::new(), warnings: Vec::new() };
     let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
     let env_file_vars = load_env_files(&mut reader, &root, &dir);
     for (k, v) in &env_file_vars {
@@ -128,10 +107,7 @@ pub fn parse(
     let lowered = lower::lower(&mut reader, &root, absolute, &env_file_vars);
     let warnings = ManifestError::new(shown, source.clone(), std::mem::take(&mut reader.warnings));
     match lowered {
-        Some(l) if reader.problems.is_empty() => Ok(Loaded {
-            project: l.project,
-            warnings,
-        }),
+        Some(l) if reader.problems.is_empty() => Ok(Loaded { project: l.project, warnings }),
         _ => Err(ManifestError::new(shown, source, reader.problems)),
     }
 }

@@ -40,11 +40,7 @@ pub struct Gc {
 
 impl Default for Gc {
     fn default() -> Self {
-        Gc {
-            ttl: None,
-            event_retention: Duration::from_secs(7 * 24 * 3600),
-            snapshots_keep: 20,
-        }
+        Gc { ttl: None, event_retention: Duration::from_secs(7 * 24 * 3600), snapshots_keep: 20 }
     }
 }
 
@@ -161,8 +157,7 @@ pub enum Condition {
 
 impl Condition {
     /// Every accepted spelling, for errors and suggestions.
-    pub const NAMES: [&'static str; 4] =
-        ["started", "healthy", "completed", "completed_successfully"];
+    pub const NAMES: [&'static str; 4] = ["started", "healthy", "completed", "completed_successfully"];
 
     /// The manifest spelling.
     pub fn as_str(self) -> &'static str {
@@ -279,11 +274,7 @@ pub struct Stop {
 
 impl Default for Stop {
     fn default() -> Self {
-        Stop {
-            signal: "SIGTERM".into(),
-            timeout: Duration::from_secs(10),
-            command: None,
-        }
+        Stop { signal: "SIGTERM".into(), timeout: Duration::from_secs(10), command: None }
     }
 }
 
@@ -354,37 +345,26 @@ pub enum Action {
 
 /// Signals accepted by `stop.signal` and `signal:` actions.
 pub const SIGNALS: [&str; 12] = [
-    "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT",
-    "SIGSTOP", "SIGTSTP", "SIGWINCH", "SIGALRM",
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT", "SIGSTOP", "SIGTSTP",
+    "SIGWINCH", "SIGALRM",
 ];
 
 /// Normalizes `INT`/`sigint`/`SIGINT` to `SIGINT`, or `None` if unknown.
 pub fn normalize_signal(s: &str) -> Option<String> {
     let upper = s.trim().to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     SIGNALS.contains(&name.as_str()).then_some(name)
 }
 
 impl Project {
     /// Every pane in manifest order.
     pub fn panes(&self) -> impl Iterator<Item = &Pane> {
-        self.sessions
-            .values()
-            .flat_map(|s| s.windows.values())
-            .flat_map(|w| w.panes.values())
+        self.sessions.values().flat_map(|s| s.windows.values()).flat_map(|w| w.panes.values())
     }
 
     /// Looks a pane up by its `session/pane` address.
     pub fn pane(&self, address: &str) -> Option<&Pane> {
         let (session, pane) = address.split_once('/')?;
-        self.sessions
-            .get(session)?
-            .windows
-            .values()
-            .find_map(|w| w.panes.get(pane))
+        self.sessions.get(session)?.windows.values().find_map(|w| w.panes.get(pane))
     }
 }

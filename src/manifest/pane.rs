@@ -7,9 +7,7 @@ use indexmap::IndexMap;
 use super::deps::{self, DeclaredDep};
 use super::diagnostic::Problem;
 use super::lower::Inherited;
-use super::model::{
-    Action, Check, Command, Health, LimitAction, Limits, Pane, Restart, Rule, Stop,
-};
+use super::model::{Action, Check, Command, Health, LimitAction, Limits, Pane, Restart, Rule, Stop};
 use super::node::{Node, NodeKind};
 use super::reader::Reader;
 
@@ -32,17 +30,8 @@ pub const PANE_KEYS: &[&str] = &[
     "keep_shell",
 ];
 /// Keys of `health`.
-pub const HEALTH_KEYS: &[&str] = &[
-    "exec",
-    "http",
-    "tcp",
-    "log",
-    "interval",
-    "start_interval",
-    "timeout",
-    "retries",
-    "start_period",
-];
+pub const HEALTH_KEYS: &[&str] =
+    &["exec", "http", "tcp", "log", "interval", "start_interval", "timeout", "retries", "start_period"];
 /// Keys of `stop`.
 pub const STOP_KEYS: &[&str] = &["signal", "timeout", "command"];
 /// Keys of `limits`.
@@ -101,8 +90,7 @@ pub fn lower_pane(
                 pane.cwd = super::lower::resolve_path(&outer.cwd, &s);
             }
             if let Some(n) = f.get("env") {
-                pane.env
-                    .extend(reader.env(n, &format!("{what}.env")).unwrap_or_default());
+                pane.env.extend(reader.env(n, &format!("{what}.env")).unwrap_or_default());
             }
             if let Some(s) = f.get("shell").and_then(|n| reader.string(n, "shell")) {
                 pane.shell = s;
@@ -110,16 +98,12 @@ pub fn lower_pane(
             if let Some(n) = f.get("depends_on") {
                 own_deps.extend(deps::declared(reader, n, &what));
             }
-            pane.ready_when = f
-                .get("ready_when")
-                .and_then(|n| reader.pattern(n, "ready_when"));
+            pane.ready_when = f.get("ready_when").and_then(|n| reader.pattern(n, "ready_when"));
             pane.health = f.get("health").and_then(|n| health(reader, n, &what));
             if let Some(n) = f.get("restart") {
                 pane.restart = restart(reader, n).unwrap_or_default();
             }
-            pane.max_restarts = f
-                .get("max_restarts")
-                .and_then(|n| reader.u32(n, "max_restarts"));
+            pane.max_restarts = f.get("max_restarts").and_then(|n| reader.u32(n, "max_restarts"));
             if let Some(n) = f.get("stop") {
                 pane.stop = stop(reader, n, &what);
             }
@@ -130,14 +114,8 @@ pub fn lower_pane(
             if let Some(n) = f.get("metadata") {
                 pane.metadata = reader.env_like_metadata(n, &format!("{what}.metadata"));
             }
-            pane.focus = f
-                .get("focus")
-                .and_then(|n| reader.bool(n, "focus"))
-                .unwrap_or(false);
-            pane.keep_shell = f
-                .get("keep_shell")
-                .and_then(|n| reader.bool(n, "keep_shell"))
-                .unwrap_or(false);
+            pane.focus = f.get("focus").and_then(|n| reader.bool(n, "focus")).unwrap_or(false);
+            pane.keep_shell = f.get("keep_shell").and_then(|n| reader.bool(n, "keep_shell")).unwrap_or(false);
         }
     }
     declared.extend(own_deps.into_iter().map(|d| (address.clone(), d)));
@@ -166,18 +144,13 @@ fn restart(reader: &mut Reader<'_>, node: &Node) -> Option<Restart> {
     if node.as_scalar() == Some("false") {
         return Some(Restart::No);
     }
-    reader
-        .choice(node, "restart", &Restart::NAMES)
-        .and_then(Restart::parse)
+    reader.choice(node, "restart", &Restart::NAMES).and_then(Restart::parse)
 }
 
 fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
     let what = format!("{what}.health");
     let f = reader.fields(node, &what, HEALTH_KEYS)?;
-    let kinds: Vec<&str> = ["exec", "http", "tcp", "log"]
-        .into_iter()
-        .filter(|k| f.get(k).is_some())
-        .collect();
+    let kinds: Vec<&str> = ["exec", "http", "tcp", "log"].into_iter().filter(|k| f.get(k).is_some()).collect();
     let check = match kinds.as_slice() {
         [] => {
             reader.problem(
@@ -208,10 +181,7 @@ fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
                 }
                 "tcp" => {
                     let addr = reader.string(n, "health.tcp")?;
-                    if !addr
-                        .rsplit_once(':')
-                        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-                    {
+                    if !addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) {
                         reader.problem(
                             Problem::new(
                                 "invalid_value",
@@ -229,9 +199,7 @@ fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
             }
         }
         _ => {
-            let second = f
-                .key(kinds[1])
-                .map_or(node.span.clone(), |k| k.span.clone());
+            let second = f.key(kinds[1]).map_or(node.span.clone(), |k| k.span.clone());
             reader.problem(
                 Problem::new(
                     "invalid_value",
@@ -245,19 +213,14 @@ fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
         }
     };
     let dur = |reader: &mut Reader<'_>, key: &str, default: Duration| {
-        f.get(key)
-            .and_then(|n| reader.duration(n, &format!("health.{key}")))
-            .unwrap_or(default)
+        f.get(key).and_then(|n| reader.duration(n, &format!("health.{key}"))).unwrap_or(default)
     };
     Some(Health {
         check,
         interval: dur(reader, "interval", Duration::from_secs(2)),
         start_interval: dur(reader, "start_interval", Duration::from_millis(250)),
         timeout: dur(reader, "timeout", Duration::from_secs(2)),
-        retries: f
-            .get("retries")
-            .and_then(|n| reader.u32(n, "health.retries"))
-            .unwrap_or(3),
+        retries: f.get("retries").and_then(|n| reader.u32(n, "health.retries")).unwrap_or(3),
         start_period: dur(reader, "start_period", Duration::ZERO),
     })
 }
@@ -267,43 +230,26 @@ fn stop(reader: &mut Reader<'_>, node: &Node, what: &str) -> Stop {
     let Some(f) = reader.fields(node, &format!("{what}.stop"), STOP_KEYS) else {
         return stop;
     };
-    if let Some(s) = f
-        .get("signal")
-        .and_then(|n| reader.signal(n, "stop.signal"))
-    {
+    if let Some(s) = f.get("signal").and_then(|n| reader.signal(n, "stop.signal")) {
         stop.signal = s;
     }
-    if let Some(d) = f
-        .get("timeout")
-        .and_then(|n| reader.duration(n, "stop.timeout"))
-    {
+    if let Some(d) = f.get("timeout").and_then(|n| reader.duration(n, "stop.timeout")) {
         stop.timeout = d;
     }
-    stop.command = f
-        .get("command")
-        .and_then(|n| reader.string(n, "stop.command"));
+    stop.command = f.get("command").and_then(|n| reader.string(n, "stop.command"));
     stop
 }
 
 fn limits(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Limits> {
     let f = reader.fields(node, &format!("{what}.limits"), LIMIT_KEYS)?;
-    let memory = f
-        .get("memory")
-        .and_then(|n| reader.size(n, "limits.memory"));
+    let memory = f.get("memory").and_then(|n| reader.size(n, "limits.memory"));
     let cpu = f.get("cpu").and_then(|n| reader.cpu(n, "limits.cpu"));
-    let action = match f
-        .get("action")
-        .and_then(|n| reader.choice(n, "limits.action", &LimitAction::NAMES))
-    {
+    let action = match f.get("action").and_then(|n| reader.choice(n, "limits.action", &LimitAction::NAMES)) {
         Some("restart") => LimitAction::Restart,
         Some("kill") => LimitAction::Kill,
         _ => LimitAction::Warn,
     };
-    Some(Limits {
-        memory,
-        cpu,
-        action,
-    })
+    Some(Limits { memory, cpu, action })
 }
 
 fn rules(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Rule> {
@@ -312,10 +258,7 @@ fn rules(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Rule> {
             Problem::new(
                 "invalid_type",
                 node.span.clone(),
-                format!(
-                    "{what}.on must be a list of rules, found {}",
-                    node.kind_name()
-                ),
+                format!("{what}.on must be a list of rules, found {}", node.kind_name()),
                 "expected a list",
             )
             .help("e.g.\non:\n  - match: 'panic'\n    do: restart"),
@@ -331,13 +274,8 @@ fn rules(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Rule> {
             Some(n) => reader.pattern(n, "on.match"),
             None => {
                 reader.problem(
-                    Problem::new(
-                        "missing_key",
-                        item.span.clone(),
-                        "a rule needs `match`",
-                        "no `match`",
-                    )
-                    .help("add `match: 'regex'`"),
+                    Problem::new("missing_key", item.span.clone(), "a rule needs `match`", "no `match`")
+                        .help("add `match: 'regex'`"),
                 );
                 None
             }
@@ -346,31 +284,16 @@ fn rules(reader: &mut Reader<'_>, node: &Node, what: &str) -> Vec<Rule> {
             Some(n) => action(reader, n),
             None => {
                 reader.problem(
-                    Problem::new(
-                        "missing_key",
-                        item.span.clone(),
-                        "a rule needs `do`",
-                        "no `do`",
-                    )
-                    .help("add e.g. `do: restart`"),
+                    Problem::new("missing_key", item.span.clone(), "a rule needs `do`", "no `do`")
+                        .help("add e.g. `do: restart`"),
                 );
                 None
             }
         };
-        let cooldown = f
-            .get("cooldown")
-            .and_then(|n| reader.duration(n, "on.cooldown"));
-        let once = f
-            .get("once")
-            .and_then(|n| reader.bool(n, "on.once"))
-            .unwrap_or(false);
+        let cooldown = f.get("cooldown").and_then(|n| reader.duration(n, "on.cooldown"));
+        let once = f.get("once").and_then(|n| reader.bool(n, "on.once")).unwrap_or(false);
         if let (Some(pattern), Some(action)) = (pattern, action) {
-            out.push(Rule {
-                pattern,
-                action,
-                cooldown,
-                once,
-            });
+            out.push(Rule { pattern, action, cooldown, once });
         }
     }
     out

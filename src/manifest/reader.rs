@@ -37,18 +37,12 @@ pub struct Fields<'n> {
 impl<'n> Fields<'n> {
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| *v)
+        self.entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| *v)
     }
 
     /// The key node of `key`, for errors about the key itself.
     pub fn key(&self, key: &str) -> Option<&'n Key> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(k, _)| *k)
+        self.entries.iter().find(|(k, _)| k.name == key).map(|(k, _)| *k)
     }
 }
 
@@ -96,12 +90,7 @@ impl<'s> Reader<'s> {
     }
 
     /// A map whose keys must come from `allowed`; unknown keys get a "did you mean".
-    pub fn fields<'n>(
-        &mut self,
-        node: &'n Node,
-        what: &str,
-        allowed: &[&str],
-    ) -> Option<Fields<'n>> {
+    pub fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
         let entries = self.entries(node, what)?;
         let mut kept = Vec::new();
         for (key, value) in entries {
@@ -140,11 +129,7 @@ impl<'s> Reader<'s> {
         if !text.contains('$') {
             return Some(text.to_string());
         }
-        let base = span.start
-            + usize::from(matches!(
-                self.source.as_bytes().get(span.start),
-                Some(b'"' | b'\'')
-            ));
+        let base = span.start + usize::from(matches!(self.source.as_bytes().get(span.start), Some(b'"' | b'\'')));
         let at = |offset: usize, len: usize| {
             let start = (base + offset).min(span.end.max(span.start));
             start..(start + len).min(span.end.max(start))
@@ -154,16 +139,9 @@ impl<'s> Reader<'s> {
             Ok(done) => {
                 for r in done.refs.iter().filter(|r| !r.was_set && !r.has_modifier) {
                     let runtime = r.name.starts_with("CTMUX_") || self.env_names.contains(&r.name);
-                    let message = format!(
-                        "variable `{}` is not set; it becomes an empty string",
-                        r.name
-                    );
-                    let mut warning = Problem::new(
-                        "unset_variable",
-                        at(r.offset, r.len),
-                        message,
-                        "not set at load time",
-                    );
+                    let message = format!("variable `{}` is not set; it becomes an empty string", r.name);
+                    let mut warning =
+                        Problem::new("unset_variable", at(r.offset, r.len), message, "not set at load time");
                     if runtime {
                         warning = warning.help(format!(
                             "`{}` is set when the pane runs, not when the manifest loads: write `$${}` to pass it through",
@@ -181,10 +159,9 @@ impl<'s> Reader<'s> {
                         super::interpolate::InterpErrorKind::Required => "required_variable",
                         _ => "invalid_interpolation",
                     };
-                    self.problem(
-                        Problem::new(code, at(e.offset, e.len), e.message, "here")
-                            .help("set the variable in the environment or in an env_file, or write `$$` for a literal `$`"),
-                    );
+                    self.problem(Problem::new(code, at(e.offset, e.len), e.message, "here").help(
+                        "set the variable in the environment or in an env_file, or write `$$` for a literal `$`",
+                    ));
                 }
                 None
             }
@@ -221,13 +198,8 @@ impl<'s> Reader<'s> {
         units::parse_duration(&text)
             .map_err(|e| {
                 self.problem(
-                    Problem::new(
-                        "invalid_duration",
-                        node.span.clone(),
-                        format!("{what}: {e}"),
-                        "not a duration",
-                    )
-                    .help("durations look like 500ms, 2s, 5m, 1h30m or 7d"),
+                    Problem::new("invalid_duration", node.span.clone(), format!("{what}: {e}"), "not a duration")
+                        .help("durations look like 500ms, 2s, 5m, 1h30m or 7d"),
                 )
             })
             .ok()
@@ -239,13 +211,8 @@ impl<'s> Reader<'s> {
         units::parse_size(&text)
             .map_err(|e| {
                 self.problem(
-                    Problem::new(
-                        "invalid_size",
-                        node.span.clone(),
-                        format!("{what}: {e}"),
-                        "not a size",
-                    )
-                    .help("sizes look like 512MiB, 1GiB or 1GB"),
+                    Problem::new("invalid_size", node.span.clone(), format!("{what}: {e}"), "not a size")
+                        .help("sizes look like 512MiB, 1GiB or 1GB"),
                 )
             })
             .ok()
@@ -257,13 +224,8 @@ impl<'s> Reader<'s> {
         units::parse_cpu(&text)
             .map_err(|e| {
                 self.problem(
-                    Problem::new(
-                        "invalid_cpu",
-                        node.span.clone(),
-                        format!("{what}: {e}"),
-                        "not a CPU amount",
-                    )
-                    .help("CPU looks like 150% or 1.5 (cores)"),
+                    Problem::new("invalid_cpu", node.span.clone(), format!("{what}: {e}"), "not a CPU amount")
+                        .help("CPU looks like 150% or 1.5 (cores)"),
                 )
             })
             .ok()
@@ -276,16 +238,16 @@ impl<'s> Reader<'s> {
             Ok(regex) => Some(Pattern { source, regex }),
             Err(e) => {
                 let detail = e.to_string();
-                let last = detail
-                    .lines()
-                    .last()
-                    .unwrap_or("invalid regex")
-                    .trim()
-                    .trim_start_matches("error: ")
-                    .to_string();
+                let last =
+                    detail.lines().last().unwrap_or("invalid regex").trim().trim_start_matches("error: ").to_string();
                 self.problem(
-                    Problem::new("invalid_regex", node.span.clone(), format!("{what} is not a valid regex: {last}"), last)
-                        .help("regex syntax: https://docs.rs/regex/#syntax; escape literal characters with `\\`"),
+                    Problem::new(
+                        "invalid_regex",
+                        node.span.clone(),
+                        format!("{what} is not a valid regex: {last}"),
+                        last,
+                    )
+                    .help("regex syntax: https://docs.rs/regex/#syntax; escape literal characters with `\\`"),
                 );
                 None
             }
@@ -363,9 +325,7 @@ impl<'s> Reader<'s> {
                 for item in items {
                     let text = self.string(item, what)?;
                     match text.split_once('=') {
-                        Some((k, v)) if valid_env_name(k) => {
-                            out.push((k.to_string(), v.to_string()))
-                        }
+                        Some((k, v)) if valid_env_name(k) => out.push((k.to_string(), v.to_string())),
                         _ => self.problem(
                             Problem::new(
                                 "invalid_value",
@@ -391,9 +351,7 @@ impl<'s> Reader<'s> {
                                 format!("`{}` is not a valid environment variable name", key.name),
                                 "invalid name",
                             )
-                            .help(
-                                "names start with a letter or `_` and hold letters, digits and `_`",
-                            ),
+                            .help("names start with a letter or `_` and hold letters, digits and `_`"),
                         );
                         continue;
                     }

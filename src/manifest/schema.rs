@@ -370,9 +370,7 @@ pub enum Scalar {
 
 /// The schema document.
 pub fn schema() -> Schema {
-    SchemaSettings::draft07()
-        .into_generator()
-        .into_root_schema_for::<Manifest>()
+    SchemaSettings::draft07().into_generator().into_root_schema_for::<Manifest>()
 }
 
 /// The schema as pretty JSON with a trailing newline, as checked in at `schema/ctmux.schema.json`.

@@ -22,12 +22,7 @@ pub struct SyntaxError {
 
 /// Parses YAML text; an empty document becomes a `Null` node.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut reader = Reader {
-        events: Vec::new(),
-        pos: 0,
-        anchors: HashMap::new(),
-        text_len: text.len(),
-    };
+    let mut reader = Reader { events: Vec::new(), pos: 0, anchors: HashMap::new(), text_len: text.len() };
     for item in Parser::new_from_str(text) {
         match item {
             Ok((event, span)) => {
@@ -36,18 +31,13 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
                 }
                 let start = span.start.byte_offset().unwrap_or(span.start.index());
                 let end = span.end.byte_offset().unwrap_or(span.end.index());
-                reader
-                    .events
-                    .push((event.into_owned_event(), start..end.max(start)));
+                reader.events.push((event.into_owned_event(), start..end.max(start)));
             }
             Err(err) => {
                 let marker = err.marker();
                 return Err(SyntaxError {
                     message: err.info(),
-                    offset: marker
-                        .byte_offset()
-                        .unwrap_or(marker.index())
-                        .min(text.len()),
+                    offset: marker.byte_offset().unwrap_or(marker.index()).min(text.len()),
                 });
             }
         }
@@ -79,9 +69,7 @@ impl IntoOwnedEvent for Event<'_> {
             Event::DocumentStart(..) => Ev::DocStart,
             Event::DocumentEnd => Ev::DocEnd,
             Event::Alias(id) => Ev::Alias(id),
-            Event::Scalar(text, style, anchor, _) => {
-                Ev::Scalar(text.into_owned(), style != ScalarStyle::Plain, anchor)
-            }
+            Event::Scalar(text, style, anchor, _) => Ev::Scalar(text.into_owned(), style != ScalarStyle::Plain, anchor),
             Event::SequenceStart(_, anchor, _) => Ev::SeqStart(anchor),
             Event::SequenceEnd => Ev::SeqEnd,
             Event::MappingStart(_, anchor, _) => Ev::MapStart(anchor),
@@ -108,16 +96,12 @@ impl Reader {
                     self.pos += 1;
                     if root.is_some() {
                         return Err(SyntaxError {
-                            message: "a manifest holds one YAML document; found a second `---`"
-                                .into(),
+                            message: "a manifest holds one YAML document; found a second `---`".into(),
                             offset: span.start,
                         });
                     }
                     if matches!(self.events.get(self.pos), Some((Ev::DocEnd, _))) {
-                        root = Some(Node {
-                            span: span.clone(),
-                            kind: NodeKind::Null,
-                        });
+                        root = Some(Node { span: span.clone(), kind: NodeKind::Null });
                     } else {
                         root = Some(self.node()?);
                     }
@@ -125,28 +109,21 @@ impl Reader {
                 _ => self.pos += 1,
             }
         }
-        Ok(root.unwrap_or(Node {
-            span: 0..0,
-            kind: NodeKind::Null,
-        }))
+        Ok(root.unwrap_or(Node { span: 0..0, kind: NodeKind::Null }))
     }
 
     fn node(&mut self) -> Result<Node, SyntaxError> {
         let Some((ev, span)) = self.events.get(self.pos).cloned() else {
-            return Err(SyntaxError {
-                message: "unexpected end of document".into(),
-                offset: self.text_len,
-            });
+            return Err(SyntaxError { message: "unexpected end of document".into(), offset: self.text_len });
         };
         self.pos += 1;
         let (node, anchor) = match ev {
             Ev::Scalar(text, quoted, anchor) => {
-                let kind =
-                    if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
-                        NodeKind::Null
-                    } else {
-                        NodeKind::Scalar { text, quoted }
-                    };
+                let kind = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    NodeKind::Null
+                } else {
+                    NodeKind::Scalar { text, quoted }
+                };
                 (Node { span, kind }, anchor)
             }
             Ev::Alias(id) => {
@@ -174,13 +151,7 @@ impl Reader {
                         None => return Err(self.eof()),
                     }
                 }
-                (
-                    Node {
-                        span: span.start..end,
-                        kind: NodeKind::Seq(items),
-                    },
-                    anchor,
-                )
+                (Node { span: span.start..end, kind: NodeKind::Seq(items) }, anchor)
             }
             Ev::MapStart(anchor) => {
                 let mut entries: Vec<(Key, Node)> = Vec::new();
@@ -206,18 +177,10 @@ impl Reader {
                                     });
                                 }
                             };
-                            if name == "<<"
-                                && matches!(&key_node.kind, NodeKind::Scalar { quoted: false, .. })
-                            {
+                            if name == "<<" && matches!(&key_node.kind, NodeKind::Scalar { quoted: false, .. }) {
                                 merge_into(&mut merged, value, &key_node.span)?;
                             } else {
-                                entries.push((
-                                    Key {
-                                        name,
-                                        span: key_node.span,
-                                    },
-                                    value,
-                                ));
+                                entries.push((Key { name, span: key_node.span }, value));
                             }
                         }
                         None => return Err(self.eof()),
@@ -229,19 +192,10 @@ impl Reader {
                         entries.push((key, value));
                     }
                 }
-                (
-                    Node {
-                        span: span.start..end,
-                        kind: NodeKind::Map(entries),
-                    },
-                    anchor,
-                )
+                (Node { span: span.start..end, kind: NodeKind::Map(entries) }, anchor)
             }
             Ev::DocEnd | Ev::SeqEnd | Ev::MapEnd | Ev::DocStart | Ev::Other => {
-                return Err(SyntaxError {
-                    message: "unexpected YAML structure".into(),
-                    offset: span.start,
-                });
+                return Err(SyntaxError { message: "unexpected YAML structure".into(), offset: span.start });
             }
         };
         if anchor != 0 {
@@ -251,10 +205,7 @@ impl Reader {
     }
 
     fn eof(&self) -> SyntaxError {
-        SyntaxError {
-            message: "unexpected end of document".into(),
-            offset: self.text_len,
-        }
+        SyntaxError { message: "unexpected end of document".into(), offset: self.text_len }
     }
 }
 
@@ -266,17 +217,11 @@ fn merge_into(merged: &mut Vec<(Key, Node)>, value: Node, at: &Span) -> Result<(
             .into_iter()
             .map(|item| match item.kind {
                 NodeKind::Map(entries) => Ok(entries),
-                _ => Err(SyntaxError {
-                    message: "`<<` merges maps only".into(),
-                    offset: item.span.start,
-                }),
+                _ => Err(SyntaxError { message: "`<<` merges maps only".into(), offset: item.span.start }),
             })
             .collect::<Result<_, _>>()?,
         _ => {
-            return Err(SyntaxError {
-                message: "`<<` merges maps only".into(),
-                offset: at.start,
-            });
+            return Err(SyntaxError { message: "`<<` merges maps only".into(), offset: at.start });
         }
     };
     for entries in maps {
@@ -305,30 +250,18 @@ mod tests {
         let text = "b: 1\na: 'x'\n";
         let node = parse(text).unwrap();
         assert_eq!(map_keys(&node), ["b", "a"]);
-        let NodeKind::Map(entries) = &node.kind else {
-            unreachable!()
-        };
+        let NodeKind::Map(entries) = &node.kind else { unreachable!() };
         assert_eq!(&text[entries[1].0.span.clone()], "a");
-        assert_eq!(
-            entries[1].1.kind,
-            NodeKind::Scalar {
-                text: "x".into(),
-                quoted: true
-            }
-        );
+        assert_eq!(entries[1].1.kind, NodeKind::Scalar { text: "x".into(), quoted: true });
     }
 
     #[test]
     fn resolves_aliases_and_merge_keys() {
         let text = "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n";
         let node = parse(text).unwrap();
-        let NodeKind::Map(entries) = &node.kind else {
-            unreachable!()
-        };
+        let NodeKind::Map(entries) = &node.kind else { unreachable!() };
         let other = &entries[1].1;
-        let NodeKind::Map(inner) = &other.kind else {
-            unreachable!()
-        };
+        let NodeKind::Map(inner) = &other.kind else { unreachable!() };
         let y = inner.iter().find(|(k, _)| k.name == "y").unwrap();
         assert_eq!(y.1.as_scalar(), Some("3"));
         assert!(inner.iter().any(|(k, _)| k.name == "x"));

@@ -27,9 +27,7 @@ pub fn window_target(session: &str, window: &str) -> String {
 
 /// Seconds since the epoch, for `@ctmux-started`.
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The argv of a pane that waits for its dependencies; it is respawned with the real command.
@@ -44,63 +42,27 @@ pub fn placeholder(waiting_for: &str) -> Vec<String> {
 }
 
 /// Commands creating `pane` running `argv`, tagged with `hash` (`pending` for placeholders).
-pub fn create(
-    project: &Project,
-    pane: &Pane,
-    argv: Vec<String>,
-    hash: &str,
-    existing: &mut Existing,
-) -> Vec<Cmd> {
+pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, existing: &mut Existing) -> Vec<Cmd> {
     let target = window_target(&pane.session, &pane.window);
     let mut base = if !existing.sessions.contains(&pane.session) {
         existing.sessions.insert(pane.session.clone());
-        existing
-            .windows
-            .insert((pane.session.clone(), pane.window.clone()));
-        Cmd::new("new-session").args([
-            "-d",
-            "-s",
-            &pane.session,
-            "-n",
-            &pane.window,
-            "-x",
-            "240",
-            "-y",
-            "60",
-        ])
-    } else if !existing
-        .windows
-        .contains(&(pane.session.clone(), pane.window.clone()))
-    {
-        existing
-            .windows
-            .insert((pane.session.clone(), pane.window.clone()));
-        Cmd::new("new-window").args([
-            "-d",
-            "-t",
-            &format!("={}:", pane.session),
-            "-n",
-            &pane.window,
-        ])
+        existing.windows.insert((pane.session.clone(), pane.window.clone()));
+        Cmd::new("new-session").args(["-d", "-s", &pane.session, "-n", &pane.window, "-x", "240", "-y", "60"])
+    } else if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
+        existing.windows.insert((pane.session.clone(), pane.window.clone()));
+        Cmd::new("new-window").args(["-d", "-t", &format!("={}:", pane.session), "-n", &pane.window])
     } else {
         Cmd::new("split-window").args(["-t", &target])
     };
     let splitting = base.args[0] == "split-window";
-    base = base
-        .arg("-P")
-        .opt("-F", "#{pane_id}")
-        .opt("-c", pane.cwd.to_string_lossy());
+    base = base.arg("-P").opt("-F", "#{pane_id}").opt("-c", pane.cwd.to_string_lossy());
     for e in spec::env(pane, &project.name) {
         base = base.opt("-e", e);
     }
     let mut cmds = vec![base.args(argv)];
     if splitting {
         // Keep room for the next split; the window's real layout is applied at the end.
-        cmds.push(
-            Cmd::new("select-layout")
-                .opt("-t", target.clone())
-                .arg("tiled"),
-        );
+        cmds.push(Cmd::new("select-layout").opt("-t", target.clone()).arg("tiled"));
     } else {
         cmds.push(Cmd::new("set-option").args(["-w", "-t", &target, "remain-on-exit", "on"]));
     }
@@ -115,10 +77,7 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
         set("@ctmux-project", project.name.clone()),
         set("@ctmux-id", pane.address()),
         set("@ctmux-hash", hash.to_string()),
-        set(
-            "@ctmux-manifest",
-            project.file.to_string_lossy().into_owned(),
-        ),
+        set("@ctmux-manifest", project.file.to_string_lossy().into_owned()),
         set("@ctmux-started", now_secs().to_string()),
         set("@ctmux-state", String::new()),
     ];
@@ -130,9 +89,7 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
 
 /// Restarts pane `tmux_id` in place with its real command, and re-tags it.
 pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
-    let mut cmd = Cmd::new("respawn-pane")
-        .args(["-k", "-t", tmux_id])
-        .opt("-c", pane.cwd.to_string_lossy());
+    let mut cmd = Cmd::new("respawn-pane").args(["-k", "-t", tmux_id]).opt("-c", pane.cwd.to_string_lossy());
     for e in spec::env(pane, &project.name) {
         cmd = cmd.opt("-e", e);
     }

@@ -42,21 +42,15 @@ pub async fn probe(check: &Check, pane: &Pane, timeout: Duration) -> Result<(), 
         match check {
             Check::Exec(cmd) => exec(cmd, pane).await,
             Check::Http(url) => http(url).await,
-            Check::Tcp(addr) => TcpStream::connect(addr.as_str())
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("connect {addr}: {e}")),
+            Check::Tcp(addr) => {
+                TcpStream::connect(addr.as_str()).await.map(|_| ()).map_err(|e| format!("connect {addr}: {e}"))
+            }
             Check::Log(_) => Err("log checks are matched against output".into()),
         }
     };
     tokio::time::timeout(timeout, run)
         .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "timed out after {}",
-                crate::units::format_duration(timeout)
-            ))
-        })
+        .unwrap_or_else(|_| Err(format!("timed out after {}", crate::units::format_duration(timeout))))
 }
 
 async fn exec(cmd: &str, pane: &Pane) -> Result<(), String> {
@@ -72,46 +66,21 @@ async fn exec(cmd: &str, pane: &Pane) -> Result<(), String> {
         .status()
         .await
         .map_err(|e| format!("cannot run `{cmd}`: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{cmd}` exited with {}",
-            status.code().unwrap_or(-1)
-        ))
-    }
+    if status.success() { Ok(()) } else { Err(format!("`{cmd}` exited with {}", status.code().unwrap_or(-1))) }
 }
 
 /// A minimal HTTP/1.1 GET: health endpoints need a status line, not a client library.
 async fn http(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs are probed")?;
-    let (hostport, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let addr = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    let mut stream = TcpStream::connect(&addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ctmux\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    let rest = url.strip_prefix("http://").ok_or("only http:// URLs are probed")?;
+    let (hostport, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
+    let mut stream = TcpStream::connect(&addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ctmux\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut buf = [0u8; 64];
     let mut got = 0;
     while got < 12 {
-        let n = stream
-            .read(&mut buf[got..])
-            .await
-            .map_err(|e| e.to_string())?;
+        let n = stream.read(&mut buf[got..]).await.map_err(|e| e.to_string())?;
         if n == 0 {
             break;
         }
@@ -123,11 +92,7 @@ async fn http(url: &str) -> Result<(), String> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no HTTP status from {url}"))?;
-    if (200..400).contains(&code) {
-        Ok(())
-    } else {
-        Err(format!("{url} answered {code}"))
-    }
+    if (200..400).contains(&code) { Ok(()) } else { Err(format!("{url} answered {code}")) }
 }
 
 /// Probe schedule and counters for one pane.
@@ -147,14 +112,7 @@ impl Tracker {
     /// A tracker for a pane started now.
     pub fn new() -> Tracker {
         let now = Instant::now();
-        Tracker {
-            state: State::Starting,
-            last_error: None,
-            started: now,
-            next: now,
-            failures: 0,
-            ever_healthy: false,
-        }
+        Tracker { state: State::Starting, last_error: None, started: now, next: now, failures: 0, ever_healthy: false }
     }
 
     /// Whether a probe is due.
@@ -183,11 +141,7 @@ impl Tracker {
                 }
             }
         }
-        let interval = if self.ever_healthy {
-            health.interval
-        } else {
-            health.start_interval
-        };
+        let interval = if self.ever_healthy { health.interval } else { health.start_interval };
         self.next = now + interval;
     }
 }

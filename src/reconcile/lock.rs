@@ -29,7 +29,6 @@ pub fn acquire(server_key: &str, project: &str) -> Result<Lock, Error> {
         .write(true)
         .open(&path)
         .map_err(|e| Error::failed(format!("cannot open lock {}: {e}", path.display()), None))?;
-    file.lock()
-        .map_err(|e| Error::failed(format!("cannot lock {}: {e}", path.display()), None))?;
+    file.lock().map_err(|e| Error::failed(format!("cannot lock {}: {e}", path.display()), None))?;
     Ok(Lock { _file: file, path })
 }

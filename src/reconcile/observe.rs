@@ -18,38 +18,18 @@ pub struct Observed {
 }
 
 /// Reads the project's panes and captures the output of `capture` (tmux pane ids).
-pub async fn observe(
-    tmux: &Tmux,
-    project: &str,
-    capture: &[String],
-) -> Result<Observed, TmuxError> {
-    let mut cmds = vec![Cmd::query("list-panes").arg("-a").opt("-F", live::format())];
+pub async fn observe(tmux: &Tmux, project: &str, capture: &[String]) -> Result<Observed, TmuxError> {
+    let mut cmds = vec![Cmd::query("display-message").arg("-p").arg(live::END)];
     for id in capture {
-        cmds.push(
-            Cmd::query("display-message")
-                .arg("-p")
-                .arg(format!("{MARK}{id}")),
-        );
-        cmds.push(
-            Cmd::query("capture-pane")
-                .args(["-p", "-J", "-S", "-3000", "-t"])
-                .arg(id.clone()),
-        );
+        cmds.push(Cmd::query("display-message").arg("-p").arg(format!("{MARK}{id}")));
+        cmds.push(Cmd::query("capture-pane").args(["-p", "-J", "-S", "-3000", "-t"]).arg(id.clone()));
     }
-    let text = match tmux.run(&cmds).await {
-        Ok(t) => t,
-        Err(TmuxError::NoServer) => String::new(),
-        Err(e) => return Err(e),
-    };
-    let mut parts = text.split(MARK);
-    let list = parts.next().unwrap_or_default();
-    let panes = crate::tmux::Live::parse(list)
-        .managed(project)
-        .into_iter()
-        .map(|(a, p)| (a, p.clone()))
-        .collect();
+    // A server that vanished while we watch it is an error, not an empty server.
+    let (live, rest) =
+        tmux.list(&cmds).await.map_err(|e| if e == TmuxError::NoServer { TmuxError::ServerLost } else { e })?;
+    let panes = live.managed(project).into_iter().map(|(a, p)| (a, p.clone())).collect();
     let mut output = HashMap::new();
-    for part in parts {
+    for part in rest.split(MARK).skip(1) {
         if let Some((id, body)) = part.split_once('\n') {
             output.insert(id.to_string(), body.to_string());
         }
@@ -59,9 +39,7 @@ pub async fn observe(
 
 /// The last `n` non-empty lines of captured text, for error reports.
 pub fn last_lines(text: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
+    // tmux's own remain-on-exit banner is not the pane's output.
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Pane is dead (")).collect();
+    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.to_string()).collect()
 }

@@ -82,10 +82,7 @@ impl Plan {
 
     /// The step for `address`, if any.
     pub fn step(&self, address: &str) -> Option<&Change> {
-        self.steps
-            .iter()
-            .find(|s| s.address == address)
-            .map(|s| &s.change)
+        self.steps.iter().find(|s| s.address == address).map(|s| &s.change)
     }
 }
 
@@ -99,12 +96,8 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
     for (address, lp) in &managed {
         if project.pane(address).is_none() {
             if opts.remove_orphans {
-                plan.steps.push(Step {
-                    address: address.clone(),
-                    change: Change::Remove {
-                        tmux_id: lp.pane_id.clone(),
-                    },
-                });
+                plan.steps
+                    .push(Step { address: address.clone(), change: Change::Remove { tmux_id: lp.pane_id.clone() } });
             } else {
                 plan.orphans.push(address.clone());
             }
@@ -121,12 +114,10 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
         };
         let change = match managed.get(address) {
             None => Some(Change::Create),
-            Some(lp) if lp.session != pane.session || lp.window_name != pane.window => {
-                Some(Change::Move {
-                    tmux_id: lp.pane_id.clone(),
-                    from_window: format!("{}:{}", lp.session, lp.window_name),
-                })
-            }
+            Some(lp) if lp.session != pane.session || lp.window_name != pane.window => Some(Change::Move {
+                tmux_id: lp.pane_id.clone(),
+                from_window: format!("{}:{}", lp.session, lp.window_name),
+            }),
             Some(lp) => {
                 let reason = if opts.recreate {
                     Some("--recreate".to_string())
@@ -136,25 +127,18 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
                     Some("stopped".to_string())
                 } else if lp.dead {
                     let status = lp.exit_status.unwrap_or(-1);
-                    let done =
-                        status == 0 && matches!(pane.restart, Restart::No | Restart::OnFailure);
+                    let done = status == 0 && matches!(pane.restart, Restart::No | Restart::OnFailure);
                     (!done).then(|| format!("exited with status {status}"))
                 } else {
                     None
                 };
-                reason.map(|reason| Change::Recreate {
-                    tmux_id: lp.pane_id.clone(),
-                    reason,
-                })
+                reason.map(|reason| Change::Recreate { tmux_id: lp.pane_id.clone(), reason })
             }
         };
         match change {
             Some(c) => {
                 changed.push(address.clone());
-                plan.steps.push(Step {
-                    address: address.clone(),
-                    change: c,
-                });
+                plan.steps.push(Step { address: address.clone(), change: c });
             }
             None => plan.unchanged.push(address.clone()),
         }
@@ -162,10 +146,7 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
 
     if opts.cascade && !changed.is_empty() {
         let dependents = graph.with_dependents(&changed);
-        for address in order
-            .iter()
-            .filter(|a| dependents.contains(*a) && !changed.contains(a) && targeted(a))
-        {
+        for address in order.iter().filter(|a| dependents.contains(*a) && !changed.contains(a) && targeted(a)) {
             if let Some(lp) = managed.get(address) {
                 plan.unchanged.retain(|u| u != address);
                 plan.steps.push(Step {
@@ -178,13 +159,7 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
             }
         }
         let pos = |a: &str| order.iter().position(|o| o == a).unwrap_or(usize::MAX);
-        plan.steps.sort_by_key(|s| {
-            if matches!(s.change, Change::Remove { .. }) {
-                0
-            } else {
-                pos(&s.address) + 1
-            }
-        });
+        plan.steps.sort_by_key(|s| if matches!(s.change, Change::Remove { .. }) { 0 } else { pos(&s.address) + 1 });
     }
     plan
 }

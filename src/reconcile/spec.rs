@@ -12,24 +12,14 @@ pub fn argv(pane: &Pane) -> Vec<String> {
     match (&pane.command, pane.keep_shell) {
         (None, _) => vec![shell, "-l".into()],
         (Some(Command::Shell(cmd)), false) => vec![shell, "-c".into(), cmd.clone()],
-        (Some(Command::Shell(cmd)), true) => vec![
-            shell.clone(),
-            "-c".into(),
-            format!("{cmd}\nexec \"$0\""),
-            shell,
-        ],
+        (Some(Command::Shell(cmd)), true) => vec![shell.clone(), "-c".into(), format!("{cmd}\nexec \"$0\""), shell],
         (Some(Command::Argv(words)), false) if words.len() > 1 => words.clone(),
         // One word: tmux would run it through a shell, so exec it explicitly.
         (Some(Command::Argv(words)), false) => {
             vec![shell, "-c".into(), "exec \"$0\"".into(), words[0].clone()]
         }
         (Some(Command::Argv(words)), true) => {
-            let mut v = vec![
-                shell.clone(),
-                "-c".into(),
-                "\"$@\"\nexec \"$0\"".into(),
-                shell,
-            ];
+            let mut v = vec![shell.clone(), "-c".into(), "\"$@\"\nexec \"$0\"".into(), shell];
             v.extend(words.iter().cloned());
             v
         }

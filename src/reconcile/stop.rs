@@ -19,13 +19,7 @@ pub struct Stopped {
 }
 
 /// Stops the process tree rooted at `pid` of pane `address`.
-pub async fn stop_tree(
-    project: &str,
-    address: &str,
-    pid: u32,
-    stop: &Stop,
-    pane: Option<&Pane>,
-) -> Stopped {
+pub async fn stop_tree(project: &str, address: &str, pid: u32, stop: &Stop, pane: Option<&Pane>) -> Stopped {
     let tree = process::pane_tree(pid, project, address);
     if let (Some(cmd), Some(pane)) = (&stop.command, pane) {
         let run = tokio::process::Command::new(&pane.shell)
@@ -56,10 +50,8 @@ pub async fn stop_tree(
         wait_gone(&tree, Duration::from_secs(2)).await;
     }
     // Anything that appeared meanwhile with the pane's mark is found again.
-    let mut survivors: Vec<u32> = process::pane_tree(pid, project, address)
-        .into_iter()
-        .filter(|p| process::alive(*p))
-        .collect();
+    let mut survivors: Vec<u32> =
+        process::pane_tree(pid, project, address).into_iter().filter(|p| process::alive(*p)).collect();
     survivors.retain(|p| *p != std::process::id());
     for &p in &survivors {
         process::signal(p, "SIGKILL");
@@ -68,11 +60,7 @@ pub async fn stop_tree(
         wait_gone(&survivors, Duration::from_secs(1)).await;
         survivors.retain(|p| process::alive(*p));
     }
-    Stopped {
-        address: address.to_string(),
-        killed,
-        survivors,
-    }
+    Stopped { address: address.to_string(), killed, survivors }
 }
 
 /// Waits until every pid is gone; false on timeout.

@@ -72,12 +72,7 @@ pub struct Up<'a> {
 
 impl<'a> Up<'a> {
     /// Prepares a run.
-    pub fn new(
-        tmux: &'a Tmux,
-        project: &'a Project,
-        settings: Settings,
-        progress: &'a dyn Progress,
-    ) -> Self {
+    pub fn new(tmux: &'a Tmux, project: &'a Project, settings: Settings, progress: &'a dyn Progress) -> Self {
         Up {
             tmux,
             project,
@@ -97,24 +92,13 @@ impl<'a> Up<'a> {
             self.ids.insert(address, lp.pane_id.clone());
         }
         self.remove(plan).await?;
-        let live = if plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.change, Change::Remove { .. } | Change::Move { .. }))
-        {
-            self.tmux
-                .live()
-                .await
-                .map_err(|e| e.into_error("reading tmux state"))?
+        let live = if plan.steps.iter().any(|s| matches!(s.change, Change::Remove { .. } | Change::Move { .. })) {
+            self.tmux.live().await.map_err(|e| e.into_error("reading tmux state"))?
         } else {
             live.clone()
         };
         let mut seen = Observed {
-            panes: live
-                .managed(&self.project.name)
-                .into_iter()
-                .map(|(a, p)| (a, p.clone()))
-                .collect(),
+            panes: live.managed(&self.project.name).into_iter().map(|(a, p)| (a, p.clone())).collect(),
             output: HashMap::new(),
         };
         if !plan.is_empty() {
@@ -152,11 +136,7 @@ impl<'a> Up<'a> {
                 self.ids.remove(&step.address);
             }
         }
-        self.tmux
-            .run(&cmds)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.into_error("removing panes"))
+        self.tmux.run(&cmds).await.map(|_| ()).map_err(|e| e.into_error("removing panes"))
     }
 
     /// Builds every missing pane in one batch (placeholders where dependencies are pending) and
@@ -165,9 +145,7 @@ impl<'a> Up<'a> {
         let mut existing = Existing::default();
         for p in &live.panes {
             existing.sessions.insert(p.session.clone());
-            existing
-                .windows
-                .insert((p.session.clone(), p.window_name.clone()));
+            existing.windows.insert((p.session.clone(), p.window_name.clone()));
         }
         let mut cmds = Vec::new();
         let mut created: Vec<String> = Vec::new();
@@ -182,10 +160,7 @@ impl<'a> Up<'a> {
             let waits = self.unmet(&address, seen, &plan_targets(plan));
             match change {
                 Change::Create | Change::Move { .. } => {
-                    if !existing
-                        .windows
-                        .contains(&(pane.session.clone(), pane.window.clone()))
-                    {
+                    if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
                         new_windows.push((pane.session.clone(), pane.window.clone()));
                     }
                     let (argv, hash) = if waits.is_empty() {
@@ -193,13 +168,7 @@ impl<'a> Up<'a> {
                     } else {
                         (build::placeholder(&describe(&waits)), "pending".to_string())
                     };
-                    cmds.extend(build::create(
-                        self.project,
-                        pane,
-                        argv,
-                        &hash,
-                        &mut existing,
-                    ));
+                    cmds.extend(build::create(self.project, pane, argv, &hash, &mut existing));
                     created.push(address.clone());
                 }
                 Change::Recreate { tmux_id, reason } => {
@@ -216,26 +185,11 @@ impl<'a> Up<'a> {
                 self.trackers.insert(address.clone(), Tracker::new());
             }
         }
-        for window in self
-            .project
-            .sessions
-            .values()
-            .flat_map(|s| s.windows.values())
-        {
-            let key = (
-                window
-                    .panes
-                    .values()
-                    .next()
-                    .map(|p| p.session.clone())
-                    .unwrap_or_default(),
-                window.name.clone(),
-            );
-            let touched = created.iter().any(|a| {
-                self.project
-                    .pane(a)
-                    .is_some_and(|p| p.session == key.0 && p.window == key.1)
-            });
+        for window in self.project.sessions.values().flat_map(|s| s.windows.values()) {
+            let key =
+                (window.panes.values().next().map(|p| p.session.clone()).unwrap_or_default(), window.name.clone());
+            let touched =
+                created.iter().any(|a| self.project.pane(a).is_some_and(|p| p.session == key.0 && p.window == key.1));
             if touched {
                 let target = build::window_target(&key.0, &key.1);
                 cmds.push(
@@ -248,68 +202,36 @@ impl<'a> Up<'a> {
                 }
             }
         }
-        for window in self
-            .project
-            .sessions
-            .values()
-            .flat_map(|s| s.windows.values())
-        {
-            for pane in window
-                .panes
-                .values()
-                .filter(|p| p.focus && created.contains(&p.address()))
-            {
-                cmds.push(
-                    Cmd::new("select-window")
-                        .opt("-t", build::window_target(&pane.session, &pane.window)),
-                );
+        for window in self.project.sessions.values().flat_map(|s| s.windows.values()) {
+            for pane in window.panes.values().filter(|p| p.focus && created.contains(&p.address())) {
+                cmds.push(Cmd::new("select-window").opt("-t", build::window_target(&pane.session, &pane.window)));
             }
         }
-        let out = self
-            .tmux
-            .run(&cmds)
-            .await
-            .map_err(|e| e.into_error("creating panes"))?;
-        for (address, id) in created
-            .iter()
-            .zip(out.lines().filter(|l| l.starts_with('%')))
-        {
+        let out = self.tmux.run(&cmds).await.map_err(|e| e.into_error("creating panes"))?;
+        for (address, id) in created.iter().zip(out.lines().filter(|l| l.starts_with('%'))) {
             self.ids.insert(address.clone(), id.to_string());
-            let note = self
-                .pending
-                .get(address)
-                .map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
-            self.progress
-                .line(&format!("+ created {address} {id}{note}"));
+            let note = self.pending.get(address).map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
+            self.progress.line(&format!("+ created {address} {id}{note}"));
         }
         for r in respawned {
             self.progress.line(&format!("~ recreated {r}"));
         }
         for (address, change) in plan.steps.iter().map(|s| (&s.address, &s.change)) {
             if matches!(change, Change::Recreate { .. }) && self.pending.contains_key(address) {
-                self.progress.line(&format!(
-                    "~ {address} will be recreated once {} holds",
-                    describe(&self.pending[address])
-                ));
+                self.progress
+                    .line(&format!("~ {address} will be recreated once {} holds", describe(&self.pending[address])));
             }
         }
         Ok(())
     }
 
     /// Dependencies of `address` not satisfied now.
-    fn unmet(
-        &self,
-        address: &str,
-        seen: &Observed,
-        changing: &[String],
-    ) -> Vec<(String, Condition)> {
+    fn unmet(&self, address: &str, seen: &Observed, changing: &[String]) -> Vec<(String, Condition)> {
         self.graph
             .dependencies_of(address)
             .into_iter()
             .filter(|(target, cond)| {
-                changing.contains(target)
-                    || self.pending.contains_key(target)
-                    || !self.holds(target, *cond, seen)
+                changing.contains(target) || self.pending.contains_key(target) || !self.holds(target, *cond, seen)
             })
             .collect()
     }
@@ -330,10 +252,9 @@ impl<'a> Up<'a> {
             Condition::Completed => lp.dead,
             Condition::CompletedSuccessfully => lp.dead && lp.exit_status == Some(0),
             Condition::Healthy => match self.project.pane(target) {
-                Some(p) if p.health.is_some() || p.ready_when.is_some() => self
-                    .trackers
-                    .get(target)
-                    .is_some_and(|t| t.state == State::Healthy),
+                Some(p) if p.health.is_some() || p.ready_when.is_some() => {
+                    self.trackers.get(target).is_some_and(|t| t.state == State::Healthy)
+                }
                 // No check defined: running is as healthy as it gets.
                 _ => !lp.dead,
             },
@@ -362,10 +283,7 @@ impl<'a> Up<'a> {
             cmds.extend(build::respawn(self.project, pane, id));
             self.trackers.insert(address.clone(), Tracker::new());
         }
-        self.tmux
-            .run(&cmds)
-            .await
-            .map_err(|e| e.into_error("starting panes"))?;
+        self.tmux.run(&cmds).await.map_err(|e| e.into_error("starting panes"))?;
         for a in ready {
             self.progress.line(&format!("▶ started {a}"));
         }
@@ -377,9 +295,7 @@ impl<'a> Up<'a> {
         let capture: Vec<String> = self
             .trackers
             .iter()
-            .filter(|(a, t)| {
-                t.state != State::Healthy && self.project.pane(a).is_some_and(needs_output)
-            })
+            .filter(|(a, t)| t.state != State::Healthy && self.project.pane(a).is_some_and(needs_output))
             .filter_map(|(a, _)| self.ids.get(a).cloned())
             .collect();
         let seen = observe::observe(self.tmux, &self.project.name, &capture)
@@ -403,10 +319,7 @@ impl<'a> Up<'a> {
             }
             if let Some(h) = &pane.health {
                 let (check, pane, timeout) = (h.check.clone(), pane.clone(), h.timeout);
-                probes.push((
-                    address.clone(),
-                    Box::pin(async move { health::probe(&check, &pane, timeout).await }),
-                ));
+                probes.push((address.clone(), Box::pin(async move { health::probe(&check, &pane, timeout).await })));
             }
         }
         let results = futures_join(probes).await;
@@ -428,8 +341,7 @@ impl<'a> Up<'a> {
                 let before = t.state;
                 t.record(h, result);
                 if before != t.state {
-                    self.progress
-                        .line(&format!("♥ {address} {}", t.state.as_str()));
+                    self.progress.line(&format!("♥ {address} {}", t.state.as_str()));
                 }
             }
         }
@@ -458,9 +370,7 @@ impl<'a> Up<'a> {
                     &format!("exited with status {}", lp.exit_status.unwrap_or(-1)),
                 ));
             }
-            if (pane.health.is_some() || pane.ready_when.is_some())
-                && !self.holds(address, Condition::Healthy, seen)
-            {
+            if (pane.health.is_some() || pane.ready_when.is_some()) && !self.holds(address, Condition::Healthy, seen) {
                 return Ok(false);
             }
         }
@@ -488,7 +398,11 @@ impl<'a> Up<'a> {
                     return Err(self.failure(
                         target,
                         seen,
-                        &format!("exited with status {}, so `{address}` (waiting for it to be {}) cannot start", lp.exit_status.unwrap_or(-1), cond.as_str()),
+                        &format!(
+                            "exited with status {}, so `{address}` (waiting for it to be {}) cannot start",
+                            lp.exit_status.unwrap_or(-1),
+                            cond.as_str()
+                        ),
                     ));
                 }
             }
@@ -505,10 +419,7 @@ impl<'a> Up<'a> {
         }
         let mut lines = Vec::new();
         for address in self.settings.targets.iter().chain(self.pending.keys()) {
-            if lines
-                .iter()
-                .any(|l: &String| l.starts_with(&format!("{address}:")))
-            {
+            if lines.iter().any(|l: &String| l.starts_with(&format!("{address}:"))) {
                 continue;
             }
             let state = self.describe_state(address, seen);
@@ -520,11 +431,7 @@ impl<'a> Up<'a> {
             message: format!(
                 "not ready after {}: {}",
                 crate::units::format_duration(limit),
-                lines
-                    .iter()
-                    .map(|l| l.split(':').next().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                lines.iter().map(|l| l.split(':').next().unwrap_or_default()).collect::<Vec<_>>().join(", ")
             ),
             hint: Some(lines.join("\n")),
         })
@@ -543,9 +450,7 @@ impl<'a> Up<'a> {
         }
         let t = self.trackers.get(address);
         let state = t.map_or("starting", |t| t.state.as_str());
-        let why = t
-            .and_then(|t| t.last_error.clone())
-            .map_or(String::new(), |e| format!(" (last check: {e})"));
+        let why = t.and_then(|t| t.last_error.clone()).map_or(String::new(), |e| format!(" (last check: {e})"));
         Some(format!(
             "{address}: {} {state}{why}{}",
             if lp.dead { "exited" } else { "running" },
@@ -559,26 +464,18 @@ impl<'a> Up<'a> {
         };
         let text = std::process::Command::new("tmux")
             .args(self.tmux.socket.flags())
-            .args(["capture-pane", "-p", "-J", "-t", id])
+            .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", id])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         let lines = observe::last_lines(&text, 5);
-        if lines.is_empty() {
-            String::new()
-        } else {
-            format!("\n    last output:\n      {}", lines.join("\n      "))
-        }
+        if lines.is_empty() { String::new() } else { format!("\n    last output:\n      {}", lines.join("\n      ")) }
     }
 
     fn failure(&self, address: &str, _seen: &Observed, what: &str) -> Error {
         Error::failed(
             format!("{address} {what}"),
-            Some(
-                format!("{address}{}", self.last_output(address))
-                    .trim()
-                    .to_string(),
-            ),
+            Some(format!("{address}{}", self.last_output(address)).trim().to_string()),
         )
     }
 
@@ -592,9 +489,7 @@ impl<'a> Up<'a> {
                 let health = if pane.health.is_none() && pane.ready_when.is_none() {
                     "none"
                 } else {
-                    self.trackers
-                        .get(a)
-                        .map_or("starting", |t| t.state.as_str())
+                    self.trackers.get(a).map_or("starting", |t| t.state.as_str())
                 };
                 Some(PaneResult {
                     address: a.clone(),
@@ -609,35 +504,23 @@ impl<'a> Up<'a> {
 }
 
 fn plan_targets(plan: &Plan) -> Vec<String> {
-    plan.steps
-        .iter()
-        .filter(|s| !matches!(s.change, Change::Remove { .. }))
-        .map(|s| s.address.clone())
-        .collect()
+    plan.steps.iter().filter(|s| !matches!(s.change, Change::Remove { .. })).map(|s| s.address.clone()).collect()
 }
 
 fn describe(waits: &[(String, Condition)]) -> String {
-    waits
-        .iter()
-        .map(|(t, c)| format!("{t} {}", c.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    waits.iter().map(|(t, c)| format!("{t} {}", c.as_str())).collect::<Vec<_>>().join(", ")
 }
 
 fn needs_output(pane: &Pane) -> bool {
-    pane.ready_when.is_some()
-        || matches!(pane.health.as_ref().map(|h| &h.check), Some(Check::Log(_)))
+    pane.ready_when.is_some() || matches!(pane.health.as_ref().map(|h| &h.check), Some(Check::Log(_)))
 }
 
 /// `ready_when` / `log` checks against captured output; `None` when the pane has neither.
 fn output_check(pane: &Pane, output: Option<&String>) -> Option<Result<(), String>> {
-    let pattern = pane
-        .ready_when
-        .as_ref()
-        .or(match pane.health.as_ref().map(|h| &h.check) {
-            Some(Check::Log(p)) => Some(p),
-            _ => None,
-        })?;
+    let pattern = pane.ready_when.as_ref().or(match pane.health.as_ref().map(|h| &h.check) {
+        Some(Check::Log(p)) => Some(p),
+        _ => None,
+    })?;
     let text = output.map(String::as_str).unwrap_or_default();
     Some(if text.lines().any(|l| pattern.regex.is_match(l)) {
         Ok(())

@@ -17,18 +17,12 @@ pub struct Cmd {
 impl Cmd {
     /// A state-changing command.
     pub fn new(name: &str) -> Self {
-        Cmd {
-            args: vec![name.to_string()],
-            mutating: true,
-        }
+        Cmd { args: vec![name.to_string()], mutating: true }
     }
 
     /// A read-only command.
     pub fn query(name: &str) -> Self {
-        Cmd {
-            args: vec![name.to_string()],
-            mutating: false,
-        }
+        Cmd { args: vec![name.to_string()], mutating: false }
     }
 
     /// Appends one argument.
@@ -71,10 +65,7 @@ pub fn chain(cmds: &[Cmd]) -> Vec<String> {
 
 /// Quotes a string for `sh` (used for `pipe-pane` and hook commands, which tmux runs with sh).
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
-    {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b)) {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -93,11 +84,8 @@ mod tests {
     #[test]
     fn sh_quote_round_trips_through_sh() {
         for s in ["plain", "it's", "a b", "$(touch x)", "", "ünï"] {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("printf %s {}", sh_quote(s)))
-                .output()
-                .unwrap();
+            let out =
+                std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", sh_quote(s))).output().unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), s);
         }
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 pub const SEP: char = '\x1f';
 
 /// The `list-panes -F` fields, in [`LivePane::parse`] order.
-pub const FIELDS: [&str; 18] = [
+pub const FIELDS: [&str; 19] = [
     "#{session_name}",
     "#{session_id}",
     "#{window_id}",
@@ -25,7 +25,11 @@ pub const FIELDS: [&str; 18] = [
     "#{@ctmux-hash}",
     "#{@ctmux-started}",
     "#{@ctmux-state}",
+    "#{pane_dead_signal}",
 ];
+
+/// Marks the end of the pane list when other output follows it in the same call.
+pub const END: &str = "\x1fctmux-end\x1f";
 
 /// The `-F` argument for [`FIELDS`].
 pub fn format() -> String {
@@ -71,6 +75,8 @@ pub struct LivePane {
     pub started: Option<u64>,
     /// `@ctmux-state`: `stopped` after `ctmux stop`.
     pub state: String,
+    /// Signal that killed the process, when dead by a signal.
+    pub exit_signal: Option<i32>,
 }
 
 impl LivePane {
@@ -99,7 +105,14 @@ impl LivePane {
             hash: f[15].into(),
             started: f[16].parse().ok(),
             state: f[17].into(),
+            exit_signal: if f[8] == "1" { f[18].parse().ok() } else { None },
         })
+    }
+
+    /// Dead, but tmux has not reaped the process yet (no status, no signal). tmux 3.3a can miss
+    /// a SIGCHLD and leave the child a zombie until another child exits; see [`super::Tmux::live`].
+    pub fn status_pending(&self) -> bool {
+        self.dead && self.exit_status.is_none() && self.exit_signal.is_none()
     }
 }
 
@@ -113,19 +126,13 @@ pub struct Live {
 impl Live {
     /// Parses the full `list-panes -a` output.
     pub fn parse(text: &str) -> Live {
-        Live {
-            panes: text.lines().filter_map(LivePane::parse).collect(),
-        }
+        Live { panes: text.lines().filter_map(LivePane::parse).collect() }
     }
 
     /// Panes managed by `project`, by address (first one wins if tmux somehow holds two).
     pub fn managed(&self, project: &str) -> BTreeMap<String, &LivePane> {
         let mut out = BTreeMap::new();
-        for p in self
-            .panes
-            .iter()
-            .filter(|p| p.project == project && !p.address.is_empty())
-        {
+        for p in self.panes.iter().filter(|p| p.project == project && !p.address.is_empty()) {
             out.entry(p.address.clone()).or_insert(p);
         }
         out
@@ -138,10 +145,7 @@ impl Live {
 
     /// The id of window `window` in session `session`, if it exists.
     pub fn window_id(&self, session: &str, window: &str) -> Option<&str> {
-        self.panes
-            .iter()
-            .find(|p| p.session == session && p.window_name == window)
-            .map(|p| p.window_id.as_str())
+        self.panes.iter().find(|p| p.session == session && p.window_name == window).map(|p| p.window_id.as_str())
     }
 }
 

@@ -43,11 +43,7 @@ impl Socket {
             return Socket::Name(n.to_string());
         }
         if let Some(e) = env.filter(|e| !e.is_empty()) {
-            return if e.contains('/') {
-                Socket::Path(e.into())
-            } else {
-                Socket::Name(e.to_string())
-            };
+            return if e.contains('/') { Socket::Path(e.into()) } else { Socket::Name(e.to_string()) };
         }
         manifest.map_or(Socket::Default, |m| Socket::Name(m.to_string()))
     }
@@ -71,15 +67,7 @@ impl Socket {
             Socket::Name(n) => format!("L-{n}"),
             Socket::Path(p) => format!("S{}", p.display()),
         };
-        raw.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
     }
 }
 
@@ -113,9 +101,7 @@ impl Tmux {
             socket,
             counters: Counters::default(),
             binary: std::env::var("CTMUX_TMUX").unwrap_or_else(|_| "tmux".into()),
-            config: std::env::var("CTMUX_TMUX_CONF")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            config: std::env::var("CTMUX_TMUX_CONF").ok().filter(|s| !s.is_empty()),
         }
     }
 
@@ -132,23 +118,14 @@ impl Tmux {
             return Ok(String::new());
         }
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .commands
-            .fetch_add(cmds.len(), Ordering::Relaxed);
-        self.counters.mutating.fetch_add(
-            cmds.iter().filter(|c| c.mutating).count(),
-            Ordering::Relaxed,
-        );
+        self.counters.commands.fetch_add(cmds.len(), Ordering::Relaxed);
+        self.counters.mutating.fetch_add(cmds.iter().filter(|c| c.mutating).count(), Ordering::Relaxed);
         let mut process = tokio::process::Command::new(&self.binary);
         process.args(self.socket.flags());
         if let Some(conf) = &self.config {
             process.args(["-f", conf]);
         }
-        process
-            .args(command::chain(cmds))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        process.args(command::chain(cmds)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // Outside tmux's own environment, so `$TMUX` does not redirect explicit sockets.
         if self.socket != Socket::Default {
             process.env_remove("TMUX");
@@ -157,9 +134,7 @@ impl Tmux {
             if e.kind() == std::io::ErrorKind::NotFound {
                 TmuxError::NotInstalled
             } else {
-                TmuxError::Failed {
-                    message: e.to_string(),
-                }
+                TmuxError::Failed { message: e.to_string() }
             }
         })?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -177,24 +152,42 @@ impl Tmux {
             return Err(TmuxError::ServerLost);
         }
         Err(TmuxError::Failed {
-            message: if stderr.is_empty() {
-                format!("tmux exited with {}", output.status)
-            } else {
-                stderr
-            },
+            message: if stderr.is_empty() { format!("tmux exited with {}", output.status) } else { stderr },
         })
     }
 
     /// Every pane on the server; an absent server has none.
     pub async fn live(&self) -> Result<Live, TmuxError> {
-        match self
-            .run(&[Cmd::query("list-panes").arg("-a").opt("-F", live::format())])
-            .await
-        {
-            Ok(text) => Ok(Live::parse(&text)),
+        match self.list(&[]).await {
+            Ok((live, _)) => Ok(live),
             Err(TmuxError::NoServer) => Ok(Live::default()),
             Err(e) => Err(e),
         }
+    }
+
+    /// `list-panes -a` followed by `extra` read-only commands, in one call; returns the panes and
+    /// the output after [`live::END`].
+    ///
+    /// tmux 3.3a sometimes misses the SIGCHLD of a pane that exits soon after the server started:
+    /// the pane shows dead with no exit status and the process stays a zombie until another child
+    /// of the server exits (tmux PR #4841 fixes the symptom upstream). When we see such a pane we
+    /// make the server run a child (`run-shell true`), whose exit makes it reap every zombie, and
+    /// look again.
+    pub async fn list(&self, extra: &[Cmd]) -> Result<(Live, String), TmuxError> {
+        let mut cmds = vec![Cmd::query("list-panes").arg("-a").opt("-F", live::format())];
+        cmds.extend(extra.iter().cloned());
+        let mut text = self.run(&cmds).await?;
+        for _ in 0..3 {
+            let head = text.split(live::END).next().unwrap_or_default();
+            if !Live::parse(head).panes.iter().any(LivePane::status_pending) {
+                break;
+            }
+            let mut again = vec![Cmd::query("run-shell").arg("true")];
+            again.extend(cmds.iter().cloned());
+            text = self.run(&again).await?;
+        }
+        let (head, rest) = text.split_once(live::END).unwrap_or((&text, ""));
+        Ok((Live::parse(head), rest.to_string()))
     }
 
     /// `-v` summary of what was sent.
@@ -234,7 +227,9 @@ impl TmuxError {
         match self {
             TmuxError::NotInstalled => Error::TmuxUnavailable {
                 message: "tmux is not installed (or not on PATH)".into(),
-                hint: Some("install tmux ≥ 3.2: `apt-get install tmux`, `brew install tmux`, `dnf install tmux`".into()),
+                hint: Some(
+                    "install tmux ≥ 3.2: `apt-get install tmux`, `brew install tmux`, `dnf install tmux`".into(),
+                ),
             },
             TmuxError::NoServer | TmuxError::ServerLost => Error::TmuxUnavailable {
                 message: format!("{context}: {self}"),

@@ -11,17 +11,11 @@ use crate::tmux::Cmd;
 pub fn run(ctx: &Ctx, args: &AttachArgs) -> Result {
     let stack = Stack::open(ctx)?;
     let rt = runtime()?;
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let managed = live.managed(&stack.project().name);
     let address = match &args.target {
         Some(t) => stack.addresses(std::slice::from_ref(t))?.into_iter().next(),
-        None => stack
-            .project()
-            .panes()
-            .map(|p| p.address())
-            .find(|a| managed.contains_key(a)),
+        None => stack.project().panes().map(|p| p.address()).find(|a| managed.contains_key(a)),
     };
     let Some(lp) = address.as_ref().and_then(|a| managed.get(a)) else {
         return Err(Error::NotFound {
@@ -34,19 +28,11 @@ pub fn run(ctx: &Ctx, args: &AttachArgs) -> Result {
         Cmd::new("select-pane").opt("-t", lp.pane_id.clone()),
     ]))
     .map_err(|e| e.into_error("selecting the pane"))?;
-    let verb = if std::env::var_os("TMUX").is_some() {
-        "switch-client"
-    } else {
-        "attach-session"
-    };
+    let verb = if std::env::var_os("TMUX").is_some() { "switch-client" } else { "attach-session" };
     let status = std::process::Command::new("tmux")
         .args(stack.tmux.socket.flags())
         .args([verb, "-t", &lp.pane_id])
         .status()
         .map_err(|e| Error::failed(format!("cannot run tmux: {e}"), None))?;
-    if status.success() {
-        Ok(Exit::Ok)
-    } else {
-        Err(Error::failed(format!("tmux {verb} failed"), None))
-    }
+    if status.success() { Ok(Exit::Ok) } else { Err(Error::failed(format!("tmux {verb} failed"), None)) }
 }

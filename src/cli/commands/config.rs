@@ -13,10 +13,7 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result {
     }
     let loaded = super::load(ctx)?;
     if ctx.json() {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&config::render(&loaded.project)).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&config::render(&loaded.project)).unwrap_or_default());
     } else {
         print!("{}", config::to_yaml(&loaded.project));
     }

@@ -30,23 +30,11 @@ async fn stop_in_order(
     ctx: &Ctx,
 ) -> Vec<Stopped> {
     let project = stack.project();
-    let known: Vec<String> = addresses
-        .iter()
-        .filter(|a| project.pane(a).is_some())
-        .cloned()
-        .collect();
-    let mut waves: Vec<Vec<String>> = stack
-        .graph
-        .waves(Some(&known.iter().cloned().collect()))
-        .into_iter()
-        .rev()
-        .collect();
+    let known: Vec<String> = addresses.iter().filter(|a| project.pane(a).is_some()).cloned().collect();
+    let mut waves: Vec<Vec<String>> =
+        stack.graph.waves(Some(&known.iter().cloned().collect())).into_iter().rev().collect();
     // Panes no longer in the manifest have no dependencies: stop them first.
-    let unknown: Vec<String> = addresses
-        .iter()
-        .filter(|a| project.pane(a).is_none())
-        .cloned()
-        .collect();
+    let unknown: Vec<String> = addresses.iter().filter(|a| project.pane(a).is_none()).cloned().collect();
     if !unknown.is_empty() {
         waves.insert(0, unknown);
     }
@@ -58,11 +46,7 @@ async fn stop_in_order(
                 continue;
             };
             if lp.dead {
-                out.push(Stopped {
-                    address,
-                    killed: false,
-                    survivors: Vec::new(),
-                });
+                out.push(Stopped { address, killed: false, survivors: Vec::new() });
                 continue;
             }
             let pane = project.pane(&address).cloned();
@@ -72,15 +56,7 @@ async fn stop_in_order(
         }
         while let Some(Ok(s)) = set.join_next().await {
             if !ctx.json() && !ctx.global.quiet {
-                eprintln!(
-                    "■ stopped {}{}",
-                    s.address,
-                    if s.killed {
-                        " (killed after the stop timeout)"
-                    } else {
-                        ""
-                    }
-                );
+                eprintln!("■ stopped {}{}", s.address, if s.killed { " (killed after the stop timeout)" } else { "" });
             }
             out.push(s);
         }
@@ -94,8 +70,7 @@ fn survivors_error(stopped: &[Stopped]) -> Option<Error> {
         .filter(|s| !s.survivors.is_empty())
         .map(|s| format!("{}: pids {:?}", s.address, s.survivors))
         .collect();
-    (!left.is_empty())
-        .then(|| Error::failed("some processes survived SIGKILL", Some(left.join("\n"))))
+    (!left.is_empty()).then(|| Error::failed("some processes survived SIGKILL", Some(left.join("\n"))))
 }
 
 /// Runs `down`.
@@ -103,25 +78,15 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
     let stack = Stack::open(ctx)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
     let rt = runtime()?;
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
-    let managed: BTreeMap<String, LivePane> = live
-        .managed(&stack.project().name)
-        .into_iter()
-        .map(|(a, p)| (a, p.clone()))
-        .collect();
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
+    let managed: BTreeMap<String, LivePane> =
+        live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
     let addresses: Vec<String> = if args.targets.is_empty() {
         managed.keys().cloned().collect()
     } else {
         let chosen = stack.addresses(&args.targets)?;
         // Whatever depends on a stopped pane goes down first, as in compose.
-        stack
-            .graph
-            .with_dependents(&chosen)
-            .into_iter()
-            .filter(|a| managed.contains_key(a))
-            .collect()
+        stack.graph.with_dependents(&chosen).into_iter().filter(|a| managed.contains_key(a)).collect()
     };
     let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
     // Remove panes; a session left with only our panes goes as a whole.
@@ -141,9 +106,7 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
     }
     for a in &addresses {
         if let Some(lp) = managed.get(a)
-            && sessions
-                .get(lp.session.as_str())
-                .is_some_and(|(all, ours)| all != ours)
+            && sessions.get(lp.session.as_str()).is_some_and(|(all, ours)| all != ours)
         {
             cmds.push(Cmd::new("kill-pane").opt("-t", lp.pane_id.clone()));
         }
@@ -154,18 +117,11 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
     }
     stack.report_traffic(ctx);
     if ctx.json() {
-        ctx.print_json(&DownDoc {
-            project: &stack.project().name,
-            stopped: &stopped,
-        });
+        ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });
     } else if stopped.is_empty() {
         ctx.say(format!("{} is not running", stack.project().name));
     } else {
-        ctx.say(format!(
-            "✔ {} is down: {} pane(s) stopped",
-            stack.project().name,
-            stopped.len()
-        ));
+        ctx.say(format!("✔ {} is down: {} pane(s) stopped", stack.project().name, stopped.len()));
     }
     survivors_error(&stopped).map_or(Ok(Exit::Ok), Err)
 }
@@ -175,33 +131,21 @@ pub fn run_stop(ctx: &Ctx, args: &TargetArgs) -> Result {
     let stack = Stack::open(ctx)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
     let rt = runtime()?;
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
-    let managed: BTreeMap<String, LivePane> = live
-        .managed(&stack.project().name)
-        .into_iter()
-        .map(|(a, p)| (a, p.clone()))
-        .collect();
-    let addresses: Vec<String> = stack
-        .addresses(&args.targets)?
-        .into_iter()
-        .filter(|a| managed.contains_key(a))
-        .collect();
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
+    let managed: BTreeMap<String, LivePane> =
+        live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
+    let addresses: Vec<String> =
+        stack.addresses(&args.targets)?.into_iter().filter(|a| managed.contains_key(a)).collect();
     let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
     let cmds: Vec<Cmd> = addresses
         .iter()
         .filter_map(|a| managed.get(a))
         .map(|lp| Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, "@ctmux-state", "stopped"]))
         .collect();
-    rt.block_on(stack.tmux.run(&cmds))
-        .map_err(|e| e.into_error("marking panes stopped"))?;
+    rt.block_on(stack.tmux.run(&cmds)).map_err(|e| e.into_error("marking panes stopped"))?;
     stack.report_traffic(ctx);
     if ctx.json() {
-        ctx.print_json(&DownDoc {
-            project: &stack.project().name,
-            stopped: &stopped,
-        });
+        ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });
     } else {
         ctx.say(format!("✔ stopped {} pane(s)", stopped.len()));
     }
@@ -213,29 +157,14 @@ pub fn run_restart(ctx: &Ctx, args: &TargetArgs) -> Result {
     let stack = Stack::open(ctx)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
     let rt = runtime()?;
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
-    let managed: BTreeMap<String, LivePane> = live
-        .managed(&stack.project().name)
-        .into_iter()
-        .map(|(a, p)| (a, p.clone()))
-        .collect();
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
+    let managed: BTreeMap<String, LivePane> =
+        live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
     let addresses = stack.addresses(&args.targets)?;
-    let missing: Vec<&String> = addresses
-        .iter()
-        .filter(|a| !managed.contains_key(*a))
-        .collect();
+    let missing: Vec<&String> = addresses.iter().filter(|a| !managed.contains_key(*a)).collect();
     if !missing.is_empty() {
         return Err(Error::NotFound {
-            message: format!(
-                "not running: {}",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            message: format!("not running: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
             hint: Some("`ctmux up` creates missing panes".into()),
         });
     }
@@ -243,21 +172,13 @@ pub fn run_restart(ctx: &Ctx, args: &TargetArgs) -> Result {
     let mut cmds = Vec::new();
     for a in &addresses {
         if let (Some(pane), Some(lp)) = (stack.project().pane(a), managed.get(a)) {
-            cmds.extend(crate::reconcile::build::respawn(
-                stack.project(),
-                pane,
-                &lp.pane_id,
-            ));
+            cmds.extend(crate::reconcile::build::respawn(stack.project(), pane, &lp.pane_id));
         }
     }
-    rt.block_on(stack.tmux.run(&cmds))
-        .map_err(|e| e.into_error("restarting panes"))?;
+    rt.block_on(stack.tmux.run(&cmds)).map_err(|e| e.into_error("restarting panes"))?;
     stack.report_traffic(ctx);
     if ctx.json() {
-        ctx.print_json(&DownDoc {
-            project: &stack.project().name,
-            stopped: &stopped,
-        });
+        ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });
     } else {
         ctx.say(format!("✔ restarted {}", addresses.join(", ")));
     }

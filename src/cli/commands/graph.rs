@@ -30,16 +30,9 @@ struct DepItem {
 pub fn resolve_targets(project: &Project, targets: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for t in targets {
-        let found = crate::address::resolve(project, t).map_err(|u| Error::NotFound {
-            message: u.message,
-            hint: u.hint,
-        })?;
-        out.extend(
-            found
-                .into_iter()
-                .filter(|a| !out.contains(a))
-                .collect::<Vec<_>>(),
-        );
+        let found =
+            crate::address::resolve(project, t).map_err(|u| Error::NotFound { message: u.message, hint: u.hint })?;
+        out.extend(found.into_iter().filter(|a| !out.contains(a)).collect::<Vec<_>>());
     }
     Ok(out)
 }
@@ -62,10 +55,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result {
             for pane in wave {
                 println!("  \"{pane}\";");
                 for (target, cond) in graph.dependencies_of(pane) {
-                    println!(
-                        "  \"{pane}\" -> \"{target}\" [label=\"{}\"];",
-                        cond.as_str()
-                    );
+                    println!("  \"{pane}\" -> \"{target}\" [label=\"{}\"];", cond.as_str());
                 }
             }
         }
@@ -83,10 +73,7 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result {
                             depends_on: graph
                                 .dependencies_of(p)
                                 .into_iter()
-                                .map(|(t, c)| DepItem {
-                                    target: t,
-                                    condition: c.as_str(),
-                                })
+                                .map(|(t, c)| DepItem { target: t, condition: c.as_str() })
                                 .collect(),
                         })
                         .collect()
@@ -97,23 +84,12 @@ pub fn run(ctx: &Ctx, args: &GraphArgs) -> Result {
         return Ok(Exit::Ok);
     }
     for (i, wave) in waves.iter().enumerate() {
-        println!(
-            "wave {}{}",
-            i + 1,
-            if i == 0 { " (no dependencies)" } else { "" }
-        );
+        println!("wave {}{}", i + 1, if i == 0 { " (no dependencies)" } else { "" });
         for (j, pane) in wave.iter().enumerate() {
             let last = j + 1 == wave.len();
-            let deps: Vec<String> = graph
-                .dependencies_of(pane)
-                .into_iter()
-                .map(|(t, c)| format!("{t} {}", c.as_str()))
-                .collect();
-            let deps = if deps.is_empty() {
-                String::new()
-            } else {
-                format!("  ← {}", deps.join(", "))
-            };
+            let deps: Vec<String> =
+                graph.dependencies_of(pane).into_iter().map(|(t, c)| format!("{t} {}", c.as_str())).collect();
+            let deps = if deps.is_empty() { String::new() } else { format!("  ← {}", deps.join(", ")) };
             println!("{} {pane}{deps}", if last { "└─" } else { "├─" });
         }
     }

@@ -39,9 +39,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
 
 /// Finds and loads the manifest named by `-f` (or discovered), printing its warnings.
 pub fn load(ctx: &Ctx) -> Result<Loaded> {
-    let cwd = std::env::current_dir().map_err(|e| {
-        crate::error::Error::failed(format!("cannot read the current directory: {e}"), None)
-    })?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| crate::error::Error::failed(format!("cannot read the current directory: {e}"), None))?;
     let path = manifest::discover(ctx.global.file.as_deref(), &cwd)?;
     let env: HashMap<String, String> = std::env::vars().collect();
     let loaded = manifest::load(&path, &env)?;

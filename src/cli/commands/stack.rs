@@ -31,11 +31,7 @@ impl Stack {
             loaded.project.socket.as_deref(),
         );
         let graph = DepGraph::new(&loaded.project);
-        Ok(Stack {
-            loaded,
-            tmux: Tmux::new(socket),
-            graph,
-        })
+        Ok(Stack { loaded, tmux: Tmux::new(socket), graph })
     }
 
     /// The project.
@@ -71,10 +67,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Parses a `--timeout` value.
 pub fn parse_timeout(text: Option<&str>) -> Result<Option<Duration>> {
     text.map(|t| {
-        crate::units::parse_duration(t).map_err(|e| Error::Usage {
-            message: format!("--timeout: {e}"),
-            hint: Some("e.g. --timeout 60s".into()),
-        })
+        crate::units::parse_duration(t)
+            .map_err(|e| Error::Usage { message: format!("--timeout: {e}"), hint: Some("e.g. --timeout 60s".into()) })
     })
     .transpose()
 }

@@ -70,30 +70,18 @@ async fn health_of(pane: &Pane, lp: Option<&LivePane>, output: Option<&String>) 
         };
     };
     let _ = lp;
-    let pattern = pane
-        .ready_when
-        .as_ref()
-        .or(match pane.health.as_ref().map(|h| &h.check) {
-            Some(Check::Log(p)) => Some(p),
-            _ => None,
-        });
+    let pattern = pane.ready_when.as_ref().or(match pane.health.as_ref().map(|h| &h.check) {
+        Some(Check::Log(p)) => Some(p),
+        _ => None,
+    });
     if let Some(p) = pattern {
         let seen = output.is_some_and(|o| o.lines().any(|l| p.regex.is_match(l)));
-        if pane
-            .health
-            .as_ref()
-            .is_none_or(|h| matches!(h.check, Check::Log(_)))
-        {
-            return if seen {
-                health::State::Healthy
-            } else {
-                health::State::Starting
-            };
+        if pane.health.as_ref().is_none_or(|h| matches!(h.check, Check::Log(_))) {
+            return if seen { health::State::Healthy } else { health::State::Starting };
         }
     }
     match &pane.health {
-        Some(h) => match health::probe(&h.check, pane, h.timeout.min(Duration::from_secs(1))).await
-        {
+        Some(h) => match health::probe(&h.check, pane, h.timeout.min(Duration::from_secs(1))).await {
             Ok(()) => health::State::Healthy,
             Err(_) => health::State::Unhealthy,
         },
@@ -107,16 +95,13 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
     let addresses = stack.addresses(&args.targets)?;
     let rt = runtime()?;
     let project = stack.project();
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let managed = live.managed(&project.name);
     let capture: Vec<String> = addresses
         .iter()
         .filter(|a| {
             project.pane(a).is_some_and(|p| {
-                p.ready_when.is_some()
-                    || matches!(p.health.as_ref().map(|h| &h.check), Some(Check::Log(_)))
+                p.ready_when.is_some() || matches!(p.health.as_ref().map(|h| &h.check), Some(Check::Log(_)))
             })
         })
         .filter_map(|a| managed.get(a).map(|lp| lp.pane_id.clone()))
@@ -147,26 +132,16 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 command: pane.command.as_ref().map(|c| c.display()),
                 cwd: pane.cwd.display().to_string(),
                 started_at: lp.and_then(|l| l.started),
-                metadata: pane
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                metadata: pane.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             });
         }
         docs
     });
     if ctx.json() {
-        ctx.print_json(&StatusDoc {
-            project: &project.name,
-            panes: &docs,
-        });
+        ctx.print_json(&StatusDoc { project: &project.name, panes: &docs });
         return Ok(Exit::Ok);
     }
-    println!(
-        "{:<28} {:<8} {:<10} {:>8} {:>5} {:>8}  COMMAND",
-        "PANE", "STATE", "HEALTH", "PID", "EXIT", "UPTIME"
-    );
+    println!("{:<28} {:<8} {:<10} {:>8} {:>5} {:>8}  COMMAND", "PANE", "STATE", "HEALTH", "PID", "EXIT", "UPTIME");
     let now = crate::reconcile::build::now_secs();
     let mut last_session = "";
     for d in &docs {
@@ -175,9 +150,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             last_session = &d.session;
         }
         let uptime = match (d.state, d.started_at) {
-            ("running", Some(t)) => {
-                crate::units::format_duration(Duration::from_secs(now.saturating_sub(t)))
-            }
+            ("running", Some(t)) => crate::units::format_duration(Duration::from_secs(now.saturating_sub(t))),
             _ => "-".into(),
         };
         println!(

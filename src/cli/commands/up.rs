@@ -52,15 +52,10 @@ pub fn render_plan(plan: &Plan) -> String {
         out.push('\n');
     }
     for orphan in &plan.orphans {
-        out.push_str(&format!(
-            "! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"
-        ));
+        out.push_str(&format!("! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"));
     }
     if plan.steps.is_empty() {
-        out.push_str(&format!(
-            "nothing to do: {} pane(s) up to date\n",
-            plan.unchanged.len()
-        ));
+        out.push_str(&format!("nothing to do: {} pane(s) up to date\n", plan.unchanged.len()));
     } else if !plan.unchanged.is_empty() {
         out.push_str(&format!("= {} pane(s) unchanged\n", plan.unchanged.len()));
     }
@@ -76,12 +71,7 @@ fn options(
 ) -> Result<(plan::Options, Vec<String>)> {
     let addresses = stack.addresses(targets)?;
     let closure = stack.graph.with_dependencies(&addresses);
-    let ordered: Vec<String> = stack
-        .project()
-        .panes()
-        .map(|p| p.address())
-        .filter(|a| closure.contains(a))
-        .collect();
+    let ordered: Vec<String> = stack.project().panes().map(|p| p.address()).filter(|a| closure.contains(a)).collect();
     let opts = plan::Options {
         targets: (!targets.is_empty()).then_some(closure),
         cascade,
@@ -94,17 +84,9 @@ fn options(
 /// Runs `plan`.
 pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
     let stack = Stack::open(ctx)?;
-    let (opts, _) = options(
-        &stack,
-        &args.targets,
-        args.cascade,
-        args.recreate,
-        args.remove_orphans,
-    )?;
+    let (opts, _) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let rt = runtime()?;
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     if ctx.json() {
         ctx.print_json(&PlanDoc {
@@ -117,41 +99,24 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
         print!("{}", render_plan(&plan));
     }
     stack.report_traffic(ctx);
-    Ok(if args.exit_code && !plan.is_empty() {
-        Exit::Changes
-    } else {
-        Exit::Ok
-    })
+    Ok(if args.exit_code && !plan.is_empty() { Exit::Changes } else { Exit::Ok })
 }
 
 /// Runs `up`.
 pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let stack = Stack::open(ctx)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
-    let (opts, targets) = options(
-        &stack,
-        &args.targets,
-        args.cascade,
-        args.recreate,
-        args.remove_orphans,
-    )?;
+    let (opts, targets) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
     let rt = runtime()?;
-    let live = rt
-        .block_on(stack.tmux.live())
-        .map_err(|e| e.into_error("reading tmux state"))?;
+    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
         eprint!("{}", render_plan(&plan));
     }
-    let settings = Settings {
-        wait: args.wait,
-        timeout,
-        targets,
-    };
-    let result =
-        rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
+    let settings = Settings { wait: args.wait, timeout, targets };
+    let result = rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
     stack.report_traffic(ctx);
     let panes = result?;
     if ctx.json() {
@@ -162,17 +127,10 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
             panes,
         });
     } else if !ctx.global.quiet {
-        let what = if plan.is_empty() {
-            "nothing to do".to_string()
-        } else {
-            format!("{} change(s)", plan.steps.len())
-        };
+        let what =
+            if plan.is_empty() { "nothing to do".to_string() } else { format!("{} change(s)", plan.steps.len()) };
         let ready = if args.wait { ", all ready" } else { "" };
-        ctx.say(format!(
-            "✔ {} is up on `{}`: {what}{ready}",
-            stack.project().name,
-            stack.tmux.command_line()
-        ));
+        ctx.say(format!("✔ {} is up on `{}`: {what}{ready}", stack.project().name, stack.tmux.command_line()));
     }
     Ok(Exit::Ok)
 }

@@ -28,10 +28,7 @@ pub fn run(ctx: &Ctx) -> Result {
     if ctx.json() {
         ctx.print_json(&doc);
     } else {
-        ctx.say(format!(
-            "{}: valid ({} sessions, {} panes)",
-            doc.file, doc.sessions, doc.panes
-        ));
+        ctx.say(format!("{}: valid ({} sessions, {} panes)", doc.file, doc.sessions, doc.panes));
     }
     Ok(Exit::Ok)
 }

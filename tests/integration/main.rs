@@ -1,0 +1,5 @@
+//! ctmux's integration tests: one binary, each test a user's session against a real tmux server
+//! on a private socket (see `harness.rs`).
+
+mod harness;
+mod reconcile;
