@@ -44,7 +44,8 @@ pub fn placeholder(waiting_for: &str) -> Vec<String> {
 /// Commands creating `pane` running `argv`, tagged with `hash` (`pending` for placeholders).
 pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, existing: &mut Existing) -> Vec<Cmd> {
     let target = window_target(&pane.session, &pane.window);
-    let mut base = if !existing.sessions.contains(&pane.session) {
+    let new_session = !existing.sessions.contains(&pane.session);
+    let mut base = if new_session {
         existing.sessions.insert(pane.session.clone());
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
         Cmd::new("new-session").args(["-d", "-s", &pane.session, "-n", &pane.window, "-x", "240", "-y", "60"])
@@ -66,8 +67,14 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     } else {
         cmds.push(Cmd::new("set-option").args(["-w", "-t", &target, "remain-on-exit", "on"]));
     }
+    if new_session {
+        let manifest = project.file.to_string_lossy().into_owned();
+        cmds.push(Cmd::new("set-option").args(["-t", &format!("={}:", pane.session), "@ctmux-manifest"]).arg(manifest));
+    }
+    // Tags target "the window's active pane", which is the new pane only until the next command
+    // that creates one: keep them in the same call.
     cmds.extend(tags(project, pane, &target, hash));
-    cmds
+    cmds.into_iter().enumerate().map(|(i, c)| if i == 0 { c } else { c.sticky() }).collect()
 }
 
 /// `set-option -p` commands that tag the pane at `target` as managed.
@@ -77,9 +84,7 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
         set("@ctmux-project", project.name.clone()),
         set("@ctmux-id", pane.address()),
         set("@ctmux-hash", hash.to_string()),
-        set("@ctmux-manifest", project.file.to_string_lossy().into_owned()),
         set("@ctmux-started", now_secs().to_string()),
-        set("@ctmux-state", String::new()),
     ];
     for (k, v) in &pane.metadata {
         cmds.push(set(&format!("@ctmux-meta-{k}"), v.clone()));
@@ -99,5 +104,5 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     cmds.push(set("@ctmux-started", now_secs().to_string()));
     cmds.push(set("@ctmux-state", String::new()));
     cmds.push(Cmd::new("set-option").args(["-w", "-t", tmux_id, "remain-on-exit", "on"]));
-    cmds
+    cmds.into_iter().enumerate().map(|(i, c)| if i == 0 { c } else { c.sticky() }).collect()
 }

@@ -12,17 +12,26 @@ pub struct Cmd {
     pub args: Vec<String>,
     /// False for read-only commands (lists, captures); counted separately for idempotence checks.
     pub mutating: bool,
+    /// Must run in the same tmux call as the command before it (e.g. `remain-on-exit` right after
+    /// the pane is created, before tmux can process its exit).
+    pub sticky: bool,
 }
 
 impl Cmd {
     /// A state-changing command.
     pub fn new(name: &str) -> Self {
-        Cmd { args: vec![name.to_string()], mutating: true }
+        Cmd { args: vec![name.to_string()], mutating: true, sticky: false }
     }
 
     /// A read-only command.
     pub fn query(name: &str) -> Self {
-        Cmd { args: vec![name.to_string()], mutating: false }
+        Cmd { args: vec![name.to_string()], mutating: false, sticky: false }
+    }
+
+    /// Marks the command as [`Cmd::sticky`].
+    pub fn sticky(mut self) -> Self {
+        self.sticky = true;
+        self
     }
 
     /// Appends one argument.
@@ -49,6 +58,31 @@ pub fn escape_arg(arg: &str) -> String {
         Some(rest) => format!("{rest}\\;"),
         None => arg.to_string(),
     }
+}
+
+/// Most bytes of argv we send in one tmux call: the client passes its argv to the server in one
+/// imsg of at most 16 KiB (`MAX_IMSGSIZE`), and refuses more with "command too long".
+pub const MAX_CALL_BYTES: usize = 14_000;
+
+/// Splits `cmds` into calls that each fit in [`MAX_CALL_BYTES`], never separating a sticky
+/// command from the one before it.
+pub fn split_calls(cmds: &[Cmd]) -> Vec<&[Cmd]> {
+    let size = |c: &Cmd| c.args.iter().map(|a| a.len() + 3).sum::<usize>();
+    let mut calls = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, cmd) in cmds.iter().enumerate() {
+        let n = size(cmd);
+        if i > start && !cmd.sticky && bytes + n > MAX_CALL_BYTES {
+            calls.push(&cmds[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    if start < cmds.len() {
+        calls.push(&cmds[start..]);
+    }
+    calls
 }
 
 /// The argv (after `tmux` and socket flags) that runs `cmds` in order in one process.
@@ -79,6 +113,20 @@ mod tests {
     fn trailing_semicolons_are_escaped_and_chaining_uses_bare_semicolons() {
         let cmds = [Cmd::new("a").arg("x;"), Cmd::new("b").arg(";").arg("y")];
         assert_eq!(chain(&cmds), ["a", "x\\;", ";", "b", "\\;", "y"]);
+    }
+
+    #[test]
+    fn calls_are_split_by_size_but_never_before_a_sticky_command() {
+        let big = "x".repeat(MAX_CALL_BYTES / 3);
+        let cmds: Vec<Cmd> = (0..6)
+            .map(|i| if i % 2 == 1 { Cmd::new("b").arg(big.clone()).sticky() } else { Cmd::new("a").arg(big.clone()) })
+            .collect();
+        let calls = split_calls(&cmds);
+        assert!(calls.len() > 1);
+        for call in &calls {
+            assert!(!call[0].sticky, "a call starts with a sticky command");
+        }
+        assert_eq!(calls.iter().map(|c| c.len()).sum::<usize>(), 6);
     }
 
     #[test]

@@ -112,11 +112,17 @@ impl Tmux {
         parts.join(" ")
     }
 
-    /// Runs `cmds` in one tmux process; returns stdout. Nothing is run for an empty batch.
+    /// Runs `cmds` in as few tmux processes as the protocol allows (usually one), in order;
+    /// returns their stdout. Nothing is run for an empty batch.
     pub async fn run(&self, cmds: &[Cmd]) -> Result<String, TmuxError> {
-        if cmds.is_empty() {
-            return Ok(String::new());
+        let mut out = String::new();
+        for call in command::split_calls(cmds) {
+            out.push_str(&self.run_call(call).await?);
         }
+        Ok(out)
+    }
+
+    async fn run_call(&self, cmds: &[Cmd]) -> Result<String, TmuxError> {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         self.counters.commands.fetch_add(cmds.len(), Ordering::Relaxed);
         self.counters.mutating.fetch_add(cmds.iter().filter(|c| c.mutating).count(), Ordering::Relaxed);
@@ -160,7 +166,8 @@ impl Tmux {
     pub async fn live(&self) -> Result<Live, TmuxError> {
         match self.list(&[]).await {
             Ok((live, _)) => Ok(live),
-            Err(TmuxError::NoServer) => Ok(Live::default()),
+            // A server that is just exiting (e.g. right after kill-server) is no server.
+            Err(TmuxError::NoServer | TmuxError::ServerLost) => Ok(Live::default()),
             Err(e) => Err(e),
         }
     }
