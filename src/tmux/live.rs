@@ -174,6 +174,7 @@ mod tests {
             "abc",
             "1700000000",
             "",
+            "",
         ]
         .join(&SEP.to_string());
         let p = LivePane::parse(&line).unwrap();
