@@ -118,6 +118,11 @@ pub fn lower_pane(
             pane.keep_shell = f.get("keep_shell").and_then(|n| reader.bool(n, "keep_shell")).unwrap_or(false);
         }
     }
+    // Interactive shells ignore SIGTERM; SIGHUP is what closing their terminal sends.
+    let explicit_signal = matches!(&node.kind, NodeKind::Map(m) if m.iter().any(|(k, v)| k.name == "stop" && matches!(&v.kind, NodeKind::Map(s) if s.iter().any(|(k, _)| k.name == "signal"))));
+    if (pane.keep_shell || pane.command.is_none()) && !explicit_signal {
+        pane.stop.signal = "SIGHUP".into();
+    }
     declared.extend(own_deps.into_iter().map(|d| (address.clone(), d)));
     Some(pane)
 }

@@ -1,5 +1,6 @@
 //! ctmux's integration tests: one binary, each test a user's session against a real tmux server
 //! on a private socket (see `harness.rs`).
 
+mod examples;
 mod harness;
 mod reconcile;

@@ -161,8 +161,15 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             d.pid.map_or("-".into(), |p| p.to_string()),
             d.exit_status.map_or("-".into(), |s| s.to_string()),
             uptime,
-            d.command.as_deref().unwrap_or("(shell)")
+            one_line(d.command.as_deref().unwrap_or("(shell)"), 60)
         );
     }
     Ok(Exit::Ok)
+}
+
+/// The first line of `text`, cut to `max` characters, marked with `…` when anything was cut.
+fn one_line(text: &str, max: usize) -> String {
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim();
+    let cut: String = first.chars().take(max).collect();
+    if cut.len() < first.len() || text.trim().lines().count() > 1 { format!("{cut} …") } else { cut }
 }
