@@ -135,7 +135,7 @@ fn load_env_files(reader: &mut Reader<'_>, root: &node::Node, dir: &Path) -> Vec
                             Problem::new(
                                 "env_file",
                                 node.span.clone(),
-                                format!("env_file {}: {e}", path.display()),
+                                format!("env_file `{file}`: {e}"),
                                 "in this file",
                             )
                             .help("env files hold NAME=value lines; `#` starts a comment"),
@@ -147,7 +147,7 @@ fn load_env_files(reader: &mut Reader<'_>, root: &node::Node, dir: &Path) -> Vec
                 Problem::new(
                     "env_file",
                     node.span.clone(),
-                    format!("cannot read env_file {}: {e}", path.display()),
+                    format!("cannot read env_file `{file}`: {}", io_reason(&e)),
                     "cannot read",
                 )
                 .help("paths are relative to the manifest's directory"),
@@ -178,4 +178,13 @@ fn declared_env_names(root: &node::Node) -> Vec<String> {
     let mut out = Vec::new();
     walk(root, &mut out);
     out
+}
+
+/// The reason of an I/O error without Rust's "(os error N)" suffix.
+fn io_reason(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
+        dotenvy::Error::Io(io) => io.to_string().split(" (os error").next().unwrap_or_default().to_string(),
+        other => other.to_string(),
+    }
 }

@@ -173,6 +173,19 @@ impl<'s> Reader<'s> {
         match node.as_scalar() {
             Some("true") => Some(true),
             Some("false") => Some(false),
+            Some(word @ ("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "True" | "False")) => {
+                let meant = matches!(word, "yes" | "on" | "y" | "Yes" | "True");
+                self.problem(
+                    Problem::new(
+                        "invalid_type",
+                        node.span.clone(),
+                        format!("{what} must be true or false, found `{word}`"),
+                        "not a boolean",
+                    )
+                    .help(format!("YAML 1.2 reads `{word}` as a string: write `{meant}`")),
+                );
+                None
+            }
             _ => {
                 self.type_error(node, "true or false", what);
                 None
