@@ -122,3 +122,29 @@ pub fn signal_number(name: &str) -> Option<i32> {
         _ => return None,
     })
 }
+
+/// The foreground process group of the terminal `pid` runs on (the pane's `tpgid`).
+pub fn foreground_group(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // Fields after the name: state ppid pgrp session tty_nr tpgid …
+    rest.split_whitespace().nth(5)?.parse::<i64>().ok().filter(|g| *g > 0).map(|g| g as u32)
+}
+
+/// A future that resolves when process `pid` exits, from a pidfd (Linux ≥ 5.3): the kernel
+/// wakes us, nothing polls. `Err` when pidfds are unavailable or the process is already gone.
+pub fn exit_of(pid: u32) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a descriptor we own, just returned by the kernel.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: the AsyncFd owns `owned` and nothing else closes or replaces the descriptor.
+    let async_fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE)? };
+    Ok(async move {
+        let _ = async_fd.readable().await;
+    })
+}

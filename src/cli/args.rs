@@ -69,8 +69,211 @@ pub enum Command {
     Restart(TargetArgs),
     /// Attach to the project's session (or switch to it inside tmux) and select a pane.
     Attach(AttachArgs),
+    /// Sessions on the server, managed or not.
+    Session {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: SessionCmd,
+    },
+    /// Panes: run commands, read output, wait, send keys and signals, metadata.
+    Pane {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: PaneCmd,
+    },
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `session` verbs.
+#[derive(Debug, Subcommand)]
+pub enum SessionCmd {
+    /// Create a detached session.
+    New {
+        /// Session name.
+        name: String,
+        /// Working directory.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// Command of its first pane (default: a shell).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// List sessions.
+    Ls,
+    /// Kill a session.
+    Kill {
+        /// Session name.
+        name: String,
+    },
+    /// healthy / degraded / unhealthy, with reasons.
+    Health {
+        /// Session name.
+        name: String,
+    },
+}
+
+/// `pane` verbs. T is a ctmux address (`session/pane`) or any tmux target (`%12`, `dev:0.1`).
+#[derive(Debug, Subcommand)]
+pub enum PaneCmd {
+    /// Split a new pane into a session.
+    New {
+        /// Session.
+        session: String,
+        /// Name (stored as `@ctmux-name`, shown as the pane title).
+        #[arg(long)]
+        name: Option<String>,
+        /// Working directory.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// Command (default: a shell).
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Kill a pane.
+    Kill {
+        /// Target pane.
+        target: String,
+    },
+    /// Type a command into a pane's shell; with --wait, return its exit status and output.
+    Exec {
+        /// Target pane (running a POSIX shell).
+        target: String,
+        /// Wait for the command and report its status and output.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this long (exit 3; the command keeps running).
+        #[arg(long)]
+        timeout: Option<String>,
+        /// On timeout, interrupt the command (SIGINT to the foreground process group).
+        #[arg(long)]
+        kill_on_timeout: bool,
+        /// The command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print a pane's output.
+    Capture {
+        /// Target pane.
+        target: String,
+        /// Last N lines.
+        #[arg(short = 'n', long)]
+        lines: Option<usize>,
+        /// The whole scrollback.
+        #[arg(long)]
+        all: bool,
+        /// Keep ANSI escapes.
+        #[arg(long)]
+        ansi: bool,
+    },
+    /// State, pid, command, cwd, exit status of one pane.
+    Status {
+        /// Target pane.
+        target: String,
+    },
+    /// List panes (of SESSION, of the project, or --all-sessions).
+    Ls {
+        /// Session.
+        session: Option<String>,
+        /// Include metadata.
+        #[arg(long)]
+        detailed: bool,
+        /// Every session on the server.
+        #[arg(long)]
+        all_sessions: bool,
+    },
+    /// Count panes.
+    Count {
+        /// Session.
+        session: Option<String>,
+        /// Every session on the server.
+        #[arg(long)]
+        all_sessions: bool,
+    },
+    /// Does the pane's output contain RE? (exit 0 yes, 1 no)
+    Has {
+        /// Target pane.
+        target: String,
+        /// Regex.
+        pattern: String,
+    },
+    /// Panes whose output matches RE.
+    Find {
+        /// Regex.
+        pattern: String,
+        /// Every session on the server.
+        #[arg(long)]
+        all_sessions: bool,
+    },
+    /// Wait for a line matching RE, or for the pane's process to exit (event-driven).
+    Wait {
+        /// Target pane.
+        target: String,
+        /// Wait for the process to exit.
+        #[arg(long, conflicts_with = "pattern")]
+        exit: bool,
+        /// Wait for an output line matching this regex.
+        #[arg(long = "match", value_name = "RE")]
+        pattern: Option<String>,
+        /// Give up after this long (exit 3).
+        #[arg(long)]
+        timeout: Option<String>,
+        /// Also match output printed before the call (the pane's scrollback).
+        #[arg(long)]
+        since_start: bool,
+    },
+    /// Send tmux keys (`C-c`, `Enter`) or, with --literal, text.
+    SendKeys {
+        /// Target pane.
+        target: String,
+        /// Keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Send the text as is.
+        #[arg(long)]
+        literal: bool,
+    },
+    /// Send a signal to the pane's foreground process group.
+    Signal {
+        /// Target pane.
+        target: String,
+        /// Signal, e.g. SIGTERM or INT.
+        signal: String,
+    },
+    /// Pane metadata (`@ctmux-meta-<key>`).
+    Meta {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: MetaCmd,
+    },
+}
+
+/// `pane meta` verbs.
+#[derive(Debug, Subcommand)]
+pub enum MetaCmd {
+    /// Set a key.
+    Set {
+        /// Target pane.
+        target: String,
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Get one key or all.
+    Get {
+        /// Target pane.
+        target: String,
+        /// Key.
+        key: Option<String>,
+    },
+    /// Remove a key.
+    Rm {
+        /// Target pane.
+        target: String,
+        /// Key.
+        key: String,
+    },
 }
 
 /// `config` flags.

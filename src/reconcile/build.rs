@@ -30,6 +30,11 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Nanoseconds since the epoch, for unique channel and file names.
+pub fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
 /// The argv of a pane that waits for its dependencies; it is respawned with the real command.
 pub fn placeholder(waiting_for: &str) -> Vec<String> {
     vec![

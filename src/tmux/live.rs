@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 pub const SEP: char = '\x1f';
 
 /// The `list-panes -F` fields, in [`LivePane::parse`] order.
-pub const FIELDS: [&str; 19] = [
+pub const FIELDS: [&str; 21] = [
     "#{session_name}",
     "#{session_id}",
     "#{window_id}",
@@ -26,6 +26,8 @@ pub const FIELDS: [&str; 19] = [
     "#{@ctmux-started}",
     "#{@ctmux-state}",
     "#{pane_dead_signal}",
+    "#{history_size}",
+    "#{cursor_y}",
 ];
 
 /// Marks the end of the pane list when other output follows it in the same call.
@@ -77,6 +79,9 @@ pub struct LivePane {
     pub state: String,
     /// Signal that killed the process, when dead by a signal.
     pub exit_signal: Option<i32>,
+    /// Lines in the pane's history plus the cursor row: the absolute index of the cursor line,
+    /// so "output after this moment" can be read back later.
+    pub cursor_line: i64,
 }
 
 impl LivePane {
@@ -106,6 +111,7 @@ impl LivePane {
             started: f[16].parse().ok(),
             state: f[17].into(),
             exit_signal: if f[8] == "1" { f[18].parse().ok() } else { None },
+            cursor_line: f[19].parse::<i64>().unwrap_or(0) + f[20].parse::<i64>().unwrap_or(0),
         })
     }
 
@@ -175,6 +181,8 @@ mod tests {
             "1700000000",
             "",
             "",
+            "10",
+            "3",
         ]
         .join(&SEP.to_string());
         let p = LivePane::parse(&line).unwrap();

@@ -5,6 +5,7 @@
 //! tests can prove that a no-op `up` sends no mutating command.
 
 pub mod command;
+pub mod control;
 pub mod live;
 
 use std::path::PathBuf;
@@ -103,6 +104,11 @@ impl Tmux {
             binary: std::env::var("CTMUX_TMUX").unwrap_or_else(|_| "tmux".into()),
             config: std::env::var("CTMUX_TMUX_CONF").ok().filter(|s| !s.is_empty()),
         }
+    }
+
+    /// The tmux binary.
+    pub fn binary(&self) -> &str {
+        &self.binary
     }
 
     /// The argv prefix (`tmux -L x`) a person would type to reach this server.

@@ -6,3 +6,4 @@ mod examples;
 mod harness;
 mod manifest;
 mod reconcile;
+mod verbs;

@@ -4,8 +4,13 @@ mod attach;
 mod config;
 mod down;
 mod graph;
+mod pane;
+mod pane_exec;
+mod pane_wait;
+mod session;
 mod stack;
 pub mod status;
+mod target;
 mod up;
 mod validate;
 
@@ -29,6 +34,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Stop(args) => down::run_stop(ctx, &args),
         Command::Restart(args) => down::run_restart(ctx, &args),
         Command::Attach(args) => attach::run(ctx, &args),
+        Command::Session { cmd } => session::run(ctx, cmd),
+        Command::Pane { cmd } => pane::run(ctx, cmd),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());

@@ -46,6 +46,39 @@ pub struct PaneDoc {
     pub metadata: BTreeMap<String, String>,
 }
 
+impl PaneDoc {
+    /// The document for a live pane; `manifest` adds what only the manifest knows.
+    pub fn from_live(lp: &LivePane, manifest: Option<&Pane>, metadata: BTreeMap<String, String>) -> PaneDoc {
+        let managed = !lp.address.is_empty();
+        PaneDoc {
+            address: managed.then(|| lp.address.clone()),
+            tmux_id: Some(lp.pane_id.clone()),
+            session: lp.session.clone(),
+            window: lp.window_name.clone(),
+            pane: if managed {
+                lp.address.rsplit('/').next().unwrap_or_default().to_string()
+            } else {
+                lp.pane_index.to_string()
+            },
+            state: state_of(Some(lp)),
+            health: "none",
+            pid: (!lp.dead).then_some(lp.pid),
+            exit_status: lp.exit_status,
+            restarts: 0,
+            command: manifest
+                .and_then(|p| p.command.as_ref().map(|c| c.display()))
+                .or_else(|| Some(lp.current_command.clone())),
+            cwd: if lp.current_path.is_empty() {
+                manifest.map(|p| p.cwd.display().to_string()).unwrap_or_default()
+            } else {
+                lp.current_path.clone()
+            },
+            started_at: lp.started,
+            metadata,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct StatusDoc<'a> {
     project: &'a str,

@@ -1,0 +1,382 @@
+//! `ctmux pane …`: the imperative verbs scripts and agents use on any pane, managed or not.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::stack::{parse_timeout, runtime};
+use super::status::PaneDoc;
+use super::target::Server;
+use crate::cli::args::{MetaCmd, PaneCmd};
+use crate::cli::{Ctx, Result};
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::tmux::{Cmd, LivePane};
+
+#[derive(Serialize)]
+struct PanesDoc {
+    panes: Vec<PaneDoc>,
+}
+
+#[derive(Serialize)]
+struct PaneOne {
+    pane: PaneDoc,
+}
+
+#[derive(Serialize)]
+struct CaptureDoc<'a> {
+    tmux_id: &'a str,
+    address: Option<&'a str>,
+    output: String,
+}
+
+#[derive(Serialize)]
+struct CountDoc {
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct HasDoc {
+    matched: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FindDoc {
+    panes: Vec<FoundDoc>,
+}
+
+#[derive(Serialize)]
+struct FoundDoc {
+    #[serde(flatten)]
+    pane: PaneDoc,
+    matches: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct MetaDoc<'a> {
+    tmux_id: &'a str,
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct OkDoc<'a> {
+    ok: bool,
+    tmux_id: &'a str,
+}
+
+/// Runs a `pane` verb.
+pub fn run(ctx: &Ctx, cmd: PaneCmd) -> Result {
+    let server = Server::open(ctx)?;
+    let rt = runtime()?;
+    rt.block_on(dispatch(ctx, &server, cmd))
+}
+
+fn doc(ctx: &Ctx, server: &Server, lp: &LivePane, meta: BTreeMap<String, String>) -> PaneDoc {
+    let manifest = server.project(ctx).filter(|p| p.name == lp.project).and_then(|p| p.pane(&lp.address));
+    PaneDoc::from_live(lp, manifest, meta)
+}
+
+fn regex(pattern: &str) -> Result<Regex> {
+    Regex::new(pattern).map_err(|e| Error::Usage { message: format!("invalid regex `{pattern}`: {e}"), hint: None })
+}
+
+/// Captured text of a pane, joined wrapped lines, trailing blank lines dropped.
+pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: bool) -> Result<String> {
+    let mut cmd = Cmd::query("capture-pane").args(["-p", "-J", "-t", id]);
+    if ansi {
+        cmd = cmd.arg("-e");
+    }
+    if let Some(s) = start {
+        cmd = cmd.opt("-S", s);
+    }
+    let text = server.tmux.run(&[cmd]).await.map_err(|e| e.into_error("capturing the pane"))?;
+    Ok(text.trim_end_matches('\n').to_string())
+}
+
+fn ok(ctx: &Ctx, lp: &LivePane, human: &str) -> Result {
+    if ctx.json() {
+        ctx.print_json(&OkDoc { ok: true, tmux_id: &lp.pane_id });
+    } else {
+        ctx.say(human);
+    }
+    Ok(Exit::Ok)
+}
+
+async fn scope(ctx: &Ctx, server: &Server, session: Option<&str>, all: bool) -> Result<Vec<LivePane>> {
+    let panes = server.panes().await?;
+    Ok(match (session, all, server.project(ctx)) {
+        (Some(s), _, _) => {
+            let v: Vec<LivePane> = panes.into_iter().filter(|p| p.session == s).collect();
+            if v.is_empty() {
+                return Err(Error::NotFound {
+                    message: format!("no session `{s}`"),
+                    hint: Some("`ctmux session ls` lists sessions".into()),
+                });
+            }
+            v
+        }
+        (None, false, Some(project)) => panes.into_iter().filter(|p| p.project == project.name).collect(),
+        _ => panes,
+    })
+}
+
+async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
+    match cmd {
+        PaneCmd::New { session, name, cwd, command } => {
+            let mut c = Cmd::new("split-window").args(["-t", &format!("={session}:"), "-P", "-F", "#{pane_id}"]);
+            if let Some(cwd) = cwd {
+                c = c.opt("-c", std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy());
+            }
+            let c = c.args(command);
+            let out =
+                server.tmux.run(&[c]).await.map_err(|e| e.into_error(&format!("creating a pane in `{session}`")))?;
+            let id = out.trim().to_string();
+            let mut cmds = vec![
+                Cmd::new("select-layout").args(["-t", &format!("={session}:"), "tiled"]),
+                Cmd::new("set-option").args(["-w", "-t", &id, "remain-on-exit", "on"]),
+            ];
+            if let Some(n) = &name {
+                cmds.push(Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-name", n]));
+                cmds.push(Cmd::new("select-pane").args(["-t", &id, "-T", n]));
+            }
+            server.tmux.run(&cmds).await.map_err(|e| e.into_error("configuring the pane"))?;
+            let lp = server.pane(ctx, &id).await?;
+            if ctx.json() {
+                ctx.print_json(&PaneOne { pane: doc(ctx, server, &lp, BTreeMap::new()) });
+            } else {
+                ctx.say(&id);
+            }
+            Ok(Exit::Ok)
+        }
+        PaneCmd::Kill { target } => {
+            let lp = server.pane(ctx, &target).await?;
+            server
+                .tmux
+                .run(&[Cmd::new("kill-pane").opt("-t", lp.pane_id.clone())])
+                .await
+                .map_err(|e| e.into_error("killing the pane"))?;
+            ok(ctx, &lp, &format!("killed {}", lp.pane_id))
+        }
+        PaneCmd::Exec { target, mut wait, mut timeout, mut kill_on_timeout, mut command } => {
+            // SPEC writes `pane exec T -- CMD [--wait] [--timeout D]`: trailing words that are our
+            // own flags (as separate arguments) are taken as flags. A quoted command is literal.
+            while command.len() > 1 {
+                let n = command.len();
+                match command[n - 1].as_str() {
+                    "--wait" => wait = true,
+                    "--kill-on-timeout" => kill_on_timeout = true,
+                    _ if n > 2 && command[n - 2] == "--timeout" => {
+                        timeout = command.pop();
+                    }
+                    _ => break,
+                }
+                command.pop();
+            }
+            let timeout = parse_timeout(timeout.as_deref())?;
+            let lp = server.pane(ctx, &target).await?;
+            super::pane_exec::run(ctx, server, &lp, &command.join(" "), wait, timeout, kill_on_timeout).await
+        }
+        PaneCmd::Capture { target, lines, all, ansi } => {
+            let lp = server.pane(ctx, &target).await?;
+            let start = if all { Some("-".to_string()) } else { lines.map(|_| "-".to_string()) };
+            let mut text = capture(server, &lp.pane_id, start, ansi).await?;
+            if let Some(n) = lines {
+                let v: Vec<&str> = text.lines().collect();
+                text = v[v.len().saturating_sub(n)..].join("\n");
+            }
+            if ctx.json() {
+                let address = (!lp.address.is_empty()).then_some(lp.address.as_str());
+                ctx.print_json(&CaptureDoc { tmux_id: &lp.pane_id, address, output: text });
+            } else {
+                println!("{text}");
+            }
+            Ok(Exit::Ok)
+        }
+        PaneCmd::Status { target } => {
+            let lp = server.pane(ctx, &target).await?;
+            let meta =
+                server.metadata(std::slice::from_ref(&lp.pane_id)).await?.remove(&lp.pane_id).unwrap_or_default();
+            let d = doc(ctx, server, &lp, meta);
+            if ctx.json() {
+                ctx.print_json(&PaneOne { pane: d });
+            } else {
+                println!(
+                    "{} {} {} pid={} exit={} cwd={} command={}",
+                    d.tmux_id.as_deref().unwrap_or("-"),
+                    d.address.as_deref().unwrap_or("-"),
+                    d.state,
+                    d.pid.map_or("-".into(), |p| p.to_string()),
+                    d.exit_status.map_or("-".into(), |s| s.to_string()),
+                    d.cwd,
+                    d.command.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        PaneCmd::Ls { session, detailed, all_sessions } => {
+            let panes = scope(ctx, server, session.as_deref(), all_sessions).await?;
+            let meta = if detailed {
+                server.metadata(&panes.iter().map(|p| p.pane_id.clone()).collect::<Vec<_>>()).await?
+            } else {
+                BTreeMap::new()
+            };
+            let docs: Vec<PaneDoc> =
+                panes.iter().map(|p| doc(ctx, server, p, meta.get(&p.pane_id).cloned().unwrap_or_default())).collect();
+            if ctx.json() {
+                ctx.print_json(&PanesDoc { panes: docs });
+            } else {
+                for d in &docs {
+                    let meta = if detailed && !d.metadata.is_empty() {
+                        format!(
+                            "  {}",
+                            d.metadata.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                        )
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{:<6} {:<24} {:<20} {:<8} {:>8}  {}{meta}",
+                        d.tmux_id.as_deref().unwrap_or("-"),
+                        d.address.as_deref().unwrap_or("-"),
+                        format!("{}:{}", d.session, d.window),
+                        d.state,
+                        d.pid.map_or("-".into(), |p| p.to_string()),
+                        d.command.as_deref().unwrap_or("-").lines().next().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        PaneCmd::Count { session, all_sessions } => {
+            let count = scope(ctx, server, session.as_deref(), all_sessions).await?.len();
+            if ctx.json() {
+                ctx.print_json(&CountDoc { count });
+            } else {
+                println!("{count}");
+            }
+            Ok(Exit::Ok)
+        }
+        PaneCmd::Has { target, pattern } => {
+            let re = regex(&pattern)?;
+            let lp = server.pane(ctx, &target).await?;
+            let text = capture(server, &lp.pane_id, Some("-".into()), false).await?;
+            let matched = text.lines().find(|l| re.is_match(l)).map(str::to_string);
+            let found = matched.is_some();
+            if ctx.json() {
+                ctx.print_json(&HasDoc { matched });
+            } else if let Some(m) = &matched {
+                ctx.say(m);
+            }
+            Ok(if found { Exit::Ok } else { Exit::Failed })
+        }
+        PaneCmd::Find { pattern, all_sessions } => {
+            let re = regex(&pattern)?;
+            let panes = scope(ctx, server, None, all_sessions).await?;
+            let mut found = Vec::new();
+            for p in &panes {
+                let text = capture(server, &p.pane_id, Some("-".into()), false).await?;
+                let matches: Vec<String> = text.lines().filter(|l| re.is_match(l)).map(str::to_string).collect();
+                if !matches.is_empty() {
+                    found.push(FoundDoc { pane: doc(ctx, server, p, BTreeMap::new()), matches });
+                }
+            }
+            if ctx.json() {
+                ctx.print_json(&FindDoc { panes: found });
+            } else {
+                for f in &found {
+                    println!(
+                        "{} {}: {}",
+                        f.pane.tmux_id.as_deref().unwrap_or("-"),
+                        f.pane.address.as_deref().unwrap_or("-"),
+                        f.matches.last().map_or("", |s| s)
+                    );
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        PaneCmd::Wait { target, exit, pattern, timeout, since_start } => {
+            let timeout = parse_timeout(timeout.as_deref())?;
+            let lp = server.pane(ctx, &target).await?;
+            let pattern = match pattern.as_deref() {
+                Some(p) => Some(regex(p)?),
+                None if exit => None,
+                None => {
+                    return Err(Error::Usage { message: "pane wait needs --exit or --match RE".into(), hint: None });
+                }
+            };
+            super::pane_wait::run(ctx, server, &lp, pattern, timeout, since_start).await
+        }
+        PaneCmd::SendKeys { target, keys, literal } => {
+            let lp = server.pane(ctx, &target).await?;
+            let mut c = Cmd::new("send-keys").opt("-t", lp.pane_id.clone());
+            if literal {
+                c = c.arg("-l");
+            }
+            server.tmux.run(&[c.args(keys)]).await.map_err(|e| e.into_error("sending keys"))?;
+            ok(ctx, &lp, &format!("sent to {}", lp.pane_id))
+        }
+        PaneCmd::Signal { target, signal } => {
+            let lp = server.pane(ctx, &target).await?;
+            let Some(name) = crate::manifest::model::normalize_signal(&signal) else {
+                return Err(Error::Usage {
+                    message: format!("unknown signal `{signal}`"),
+                    hint: Some(format!("signals: {}", crate::manifest::model::SIGNALS.join(", "))),
+                });
+            };
+            if lp.dead {
+                return Err(Error::failed(format!("{} has exited; there is nothing to signal", lp.pane_id), None));
+            }
+            let group = crate::process::foreground_group(lp.pid).unwrap_or(lp.pid);
+            crate::process::signal_group(group, &name);
+            ok(ctx, &lp, &format!("sent {name} to process group {group} of {}", lp.pane_id))
+        }
+        PaneCmd::Meta { cmd } => meta(ctx, server, cmd).await,
+    }
+}
+
+async fn meta(ctx: &Ctx, server: &Server, cmd: MetaCmd) -> Result {
+    let valid = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    match cmd {
+        MetaCmd::Set { target, key, value } => {
+            if !valid(&key) {
+                return Err(Error::Usage {
+                    message: format!("invalid metadata key `{key}`"),
+                    hint: Some("keys use letters, digits, `-` and `_`".into()),
+                });
+            }
+            let lp = server.pane(ctx, &target).await?;
+            let c = Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, &format!("@ctmux-meta-{key}"), &value]);
+            server.tmux.run(&[c]).await.map_err(|e| e.into_error("setting metadata"))?;
+            ok(ctx, &lp, &format!("{key}={value}"))
+        }
+        MetaCmd::Rm { target, key } => {
+            let lp = server.pane(ctx, &target).await?;
+            let c = Cmd::new("set-option").args(["-p", "-u", "-t", &lp.pane_id, &format!("@ctmux-meta-{key}")]);
+            server.tmux.run(&[c]).await.map_err(|e| e.into_error("removing metadata"))?;
+            ok(ctx, &lp, &format!("removed {key}"))
+        }
+        MetaCmd::Get { target, key } => {
+            let lp = server.pane(ctx, &target).await?;
+            let mut all =
+                server.metadata(std::slice::from_ref(&lp.pane_id)).await?.remove(&lp.pane_id).unwrap_or_default();
+            if let Some(k) = &key {
+                let Some(v) = all.remove(k) else {
+                    return Err(Error::NotFound {
+                        message: format!("{} has no metadata `{k}`", lp.pane_id),
+                        hint: None,
+                    });
+                };
+                all = BTreeMap::from([(k.clone(), v)]);
+            }
+            if ctx.json() {
+                ctx.print_json(&MetaDoc { tmux_id: &lp.pane_id, metadata: all });
+            } else {
+                for (k, v) in &all {
+                    println!("{}", if key.is_some() { v.clone() } else { format!("{k}={v}") });
+                }
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! `pane wait T --match RE | --exit`: event-driven waits.
+//!
+//! `--match` attaches a control-mode client to the pane's session and reads the pane's `%output`
+//! as tmux pushes it. Output that arrived between the call and the attach is read back from the
+//! pane's history, from the line the cursor was on when the call began (or from the start of the
+//! scrollback with `--since-start`). `--exit` sets `pane-died`/`pane-exited` hooks on the pane
+//! that signal a `wait-for` channel, and blocks on it.
+
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::pane::capture;
+use super::target::Server;
+use crate::cli::{Ctx, Result};
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::tmux::control::{Control, Event};
+use crate::tmux::{Cmd, LivePane};
+
+/// SPEC §6: `{"matched","exit_status","timed_out"}`.
+#[derive(Debug, Serialize)]
+pub struct WaitDoc {
+    /// The matching line (`--match`).
+    pub matched: Option<String>,
+    /// The exit status (`--exit`).
+    pub exit_status: Option<i32>,
+    /// The wait ran out of time.
+    pub timed_out: bool,
+}
+
+/// Runs `pane wait`.
+pub async fn run(
+    ctx: &Ctx,
+    server: &Server,
+    lp: &LivePane,
+    pattern: Option<Regex>,
+    timeout: Option<Duration>,
+    since_start: bool,
+) -> Result {
+    let waited = match &pattern {
+        Some(re) => wait_match(server, lp, re, since_start, timeout).await?,
+        None => wait_exit(server, lp, timeout).await?,
+    };
+    let doc = match waited {
+        Some(Waited::Line(l)) => WaitDoc { matched: Some(l), exit_status: None, timed_out: false },
+        Some(Waited::Exit(s)) => WaitDoc { matched: None, exit_status: s, timed_out: false },
+        None => WaitDoc { matched: None, exit_status: None, timed_out: true },
+    };
+    if ctx.json() {
+        ctx.print_json(&doc);
+        return Ok(if doc.timed_out { Exit::Timeout } else { Exit::Ok });
+    }
+    if let Some(l) = &doc.matched {
+        println!("{l}");
+    } else if let Some(s) = doc.exit_status {
+        println!("exited with status {s}");
+    }
+    if doc.timed_out {
+        return Err(Error::Timeout {
+            message: format!(
+                "{}: nothing to wait for arrived within {}",
+                lp.pane_id,
+                timeout.map_or(String::new(), crate::units::format_duration)
+            ),
+            hint: None,
+        });
+    }
+    Ok(Exit::Ok)
+}
+
+enum Waited {
+    Line(String),
+    Exit(Option<i32>),
+}
+
+fn clean(line: &[u8]) -> String {
+    strip_ansi_escapes::strip_str(String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']))
+}
+
+async fn wait_match(
+    server: &Server,
+    lp: &LivePane,
+    re: &Regex,
+    since_start: bool,
+    timeout: Option<Duration>,
+) -> Result<Option<Waited>> {
+    let id = lp.pane_id.clone();
+    // Where the cursor line was when we first looked (the target lookup), in absolute lines.
+    let at_call = (!since_start).then_some(lp.cursor_line);
+    let work = async {
+        let mut control = Control::attach(&server.tmux, &lp.session_id)
+            .map_err(|e| Error::failed(format!("cannot attach a control client: {e}"), None))?;
+        // The first reply means the client is attached: from now on output is pushed to us.
+        loop {
+            match control.next().await {
+                Event::Reply => break,
+                Event::Exit => {
+                    return Err(Error::failed(format!("tmux refused a control client for {}", lp.session), None));
+                }
+                Event::Output(..) => {}
+            }
+        }
+        let history =
+            server.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", &id, "#{history_size}"])]).await.ok();
+        let start = match (at_call, history.as_deref().and_then(|h| h.trim().parse::<i64>().ok())) {
+            (Some(a), Some(h)) => Some((a - h).to_string()),
+            _ => Some("-".to_string()),
+        };
+        let before = capture(server, &id, start, false).await?;
+        if let Some(l) = before.lines().find(|l| re.is_match(l)) {
+            control.close().await;
+            return Ok(Some(Waited::Line(l.to_string())));
+        }
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            match control.next().await {
+                Event::Output(pane, bytes) if pane == id => {
+                    partial.extend_from_slice(&bytes);
+                    while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = partial.drain(..=nl).collect();
+                        let text = clean(&line);
+                        if re.is_match(&text) {
+                            control.close().await;
+                            return Ok(Some(Waited::Line(text)));
+                        }
+                    }
+                    let text = clean(&partial);
+                    if !text.is_empty() && re.is_match(&text) {
+                        control.close().await;
+                        return Ok(Some(Waited::Line(text)));
+                    }
+                }
+                Event::Exit => {
+                    return Err(Error::TmuxUnavailable {
+                        message: "the tmux server went away while waiting".into(),
+                        hint: None,
+                    });
+                }
+                _ => {}
+            }
+        }
+    };
+    match timeout {
+        Some(t) => tokio::time::timeout(t, work).await.unwrap_or(Ok(None)),
+        None => work.await,
+    }
+}
+
+async fn wait_exit(server: &Server, lp: &LivePane, timeout: Option<Duration>) -> Result<Option<Waited>> {
+    let id = lp.pane_id.clone();
+    if lp.dead {
+        return Ok(Some(Waited::Exit(lp.exit_status)));
+    }
+    // Wait on the process itself (pidfd: the kernel tells us when it exits). tmux's own
+    // pane-died hook is not enough: tmux 3.3a can miss the SIGCHLD (see `Tmux::list`).
+    let exited = async {
+        match crate::process::exit_of(lp.pid) {
+            Ok(fut) => fut.await,
+            Err(_) => hook_exit(server, &id).await,
+        }
+    };
+    let done = match timeout {
+        Some(t) => tokio::time::timeout(t, exited).await.is_ok(),
+        None => {
+            exited.await;
+            true
+        }
+    };
+    if !done {
+        return Ok(None);
+    }
+    // The process is gone; tmux notices a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let pane = server.panes().await?.into_iter().find(|p| p.pane_id == id);
+        match pane {
+            None => return Ok(Some(Waited::Exit(None))),
+            Some(p) if p.dead => return Ok(Some(Waited::Exit(p.exit_status))),
+            Some(_) if std::time::Instant::now() > deadline => return Ok(Some(Waited::Exit(None))),
+            Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// Fallback without pidfd: `pane-died`/`pane-exited` hooks signal a `wait-for` channel.
+async fn hook_exit(server: &Server, id: &str) {
+    let channel = format!("ctmux-exit-{}-{}", std::process::id(), id.trim_start_matches('%'));
+    let hook = format!("wait-for -S {channel}");
+    let set = [
+        Cmd::new("set-hook").args(["-p", "-t", id, "pane-died", &hook]),
+        Cmd::new("set-hook").args(["-p", "-t", id, "pane-exited", &hook]),
+    ];
+    if server.tmux.run(&set).await.is_err() {
+        return;
+    }
+    let mut waiter = tokio::process::Command::new(server.tmux.binary());
+    waiter.args(server.tmux.socket.flags()).args(["wait-for", &channel]).kill_on_drop(true);
+    if server.tmux.socket != crate::tmux::Socket::Default {
+        waiter.env_remove("TMUX");
+    }
+    if let Ok(mut child) = waiter.spawn() {
+        let _ = child.wait().await;
+    }
+    let unset = [
+        Cmd::new("set-hook").args(["-p", "-u", "-t", id, "pane-died"]),
+        Cmd::new("set-hook").args(["-p", "-u", "-t", id, "pane-exited"]),
+    ];
+    let _ = server.tmux.run(&unset).await;
+}

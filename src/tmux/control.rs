@@ -1,0 +1,121 @@
+//! A tmux control-mode client (`tmux -C attach`): output of a session's panes pushed to us as
+//! `%output %ID data` lines, no polling.
+//!
+//! Facts (NOTES.md, tmux 3.3a): a control client receives `%output` only for panes of the session
+//! it is attached to; data arrives octal-escaped for control characters and `\`, raw for bytes ≥
+//! 0x80, so the stream is read as bytes. We attach with `ignore-size` (never resize users'
+//! windows) and `read-only`, and keep stdin open (EOF on stdin detaches the client).
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout};
+
+use super::Tmux;
+
+/// One notification we care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The reply to a command finished (`%end`/`%error`); the first one means "attached".
+    Reply,
+    /// Output from a pane: its id and the raw bytes.
+    Output(String, Vec<u8>),
+    /// The client was detached or the server exited.
+    Exit,
+}
+
+/// A running control-mode client.
+pub struct Control {
+    child: Child,
+    lines: BufReader<ChildStdout>,
+}
+
+impl Control {
+    /// Attaches a control client to `session`.
+    pub fn attach(tmux: &Tmux, session: &str) -> std::io::Result<Control> {
+        let mut cmd = tokio::process::Command::new(tmux.binary());
+        cmd.args(tmux.socket.flags())
+            .args(["-C", "attach-session", "-t", session, "-f", "ignore-size,read-only"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        if tmux.socket != super::Socket::Default {
+            cmd.env_remove("TMUX");
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+        Ok(Control { child, lines: BufReader::new(stdout) })
+    }
+
+    /// The next event (other notifications are skipped).
+    pub async fn next(&mut self) -> Event {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match self.lines.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return Event::Exit,
+                Ok(_) => {}
+            }
+            if line.ends_with(b"\n") {
+                line.pop();
+            }
+            if let Some(event) = parse(&line) {
+                return event;
+            }
+        }
+    }
+
+    /// Detaches (closing stdin) and reaps the client.
+    pub async fn close(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Parses one control-mode line.
+pub fn parse(line: &[u8]) -> Option<Event> {
+    if let Some(rest) = line.strip_prefix(b"%output ") {
+        let space = rest.iter().position(|b| *b == b' ')?;
+        let id = String::from_utf8_lossy(&rest[..space]).into_owned();
+        return Some(Event::Output(id, unescape(&rest[space + 1..])));
+    }
+    if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
+        return Some(Event::Reply);
+    }
+    if line.starts_with(b"%exit") {
+        return Some(Event::Exit);
+    }
+    None
+}
+
+/// Undoes tmux's octal escaping (`\015` → CR, `\134` → `\`).
+pub fn unescape(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'\\' && i + 3 < data.len() && data[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let v = (data[i + 1] - b'0') * 64 + (data[i + 2] - b'0') * 8 + (data[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_output_with_octal_escapes_and_raw_utf8() {
+        let line = "%output %3 a\\134b\\015\\012ü".as_bytes();
+        assert_eq!(parse(line), Some(Event::Output("%3".into(), "a\\b\r\nü".as_bytes().to_vec())));
+        assert_eq!(parse(b"%end 1 2 0"), Some(Event::Reply));
+        assert_eq!(parse(b"%window-renamed @0 sh"), None);
+        assert_eq!(unescape(b"x\\1"), b"x\\1");
+    }
+}
