@@ -20,8 +20,9 @@ pub struct Cli {
 /// Options every verb accepts.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Global {
-    /// Manifest file (default: ctmux.yaml, ctmux.yml or ctmux.toml here or in a parent directory).
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// Manifest file, given before the verb as in compose (default: ctmux.yaml, ctmux.yml or
+    /// ctmux.toml here or in a parent directory).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// tmux socket name, like `tmux -L`.
     #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket_path")]
@@ -81,8 +82,55 @@ pub enum Command {
         #[command(subcommand)]
         cmd: PaneCmd,
     },
+    /// Named groups of sessions or panes (from the manifest's `groups:` and the state store).
+    Group {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: GroupCmd,
+    },
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `group` verbs.
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// Create an empty group.
+    New {
+        /// Group name.
+        name: String,
+    },
+    /// Add sessions or panes (any target) to a group.
+    Add {
+        /// Group name.
+        name: String,
+        /// Members.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Remove members from a group.
+    Rm {
+        /// Group name.
+        name: String,
+        /// Members.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// List groups and their members.
+    Ls,
+    /// Type a command into every pane of the group.
+    Exec {
+        /// Group name.
+        name: String,
+        /// The command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Kill every session (or pane) of the group, and forget the group.
+    Kill {
+        /// Group name.
+        name: String,
+    },
 }
 
 /// `session` verbs.
@@ -221,6 +269,39 @@ pub enum PaneCmd {
         /// Also match output printed before the call (the pane's scrollback).
         #[arg(long)]
         since_start: bool,
+    },
+    /// Print new output as it arrives (JSON Lines with --json).
+    Stream {
+        /// Target pane.
+        target: String,
+        /// Only lines matching this regex.
+        #[arg(long)]
+        grep: Option<String>,
+        /// Stop after this long.
+        #[arg(long)]
+        timeout: Option<String>,
+    },
+    /// Print the last lines; with -f, keep printing new ones.
+    Tail {
+        /// Target pane.
+        target: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Follow.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines matching this regex.
+        #[arg(long)]
+        grep: Option<String>,
+        /// Stop following after this long.
+        #[arg(long)]
+        timeout: Option<String>,
+    },
+    /// Attach your terminal to the pane (switch-client inside tmux); returns when you detach.
+    Interact {
+        /// Target pane.
+        target: String,
     },
     /// Send tmux keys (`C-c`, `Enter`) or, with --literal, text.
     SendKeys {

@@ -16,8 +16,9 @@ use super::Tmux;
 /// One notification we care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The reply to a command finished (`%end`/`%error`); the first one means "attached".
-    Reply,
+    /// The reply to a command, with its output lines (`%begin` … `%end`/`%error`); the first one
+    /// means "attached". Notifications before it describe what happened before the command ran.
+    Reply(Vec<u8>),
     /// Output from a pane: its id and the raw bytes.
     Output(String, Vec<u8>),
     /// The client was detached or the server exited.
@@ -29,6 +30,10 @@ pub struct Control {
     child: Child,
     lines: BufReader<ChildStdout>,
 }
+
+/// Where the parser is: between blocks, or inside a command's reply.
+#[derive(Default)]
+struct Block(Option<Vec<u8>>);
 
 impl Control {
     /// Attaches a control client to `session`.
@@ -51,6 +56,7 @@ impl Control {
     /// The next event (other notifications are skipped).
     pub async fn next(&mut self) -> Event {
         let mut line = Vec::new();
+        let mut block = Block::default();
         loop {
             line.clear();
             match self.lines.read_until(b'\n', &mut line).await {
@@ -60,10 +66,31 @@ impl Control {
             if line.ends_with(b"\n") {
                 line.pop();
             }
+            if let Some(body) = block.0.as_mut() {
+                if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
+                    return Event::Reply(block.0.take().unwrap_or_default());
+                }
+                body.extend_from_slice(&line);
+                body.push(b'\n');
+                continue;
+            }
+            if line.starts_with(b"%begin ") {
+                block.0 = Some(Vec::new());
+                continue;
+            }
             if let Some(event) = parse(&line) {
                 return event;
             }
         }
+    }
+
+    /// Sends a command through the client; its reply comes back as an [`Event::Reply`] in order
+    /// with the output notifications. Arguments must not need quoting (ids, numbers, flags).
+    pub async fn send(&mut self, args: &[&str]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.child.stdin.as_mut().ok_or_else(|| std::io::Error::other("control client closed"))?;
+        stdin.write_all(format!("{}\n", args.join(" ")).as_bytes()).await?;
+        stdin.flush().await
     }
 
     /// Detaches (closing stdin) and reaps the client.
@@ -81,7 +108,7 @@ pub fn parse(line: &[u8]) -> Option<Event> {
         return Some(Event::Output(id, unescape(&rest[space + 1..])));
     }
     if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
-        return Some(Event::Reply);
+        return Some(Event::Reply(Vec::new()));
     }
     if line.starts_with(b"%exit") {
         return Some(Event::Exit);
@@ -114,7 +141,7 @@ mod tests {
     fn parses_output_with_octal_escapes_and_raw_utf8() {
         let line = "%output %3 a\\134b\\015\\012ü".as_bytes();
         assert_eq!(parse(line), Some(Event::Output("%3".into(), "a\\b\r\nü".as_bytes().to_vec())));
-        assert_eq!(parse(b"%end 1 2 0"), Some(Event::Reply));
+        assert_eq!(parse(b"%end 1 2 0"), Some(Event::Reply(Vec::new())));
         assert_eq!(parse(b"%window-renamed @0 sh"), None);
         assert_eq!(unescape(b"x\\1"), b"x\\1");
     }

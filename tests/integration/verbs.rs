@@ -222,3 +222,113 @@ fn bad_targets_exit_4_with_near_matches_and_a_dead_server_exits_5() {
     let out = s.ctmux(&["pane", "ls"]);
     assert_eq!(out.status.code(), Some(5));
 }
+
+#[test]
+fn stream_delivers_100000_fast_lines_without_gap_or_duplicate() {
+    let s = with_shell();
+    let id = s
+        .expect(&["pane", "new", "work", "--", "sh", "-c", "sleep 0.7; seq 1 100000; sleep 0.3"], 0)
+        .trim()
+        .to_string();
+    let out = s.expect(&["pane", "stream", &id, "--timeout", "60s"], 0);
+    let numbers: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert_eq!(numbers.len(), 100_000, "lines lost or repeated");
+    assert!(numbers.iter().enumerate().all(|(i, n)| *n == i as u64 + 1), "out of order");
+}
+
+#[test]
+fn tail_prints_the_backlog_then_follows_without_repeating() {
+    let s = with_shell();
+    s.expect(&["pane", "exec", "work", "--wait", "--", "seq 1 5"], 0);
+    let back = s.expect(&["pane", "tail", "work", "-n", "3"], 0);
+    assert!(back.lines().any(|l| l.starts_with("CTMUX-END-")), "{back}");
+    let child = s
+        .cmd(&["--json", "pane", "tail", "work", "-n", "2", "--follow", "--grep", "^(5|LIVE-.*)$", "--timeout", "3s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    s.expect(&["pane", "exec", "work", "--", "echo LIVE-$((1+1))"], 0);
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(json).collect();
+    let texts: Vec<&str> = lines.iter().map(|l| l["line"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["5", "LIVE-2"], "backlog (filtered by --grep) then each live line once");
+}
+
+#[test]
+fn groups_persist_and_act_on_their_members() {
+    let s = with_shell();
+    s.expect(&["session", "new", "second", "--", "sh"], 0);
+    s.expect(&["group", "new", "both"], 0);
+    s.expect(&["group", "add", "both", "work", "second"], 0);
+    let ls = json(&s.expect(&["--json", "group", "ls"], 0));
+    let g = ls["groups"].as_array().unwrap().iter().find(|g| g["name"] == "both").unwrap().clone();
+    assert_eq!(g["members"], serde_json::json!(["work", "second"]));
+    let sent = json(&s.expect(&["--json", "group", "exec", "both", "--", "echo from-group"], 0));
+    assert_eq!(sent["panes"].as_array().unwrap().len(), 2);
+    for t in ["work", "second"] {
+        assert!(
+            eventually(Duration::from_secs(5), || s.ctmux(&["pane", "has", t, "^from-group$"]).status.success()),
+            "{t}"
+        );
+    }
+    assert_eq!(s.ctmux(&["group", "add", "nope", "work"]).status.code(), Some(4));
+    s.expect(&["group", "kill", "both"], 0);
+    assert!(s.tmux(&["list-sessions", "-F", "#{session_name}"]).trim().is_empty());
+}
+
+/// Keys and value types of a JSON document, values replaced by their type.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.iter().map(|(k, v)| (k.clone(), shape(v))).collect::<serde_json::Map<_, _>>().into()
+        }
+        serde_json::Value::Array(a) => {
+            a.first().map(|x| serde_json::json!([shape(x)])).unwrap_or(serde_json::json!([]))
+        }
+        serde_json::Value::String(_) => "string".into(),
+        serde_json::Value::Number(_) => "number".into(),
+        serde_json::Value::Bool(_) => "bool".into(),
+        serde_json::Value::Null => "null".into(),
+    }
+}
+
+#[test]
+fn json_shapes_of_every_verb_are_stable() {
+    let s = with_shell();
+    s.expect(&["up"], 0);
+    s.expect(&["pane", "meta", "set", "app/api", "role", "api"], 0);
+    let runs: Vec<(&str, Vec<&str>, i32)> = vec![
+        ("session_ls", vec!["session", "ls"], 0),
+        ("session_health", vec!["session", "health", "work"], 0),
+        ("pane_ls", vec!["pane", "ls", "--detailed", "--all-sessions"], 0),
+        ("pane_status", vec!["pane", "status", "app/api"], 0),
+        ("pane_count", vec!["pane", "count", "--all-sessions"], 0),
+        ("pane_capture", vec!["pane", "capture", "app/api"], 0),
+        ("pane_has", vec!["pane", "has", "app/api", "api-ready"], 0),
+        ("pane_find", vec!["pane", "find", "api-ready"], 0),
+        ("pane_exec_wait", vec!["pane", "exec", "work", "--wait", "--", "true"], 0),
+        (
+            "pane_wait_match",
+            vec!["pane", "wait", "app/api", "--match", "api-ready", "--since-start", "--timeout", "5s"],
+            0,
+        ),
+        ("pane_meta_get", vec!["pane", "meta", "get", "app/api"], 0),
+        ("pane_send_keys", vec!["pane", "send-keys", "work", "Enter"], 0),
+        ("group_ls", vec!["group", "ls"], 0),
+        ("status", vec!["status"], 0),
+        ("plan", vec!["plan"], 0),
+        ("up", vec!["up"], 0),
+        ("error_not_found", vec!["pane", "status", "nope/nope"], 4),
+    ];
+    assert!(eventually(Duration::from_secs(5), || s.ctmux(&["pane", "has", "app/api", "api-ready"]).status.success()));
+    let mut shapes = serde_json::Map::new();
+    for (name, args, code) in runs {
+        let mut all = vec!["--json"];
+        all.extend(args);
+        let doc = json(&s.expect(&all, code));
+        assert_eq!(doc["schema_version"], 1, "{name}");
+        shapes.insert(name.to_string(), shape(&doc));
+    }
+    insta::assert_json_snapshot!("verb_json_shapes", serde_json::Value::Object(shapes));
+}

@@ -4,8 +4,10 @@ mod attach;
 mod config;
 mod down;
 mod graph;
+mod group;
 mod pane;
 mod pane_exec;
+mod pane_stream;
 mod pane_wait;
 mod session;
 mod stack;
@@ -36,6 +38,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Attach(args) => attach::run(ctx, &args),
         Command::Session { cmd } => session::run(ctx, cmd),
         Command::Pane { cmd } => pane::run(ctx, cmd),
+        Command::Group { cmd } => group::run(ctx, cmd),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());

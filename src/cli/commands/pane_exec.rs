@@ -130,7 +130,7 @@ async fn wait_for_prompt(server: &Server, lp: &LivePane) {
         let mut attached = false;
         loop {
             match control.next().await {
-                crate::tmux::control::Event::Reply if !attached => {
+                crate::tmux::control::Event::Reply(_) if !attached => {
                     attached = true;
                     // Output may have arrived before we attached.
                     let now = super::pane::capture(server, &lp.pane_id, None, false).await;

@@ -95,7 +95,7 @@ async fn wait_match(
         // The first reply means the client is attached: from now on output is pushed to us.
         loop {
             match control.next().await {
-                Event::Reply => break,
+                Event::Reply(_) => break,
                 Event::Exit => {
                     return Err(Error::failed(format!("tmux refused a control client for {}", lp.session), None));
                 }
