@@ -53,6 +53,20 @@ impl Control {
         Ok(Control { child, lines: BufReader::new(stdout) })
     }
 
+    /// Attaches and waits until tmux confirms it: from then on the session's output is pushed.
+    pub async fn attach_ready(tmux: &Tmux, session: &str) -> std::io::Result<Control> {
+        let mut control = Control::attach(tmux, session)?;
+        loop {
+            match control.next().await {
+                Event::Reply(_) => return Ok(control),
+                Event::Exit => {
+                    return Err(std::io::Error::other(format!("tmux refused a control client for {session}")));
+                }
+                Event::Output(..) => {}
+            }
+        }
+    }
+
     /// The next event (other notifications are skipped).
     pub async fn next(&mut self) -> Event {
         let mut line = Vec::new();

@@ -394,3 +394,12 @@ fn exit_status_of_a_pane_on_a_fresh_server_is_always_reported() {
         );
     }
 }
+
+/// Regression: `status` with no tmux server running lists every pane as missing (exit 0).
+#[test]
+fn status_without_a_server_shows_every_pane_missing() {
+    let s = Server::new(TWO_PANES);
+    let doc = s.status();
+    let states: Vec<&str> = doc["panes"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["missing", "missing"]);
+}

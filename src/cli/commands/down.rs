@@ -22,6 +22,26 @@ struct DownDoc<'a> {
     stopped: &'a [Stopped],
 }
 
+/// A project locked against concurrent `up`/`down`, with what tmux holds of it.
+struct Locked {
+    stack: Stack,
+    _lock: lock::Lock,
+    rt: tokio::runtime::Runtime,
+    live: crate::tmux::Live,
+    managed: BTreeMap<String, LivePane>,
+}
+
+impl Locked {
+    fn open(ctx: &Ctx) -> Result<Locked> {
+        let stack = Stack::open(ctx)?;
+        let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+        let rt = runtime()?;
+        let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
+        let managed = live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
+        Ok(Locked { stack, _lock, rt, live, managed })
+    }
+}
+
 /// Stops `addresses` (live panes of the project) in reverse dependency order.
 async fn stop_in_order(
     stack: &Stack,
@@ -75,12 +95,7 @@ fn survivors_error(stopped: &[Stopped]) -> Option<Error> {
 
 /// Runs `down`.
 pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
-    let stack = Stack::open(ctx)?;
-    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
-    let rt = runtime()?;
-    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
-    let managed: BTreeMap<String, LivePane> =
-        live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
+    let Locked { stack, _lock, rt, live, managed } = Locked::open(ctx)?;
     let addresses: Vec<String> = if args.targets.is_empty() {
         managed.keys().cloned().collect()
     } else {
@@ -128,12 +143,7 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
 
 /// Runs `stop`: stops targets but keeps their panes (state `stopped`).
 pub fn run_stop(ctx: &Ctx, args: &TargetArgs) -> Result {
-    let stack = Stack::open(ctx)?;
-    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
-    let rt = runtime()?;
-    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
-    let managed: BTreeMap<String, LivePane> =
-        live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
+    let Locked { stack, _lock, rt, live: _, managed } = Locked::open(ctx)?;
     let addresses: Vec<String> =
         stack.addresses(&args.targets)?.into_iter().filter(|a| managed.contains_key(a)).collect();
     let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
@@ -154,12 +164,7 @@ pub fn run_stop(ctx: &Ctx, args: &TargetArgs) -> Result {
 
 /// Runs `restart`: stops each target's process tree, then respawns it in place with its spec.
 pub fn run_restart(ctx: &Ctx, args: &TargetArgs) -> Result {
-    let stack = Stack::open(ctx)?;
-    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
-    let rt = runtime()?;
-    let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
-    let managed: BTreeMap<String, LivePane> =
-        live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();
+    let Locked { stack, _lock, rt, live: _, managed } = Locked::open(ctx)?;
     let addresses = stack.addresses(&args.targets)?;
     let missing: Vec<&String> = addresses.iter().filter(|a| !managed.contains_key(*a)).collect();
     if !missing.is_empty() {

@@ -62,17 +62,9 @@ pub async fn run(
     timeout: Option<Duration>,
 ) -> Result {
     let mut printer = Printer { ctx, id: &lp.pane_id, grep: grep.as_ref(), out: std::io::stdout().lock() };
-    let mut control = Control::attach(&server.tmux, &lp.session_id)
+    let mut control = Control::attach_ready(&server.tmux, &lp.session_id)
+        .await
         .map_err(|e| Error::failed(format!("cannot attach a control client: {e}"), None))?;
-    loop {
-        match control.next().await {
-            Event::Reply(_) => break,
-            Event::Exit => {
-                return Err(Error::failed(format!("tmux refused a control client for {}", lp.session), None));
-            }
-            Event::Output(..) => {}
-        }
-    }
     let id = lp.pane_id.as_str();
     let history = if backlog > 0 { format!(" -S -{backlog}") } else { String::new() };
     let sync =

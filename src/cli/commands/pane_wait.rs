@@ -90,18 +90,9 @@ async fn wait_match(
     // Where the cursor line was when we first looked (the target lookup), in absolute lines.
     let at_call = (!since_start).then_some(lp.cursor_line);
     let work = async {
-        let mut control = Control::attach(&server.tmux, &lp.session_id)
+        let mut control = Control::attach_ready(&server.tmux, &lp.session_id)
+            .await
             .map_err(|e| Error::failed(format!("cannot attach a control client: {e}"), None))?;
-        // The first reply means the client is attached: from now on output is pushed to us.
-        loop {
-            match control.next().await {
-                Event::Reply(_) => break,
-                Event::Exit => {
-                    return Err(Error::failed(format!("tmux refused a control client for {}", lp.session), None));
-                }
-                Event::Output(..) => {}
-            }
-        }
         let history =
             server.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", &id, "#{history_size}"])]).await.ok();
         let start = match (at_call, history.as_deref().and_then(|h| h.trim().parse::<i64>().ok())) {

@@ -139,9 +139,13 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
         })
         .filter_map(|a| managed.get(a).map(|lp| lp.pane_id.clone()))
         .collect();
-    let seen = rt
-        .block_on(observe::observe(&stack.tmux, &project.name, &capture))
-        .map_err(|e| e.into_error("reading pane output"))?;
+    // A second look only when some pane's health is read from its output.
+    let seen = if capture.is_empty() {
+        observe::Observed::default()
+    } else {
+        rt.block_on(observe::observe(&stack.tmux, &project.name, &capture))
+            .map_err(|e| e.into_error("reading pane output"))?
+    };
     let docs: Vec<PaneDoc> = rt.block_on(async {
         let mut docs = Vec::new();
         for a in &addresses {
