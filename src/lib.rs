@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod cli;
+pub mod daemon;
 pub mod error;
 pub mod exit;
 pub mod graph;

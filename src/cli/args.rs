@@ -88,8 +88,54 @@ pub enum Command {
         #[command(subcommand)]
         cmd: GroupCmd,
     },
+    /// The per-server daemon: output logs, `on:` rules, restart policies.
+    Daemon {
+        /// What to do.
+        #[command(subcommand)]
+        cmd: DaemonCmd,
+    },
+    /// Print panes' output logs (written by the daemon), merged by time.
+    Logs(LogsArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `daemon` verbs.
+#[derive(Debug, Subcommand)]
+pub enum DaemonCmd {
+    /// Start the daemon for this tmux server (detached) unless one runs.
+    Start,
+    /// Stop it.
+    Stop,
+    /// Is it running, and what does it watch?
+    Status,
+    /// Print its log (its events, as JSON lines).
+    Logs,
+    /// Run it in the foreground (what `start` runs, detached).
+    #[command(hide = true)]
+    Run,
+}
+
+/// `logs` flags.
+#[derive(Debug, ClapArgs)]
+pub struct LogsArgs {
+    /// Targets; default every pane of the project.
+    pub targets: Vec<String>,
+    /// Last N lines of each pane.
+    #[arg(short = 'n', long)]
+    pub lines: Option<usize>,
+    /// Only lines matching this regex.
+    #[arg(long)]
+    pub grep: Option<String>,
+    /// Prefix each line with its time.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// No `address |` prefix.
+    #[arg(long)]
+    pub no_prefix: bool,
+    /// Keep ANSI escapes.
+    #[arg(long)]
+    pub ansi: bool,
 }
 
 /// `group` verbs.

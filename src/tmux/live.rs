@@ -82,6 +82,8 @@ pub struct LivePane {
     /// Lines in the pane's history plus the cursor row: the absolute index of the cursor line,
     /// so "output after this moment" can be read back later.
     pub cursor_line: i64,
+    /// The cursor's row on the screen.
+    pub cursor_y: i64,
 }
 
 impl LivePane {
@@ -112,6 +114,7 @@ impl LivePane {
             state: f[17].into(),
             exit_signal: if f[8] == "1" { f[18].parse().ok() } else { None },
             cursor_line: f[19].parse::<i64>().unwrap_or(0) + f[20].parse::<i64>().unwrap_or(0),
+            cursor_y: f[20].parse().unwrap_or(0),
         })
     }
 

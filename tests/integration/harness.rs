@@ -46,6 +46,7 @@ impl Server {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ctmux"));
         c.current_dir(self.dir.path())
             .env("CTMUX_STATE_DIR", self.state.path())
+            .env("XDG_RUNTIME_DIR", self.state.path())
             .env("CTMUX_TMUX_CONF", "/dev/null")
             .env_remove("TMUX")
             .env_remove("CTMUX_TMUX_SOCKET")

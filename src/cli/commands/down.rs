@@ -103,6 +103,13 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
         // Whatever depends on a stopped pane goes down first, as in compose.
         stack.graph.with_dependents(&chosen).into_iter().filter(|a| managed.contains_key(a)).collect()
     };
+    // Marked first, so the daemon does not restart what is being taken down.
+    let marks: Vec<Cmd> = addresses
+        .iter()
+        .filter_map(|a| managed.get(a))
+        .map(|lp| Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, "@ctmux-state", "stopped"]))
+        .collect();
+    let _ = rt.block_on(stack.tmux.run(&marks));
     let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
     // Remove panes; a session left with only our panes goes as a whole.
     let mut cmds = Vec::new();
@@ -146,13 +153,14 @@ pub fn run_stop(ctx: &Ctx, args: &TargetArgs) -> Result {
     let Locked { stack, _lock, rt, live: _, managed } = Locked::open(ctx)?;
     let addresses: Vec<String> =
         stack.addresses(&args.targets)?.into_iter().filter(|a| managed.contains_key(a)).collect();
-    let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    // Marked first, so the daemon does not restart what the user stopped.
     let cmds: Vec<Cmd> = addresses
         .iter()
         .filter_map(|a| managed.get(a))
         .map(|lp| Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, "@ctmux-state", "stopped"]))
         .collect();
     rt.block_on(stack.tmux.run(&cmds)).map_err(|e| e.into_error("marking panes stopped"))?;
+    let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
     stack.report_traffic(ctx);
     if ctx.json() {
         ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });

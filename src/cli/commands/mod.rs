@@ -2,6 +2,7 @@
 
 mod attach;
 mod config;
+mod daemon;
 mod down;
 mod graph;
 mod group;
@@ -39,6 +40,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Session { cmd } => session::run(ctx, cmd),
         Command::Pane { cmd } => pane::run(ctx, cmd),
         Command::Group { cmd } => group::run(ctx, cmd),
+        Command::Daemon { cmd } => daemon::run(ctx, cmd),
+        Command::Logs(args) => daemon::logs(ctx, &args),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());

@@ -119,6 +119,9 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let result = rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
     stack.report_traffic(ctx);
     let panes = result?;
+    if !args.no_daemon {
+        hand_to_daemon(&stack)?;
+    }
     if ctx.json() {
         ctx.print_json(&UpDoc {
             project: &stack.project().name,
@@ -133,4 +136,25 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
         ctx.say(format!("✔ {} is up on `{}`: {what}{ready}", stack.project().name, stack.tmux.command_line()));
     }
     Ok(Exit::Ok)
+}
+
+/// Gives the manifest to the server's daemon, starting one when the manifest has work for it
+/// (`on:` rules or restart policies) — plain stacks need no daemon.
+fn hand_to_daemon(stack: &Stack) -> Result<()> {
+    use crate::daemon::{client, protocol::Request};
+    let project = stack.project();
+    let needed = project.panes().any(|p| !p.on.is_empty() || p.restart != crate::manifest::model::Restart::No);
+    if needed {
+        client::ensure_started(&stack.tmux.socket)?;
+    }
+    let load = Request::Load { file: project.file.display().to_string(), env: std::env::vars().collect() };
+    if let Some(response) = client::request(&stack.tmux.socket, load)?
+        && !response.ok
+    {
+        return Err(crate::error::Error::failed(
+            format!("the daemon refused the manifest: {}", response.error.unwrap_or_default()),
+            None,
+        ));
+    }
+    Ok(())
 }

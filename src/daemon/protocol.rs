@@ -1,0 +1,99 @@
+//! The CLI ↔ daemon protocol: one JSON object per line over a Unix socket, versioned, shared by
+//! both sides so they cannot disagree.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version; a daemon refuses requests of another version with a clear error.
+pub const VERSION: u32 = 1;
+
+/// What a client asks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    /// Is the daemon alive, and what does it watch?
+    Status,
+    /// Load (or reload) a manifest: its rules and restart policies apply from now on.
+    Load {
+        /// Absolute manifest path.
+        file: String,
+        /// Environment to interpolate it with (the CLI's).
+        env: Vec<(String, String)>,
+    },
+    /// Exit.
+    Stop,
+}
+
+/// A request on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    /// Must equal [`VERSION`].
+    pub v: u32,
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// Whether the request succeeded.
+    pub ok: bool,
+    /// Why not, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Status details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+/// What `daemon status` reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    /// Daemon pid.
+    pub pid: u32,
+    /// Seconds since it started.
+    pub uptime_secs: u64,
+    /// Projects whose manifests it holds.
+    pub projects: Vec<String>,
+    /// Sessions it has a control client attached to.
+    pub sessions: Vec<String>,
+    /// Managed panes it watches.
+    pub panes: usize,
+}
+
+impl Response {
+    /// A success.
+    pub fn ok() -> Response {
+        Response { ok: true, error: None, status: None }
+    }
+
+    /// A failure with a reason.
+    pub fn error(message: impl Into<String>) -> Response {
+        Response { ok: false, error: Some(message.into()), status: None }
+    }
+}
+
+/// Parses one request line; malformed or hostile input becomes an error response, never a panic.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    let envelope: Envelope = serde_json::from_str(line).map_err(|e| format!("bad request: {e}"))?;
+    if envelope.v != VERSION {
+        return Err(format!("protocol version {} is not supported (this daemon speaks {VERSION})", envelope.v));
+    }
+    Ok(envelope.request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_garbage_is_an_error() {
+        let line = serde_json::to_string(&Envelope { v: VERSION, request: Request::Status }).unwrap();
+        assert_eq!(line, r#"{"v":1,"cmd":"status"}"#);
+        assert_eq!(parse_request(&line), Ok(Request::Status));
+        assert!(parse_request("{\"v\":2,\"cmd\":\"status\"}").unwrap_err().contains("version 2"));
+        for junk in ["", "null", "{", "[1,2]", "{\"v\":1}", "{\"v\":1,\"cmd\":\"rm -rf\"}", "\u{0}\u{ffff}"] {
+            assert!(parse_request(junk).is_err(), "{junk:?}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! What the daemon knows about one managed pane: its output (assembled into lines and logged),
+//! which rules fired when, and its restart history.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use crate::manifest::model::{Pane, Restart, Rule};
+use crate::tmux::LivePane;
+
+/// Pane logs rotate to `<pane>.log.1` past this size.
+const LOG_CAP: u64 = 64 * 1024 * 1024;
+
+/// The daemon's view of one pane.
+pub struct PaneState {
+    /// Project name.
+    pub project: String,
+    /// `session/pane`.
+    pub address: String,
+    /// tmux pane id.
+    pub pane_id: String,
+    /// Current process.
+    pub pid: u32,
+    /// The pid whose exit is being watched.
+    pub watched: Option<u32>,
+    /// When the current process started (for backoff reset).
+    pub started: Instant,
+    /// The pane's manifest entry (rules, restart policy).
+    pub spec: Option<Pane>,
+    /// Restarts in a row (reset after a stable run).
+    pub restarts: u32,
+    partial: Vec<u8>,
+    log: Option<(BufWriter<File>, u64)>,
+    fired: HashMap<usize, Instant>,
+}
+
+impl PaneState {
+    /// State for a pane seen in tmux.
+    pub fn new(lp: &LivePane, spec: Option<Pane>) -> PaneState {
+        PaneState {
+            project: lp.project.clone(),
+            address: lp.address.clone(),
+            pane_id: lp.pane_id.clone(),
+            pid: lp.pid,
+            watched: None,
+            started: Instant::now(),
+            spec,
+            restarts: 0,
+            partial: Vec::new(),
+            log: None,
+            fired: HashMap::new(),
+        }
+    }
+
+    /// Appends output; returns the completed lines (ANSI stripped) after logging them raw.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.partial.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
+            let mut raw: Vec<u8> = self.partial.drain(..=nl).collect();
+            raw.pop();
+            if raw.last() == Some(&b'\r') {
+                raw.pop();
+            }
+            self.write_log(&raw);
+            lines.push(strip_ansi_escapes::strip_str(String::from_utf8_lossy(&raw)));
+        }
+        lines
+    }
+
+    /// Starts the partial line with text already on the pane's cursor row.
+    pub fn seed(&mut self, bytes: &[u8]) {
+        let mut seeded = bytes.to_vec();
+        seeded.extend_from_slice(&self.partial);
+        self.partial = seeded;
+    }
+
+    /// Flushes the log file without touching the partial line.
+    pub fn flush_log(&mut self) {
+        if let Some((w, _)) = self.log.as_mut() {
+            let _ = w.flush();
+        }
+    }
+
+    /// Writes what is buffered (a trailing partial line too) to the log.
+    pub fn flush(&mut self) {
+        if !self.partial.is_empty() {
+            let raw = std::mem::take(&mut self.partial);
+            self.write_log(&raw);
+        }
+        if let Some((w, _)) = self.log.as_mut() {
+            let _ = w.flush();
+        }
+    }
+
+    fn write_log(&mut self, raw: &[u8]) {
+        if self.log.is_none() {
+            let Ok(path) = super::paths::pane_log(&self.project, &self.address) else { return };
+            let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+            if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+                self.log = Some((BufWriter::with_capacity(1 << 16, f), size));
+            }
+        }
+        let ts = crate::reconcile::build::now_nanos() / 1_000_000;
+        let Some((w, size)) = self.log.as_mut() else { return };
+        let _ = write!(w, "{ts}\t");
+        let _ = w.write_all(raw);
+        let _ = w.write_all(b"\n");
+        *size += raw.len() as u64 + 15;
+        if *size > LOG_CAP {
+            let _ = w.flush();
+            self.log = None;
+            if let Ok(path) = super::paths::pane_log(&self.project, &self.address) {
+                let _ = std::fs::rename(&path, path.with_extension("log.1"));
+            }
+        }
+    }
+
+    /// The rules that fire on `line` now (respecting `cooldown` and `once`), with named groups.
+    pub fn rules_for(&mut self, line: &str) -> Vec<(Rule, Vec<(String, String)>)> {
+        let Some(spec) = &self.spec else { return Vec::new() };
+        let mut out = Vec::new();
+        for (i, rule) in spec.on.iter().enumerate() {
+            let Some(caps) = rule.pattern.regex.captures(line) else { continue };
+            let now = Instant::now();
+            match self.fired.get(&i) {
+                Some(_) if rule.once => continue,
+                Some(last) if rule.cooldown.is_some_and(|c| now.duration_since(*last) < c) => continue,
+                _ => {}
+            }
+            self.fired.insert(i, now);
+            let groups = rule
+                .pattern
+                .regex
+                .capture_names()
+                .flatten()
+                .filter_map(|n| caps.name(n).map(|m| (n.to_string(), m.as_str().to_string())))
+                .collect();
+            out.push((rule.clone(), groups));
+        }
+        out
+    }
+
+    /// Whether (and after how long) to restart after an exit with `status`; `state` is the
+    /// pane's `@ctmux-state` (`stopped` after `ctmux stop`: never restart).
+    pub fn restart_delay(&mut self, status: Option<i32>, state: &str) -> Option<Duration> {
+        let spec = self.spec.as_ref()?;
+        let wanted = state != "stopped"
+            && match spec.restart {
+                Restart::No => false,
+                Restart::OnFailure => status != Some(0),
+                Restart::Always | Restart::UnlessStopped => true,
+            };
+        if !wanted {
+            return None;
+        }
+        // A process that stayed up for a while starts the backoff afresh.
+        if self.started.elapsed() >= Duration::from_secs(10) {
+            self.restarts = 0;
+        }
+        if spec.max_restarts.is_some_and(|m| self.restarts >= m) {
+            return None;
+        }
+        // Once-per-start rules may fire again after the restart.
+        self.fired.retain(|i, _| !spec.on.get(*i).is_some_and(|r| r.once));
+        Some(Duration::from_secs(1u64 << self.restarts.min(5)).min(Duration::from_secs(30)))
+    }
+}

@@ -1,0 +1,105 @@
+//! The daemon: rules, restart policies, logs, lifecycle, hostile input.
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+use crate::harness::{Server, eventually, read};
+
+const RULES: &str = r#"
+version: 1
+name: rules
+sessions:
+  s:
+    panes:
+      talker:
+        command: |
+          sleep 0.5
+          echo 'alert: disk $$(touch pwned) full'
+          echo 'alert: cpu hot'
+          echo 'alert: cpu hot again'
+          exec sleep 1000
+        on:
+          - match: 'alert: (?P<what>\w+)'
+            do: { run: 'echo "$$CTMUX_MATCH_WHAT|$$CTMUX_MATCH|$$CTMUX_PANE" >> fired.txt' }
+            cooldown: 2s
+"#;
+
+#[test]
+fn run_rules_get_the_match_in_env_never_in_shell_text_and_respect_cooldown() {
+    let s = Server::new(RULES);
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(10), || !read(&s.path("fired.txt")).is_empty()));
+    std::thread::sleep(Duration::from_millis(500));
+    let fired = read(&s.path("fired.txt"));
+    assert_eq!(
+        fired.lines().collect::<Vec<_>>(),
+        ["disk|alert: disk $(touch pwned) full|s/talker"],
+        "cooldown: one firing within 2s"
+    );
+    assert!(!s.path("pwned").exists(), "matched text reached a shell");
+}
+
+#[test]
+fn on_failure_restarts_with_backoff_up_to_max_restarts_and_logs_every_run() {
+    let s = Server::new(
+        "version: 1\nname: flaky\nsessions:\n  s:\n    panes:\n      f:\n        command: echo run-$$$$; sleep 0.2; exit 3\n        restart: on-failure\n        max_restarts: 2\n",
+    );
+    s.expect(&["up"], 0);
+    let runs = || s.expect(&["logs", "--no-prefix"], 0).lines().filter(|l| l.starts_with("run-")).count();
+    assert!(eventually(Duration::from_secs(10), || runs() == 3), "runs: {}", runs());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(runs(), 3, "restarted past max_restarts");
+    let log = s.expect(&["daemon", "logs"], 0);
+    assert_eq!(log.matches("\"pane.restarted\"").count(), 2, "{log}");
+}
+
+#[test]
+fn a_stopped_pane_is_not_restarted_by_its_policy() {
+    let s = Server::new(
+        "version: 1\nname: keep\nsessions:\n  s:\n    panes:\n      p:\n        command: exec sleep 1000\n        restart: always\n",
+    );
+    s.expect(&["up"], 0);
+    s.expect(&["stop", "s/p"], 0);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.status()["panes"][0]["state"], "stopped");
+}
+
+#[test]
+fn start_finds_a_running_daemon_and_garbage_never_crashes_it() {
+    let s = Server::new("version: 1\nname: life\nsessions:\n  s:\n    panes:\n      p: exec sleep 1000\n");
+    s.expect(&["up"], 0);
+    assert_eq!(s.ctmux(&["daemon", "status"]).status.code(), Some(1), "no rules, no restarts: no daemon");
+    let first = serde_json::from_str::<serde_json::Value>(&s.expect(&["--json", "daemon", "start"], 0)).unwrap();
+    assert_eq!(first["started"], true);
+    let second = serde_json::from_str::<serde_json::Value>(&s.expect(&["--json", "daemon", "start"], 0)).unwrap();
+    assert_eq!(second["started"], false);
+    let sock = s.state.path().join("ctmux").join(format!("L-{}.sock", s.name));
+    let mut stream = std::os::unix::net::UnixStream::connect(&sock).expect("daemon socket");
+    let mode =
+        std::fs::metadata(&sock).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777).unwrap();
+    assert_eq!(mode, 0o600);
+    for junk in
+        ["", "{", "null", "{\"v\":9,\"cmd\":\"status\"}", "{\"v\":1,\"cmd\":\"format-disk\"}", &"x".repeat(100_000)]
+    {
+        writeln!(stream, "{junk}").unwrap();
+        let mut reply = String::new();
+        BufReader::new(&stream).read_line(&mut reply).unwrap();
+        assert!(reply.contains("\"ok\":false"), "{junk:.20}: {reply}");
+    }
+    let status = serde_json::from_str::<serde_json::Value>(&s.expect(&["--json", "daemon", "status"], 0)).unwrap();
+    assert_eq!(status["running"], true);
+    s.expect(&["daemon", "stop"], 0);
+    assert!(eventually(Duration::from_secs(5), || s.ctmux(&["daemon", "status"]).status.code() == Some(1)));
+}
+
+#[test]
+fn the_daemon_exits_with_its_tmux_server_and_logs_what_came_before_it() {
+    let s =
+        Server::new("version: 1\nname: bye\nsessions:\n  s:\n    panes:\n      p: echo early-line; exec sleep 1000\n");
+    s.expect(&["up"], 0);
+    std::thread::sleep(Duration::from_millis(300));
+    s.expect(&["daemon", "start"], 0);
+    assert!(eventually(Duration::from_secs(5), || s.expect(&["logs", "--no-prefix"], 0).contains("early-line")));
+    s.tmux(&["kill-server"]);
+    assert!(eventually(Duration::from_secs(5), || s.ctmux(&["daemon", "status"]).status.code() == Some(1)));
+}
