@@ -273,7 +273,10 @@ impl Daemon {
 
     fn output(&mut self, id: &str, bytes: &[u8]) {
         let Some(pane) = self.panes.get_mut(id) else { return };
-        for line in pane.feed(bytes) {
+        let lines = pane.feed(bytes);
+        // Each chunk tmux pushes is on disk before the next is read: `ctmux logs` sees it now.
+        pane.flush_log();
+        for line in lines {
             let fired = pane.rules_for(&line);
             for (rule, groups) in fired {
                 event(

@@ -103,3 +103,16 @@ fn the_daemon_exits_with_its_tmux_server_and_logs_what_came_before_it() {
     s.tmux(&["kill-server"]);
     assert!(eventually(Duration::from_secs(5), || s.ctmux(&["daemon", "status"]).status.code() == Some(1)));
 }
+
+#[test]
+fn a_burst_of_200000_lines_is_logged_completely_and_in_order() {
+    let s = Server::new(
+        "version: 1\nname: burst\nsessions:\n  b:\n    panes:\n      p:\n        command: sleep 1; seq 1 200000; exec sleep 1000\n        on: [{ match: '^199999$', do: event }]\n",
+    );
+    s.expect(&["up"], 0);
+    let log = s.state.path().join("logs/burst/b/p.log");
+    assert!(eventually(Duration::from_secs(30), || read(&log).ends_with("\t200000\n")), "log incomplete");
+    let numbers: Vec<u64> = read(&log).lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect();
+    assert_eq!(numbers.len(), 200_000);
+    assert!(numbers.iter().enumerate().all(|(i, n)| *n == i as u64 + 1), "out of order");
+}
