@@ -462,7 +462,7 @@ impl<'a> Up<'a> {
         let Some(id) = self.ids.get(address) else {
             return String::new();
         };
-        let text = std::process::Command::new("tmux")
+        let text = std::process::Command::new(self.tmux.binary())
             .args(self.tmux.socket.flags())
             .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", id])
             .output()

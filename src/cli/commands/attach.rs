@@ -23,16 +23,26 @@ pub fn run(ctx: &Ctx, args: &AttachArgs) -> Result {
             hint: Some("run `ctmux up` first".into()),
         });
     };
-    rt.block_on(stack.tmux.run(&[
+    rt.block_on(attach_to(&stack.tmux, lp))
+}
+
+/// Selects the pane, then attaches this terminal to it (or switches the client, inside tmux);
+/// returns when the user detaches. Shared by `attach` and `pane interact`.
+pub async fn attach_to(tmux: &crate::tmux::Tmux, lp: &crate::tmux::LivePane) -> Result {
+    let select = [
         Cmd::new("select-window").opt("-t", lp.window_id.clone()),
         Cmd::new("select-pane").opt("-t", lp.pane_id.clone()),
-    ]))
-    .map_err(|e| e.into_error("selecting the pane"))?;
+    ];
+    tmux.run(&select).await.map_err(|e| e.into_error("selecting the pane"))?;
     let verb = if std::env::var_os("TMUX").is_some() { "switch-client" } else { "attach-session" };
-    let status = std::process::Command::new("tmux")
-        .args(stack.tmux.socket.flags())
+    let status = std::process::Command::new(tmux.binary())
+        .args(tmux.socket.flags())
         .args([verb, "-t", &lp.pane_id])
         .status()
         .map_err(|e| Error::failed(format!("cannot run tmux: {e}"), None))?;
-    if status.success() { Ok(Exit::Ok) } else { Err(Error::failed(format!("tmux {verb} failed"), None)) }
+    if status.success() {
+        Ok(Exit::Ok)
+    } else {
+        Err(Error::failed(format!("tmux {verb} failed (is this a terminal?)"), None))
+    }
 }

@@ -1,6 +1,6 @@
 //! One file per verb; `dispatch` routes a parsed command to it.
 
-mod attach;
+pub mod attach;
 mod config;
 mod daemon;
 mod down;

@@ -321,22 +321,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
         }
         PaneCmd::Interact { target } => {
             let lp = server.pane(ctx, &target).await?;
-            let cmds = [
-                Cmd::new("select-window").opt("-t", lp.window_id.clone()),
-                Cmd::new("select-pane").opt("-t", lp.pane_id.clone()),
-            ];
-            server.tmux.run(&cmds).await.map_err(|e| e.into_error("selecting the pane"))?;
-            let verb = if std::env::var_os("TMUX").is_some() { "switch-client" } else { "attach-session" };
-            let status = std::process::Command::new(server.tmux.binary())
-                .args(server.tmux.socket.flags())
-                .args([verb, "-t", &lp.pane_id])
-                .status()
-                .map_err(|e| Error::failed(format!("cannot run tmux: {e}"), None))?;
-            if status.success() {
-                Ok(Exit::Ok)
-            } else {
-                Err(Error::failed(format!("tmux {verb} failed (is this a terminal?)"), None))
-            }
+            super::attach::attach_to(&server.tmux, &lp).await
         }
         PaneCmd::SendKeys { target, keys, literal } => {
             let lp = server.pane(ctx, &target).await?;
