@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod process;
 pub mod reconcile;
 pub mod state;
+pub mod store;
 pub mod suggest;
 pub mod tmux;
 pub mod units;
