@@ -6,16 +6,20 @@
 //! and restarts panes by their `restart:` policy with exponential backoff. Tasks feed one loop
 //! that owns all state, so nothing is shared or locked. It exits when its tmux server is gone.
 //!
-//! Not built yet (issue 4): the SQLite event store (`events`, `subscribe`), health checks and
-//! limits while running, watch mode. Events are written as JSON lines to the daemon's log.
+//! Every event goes to the state store (`ctmux events`), the daemon's log, live followers and
+//! runtime subscriptions ([`events`]). Health checks run on their own timers; `ready_when`
+//! is matched on output. After a restart the daemon resumes each pane's log where the last
+//! one stopped ([`backlog`]).
 
+pub mod backlog;
 pub mod client;
+pub mod events;
 pub mod paths;
 pub mod protocol;
 mod rules;
 mod state;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +28,10 @@ use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::manifest::model::Project;
+use crate::manifest::model::{Check, Project};
 use crate::tmux::control::{Control, Event};
 use crate::tmux::{Socket, Tmux, TmuxError};
+use events::Events;
 use protocol::{Request, Response, Status};
 use state::PaneState;
 
@@ -36,17 +41,32 @@ enum Msg {
     Exited(String, u32),
     RestartDue(String, u32),
     ServerGone,
-    /// What a pane printed before the control client attached: rows above the cursor, and the
-    /// cursor row (a partial line), captured in order with the output stream.
-    Backfill(String, Vec<String>, String),
+    /// What a pane printed before the control client attached: rows above the cursor, the
+    /// cursor row (a partial line), captured in order with the output stream, and whether
+    /// tmux's history is at its limit.
+    Backfill(String, Vec<String>, String, bool),
+    /// Every row above this absolute row of the pane has been received: mark the log.
+    Mark(String, usize),
+    /// Panes, windows or sessions came or went.
+    Changed,
+    ProbeDue(String, u64),
+    ProbeDone(String, u64, Result<(), String>),
     ClientGone(String),
     Request(Request, oneshot::Sender<Response>),
+    Follow(i64, mpsc::UnboundedSender<String>),
 }
 
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
 pub async fn run(socket: Socket) -> Result<(), Error> {
     let path = paths::socket_path(&socket).map_err(|e| Error::failed(format!("runtime directory: {e}"), None))?;
-    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+    // One daemon per server: the lock is held for our whole life (the kernel drops it when we die).
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.with_extension("lock"))
+        .map_err(|e| Error::failed(format!("daemon lock: {e}"), None))?;
+    if lock.try_lock().is_err() || std::os::unix::net::UnixStream::connect(&path).is_ok() {
         return Err(Error::failed(format!("a daemon already serves this tmux server ({})", path.display()), None));
     }
     let _ = std::fs::remove_file(&path);
@@ -56,6 +76,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
     }
+    let server = socket.key();
     let tmux = Arc::new(Tmux::new(socket));
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     spawn_listener(listener, tx.clone());
@@ -66,8 +87,9 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         sessions: HashSet::new(),
         panes: HashMap::new(),
         started: Instant::now(),
+        events: Events::new(server),
     };
-    event("daemon.started", None, serde_json::json!({ "pid": std::process::id() }));
+    daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
     // The tmux server's own exit ends the daemon (its pid, watched through a pidfd).
     if let Ok(pid) = daemon.tmux.run(&[crate::tmux::Cmd::query("display-message").args(["-p", "#{pid}"])]).await
         && let Ok(pid) = pid.trim().parse::<u32>()
@@ -80,19 +102,36 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         });
     }
     if !daemon.refresh().await {
-        event("daemon.stopped", None, serde_json::json!({ "reason": "no tmux server" }));
+        daemon.events.emit("daemon.stopped", "", "", serde_json::json!({ "reason": "no tmux server" }));
         let _ = std::fs::remove_file(&path);
         return Ok(());
     }
     while let Some(msg) = rx.recv().await {
         let keep_going = match msg {
             Msg::ServerGone => false,
-            Msg::Backfill(id, rows, partial) => {
-                daemon.backfill(&id, rows, partial).await;
+            Msg::Backfill(id, rows, partial, full) => {
+                daemon.backfill(&id, rows, partial, full).await;
+                true
+            }
+            Msg::Mark(id, row) => {
+                daemon.mark(&id, row).await;
+                true
+            }
+            Msg::Changed => daemon.refresh().await,
+            Msg::ProbeDue(id, generation) => {
+                daemon.probe(&id, generation);
+                true
+            }
+            Msg::ProbeDone(id, generation, result) => {
+                daemon.probed(&id, generation, result).await;
+                true
+            }
+            Msg::Follow(after_id, follower) => {
+                daemon.events.follow(after_id, follower);
                 true
             }
             Msg::Output(id, bytes) => {
-                daemon.output(&id, &bytes);
+                daemon.output(&id, &bytes).await;
                 true
             }
             Msg::Exited(id, pid) => daemon.exited(&id, pid).await,
@@ -115,21 +154,17 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             break;
         }
     }
-    for pane in daemon.panes.values_mut() {
-        pane.flush();
+    let ids: Vec<String> = daemon.panes.keys().cloned().collect();
+    for id in ids {
+        if let Some(pane) = daemon.panes.get_mut(&id) {
+            pane.flush_log();
+        }
+        daemon.mark_now(&id).await;
     }
-    event("daemon.stopped", None, serde_json::json!({}));
+    daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
     let _ = std::fs::remove_file(&path);
+    drop(lock);
     Ok(())
-}
-
-/// One event as a JSON line on the daemon's log (SPEC §4 shape; the SQLite store comes later).
-fn event(kind: &str, pane: Option<(&str, &str)>, data: serde_json::Value) {
-    let ts = crate::reconcile::build::now_nanos() / 1_000_000;
-    let (project, address) = pane.unwrap_or(("", ""));
-    let (session, name) = address.split_once('/').unwrap_or(("", ""));
-    let doc = serde_json::json!({ "ts": ts as u64, "kind": kind, "project": project, "session": session, "pane": name, "data": data });
-    println!("{doc}");
 }
 
 fn spawn_listener(listener: UnixListener, tx: mpsc::UnboundedSender<Msg>) {
@@ -142,6 +177,22 @@ fn spawn_listener(listener: UnixListener, tx: mpsc::UnboundedSender<Msg>) {
                 let mut lines = BufReader::new(read.take(1 << 20)).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     let response = match protocol::parse_request(&line) {
+                        Ok(Request::Follow { after_id }) => {
+                            let (follower, mut feed) = mpsc::unbounded_channel();
+                            if tx.send(Msg::Follow(after_id, follower)).is_err() {
+                                return;
+                            }
+                            let ok = serde_json::to_string(&Response::ok()).unwrap_or_default();
+                            if write.write_all(format!("{ok}\n").as_bytes()).await.is_err() {
+                                return;
+                            }
+                            while let Some(event) = feed.recv().await {
+                                if write.write_all(format!("{event}\n").as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            return;
+                        }
                         Ok(request) => {
                             let (reply, answer) = oneshot::channel();
                             if tx.send(Msg::Request(request, reply)).is_err() {
@@ -168,6 +219,7 @@ struct Daemon {
     sessions: HashSet<String>,
     panes: HashMap<String, PaneState>,
     started: Instant,
+    events: Events,
 }
 
 impl Daemon {
@@ -182,6 +234,8 @@ impl Daemon {
                     projects: self.projects.keys().cloned().collect(),
                     sessions: self.sessions.iter().cloned().collect(),
                     panes: self.panes.len(),
+                    store: self.events.store.as_ref().map(|_| crate::store::Store::path().display().to_string()),
+                    subscriptions: self.events.subscriptions().len(),
                 }),
             },
             Request::Load { file, env } => {
@@ -200,11 +254,12 @@ impl Daemon {
                 }
             }
             Request::Stop => Response::ok(),
+            Request::Follow { .. } => Response::error("follow is answered by the connection"),
         }
     }
 
-    /// Re-reads tmux: new sessions get a control client, new pane processes a pidfd watch.
-    /// Returns false when the tmux server is gone (the daemon exits).
+    /// Re-reads tmux: new sessions get a control client, new pane processes a pidfd watch and a
+    /// `pane.started` event. Returns false when the tmux server is gone (the daemon exits).
     async fn refresh(&mut self) -> bool {
         let live = match self.tmux.list(&[]).await {
             Ok((live, _)) => live,
@@ -225,39 +280,149 @@ impl Daemon {
                 watch_session(self.tmux.clone(), lp.session_id.clone(), self.tx.clone());
             }
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
+            let known = self.panes.contains_key(&lp.pane_id);
             let pane = self.panes.entry(lp.pane_id.clone()).or_insert_with(|| PaneState::new(lp, spec.clone()));
             if pane.pid != lp.pid || pane.watched.is_none() && !lp.dead {
+                let new_process = !known || pane.pid != lp.pid;
                 pane.pid = lp.pid;
                 pane.started = Instant::now();
                 if !lp.dead {
                     pane.watched = Some(lp.pid);
                     watch_exit(lp.pane_id.clone(), lp.pid, self.tx.clone());
                 }
+                if new_process && !lp.dead {
+                    pane.generation += 1;
+                    pane.health = None;
+                    let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
+                    self.events.emit("pane.started", &pane.project, &pane.address, data);
+                    if pane.checked() {
+                        self.set_health(&lp.pane_id, crate::reconcile::health::State::Starting, None).await;
+                    }
+                }
             }
         }
-        self.panes.retain(|id, p| {
-            let keep = seen.contains(id);
-            if !keep {
+        let gone: Vec<String> = self.panes.keys().filter(|id| !seen.contains(*id)).cloned().collect();
+        for id in gone {
+            if let Some(mut p) = self.panes.remove(&id) {
                 p.flush();
+                self.events.emit("pane.removed", &p.project, &p.address, serde_json::json!({ "tmux_id": id }));
             }
-            keep
-        });
+        }
         true
     }
 
-    /// Logs what a pane printed before we watched it, once: `@ctmux-logged` (absolute lines
-    /// already logged) keeps a restarted daemon from repeating what it logged before.
-    async fn backfill(&mut self, id: &str, rows: Vec<String>, partial: String) {
-        let query = crate::tmux::Cmd::query("show-options").args(["-p", "-v", "-t", id, "@ctmux-logged"]);
-        let logged = self.tmux.run(&[query]).await.ok().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    /// Sets a pane's health, recording a `health.changed` event when it changes, and starts its
+    /// probe timer when it has a probe.
+    async fn set_health(&mut self, id: &str, state: crate::reconcile::health::State, error: Option<String>) {
+        use crate::reconcile::health::{State, Tracker};
         let Some(pane) = self.panes.get_mut(id) else { return };
-        for row in rows.iter().skip(logged) {
-            pane.feed(format!("{row}\n").as_bytes());
+        let first = pane.health.is_none();
+        let tracker = pane.health.get_or_insert_with(Tracker::new);
+        let from = if first { State::None } else { tracker.state };
+        tracker.state = state;
+        if from == state {
+            return;
+        }
+        let data = serde_json::json!({ "from": from.as_str(), "to": state.as_str(), "error": error });
+        self.events.emit("health.changed", &pane.project, &pane.address, data);
+        let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-health", state.as_str()]);
+        let _ = self.tmux.run(&[set]).await;
+        if first
+            && pane.spec.as_ref().and_then(|p| p.health.as_ref()).is_some_and(|h| !matches!(h.check, Check::Log(_)))
+        {
+            schedule_probe(id.to_string(), pane.generation, Duration::ZERO, self.tx.clone());
+        }
+    }
+
+    /// Runs a due probe (in its own task; the result comes back as a message).
+    fn probe(&mut self, id: &str, generation: u64) {
+        let Some(pane) = self.panes.get(id) else { return };
+        if pane.generation != generation || pane.watched.is_none() {
+            return;
+        }
+        let Some(spec) = pane.spec.clone() else { return };
+        let Some(health) = spec.health.clone() else { return };
+        let tx = self.tx.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let result = crate::reconcile::health::probe(&health.check, &spec, health.timeout).await;
+            let _ = tx.send(Msg::ProbeDone(id, generation, result));
+        });
+    }
+
+    /// Records a probe result; a pane that turns unhealthy is restarted when its policy allows
+    /// (liveness): stopped gracefully here, restarted by the exit path with backoff.
+    async fn probed(&mut self, id: &str, generation: u64, result: Result<(), String>) {
+        use crate::reconcile::health::State;
+        let Some(pane) = self.panes.get_mut(id) else { return };
+        if pane.generation != generation || pane.watched.is_none() {
+            return;
+        }
+        let Some(spec) = pane.spec.clone() else { return };
+        let Some(health) = spec.health.clone() else { return };
+        let tracker = pane.health.get_or_insert_with(crate::reconcile::health::Tracker::new);
+        let before = tracker.state;
+        let error = result.as_ref().err().cloned();
+        tracker.record(&health, result);
+        let (after, delay) = (tracker.state, tracker.until_next());
+        // `ready_when` decides health alone once it matched; a probe cannot overrule it.
+        if before != after && !(spec.ready_when.is_some() && before == State::Healthy) {
+            tracker.state = before;
+            self.set_health(id, after, error).await;
+        }
+        let Some(pane) = self.panes.get(id) else { return };
+        schedule_probe(id.to_string(), generation, delay, self.tx.clone());
+        if before != State::Unhealthy
+            && after == State::Unhealthy
+            && spec.restart != crate::manifest::model::Restart::No
+        {
+            let (project, address, pid) = (pane.project.clone(), pane.address.clone(), pane.pid);
+            tokio::spawn(async move {
+                crate::reconcile::stop::stop_tree(&project, &address, pid, &spec.stop, Some(&spec)).await;
+            });
+        }
+    }
+
+    /// Logs what a pane printed before we watched it, once, resuming where an earlier daemon's
+    /// log stopped ([`backlog`]); rules run on those lines too, since no daemon saw them.
+    async fn backfill(&mut self, id: &str, rows: Vec<String>, partial: String, full: bool) {
+        let query = crate::tmux::Cmd::query("show-options").args(["-p", "-v", "-t", id, "@ctmux-logged"]);
+        let mark = self.tmux.run(&[query]).await.ok().and_then(|v| backlog::Mark::parse(&v));
+        let Some(pane) = self.panes.get_mut(id) else { return };
+        let Some(log) = pane.log_path() else { return };
+        let after = mark.and_then(|m| backlog::after_mark(&log, m));
+        let tail = if mark.is_some() { backlog::tail(&log, 100) } else { Vec::new() };
+        let start = backlog::resume_row(&rows, mark, after.as_deref(), &tail, full);
+        let mut lines = Vec::new();
+        for row in rows.iter().skip(start) {
+            lines.extend(pane.feed(format!("{row}\n").as_bytes()));
         }
         pane.seed(partial.as_bytes());
         pane.flush_log();
-        let mark = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-logged", &rows.len().to_string()]);
-        let _ = self.tmux.run(&[mark]).await;
+        let marked = backlog::Mark::now(&log, rows.len());
+        let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-logged", &marked.render()]);
+        let _ = self.tmux.run(&[set]).await;
+        self.lines(id, lines).await;
+    }
+
+    /// Writes down that the log holds every line above pane row `row` (see [`backlog`]).
+    async fn mark(&mut self, id: &str, row: usize) {
+        let Some(pane) = self.panes.get_mut(id) else { return };
+        pane.flush_log();
+        pane.unmarked = false;
+        let Some(log) = pane.log_path() else { return };
+        let mark = backlog::Mark::now(&log, row);
+        let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-logged", &mark.render()]);
+        let _ = self.tmux.run(&[set]).await;
+    }
+
+    /// Marks a pane's log at its current cursor row (at exit, or when the daemon stops).
+    async fn mark_now(&mut self, id: &str) {
+        let query = crate::tmux::Cmd::query("display-message").args(["-p", "-t", id, "#{history_size} #{cursor_y}"]);
+        let Ok(text) = self.tmux.run(&[query]).await else { return };
+        let mut n = text.split_whitespace().map(|x| x.parse::<usize>().unwrap_or(0));
+        let row = n.next().unwrap_or(0) + n.next().unwrap_or(0);
+        self.mark(id, row).await;
     }
 
     /// Loads the manifest a session was built from (`@ctmux-manifest`), after a daemon restart.
@@ -271,20 +436,31 @@ impl Daemon {
         }
     }
 
-    fn output(&mut self, id: &str, bytes: &[u8]) {
+    async fn output(&mut self, id: &str, bytes: &[u8]) {
         let Some(pane) = self.panes.get_mut(id) else { return };
         let lines = pane.feed(bytes);
-        // Each chunk tmux pushes is on disk before the next is read: `ctmux logs` sees it now.
+        pane.unmarked = true;
+        // Each chunk tmux pushes is on disk before the next is read: `ctmux logs` sees it now,
+        // and a line is logged before any action it triggers runs.
         pane.flush_log();
+        self.lines(id, lines).await;
+    }
+
+    /// Runs rules and `ready_when` on complete lines of pane `id`.
+    async fn lines(&mut self, id: &str, lines: Vec<String>) {
         for line in lines {
-            let fired = pane.rules_for(&line);
-            for (rule, groups) in fired {
-                event(
-                    "pattern.matched",
-                    Some((&pane.project, &pane.address)),
-                    serde_json::json!({ "rule": rule.pattern.source, "text": line, "groups": groups }),
-                );
+            let Some(pane) = self.panes.get_mut(id) else { return };
+            let ready = pane.ready_pattern().is_some_and(|re| re.is_match(&line))
+                && pane.health.as_ref().is_some_and(|h| h.state != crate::reconcile::health::State::Healthy);
+            for (rule, groups) in pane.rules_for(&line) {
+                let names: serde_json::Map<String, serde_json::Value> =
+                    groups.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+                let data = serde_json::json!({ "rule": rule.pattern.source, "text": line, "groups": names });
+                self.events.emit("pattern.matched", &pane.project, &pane.address, data);
                 rules::act(self.tmux.clone(), pane, &rule.action, &line, &groups, self.tx.clone());
+            }
+            if ready {
+                self.set_health(id, crate::reconcile::health::State::Healthy, None).await;
             }
         }
     }
@@ -293,13 +469,14 @@ impl Daemon {
         if !self.refresh().await {
             return false;
         }
-        // tmux notices a moment after the kernel: wait until it reports the pane dead.
+        // tmux reaps the process a moment after the kernel tells us; ask until it reports the
+        // pane dead (bounded: a few round trips).
         let mut status = None;
         for _ in 0..50 {
             match self.tmux.list(&[]).await {
                 Ok((live, _)) => match live.panes.iter().find(|p| p.pane_id == id) {
                     Some(p) if p.dead => {
-                        status = Some((p.exit_status, p.state.clone()));
+                        status = Some((p.exit_status, p.exit_signal, p.state.clone()));
                         break;
                     }
                     Some(p) if p.pid != pid => return true,
@@ -309,23 +486,15 @@ impl Daemon {
                 Err(_) => return self.refresh().await,
             }
         }
-        let Some((exit_status, state)) = status else { return true };
+        let Some((exit_status, signal, state)) = status else { return true };
         let Some(pane) = self.panes.get_mut(id) else { return true };
         pane.flush();
         pane.watched = None;
-        if let Ok((live, _)) = self.tmux.list(&[]).await
-            && let Some(lp) = live.panes.iter().find(|p| p.pane_id == id)
-        {
-            let mark = crate::tmux::Cmd::new("set-option").args([
-                "-p",
-                "-t",
-                id,
-                "@ctmux-logged",
-                &lp.cursor_line.to_string(),
-            ]);
-            let _ = self.tmux.run(&[mark]).await;
-        }
-        event("pane.exited", Some((&pane.project, &pane.address)), serde_json::json!({ "status": exit_status }));
+        pane.generation += 1;
+        self.mark_now(id).await;
+        let Some(pane) = self.panes.get_mut(id) else { return true };
+        let data = serde_json::json!({ "status": exit_status, "signal": signal, "pid": pid });
+        self.events.emit("pane.exited", &pane.project, &pane.address, data);
         if let Some(delay) = pane.restart_delay(exit_status, &state) {
             let tx = self.tx.clone();
             let (id, pid) = (id.to_string(), pid);
@@ -354,18 +523,26 @@ impl Daemon {
             &pane.restarts.to_string(),
         ]));
         if self.tmux.run(&cmds).await.is_ok() {
-            event(
-                "pane.restarted",
-                Some((&pane.project, &pane.address)),
-                serde_json::json!({ "restarts": pane.restarts }),
-            );
+            let data = serde_json::json!({ "restarts": pane.restarts });
+            self.events.emit("pane.restarted", &pane.project, &pane.address, data);
         }
     }
 }
 
+/// Sends [`Msg::ProbeDue`] after `delay`.
+fn schedule_probe(id: String, generation: u64, delay: Duration, tx: mpsc::UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = tx.send(Msg::ProbeDue(id, generation));
+    });
+}
+
 /// A control client for one session, forwarding its panes' output to the loop. Each pane's
 /// earlier output is captured through the same client, so tmux places the capture within the
-/// output stream: output before its reply is in the capture, output after it is new.
+/// output stream: output before its reply is in the capture, output after it is new. A pane
+/// that printed is marked ([`Msg::Mark`]) a moment after its output pauses (at most every
+/// [`MARK_EVERY`] while it goes on), the same way: a position query whose reply follows the
+/// output it covers.
 fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
         let Ok(mut control) = Control::attach_ready(&tmux, &session).await else {
@@ -381,59 +558,83 @@ fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let line: Vec<String> = ids
-            .iter()
-            .map(|id| {
-                format!("display-message -p -t {id} '#{{history_size}} #{{cursor_y}}' ; capture-pane -p -t {id} -S -")
-            })
-            .collect();
-        let mut pending: Vec<(String, Option<Vec<u8>>)> = ids.iter().map(|id| (id.clone(), None)).collect();
+        let mut watch = Watch { expect: VecDeque::new(), captured: HashSet::new(), held: Vec::new() };
+        let mut line = Vec::new();
+        for id in &ids {
+            line.push(format!("display-message -p -t {id} '{POSITION}' ; capture-pane -p -t {id} -S -"));
+            watch.expect.push_back(Expect::Position);
+            watch.expect.push_back(Expect::Capture(id.clone()));
+        }
         if !line.is_empty() && control.send(&[&line.join(" ; ")]).await.is_err() {
             let _ = tx.send(Msg::ClientGone(session));
             return;
         }
-        let mut replies_left = ids.len() * 2;
-        let mut held: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut position = String::new();
+        let mut dirty: HashSet<String> = HashSet::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
-            match control.next().await {
+            let event = tokio::select! {
+                event = control.next() => event,
+                _ = sleep_until(deadline) => {
+                    deadline = None;
+                    let queries: Vec<String> = dirty.drain().map(|id| {
+                        let q = format!("display-message -p -t {id} '{POSITION}'");
+                        watch.expect.push_back(Expect::Mark(id));
+                        q
+                    }).collect();
+                    if !queries.is_empty() && control.send(&[&queries.join(" ; ")]).await.is_err() {
+                        let _ = tx.send(Msg::ClientGone(session));
+                        return;
+                    }
+                    continue;
+                }
+            };
+            match event {
                 Event::Output(id, bytes) => {
-                    if replies_left > 0 {
-                        // Before the captures answered: part of them, except for panes already captured.
-                        if pending.iter().any(|(p, body)| *p == id && body.is_some()) {
-                            held.push((id, bytes));
+                    if watch.capturing() {
+                        // Before its capture answered: part of it. After: new, held in order.
+                        if watch.captured.contains(&id) {
+                            watch.held.push((id, bytes));
                         }
                         continue;
                     }
+                    dirty.insert(id.clone());
+                    deadline.get_or_insert_with(|| tokio::time::Instant::now() + MARK_EVERY);
                     if tx.send(Msg::Output(id, bytes)).is_err() {
                         return;
                     }
                 }
-                Event::Reply(body) if replies_left > 0 => {
-                    replies_left -= 1;
-                    let index = (ids.len() * 2 - replies_left - 1) / 2;
-                    if let Some(slot) = pending.get_mut(index) {
-                        match slot.1.take() {
-                            None => slot.1 = Some(body),
-                            Some(position) => {
-                                let pos = String::from_utf8_lossy(&position).to_string();
-                                let mut n = pos.split_whitespace().map(|x| x.parse::<usize>().unwrap_or(0));
-                                let cursor = n.next().unwrap_or(0) + n.next().unwrap_or(0);
-                                let text = String::from_utf8_lossy(&body).to_string();
-                                let rows: Vec<String> = text.split('\n').map(str::to_string).collect();
-                                let partial = rows.get(cursor).cloned().unwrap_or_default();
-                                let above = rows.into_iter().take(cursor).collect();
-                                let _ = tx.send(Msg::Backfill(slot.0.clone(), above, partial));
-                                slot.1 = Some(Vec::new());
+                Event::Reply(body) => {
+                    let text = String::from_utf8_lossy(&body).to_string();
+                    match watch.expect.pop_front() {
+                        Some(Expect::Position) => position = text,
+                        Some(Expect::Capture(id)) => {
+                            let (row, full) = parse_position(&position);
+                            let rows: Vec<String> = text.split('\n').map(str::to_string).collect();
+                            let partial = rows.get(row).cloned().unwrap_or_default();
+                            let above = rows.into_iter().take(row).collect();
+                            let _ = tx.send(Msg::Backfill(id.clone(), above, partial, full));
+                            watch.captured.insert(id);
+                            if !watch.capturing() {
+                                for (id, bytes) in watch.held.drain(..) {
+                                    dirty.insert(id.clone());
+                                    let _ = tx.send(Msg::Output(id, bytes));
+                                }
+                                if !dirty.is_empty() {
+                                    deadline = Some(tokio::time::Instant::now() + MARK_EVERY);
+                                }
                             }
                         }
-                    }
-                    if replies_left == 0 {
-                        for (id, bytes) in held.drain(..) {
-                            let _ = tx.send(Msg::Output(id, bytes));
+                        Some(Expect::Mark(id)) => {
+                            let (row, _) = parse_position(&text);
+                            let _ = tx.send(Msg::Mark(id, row));
                         }
+                        None => {}
                     }
                 }
-                Event::Reply(_) => {}
+                Event::Changed => {
+                    let _ = tx.send(Msg::Changed);
+                }
                 Event::Exit => {
                     let _ = tx.send(Msg::ClientGone(session));
                     return;
@@ -441,6 +642,46 @@ fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg
             }
         }
     });
+}
+
+/// How long output may go unmarked in `@ctmux-logged` (what a killed daemon may have to sort
+/// out again from tmux's history).
+const MARK_EVERY: Duration = Duration::from_millis(200);
+
+/// Where a pane's cursor is, absolutely, and whether its history is at the limit.
+const POSITION: &str = "#{history_size} #{cursor_y} #{history_limit}";
+
+fn parse_position(text: &str) -> (usize, bool) {
+    let n: Vec<usize> = text.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    let (size, y, limit) = (n.first().copied().unwrap_or(0), n.get(1).copied().unwrap_or(0), n.get(2).copied());
+    (size + y, limit.is_some_and(|l| size >= l))
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Replies a session's control client waits for, in order.
+enum Expect {
+    Position,
+    Capture(String),
+    Mark(String),
+}
+
+struct Watch {
+    expect: VecDeque<Expect>,
+    captured: HashSet<String>,
+    held: Vec<(String, Vec<u8>)>,
+}
+
+impl Watch {
+    /// Still waiting for the first captures.
+    fn capturing(&self) -> bool {
+        self.expect.iter().any(|e| matches!(e, Expect::Capture(_)))
+    }
 }
 
 /// A pidfd watch: the kernel tells us when the pane's process exits.

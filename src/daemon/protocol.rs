@@ -19,6 +19,12 @@ pub enum Request {
         /// Environment to interpolate it with (the CLI's).
         env: Vec<(String, String)>,
     },
+    /// Stream every event with an id above `after_id` (stored ones first), one JSON object per
+    /// line, until the client hangs up.
+    Follow {
+        /// Last event id the client has.
+        after_id: i64,
+    },
     /// Exit.
     Stop,
 }
@@ -59,6 +65,12 @@ pub struct Status {
     pub sessions: Vec<String>,
     /// Managed panes it watches.
     pub panes: usize,
+    /// The state store it records events in (absent when it cannot open one).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// Subscriptions it runs.
+    #[serde(default)]
+    pub subscriptions: usize,
 }
 
 impl Response {

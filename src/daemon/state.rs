@@ -30,6 +30,12 @@ pub struct PaneState {
     pub spec: Option<Pane>,
     /// Restarts in a row (reset after a stable run).
     pub restarts: u32,
+    /// Health of the current process, when the pane has checks.
+    pub health: Option<crate::reconcile::health::Tracker>,
+    /// Bumped at every new process, so late probe results of an old one are dropped.
+    pub generation: u64,
+    /// Output arrived since the last `@ctmux-logged` mark.
+    pub unmarked: bool,
     partial: Vec<u8>,
     log: Option<(BufWriter<File>, u64)>,
     fired: HashMap<usize, Instant>,
@@ -46,7 +52,10 @@ impl PaneState {
             watched: None,
             started: Instant::now(),
             spec,
-            restarts: 0,
+            restarts: lp.restarts,
+            health: None,
+            generation: 0,
+            unmarked: false,
             partial: Vec::new(),
             log: None,
             fired: HashMap::new(),
@@ -74,6 +83,28 @@ impl PaneState {
         let mut seeded = bytes.to_vec();
         seeded.extend_from_slice(&self.partial);
         self.partial = seeded;
+    }
+
+    /// The pane's log file.
+    pub fn log_path(&self) -> Option<std::path::PathBuf> {
+        super::paths::pane_log(&self.project, &self.address).ok()
+    }
+
+    /// Whether the pane has a health check or `ready_when`.
+    pub fn checked(&self) -> bool {
+        self.spec.as_ref().is_some_and(|p| p.health.is_some() || p.ready_when.is_some())
+    }
+
+    /// The output pattern that makes the pane healthy (`ready_when`, or a `log:` check).
+    pub fn ready_pattern(&self) -> Option<&regex::Regex> {
+        let spec = self.spec.as_ref()?;
+        spec.ready_when
+            .as_ref()
+            .or(match spec.health.as_ref().map(|h| &h.check) {
+                Some(crate::manifest::model::Check::Log(p)) => Some(p),
+                _ => None,
+            })
+            .map(|p| &p.regex)
     }
 
     /// Flushes the log file without touching the partial line.

@@ -108,6 +108,7 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     cmds.push(set("@ctmux-hash", spec::hash(pane)));
     cmds.push(set("@ctmux-started", now_secs().to_string()));
     cmds.push(set("@ctmux-state", String::new()));
+    cmds.push(set("@ctmux-health", String::new()));
     cmds.push(Cmd::new("set-option").args(["-w", "-t", tmux_id, "remain-on-exit", "on"]));
     cmds.into_iter().enumerate().map(|(i, c)| if i == 0 { c } else { c.sticky() }).collect()
 }

@@ -120,6 +120,11 @@ impl Tracker {
         Instant::now() >= self.next
     }
 
+    /// Time until the next probe is due.
+    pub fn until_next(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+
     /// Records a probe result and schedules the next one.
     pub fn record(&mut self, health: &Health, result: Result<(), String>) {
         let now = Instant::now();

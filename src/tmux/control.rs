@@ -21,6 +21,9 @@ pub enum Event {
     Reply(Vec<u8>),
     /// Output from a pane: its id and the raw bytes.
     Output(String, Vec<u8>),
+    /// Panes, windows or sessions came or went (`%window-add`, `%window-close`,
+    /// `%layout-change`, `%sessions-changed`, …): time to read the layout again.
+    Changed,
     /// The client was detached or the server exited.
     Exit,
 }
@@ -62,7 +65,7 @@ impl Control {
                 Event::Exit => {
                     return Err(std::io::Error::other(format!("tmux refused a control client for {session}")));
                 }
-                Event::Output(..) => {}
+                Event::Output(..) | Event::Changed => {}
             }
         }
     }
@@ -126,6 +129,17 @@ pub fn parse(line: &[u8]) -> Option<Event> {
     }
     if line.starts_with(b"%exit") {
         return Some(Event::Exit);
+    }
+    const CHANGES: [&[u8]; 6] = [
+        b"%window-add ",
+        b"%window-close ",
+        b"%unlinked-window-close ",
+        b"%layout-change ",
+        b"%sessions-changed",
+        b"%session-window-changed ",
+    ];
+    if CHANGES.iter().any(|c| line.starts_with(c)) {
+        return Some(Event::Changed);
     }
     None
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 pub const SEP: char = '\x1f';
 
 /// The `list-panes -F` fields, in [`LivePane::parse`] order.
-pub const FIELDS: [&str; 21] = [
+pub const FIELDS: [&str; 23] = [
     "#{session_name}",
     "#{session_id}",
     "#{window_id}",
@@ -28,6 +28,8 @@ pub const FIELDS: [&str; 21] = [
     "#{pane_dead_signal}",
     "#{history_size}",
     "#{cursor_y}",
+    "#{@ctmux-health}",
+    "#{@ctmux-restarts}",
 ];
 
 /// Marks the end of the pane list when other output follows it in the same call.
@@ -84,6 +86,10 @@ pub struct LivePane {
     pub cursor_line: i64,
     /// The cursor's row on the screen.
     pub cursor_y: i64,
+    /// `@ctmux-health`, kept current by the daemon (empty when no daemon checks it).
+    pub health: String,
+    /// `@ctmux-restarts`: restarts by the daemon (policy, rules, liveness).
+    pub restarts: u32,
 }
 
 impl LivePane {
@@ -115,6 +121,8 @@ impl LivePane {
             exit_signal: if f[8] == "1" { f[18].parse().ok() } else { None },
             cursor_line: f[19].parse::<i64>().unwrap_or(0) + f[20].parse::<i64>().unwrap_or(0),
             cursor_y: f[20].parse().unwrap_or(0),
+            health: f[21].into(),
+            restarts: f[22].parse().unwrap_or(0),
         })
     }
 

@@ -61,10 +61,15 @@ impl PaneDoc {
                 lp.pane_index.to_string()
             },
             state: state_of(Some(lp)),
-            health: "none",
+            health: match lp.health.as_str() {
+                "starting" => "starting",
+                "healthy" => "healthy",
+                "unhealthy" => "unhealthy",
+                _ => "none",
+            },
             pid: (!lp.dead).then_some(lp.pid),
             exit_status: lp.exit_status,
-            restarts: 0,
+            restarts: lp.restarts,
             command: manifest
                 .and_then(|p| p.command.as_ref().map(|c| c.display()))
                 .or_else(|| Some(lp.current_command.clone())),
@@ -102,7 +107,13 @@ async fn health_of(pane: &Pane, lp: Option<&LivePane>, output: Option<&String>) 
             health::State::None
         };
     };
-    let _ = lp;
+    // The daemon keeps `@ctmux-health` current from its own probes and output watch.
+    if let Some(state) = [health::State::Starting, health::State::Healthy, health::State::Unhealthy]
+        .into_iter()
+        .find(|s| s.as_str() == lp.health)
+    {
+        return state;
+    }
     let pattern = pane.ready_when.as_ref().or(match pane.health.as_ref().map(|h| &h.check) {
         Some(Check::Log(p)) => Some(p),
         _ => None,
@@ -165,7 +176,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 health: health.as_str(),
                 pid: lp.filter(|l| !l.dead).map(|l| l.pid),
                 exit_status: lp.and_then(|l| l.exit_status),
-                restarts: 0,
+                restarts: lp.map_or(0, |l| l.restarts),
                 command: pane.command.as_ref().map(|c| c.display()),
                 cwd: pane.cwd.display().to_string(),
                 started_at: lp.and_then(|l| l.started),
