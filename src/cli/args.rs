@@ -94,8 +94,18 @@ pub enum Command {
         #[command(subcommand)]
         cmd: DaemonCmd,
     },
-    /// Print panes' output logs (written by the daemon), merged by time.
+    /// Print panes' output logs (written by the daemon), merged by time; `-f` follows.
     Logs(LogsArgs),
+    /// Print the daemon's recorded events (pane started/exited, matches, health…); `-f` follows.
+    Events(EventsArgs),
+    /// Run a command on every matching event, from now until `unsubscribe` (kept across daemon
+    /// restarts); `--list` shows them.
+    Subscribe(SubscribeArgs),
+    /// Remove a subscription.
+    Unsubscribe {
+        /// Its id (`subscribe --list`).
+        id: i64,
+    },
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -114,6 +124,45 @@ pub enum DaemonCmd {
     /// Run it in the foreground (what `start` runs, detached).
     #[command(hide = true)]
     Run,
+}
+
+/// `events` flags.
+#[derive(Debug, ClapArgs)]
+pub struct EventsArgs {
+    /// Only events of these targets (session, `session/pane`, pane).
+    pub targets: Vec<String>,
+    /// Keep printing new events as they happen (JSON Lines with `--json`).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only events since then: a duration ago (`10m`) or a time (`2026-11-25T09:00:00Z`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only events of this kind (`pane.exited`, or a prefix: `pane`, `pane.*`); repeatable.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
+    /// Only the last N events.
+    #[arg(short = 'n', long)]
+    pub lines: Option<usize>,
+}
+
+/// `subscribe` flags.
+#[derive(Debug, ClapArgs)]
+pub struct SubscribeArgs {
+    /// Event kind (`pane.exited`, a prefix such as `pane.*`, or `*`).
+    pub event: Option<String>,
+    /// Only events of this target (session, `session/pane`, pane).
+    #[arg(long, value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Only events whose text (or JSON) matches this regex.
+    #[arg(long = "match", value_name = "REGEX")]
+    pub pattern: Option<String>,
+    /// List subscriptions instead.
+    #[arg(long, conflicts_with_all = ["event", "target", "pattern"])]
+    pub list: bool,
+    /// The command: one argument runs in `sh -c`, several are an argv. It gets the event as
+    /// `CTMUX_EVENT`, `CTMUX_PANE`, `CTMUX_DATA_<KEY>`… and as JSON on stdin.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `logs` flags.

@@ -34,6 +34,13 @@ impl Ctx {
         println!("{}", serde_json::to_string(&doc).unwrap_or_default());
     }
 
+    /// Prints a note on stderr unless `-q` (never on stdout, which `--json` keeps clean).
+    pub fn warn(&self, text: impl AsRef<str>) {
+        if !self.global.quiet {
+            eprintln!("ctmux: {}", text.as_ref());
+        }
+    }
+
     /// Prints a human line on stdout unless `-q`.
     pub fn say(&self, text: impl AsRef<str>) {
         if !self.global.quiet {

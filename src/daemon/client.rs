@@ -64,3 +64,23 @@ pub fn ensure_started(socket: &Socket) -> Result<bool, Error> {
     }
     Err(Error::failed("the daemon did not start", Some(format!("see its log: {}", log.display()))))
 }
+
+/// Follows the daemon's events after `after_id`: stored ones first, then live ones, as JSON
+/// lines, until the daemon stops. `None` when no daemon answers.
+pub fn follow(socket: &Socket, after_id: i64) -> Result<Option<impl Iterator<Item = String>>, Error> {
+    let path = paths::socket_path(socket)
+        .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
+    let Ok(mut stream) = UnixStream::connect(&path) else { return Ok(None) };
+    let line =
+        serde_json::to_string(&Envelope { v: VERSION, request: Request::Follow { after_id } }).unwrap_or_default();
+    stream.write_all(format!("{line}\n").as_bytes()).map_err(|e| Error::failed(format!("daemon: {e}"), None))?;
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first).map_err(|e| Error::failed(format!("daemon did not answer: {e}"), None))?;
+    let answer: Response =
+        serde_json::from_str(&first).map_err(|e| Error::failed(format!("daemon answered nonsense: {e}"), None))?;
+    if !answer.ok {
+        return Err(Error::failed(answer.error.unwrap_or_else(|| "the daemon refused".into()), None));
+    }
+    Ok(Some(reader.lines().map_while(|l| l.ok())))
+}

@@ -8,7 +8,8 @@ use crate::error::Error;
 use crate::exit::Exit;
 use crate::tmux::Socket;
 
-fn socket(ctx: &Ctx) -> Socket {
+/// The tmux server the daemon verbs talk about: flags, env, then the manifest's `socket:`.
+pub fn socket(ctx: &Ctx) -> Socket {
     let env = std::env::var("CTMUX_TMUX_SOCKET").ok();
     let manifest = if ctx.global.socket_name.is_none() && ctx.global.socket_path.is_none() && env.is_none() {
         super::load(ctx).ok().and_then(|l| l.project.socket)

@@ -189,6 +189,7 @@ pub fn run_restart(ctx: &Ctx, args: &TargetArgs) -> Result {
         }
     }
     rt.block_on(stack.tmux.run(&cmds)).map_err(|e| e.into_error("restarting panes"))?;
+    super::up::hand_to_daemon(&stack, false)?;
     stack.report_traffic(ctx);
     if ctx.json() {
         ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });

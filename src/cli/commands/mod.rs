@@ -4,6 +4,7 @@ pub mod attach;
 mod config;
 mod daemon;
 mod down;
+mod events;
 mod graph;
 mod group;
 mod pane;
@@ -42,6 +43,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Group { cmd } => group::run(ctx, cmd),
         Command::Daemon { cmd } => daemon::run(ctx, cmd),
         Command::Logs(args) => daemon::logs(ctx, &args),
+        Command::Events(args) => events::run(ctx, &args),
+        Command::Subscribe(args) => events::subscribe(ctx, &args),
+        Command::Unsubscribe { id } => events::unsubscribe(ctx, id),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());

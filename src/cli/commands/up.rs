@@ -119,9 +119,7 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let result = rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
     stack.report_traffic(ctx);
     let panes = result?;
-    if !args.no_daemon {
-        hand_to_daemon(&stack)?;
-    }
+    hand_to_daemon(&stack, !args.no_daemon)?;
     if ctx.json() {
         ctx.print_json(&UpDoc {
             project: &stack.project().name,
@@ -138,13 +136,12 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     Ok(Exit::Ok)
 }
 
-/// Gives the manifest to the server's daemon, starting one when the manifest has work for it
-/// (`on:` rules or restart policies) — plain stacks need no daemon.
-fn hand_to_daemon(stack: &Stack) -> Result<()> {
+/// Gives the manifest to the server's daemon, starting one unless `start` is false (then only a
+/// running daemon hears of it): rules change without a restart, and new processes are watched.
+pub fn hand_to_daemon(stack: &Stack, start: bool) -> Result<()> {
     use crate::daemon::{client, protocol::Request};
     let project = stack.project();
-    let needed = project.panes().any(|p| !p.on.is_empty() || p.restart != crate::manifest::model::Restart::No);
-    if needed {
+    if start {
         client::ensure_started(&stack.tmux.socket)?;
     }
     let load = Request::Load { file: project.file.display().to_string(), env: std::env::vars().collect() };
