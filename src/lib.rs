@@ -5,6 +5,7 @@
 //! (plan, apply, wait) → [`cli`] (verbs and rendering). `main.rs` only calls [`cli::run`].
 
 pub mod address;
+pub mod ansi;
 pub mod cli;
 pub mod daemon;
 pub mod error;

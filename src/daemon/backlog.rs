@@ -42,11 +42,11 @@ impl Mark {
     }
 }
 
-/// The text of a log line as the pane shows it: timestamp dropped, escapes stripped, trailing
-/// blanks trimmed (tmux does not keep them).
+/// The text of a log line as comparable with a pane row: timestamp dropped, escapes stripped,
+/// whitespace removed (tmux turns tabs into cursor moves and drops trailing blanks).
 pub fn visible(log_line: &[u8]) -> String {
     let raw = log_line.splitn(2, |b| *b == b'\t').nth(1).unwrap_or(log_line);
-    strip_ansi_escapes::strip_str(String::from_utf8_lossy(raw)).trim_end().to_string()
+    crate::ansi::strip(&String::from_utf8_lossy(raw)).split_whitespace().collect()
 }
 
 fn lines_of(bytes: &[u8]) -> Vec<String> {
@@ -103,14 +103,14 @@ pub fn resume_row(rows: &[String], mark: Option<Mark>, after: Option<&[String]>,
         // to an earlier pane, whose lines may look alike).
         return 0;
     };
-    let trimmed = |i: usize| rows.get(i).map(|r| r.trim_end());
+    let trimmed = |i: usize| rows.get(i).map(|r| norm(r));
     if let Some(after) = after
         && !full
     {
         let row = (mark.row + after.len()).min(rows.len());
         // Trust the count only when the last logged line is where it says.
         let last_ok = match tail.last() {
-            Some(last) if row > 0 => trimmed(row - 1) == Some(last.as_str()),
+            Some(last) if row > 0 => trimmed(row - 1).as_deref() == Some(last.as_str()),
             _ => true,
         };
         if last_ok {
@@ -120,15 +120,20 @@ pub fn resume_row(rows: &[String], mark: Option<Mark>, after: Option<&[String]>,
     overlap(rows, tail)
 }
 
+/// A pane row in the form [`visible`] gives log lines.
+fn norm(row: &str) -> String {
+    row.split_whitespace().collect()
+}
+
 /// The end of the longest run of `rows` equal to the log's last lines (0 when none matches).
 fn overlap(rows: &[String], tail: &[String]) -> usize {
     let Some(last) = tail.last() else { return 0 };
     for j in (1..=rows.len()).rev() {
-        if rows[j - 1].trim_end() != last {
+        if norm(&rows[j - 1]) != *last {
             continue;
         }
         let n = j.min(tail.len());
-        if (1..=n).all(|k| rows[j - k].trim_end() == tail[tail.len() - k]) {
+        if (1..=n).all(|k| norm(&rows[j - k]) == tail[tail.len() - k]) {
             return j;
         }
     }
@@ -171,6 +176,6 @@ mod tests {
     #[test]
     fn visible_text_drops_time_and_escapes() {
         assert_eq!(visible(b"1700000000000\t\x1b[31mred\x1b[0m  "), "red");
-        assert_eq!(visible(b"1700000000000\ta\tb"), "a\tb");
+        assert_eq!(visible(b"1700000000000\ta\tb c"), "abc");
     }
 }

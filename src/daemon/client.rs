@@ -22,11 +22,25 @@ pub fn request(socket: &Socket, request: Request) -> Result<Option<Response>, Er
     BufReader::new(stream)
         .read_line(&mut reply)
         .map_err(|e| Error::failed(format!("daemon did not answer: {e}"), None))?;
-    // A daemon asked to stop may close the connection before its answer is written.
-    if stopping && reply.trim().is_empty() {
-        return Ok(Some(Response::ok()));
+    // A daemon asked to stop may close the connection before its answer is written; one that
+    // is stopping closes without answering.
+    if reply.trim().is_empty() {
+        return Ok(stopping.then(Response::ok));
     }
     serde_json::from_str(&reply).map(Some).map_err(|e| Error::failed(format!("daemon answered nonsense: {e}"), None))
+}
+
+/// Asks the daemon to stop and waits (up to 5 s) until it has; returns whether one ran.
+pub fn stop(socket: &Socket) -> Result<bool, Error> {
+    let answered = request(socket, Request::Stop)?.is_some();
+    let path = paths::socket_path(socket).map_err(|e| Error::failed(e.to_string(), None))?;
+    let start = Instant::now();
+    // Gone once it has let go of its lock (it stops listening first, then finishes its logs).
+    let free = || std::fs::File::open(path.with_extension("lock")).map_or(true, |f| f.try_lock().is_ok());
+    while answered && !free() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(answered)
 }
 
 /// Starts the daemon for `socket`'s server unless one runs; returns whether it started one.

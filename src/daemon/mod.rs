@@ -66,6 +66,11 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         .write(true)
         .open(path.with_extension("lock"))
         .map_err(|e| Error::failed(format!("daemon lock: {e}"), None))?;
+    // A daemon that is stopping holds the lock a moment longer; one that runs keeps it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lock.try_lock().is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     if lock.try_lock().is_err() || std::os::unix::net::UnixStream::connect(&path).is_ok() {
         return Err(Error::failed(format!("a daemon already serves this tmux server ({})", path.display()), None));
     }
@@ -154,6 +159,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             break;
         }
     }
+    // No new clients from here on; the lock is held until we are done.
+    let _ = std::fs::remove_file(&path);
     let ids: Vec<String> = daemon.panes.keys().cloned().collect();
     for id in ids {
         if let Some(pane) = daemon.panes.get_mut(&id) {
@@ -162,7 +169,6 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         daemon.mark_now(&id).await;
     }
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
-    let _ = std::fs::remove_file(&path);
     drop(lock);
     Ok(())
 }
@@ -295,8 +301,20 @@ impl Daemon {
                     pane.health = None;
                     let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
                     self.events.emit("pane.started", &pane.project, &pane.address, data);
-                    if pane.checked() {
+                    if pane.checked() && known {
                         self.set_health(&lp.pane_id, crate::reconcile::health::State::Starting, None).await;
+                    } else if pane.checked() {
+                        // Started before we watched it (`up --wait` may have seen it healthy):
+                        // say nothing until a probe or its output tells.
+                        pane.health = Some(crate::reconcile::health::Tracker::new());
+                        if pane
+                            .spec
+                            .as_ref()
+                            .and_then(|p| p.health.as_ref())
+                            .is_some_and(|h| !matches!(h.check, Check::Log(_)))
+                        {
+                            schedule_probe(lp.pane_id.clone(), pane.generation, Duration::ZERO, self.tx.clone());
+                        }
                     }
                 }
             }
@@ -465,36 +483,42 @@ impl Daemon {
         }
     }
 
+    /// Process `pid` of pane `id` exited: record it (with its status when the pane kept it),
+    /// and restart the pane by its policy. A pane respawned or killed meanwhile gets its
+    /// `pane.exited` (status unknown) before the next `pane.started` / `pane.removed`.
     async fn exited(&mut self, id: &str, pid: u32) -> bool {
-        if !self.refresh().await {
-            return false;
-        }
         // tmux reaps the process a moment after the kernel tells us; ask until it reports the
         // pane dead (bounded: a few round trips).
         let mut status = None;
         for _ in 0..50 {
             match self.tmux.list(&[]).await {
                 Ok((live, _)) => match live.panes.iter().find(|p| p.pane_id == id) {
+                    Some(p) if p.pid != pid => break,
                     Some(p) if p.dead => {
                         status = Some((p.exit_status, p.exit_signal, p.state.clone()));
                         break;
                     }
-                    Some(p) if p.pid != pid => return true,
                     Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    None => return true,
+                    None => break,
                 },
-                Err(_) => return self.refresh().await,
+                Err(TmuxError::NoServer | TmuxError::ServerLost) => return false,
+                Err(_) => break,
             }
         }
-        let Some((exit_status, signal, state)) = status else { return true };
-        let Some(pane) = self.panes.get_mut(id) else { return true };
+        let Some(pane) = self.panes.get_mut(id).filter(|p| p.pid == pid) else { return self.refresh().await };
         pane.flush();
         pane.watched = None;
         pane.generation += 1;
-        self.mark_now(id).await;
+        if status.is_some() {
+            self.mark_now(id).await;
+        }
         let Some(pane) = self.panes.get_mut(id) else { return true };
+        let (exit_status, signal, state) = status.clone().unwrap_or_default();
         let data = serde_json::json!({ "status": exit_status, "signal": signal, "pid": pid });
         self.events.emit("pane.exited", &pane.project, &pane.address, data);
+        if status.is_none() {
+            return self.refresh().await;
+        }
         if let Some(delay) = pane.restart_delay(exit_status, &state) {
             let tx = self.tx.clone();
             let (id, pid) = (id.to_string(), pid);

@@ -73,7 +73,7 @@ impl PaneState {
                 raw.pop();
             }
             self.write_log(&raw);
-            lines.push(strip_ansi_escapes::strip_str(String::from_utf8_lossy(&raw)));
+            lines.push(crate::ansi::strip(&String::from_utf8_lossy(&raw)));
         }
         lines
     }

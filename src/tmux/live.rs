@@ -194,6 +194,8 @@ mod tests {
             "",
             "10",
             "3",
+            "healthy",
+            "2",
         ]
         .join(&SEP.to_string());
         let p = LivePane::parse(&line).unwrap();
@@ -201,6 +203,7 @@ mod tests {
         assert_eq!(p.exit_status, Some(7));
         assert_eq!(p.address, "dev/api");
         assert_eq!(p.started, Some(1_700_000_000));
+        assert_eq!((p.health.as_str(), p.restarts), ("healthy", 2));
         assert!(LivePane::parse("too\x1ffew").is_none());
     }
 }

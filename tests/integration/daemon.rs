@@ -67,8 +67,8 @@ fn a_stopped_pane_is_not_restarted_by_its_policy() {
 #[test]
 fn start_finds_a_running_daemon_and_garbage_never_crashes_it() {
     let s = Server::new("version: 1\nname: life\nsessions:\n  s:\n    panes:\n      p: exec sleep 1000\n");
-    s.expect(&["up"], 0);
-    assert_eq!(s.ctmux(&["daemon", "status"]).status.code(), Some(1), "no rules, no restarts: no daemon");
+    s.expect(&["up", "--no-daemon"], 0);
+    assert_eq!(s.ctmux(&["daemon", "status"]).status.code(), Some(1), "--no-daemon: no daemon");
     let first = serde_json::from_str::<serde_json::Value>(&s.expect(&["--json", "daemon", "start"], 0)).unwrap();
     assert_eq!(first["started"], true);
     let second = serde_json::from_str::<serde_json::Value>(&s.expect(&["--json", "daemon", "start"], 0)).unwrap();
@@ -96,7 +96,7 @@ fn start_finds_a_running_daemon_and_garbage_never_crashes_it() {
 fn the_daemon_exits_with_its_tmux_server_and_logs_what_came_before_it() {
     let s =
         Server::new("version: 1\nname: bye\nsessions:\n  s:\n    panes:\n      p: echo early-line; exec sleep 1000\n");
-    s.expect(&["up"], 0);
+    s.expect(&["up", "--no-daemon"], 0);
     std::thread::sleep(Duration::from_millis(300));
     s.expect(&["daemon", "start"], 0);
     assert!(eventually(Duration::from_secs(5), || s.expect(&["logs", "--no-prefix"], 0).contains("early-line")));

@@ -3,6 +3,7 @@
 
 mod daemon;
 mod docs;
+mod events;
 mod examples;
 mod harness;
 mod manifest;

@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result {
             Ok(Exit::Ok)
         }
         DaemonCmd::Stop => {
-            let answered = client::request(&socket, Request::Stop)?.is_some();
+            let answered = client::stop(&socket)?;
             if ctx.json() {
                 ctx.print_json(&serde_json::json!({ "ok": true, "was_running": answered }));
             } else {
@@ -103,7 +103,7 @@ pub fn logs(ctx: &Ctx, args: &LogsArgs) -> Result {
         let mut lines: Vec<(u64, String)> = String::from_utf8_lossy(&text)
             .lines()
             .filter_map(|l| l.split_once('\t').map(|(ts, line)| (ts.parse().unwrap_or(0), line.to_string())))
-            .map(|(ts, line)| (ts, if args.ansi { line } else { strip_ansi_escapes::strip_str(&line) }))
+            .map(|(ts, line)| (ts, if args.ansi { line } else { crate::ansi::strip(&line) }))
             .filter(|(_, line)| grep.as_ref().is_none_or(|g| g.is_match(line)))
             .collect();
         if let Some(n) = args.lines {

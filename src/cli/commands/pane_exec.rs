@@ -150,7 +150,7 @@ async fn wait_for_prompt(server: &Server, lp: &LivePane) {
 
 /// The text between the markers (CR and ANSI escapes removed) and the status after the end one.
 fn extract(raw: &str, id: &str) -> (String, Option<i32>) {
-    let clean = strip_ansi_escapes::strip_str(raw.replace('\r', ""));
+    let clean = crate::ansi::strip(&raw.replace('\r', ""));
     let begin = format!("CTMUX-BEGIN-{id}\n");
     let end = format!("CTMUX-END-{id} ");
     let body = clean.split_once(&begin).map_or("", |(_, rest)| rest);

@@ -36,7 +36,7 @@ struct Printer<'a> {
 
 impl Printer<'_> {
     fn line(&mut self, raw: &[u8]) -> bool {
-        let text = strip_ansi_escapes::strip_str(String::from_utf8_lossy(raw).trim_end_matches(['\r', '\n']));
+        let text = crate::ansi::strip(String::from_utf8_lossy(raw).trim_end_matches(['\r', '\n']));
         if self.grep.is_some_and(|g| !g.is_match(&text)) {
             return true;
         }

@@ -76,7 +76,7 @@ enum Waited {
 }
 
 fn clean(line: &[u8]) -> String {
-    strip_ansi_escapes::strip_str(String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']))
+    crate::ansi::strip(String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']))
 }
 
 async fn wait_match(

@@ -1,0 +1,192 @@
+//! The event store, `events [-f]`, subscriptions, live health, and a daemon killed mid-burst.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::{Server, eventually, read};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn kinds(s: &Server, target: &str) -> Vec<String> {
+    let doc = json(&s.expect(&["--json", "events", target], 0));
+    doc["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+}
+
+const LIFECYCLE: &str = r#"
+version: 1
+name: life
+sessions:
+  s:
+    panes:
+      web:
+        command: "echo booting; sleep 0.3; echo ready to serve; exec sleep 1000"
+        ready_when: 'ready to serve'
+      job:
+        command: "sleep 1.5; exit 3"
+"#;
+
+#[test]
+fn events_are_recorded_and_subscriptions_run_and_survive_a_daemon_restart() {
+    let s = Server::new(LIFECYCLE);
+    s.expect(&["up"], 0);
+    let hook = "read -r json; echo \"$CTMUX_EVENT $CTMUX_PANE $CTMUX_DATA_STATUS $json\" >> hook.txt";
+    let sub = json(&s.expect(&["--json", "subscribe", "pane.exited", "--target", "job", "--", hook], 0));
+    let id = sub["subscription"]["id"].as_i64().unwrap();
+    assert!(eventually(Duration::from_secs(10), || read(&s.path("hook.txt")).lines().count() == 1));
+    let line = read(&s.path("hook.txt"));
+    assert!(line.starts_with("pane.exited s/job 3 {"), "{line}");
+    let event = json(line.split_once(' ').unwrap().1.splitn(3, ' ').nth(2).unwrap());
+    assert_eq!(event["data"]["status"], 3);
+    assert_eq!(event["address"], "s/job");
+
+    assert!(eventually(Duration::from_secs(5), || kinds(&s, "web").contains(&"health.changed".to_string())));
+    assert!(eventually(Duration::from_secs(5), || s.status()["panes"][0]["health"] == "healthy"));
+    let web = json(&s.expect(&["--json", "events", "--kind", "health.changed", "s/web"], 0));
+    let changes: Vec<(&str, &str)> = web["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["data"]["from"].as_str().unwrap(), e["data"]["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes, [("starting", "healthy")]);
+    let shape = &web["events"][0];
+    for key in ["id", "ts", "kind", "project", "session", "pane", "address", "data"] {
+        assert!(shape.get(key).is_some(), "event without {key}: {shape}");
+    }
+    assert_eq!(kinds(&s, "job")[..2], ["pane.started", "pane.exited"]);
+
+    // The subscription lives in the store: a new daemon runs it too.
+    s.expect(&["daemon", "stop"], 0);
+    s.expect(&["daemon", "start"], 0);
+    let list = json(&s.expect(&["--json", "subscribe", "--list"], 0));
+    assert_eq!(list["subscriptions"][0]["id"], id);
+    s.expect(&["restart", "job"], 0);
+    assert!(eventually(Duration::from_secs(10), || read(&s.path("hook.txt")).lines().count() == 2));
+
+    s.expect(&["unsubscribe", &id.to_string()], 0);
+    assert_eq!(s.ctmux(&["unsubscribe", &id.to_string()]).status.code(), Some(4));
+    s.expect(&["restart", "job"], 0);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(read(&s.path("hook.txt")).lines().count(), 2, "ran after unsubscribe");
+
+    let stopped = kinds(&s, "");
+    assert!(stopped.contains(&"daemon.stopped".to_string()) && stopped.contains(&"daemon.started".to_string()));
+    let bad = s.ctmux(&["events", "--kind", "pane.exitted"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("pane.exited"), "no suggestion");
+    assert_eq!(s.ctmux(&["subscribe", "pane.exited", "--match", "(", "--", "true"]).status.code(), Some(2));
+}
+
+#[test]
+fn events_follow_streams_new_events_as_json_lines() {
+    let s = Server::new("version: 1\nname: fol\nsessions:\n  s:\n    panes:\n      p: exec sleep 1000\n");
+    s.expect(&["up"], 0);
+    let mut child =
+        s.cmd(&["--json", "events", "-f", "--kind", "pane.*", "-n", "0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    std::thread::sleep(Duration::from_millis(500));
+    s.expect(&["restart", "p"], 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.by_ref().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        let e = json(&line);
+        assert_eq!(e["schema_version"], 1);
+        got.push(e["kind"].as_str().unwrap().to_string());
+        if got.contains(&"pane.started".to_string()) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(got.contains(&"pane.exited".to_string()) && got.contains(&"pane.started".to_string()), "{got:?}");
+}
+
+#[test]
+fn a_failing_health_check_marks_the_pane_unhealthy_and_restarts_it() {
+    let s = Server::new(
+        r#"
+version: 1
+name: live
+sessions:
+  s:
+    panes:
+      p:
+        command: "touch alive; exec sleep 1000"
+        restart: on-failure
+        health: { exec: "test -f alive", interval: 200ms, start_interval: 100ms, retries: 2, timeout: 1s }
+"#,
+    );
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(10), || s.status()["panes"][0]["health"] == "healthy"));
+    std::fs::remove_file(s.path("alive")).unwrap();
+    assert!(eventually(Duration::from_secs(15), || s.status()["panes"][0]["restarts"] == 1), "{}", s.status());
+    assert!(eventually(Duration::from_secs(10), || s.status()["panes"][0]["health"] == "healthy"));
+    let doc = json(&s.expect(&["--json", "events", "--kind", "health.changed"], 0));
+    let to: Vec<&str> = doc["events"].as_array().unwrap().iter().map(|e| e["data"]["to"].as_str().unwrap()).collect();
+    // Started before the daemon watched it: its first word is the first probe's.
+    assert_eq!(to, ["healthy", "unhealthy", "starting", "healthy"]);
+    assert!(kinds(&s, "p").contains(&"pane.restarted".to_string()));
+}
+
+#[test]
+fn a_daemon_killed_mid_burst_resumes_the_log_without_gap_or_repeat_and_runs_no_action_twice() {
+    let s = Server::new(
+        r#"
+version: 1
+name: kill
+sessions:
+  b:
+    panes:
+      p:
+        command: |
+          echo start-A
+          sleep 0.5
+          seq 1 40000 | while read n; do echo $$n; case $$n in *000) sleep 0.05;; esac; done
+          echo END
+          exec sleep 1000
+        on:
+          - { match: '^start-A$', do: { run: 'echo a >> fired.txt' } }
+          - { match: '^END$', do: { run: 'echo end >> fired.txt' } }
+"#,
+    );
+    // A history big enough to hold everything printed while no daemon runs.
+    std::process::Command::new("tmux")
+        .args(["-L", &s.name, "-f", "/dev/null", "new-session", "-d", "-s", "keep"])
+        .status()
+        .unwrap();
+    s.tmux(&["set-option", "-g", "history-limit", "100000"]);
+    s.expect(&["up"], 0);
+    let log = s.state.path().join("logs/kill/b/p.log");
+    let numbers = || -> Vec<u64> { read(&log).lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect() };
+    assert!(eventually(Duration::from_secs(20), || numbers().len() >= 5000), "burst did not start");
+    let status = json(&s.expect(&["--json", "daemon", "status"], 0));
+    let pid = status["status"]["pid"].as_i64().unwrap();
+    // SAFETY: kill(2) on the daemon we started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let at_kill = numbers().len();
+    assert!(at_kill < 40_000, "the burst ended before the kill");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!s.panes().iter().any(|p| p.3), "panes died with the daemon");
+    s.expect(&["daemon", "start"], 0);
+    assert!(eventually(Duration::from_secs(30), || read(&log).contains("\tEND\n")), "log did not resume");
+    let got = numbers();
+    let expected: Vec<u64> = (1..=40_000).collect();
+    if got != expected {
+        let dups = got.windows(2).filter(|w| w[1] <= w[0]).count();
+        let gaps = got.windows(2).filter(|w| w[1] > w[0] + 1).count();
+        panic!("{} lines, {dups} repeats, {gaps} gaps (killed at {at_kill})", got.len());
+    }
+    assert!(eventually(Duration::from_secs(5), || read(&s.path("fired.txt")) == "a\nend\n"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(read(&s.path("fired.txt")), "a\nend\n", "an action ran twice");
+}
