@@ -170,6 +170,12 @@ pub struct SubscribeArgs {
 pub struct LogsArgs {
     /// Targets; default every pane of the project.
     pub targets: Vec<String>,
+    /// Keep printing new lines as panes print them (across restarts and log rotation).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines since then: a duration ago (`10m`) or a time (`2026-11-25T09:00:00Z`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
     /// Last N lines of each pane.
     #[arg(short = 'n', long)]
     pub lines: Option<usize>,

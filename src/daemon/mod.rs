@@ -14,6 +14,7 @@
 pub mod backlog;
 pub mod client;
 pub mod events;
+pub mod logfile;
 pub mod paths;
 pub mod protocol;
 mod rules;
@@ -93,6 +94,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         panes: HashMap::new(),
         started: Instant::now(),
         events: Events::new(server),
+        attaching: Vec::new(),
     };
     daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
     // The tmux server's own exit ends the daemon (its pid, watched through a pidfd).
@@ -226,6 +228,8 @@ struct Daemon {
     panes: HashMap<String, PaneState>,
     started: Instant,
     events: Events,
+    /// Control clients being attached; `Load` answers once they are (see `up`'s gate).
+    attaching: Vec<oneshot::Receiver<()>>,
 }
 
 impl Daemon {
@@ -254,6 +258,10 @@ impl Daemon {
                         }
                         self.projects.insert(project.name.clone(), project);
                         self.refresh().await;
+                        // New sessions are watched (their history captured) before we answer.
+                        for attached in self.attaching.drain(..) {
+                            let _ = tokio::time::timeout(Duration::from_secs(3), attached).await;
+                        }
                         Response::ok()
                     }
                     Err(e) => Response::error(e.to_string()),
@@ -283,7 +291,9 @@ impl Daemon {
             }
             if !self.sessions.contains(&lp.session_id) {
                 self.sessions.insert(lp.session_id.clone());
-                watch_session(self.tmux.clone(), lp.session_id.clone(), self.tx.clone());
+                let (ready, attached) = oneshot::channel();
+                self.attaching.push(attached);
+                watch_session(self.tmux.clone(), lp.session_id.clone(), self.tx.clone(), ready);
             }
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
             let known = self.panes.contains_key(&lp.pane_id);
@@ -296,7 +306,8 @@ impl Daemon {
                     pane.watched = Some(lp.pid);
                     watch_exit(lp.pane_id.clone(), lp.pid, self.tx.clone());
                 }
-                if new_process && !lp.dead {
+                pane.placeholder = lp.hash == "pending";
+                if new_process && !lp.dead && !pane.placeholder {
                     pane.generation += 1;
                     pane.health = None;
                     let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
@@ -455,6 +466,11 @@ impl Daemon {
     }
 
     async fn output(&mut self, id: &str, bytes: &[u8]) {
+        if !self.panes.contains_key(id) {
+            // A pane new in a watched session: tmux already tagged it (its tags are set in the
+            // command that created it), so one look makes it known before its first byte is lost.
+            self.refresh().await;
+        }
         let Some(pane) = self.panes.get_mut(id) else { return };
         let lines = pane.feed(bytes);
         pane.unmarked = true;
@@ -513,6 +529,9 @@ impl Daemon {
             self.mark_now(id).await;
         }
         let Some(pane) = self.panes.get_mut(id) else { return true };
+        if pane.placeholder {
+            return self.refresh().await;
+        }
         let (exit_status, signal, state) = status.clone().unwrap_or_default();
         let data = serde_json::json!({ "status": exit_status, "signal": signal, "pid": pid });
         self.events.emit("pane.exited", &pane.project, &pane.address, data);
@@ -567,7 +586,7 @@ fn schedule_probe(id: String, generation: u64, delay: Duration, tx: mpsc::Unboun
 /// that printed is marked ([`Msg::Mark`]) a moment after its output pauses (at most every
 /// [`MARK_EVERY`] while it goes on), the same way: a position query whose reply follows the
 /// output it covers.
-fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg>) {
+fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg>, ready: oneshot::Sender<()>) {
     tokio::spawn(async move {
         let Ok(mut control) = Control::attach_ready(&tmux, &session).await else {
             let _ = tx.send(Msg::ClientGone(session));
@@ -593,6 +612,7 @@ fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg
             let _ = tx.send(Msg::ClientGone(session));
             return;
         }
+        let _ = ready.send(());
         let mut position = String::new();
         let mut dirty: HashSet<String> = HashSet::new();
         let mut deadline: Option<tokio::time::Instant> = None;

@@ -36,6 +36,9 @@ pub struct PaneState {
     pub generation: u64,
     /// Output arrived since the last `@ctmux-logged` mark.
     pub unmarked: bool,
+    /// The process is `up`'s placeholder (hash `pending`), not the pane's command: its start
+    /// and exit are not events.
+    pub placeholder: bool,
     partial: Vec<u8>,
     log: Option<(BufWriter<File>, u64)>,
     fired: HashMap<usize, Instant>,
@@ -56,6 +59,7 @@ impl PaneState {
             health: None,
             generation: 0,
             unmarked: false,
+            placeholder: false,
             partial: Vec::new(),
             log: None,
             fired: HashMap::new(),

@@ -33,6 +33,19 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     /// The targeted pane addresses (targets plus dependencies), or every pane.
     pub targets: Vec<String>,
+    /// Called once new sessions exist (each holding one placeholder pane) and before any
+    /// command starts in them: the daemon attaches here, so it sees their first byte.
+    pub gate: Option<Gate>,
+}
+
+/// See [`Settings::gate`].
+#[derive(Clone)]
+pub struct Gate(pub std::sync::Arc<dyn Fn() -> Result<(), Error>>);
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Gate")
+    }
 }
 
 /// One pane in `up`'s result.
@@ -139,6 +152,42 @@ impl<'a> Up<'a> {
         self.tmux.run(&cmds).await.map(|_| ()).map_err(|e| e.into_error("removing panes"))
     }
 
+    /// With a gate: creates each new session with its first pane as a placeholder, then opens
+    /// the gate. Returns those panes' ids by address (they are respawned with their commands).
+    async fn open_sessions(
+        &mut self,
+        plan: &Plan,
+        existing: &mut Existing,
+        new_windows: &mut Vec<(String, String)>,
+    ) -> Result<HashMap<String, String>, Error> {
+        let mut opened = HashMap::new();
+        let Some(gate) = self.settings.gate.clone() else { return Ok(opened) };
+        let mut cmds = Vec::new();
+        let mut firsts = Vec::new();
+        for pane in self.project.panes() {
+            let address = pane.address();
+            let creating = matches!(plan.step(&address), Some(Change::Create | Change::Move { .. }));
+            if creating && !existing.sessions.contains(&pane.session) {
+                new_windows.push((pane.session.clone(), pane.window.clone()));
+                // Silent: the daemon logs what the pane shows from here on.
+                let argv = vec!["/bin/sh".into(), "-c".into(), "exec sleep 2147483647".into()];
+                cmds.extend(build::create(self.project, pane, argv, "pending", existing));
+                firsts.push(address);
+            }
+        }
+        if firsts.is_empty() {
+            return Ok(opened);
+        }
+        let out = self.tmux.run(&cmds).await.map_err(|e| e.into_error("creating sessions"))?;
+        for (address, id) in firsts.iter().zip(out.lines().filter(|l| l.starts_with('%'))) {
+            self.ids.insert(address.clone(), id.to_string());
+            self.progress.line(&format!("+ created {address} {id}"));
+            opened.insert(address.clone(), id.to_string());
+        }
+        (gate.0)()?;
+        Ok(opened)
+    }
+
     /// Builds every missing pane in one batch (placeholders where dependencies are pending) and
     /// respawns drifted panes whose dependencies already hold.
     async fn build(&mut self, plan: &Plan, live: &Live, seen: &Observed) -> Result<(), Error> {
@@ -151,6 +200,7 @@ impl<'a> Up<'a> {
         let mut created: Vec<String> = Vec::new();
         let mut respawned: Vec<String> = Vec::new();
         let mut new_windows: Vec<(String, String)> = Vec::new();
+        let opened = self.open_sessions(plan, &mut existing, &mut new_windows).await?;
         // Manifest order for creation, so the layout matches the file.
         for pane in self.project.panes() {
             let address = pane.address();
@@ -159,6 +209,11 @@ impl<'a> Up<'a> {
             };
             let waits = self.unmet(&address, seen, &plan_targets(plan));
             match change {
+                Change::Create | Change::Move { .. } if opened.contains_key(&address) => {
+                    if waits.is_empty() {
+                        cmds.extend(build::respawn(self.project, pane, &opened[&address]));
+                    }
+                }
                 Change::Create | Change::Move { .. } => {
                     if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
                         new_windows.push((pane.session.clone(), pane.window.clone()));
@@ -188,8 +243,10 @@ impl<'a> Up<'a> {
         for window in self.project.sessions.values().flat_map(|s| s.windows.values()) {
             let key =
                 (window.panes.values().next().map(|p| p.session.clone()).unwrap_or_default(), window.name.clone());
-            let touched =
-                created.iter().any(|a| self.project.pane(a).is_some_and(|p| p.session == key.0 && p.window == key.1));
+            let touched = created
+                .iter()
+                .chain(opened.keys())
+                .any(|a| self.project.pane(a).is_some_and(|p| p.session == key.0 && p.window == key.1));
             if touched {
                 let target = build::window_target(&key.0, &key.1);
                 cmds.push(
@@ -203,7 +260,11 @@ impl<'a> Up<'a> {
             }
         }
         for window in self.project.sessions.values().flat_map(|s| s.windows.values()) {
-            for pane in window.panes.values().filter(|p| p.focus && created.contains(&p.address())) {
+            for pane in window
+                .panes
+                .values()
+                .filter(|p| p.focus && (created.contains(&p.address()) || opened.contains_key(&p.address())))
+            {
                 cmds.push(Cmd::new("select-window").opt("-t", build::window_target(&pane.session, &pane.window)));
             }
         }

@@ -116,3 +116,38 @@ fn a_burst_of_200000_lines_is_logged_completely_and_in_order() {
     assert_eq!(numbers.len(), 200_000);
     assert!(numbers.iter().enumerate().all(|(i, n)| *n == i as u64 + 1), "out of order");
 }
+
+#[test]
+fn logs_follow_sees_every_line_across_a_pane_restart() {
+    let s = Server::new(
+        "version: 1\nname: follow\nsessions:\n  s:\n    panes:\n      p:\n        command: seq 1 3000; sleep 0.3; exit 1\n        restart: on-failure\n        max_restarts: 1\n      q: exec sleep 1000\n",
+    );
+    s.expect(&["up"], 0);
+    let mut child = s.cmd(&["logs", "-f", "--no-prefix", "p"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut got: Vec<u64> = Vec::new();
+    while got.len() < 6000 {
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(line) => got.push(line.parse().unwrap_or_else(|_| panic!("not a number: {line:?}"))),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let expected: Vec<u64> = (1..=3000).chain(1..=3000).collect();
+    assert_eq!(got.len(), expected.len(), "lines followed");
+    assert!(got == expected, "lost, repeated or reordered lines");
+    // Without the daemon the files still answer.
+    s.expect(&["daemon", "stop"], 0);
+    assert_eq!(s.expect(&["logs", "--no-prefix", "-n", "2", "p"], 0), "2999\n3000\n");
+    assert_eq!(s.expect(&["logs", "--no-prefix", "--grep", "^2999$", "p"], 0), "2999\n2999\n");
+    assert_eq!(s.expect(&["logs", "--no-prefix", "--since", "2999-01-01T00:00:00Z", "p"], 0), "");
+}

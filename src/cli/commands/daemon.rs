@@ -1,7 +1,6 @@
-//! `ctmux daemon start|stop|status|logs|run` and `ctmux logs`.
+//! `ctmux daemon start|stop|status|logs|run`.
 
-use super::stack::Stack;
-use crate::cli::args::{DaemonCmd, LogsArgs};
+use crate::cli::args::DaemonCmd;
 use crate::cli::{Ctx, Result};
 use crate::daemon::{client, paths, protocol::Request};
 use crate::error::Error;
@@ -84,49 +83,4 @@ pub fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result {
             Ok(Exit::Ok)
         }
     }
-}
-
-/// Runs `logs`: the daemon's pane logs, merged by time like `docker compose logs`.
-pub fn logs(ctx: &Ctx, args: &LogsArgs) -> Result {
-    let stack = Stack::open(ctx)?;
-    let grep = args
-        .grep
-        .as_deref()
-        .map(regex::Regex::new)
-        .transpose()
-        .map_err(|e| Error::Usage { message: format!("--grep: {e}"), hint: None })?;
-    let addresses = stack.addresses(&args.targets)?;
-    let mut merged: Vec<(u64, usize, String, String)> = Vec::new();
-    for (order, address) in addresses.iter().enumerate() {
-        let Ok(path) = paths::pane_log(&stack.project().name, address) else { continue };
-        let text = std::fs::read(&path).unwrap_or_default();
-        let mut lines: Vec<(u64, String)> = String::from_utf8_lossy(&text)
-            .lines()
-            .filter_map(|l| l.split_once('\t').map(|(ts, line)| (ts.parse().unwrap_or(0), line.to_string())))
-            .map(|(ts, line)| (ts, if args.ansi { line } else { crate::ansi::strip(&line) }))
-            .filter(|(_, line)| grep.as_ref().is_none_or(|g| g.is_match(line)))
-            .collect();
-        if let Some(n) = args.lines {
-            lines = lines.split_off(lines.len().saturating_sub(n));
-        }
-        merged.extend(lines.into_iter().map(|(ts, line)| (ts, order, address.clone(), line)));
-    }
-    merged.sort_by_key(|(ts, order, _, _)| (*ts, *order));
-    let width = addresses.iter().map(|a| a.len()).max().unwrap_or(0);
-    for (ts, _, address, line) in &merged {
-        if ctx.json() {
-            println!("{}", serde_json::json!({ "schema_version": 1, "ts": ts, "address": address, "line": line }));
-            continue;
-        }
-        let mut out = String::new();
-        if !args.no_prefix {
-            out.push_str(&format!("{address:<width$} | "));
-        }
-        if args.timestamps {
-            out.push_str(&format!("{}.{:03} ", ts / 1000, ts % 1000));
-        }
-        out.push_str(line);
-        println!("{out}");
-    }
-    Ok(Exit::Ok)
 }

@@ -7,6 +7,7 @@ mod down;
 mod events;
 mod graph;
 mod group;
+mod logs;
 mod pane;
 mod pane_exec;
 mod pane_stream;
@@ -42,7 +43,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Pane { cmd } => pane::run(ctx, cmd),
         Command::Group { cmd } => group::run(ctx, cmd),
         Command::Daemon { cmd } => daemon::run(ctx, cmd),
-        Command::Logs(args) => daemon::logs(ctx, &args),
+        Command::Logs(args) => logs::run(ctx, &args),
         Command::Events(args) => events::run(ctx, &args),
         Command::Subscribe(args) => events::subscribe(ctx, &args),
         Command::Unsubscribe { id } => events::unsubscribe(ctx, id),

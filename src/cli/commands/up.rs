@@ -8,7 +8,7 @@ use crate::cli::{Ctx, Result};
 use crate::exit::Exit;
 use crate::reconcile::lock;
 use crate::reconcile::plan::{self, Change, Plan};
-use crate::reconcile::up::{PaneResult, Progress, Settings, Up};
+use crate::reconcile::up::{Gate, PaneResult, Progress, Settings, Up};
 
 struct Printer<'a>(&'a Ctx);
 
@@ -115,7 +115,19 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
         eprint!("{}", render_plan(&plan));
     }
-    let settings = Settings { wait: args.wait, timeout, targets };
+    // The daemon watches new sessions before their commands start (see `Settings::gate`).
+    let gate = (!args.no_daemon).then(|| {
+        let socket = stack.tmux.socket.clone();
+        let load = load_request(stack.project());
+        Gate(std::sync::Arc::new(move || {
+            // No daemon is no reason to leave the stack half built: go on; the end of `up`
+            // reports it (or the tmux error that caused it).
+            let _ = crate::daemon::client::ensure_started(&socket)
+                .and_then(|_| crate::daemon::client::request(&socket, load.clone()));
+            Ok(())
+        }) as std::sync::Arc<dyn Fn() -> Result<()>>)
+    });
+    let settings = Settings { wait: args.wait, timeout, targets, gate };
     let result = rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
     stack.report_traffic(ctx);
     let panes = result?;
@@ -136,16 +148,20 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     Ok(Exit::Ok)
 }
 
+/// The daemon request that loads `project`'s manifest with our environment.
+fn load_request(project: &crate::manifest::model::Project) -> crate::daemon::protocol::Request {
+    crate::daemon::protocol::Request::Load { file: project.file.display().to_string(), env: std::env::vars().collect() }
+}
+
 /// Gives the manifest to the server's daemon, starting one unless `start` is false (then only a
 /// running daemon hears of it): rules change without a restart, and new processes are watched.
 pub fn hand_to_daemon(stack: &Stack, start: bool) -> Result<()> {
-    use crate::daemon::{client, protocol::Request};
+    use crate::daemon::client;
     let project = stack.project();
     if start {
         client::ensure_started(&stack.tmux.socket)?;
     }
-    let load = Request::Load { file: project.file.display().to_string(), env: std::env::vars().collect() };
-    if let Some(response) = client::request(&stack.tmux.socket, load)?
+    if let Some(response) = client::request(&stack.tmux.socket, load_request(project))?
         && !response.ok
     {
         return Err(crate::error::Error::failed(

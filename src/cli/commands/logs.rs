@@ -1,0 +1,146 @@
+//! `ctmux logs`: the daemon's pane logs merged by time like `docker compose logs`, read from
+//! the files (so it works with the daemon down), and with `-f` followed as they grow.
+
+use std::io::{IsTerminal, Write};
+
+use super::events::parse_since;
+use super::stack::Stack;
+use crate::cli::args::LogsArgs;
+use crate::cli::{Ctx, Result};
+use crate::daemon::logfile::{Line, PaneLog, Watch};
+use crate::daemon::paths;
+use crate::error::Error;
+use crate::exit::Exit;
+
+/// Prefix colours, cycled per pane as compose does.
+const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+struct Printer<'a> {
+    ctx: &'a Ctx,
+    args: &'a LogsArgs,
+    grep: Option<regex::Regex>,
+    since: Option<u64>,
+    width: usize,
+    color: bool,
+}
+
+impl Printer<'_> {
+    /// The text to show and match: escapes stripped unless `--ansi`. Lines without escapes
+    /// are passed through byte for byte (invalid UTF-8 included).
+    fn text(&self, raw: &[u8]) -> Vec<u8> {
+        let plain = !raw.iter().any(|b| *b == 0x1b || (*b < 0x20 && *b != b'\t'));
+        if self.args.ansi || plain {
+            return raw.to_vec();
+        }
+        crate::ansi::strip(&String::from_utf8_lossy(raw)).into_bytes()
+    }
+
+    fn wanted(&self, line: &Line, text: &[u8]) -> bool {
+        self.since.is_none_or(|s| line.ts >= s)
+            && self.grep.as_ref().is_none_or(|g| g.is_match(&String::from_utf8_lossy(text)))
+    }
+
+    fn print(&self, out: &mut impl Write, order: usize, address: &str, line: &Line, text: &[u8]) {
+        if self.ctx.json() {
+            let doc = serde_json::json!({
+                "schema_version": 1,
+                "ts": line.ts,
+                "address": address,
+                "line": String::from_utf8_lossy(text),
+            });
+            let _ = writeln!(out, "{doc}");
+            return;
+        }
+        if !self.args.no_prefix {
+            let width = self.width;
+            if self.color {
+                let c = COLORS[order % COLORS.len()];
+                let _ = write!(out, "\x1b[{c}m{address:<width$} |\x1b[0m ");
+            } else {
+                let _ = write!(out, "{address:<width$} | ");
+            }
+        }
+        if self.args.timestamps {
+            let _ = write!(out, "{} ", super::events::format_ms(line.ts as i64));
+        }
+        let _ = out.write_all(text);
+        let _ = out.write_all(b"\n");
+    }
+}
+
+/// Runs `logs`.
+pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
+    let stack = Stack::open(ctx)?;
+    let grep = args
+        .grep
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| Error::Usage { message: format!("--grep: {e}"), hint: None })?;
+    let since = args.since.as_deref().map(parse_since).transpose()?.map(|ms| ms.max(0) as u64);
+    let addresses = stack.addresses(&args.targets)?;
+    let project = stack.project().name.clone();
+    let printer = Printer {
+        ctx,
+        args,
+        grep,
+        since,
+        width: addresses.iter().map(|a| a.len()).max().unwrap_or(0),
+        color: ctx.color && std::io::stdout().is_terminal(),
+    };
+    let mut logs: Vec<(String, PaneLog)> = Vec::new();
+    for address in &addresses {
+        let path = paths::pane_log(&project, address).map_err(|e| Error::failed(e.to_string(), None))?;
+        logs.push((address.clone(), PaneLog::new(path)));
+    }
+    // Watch before reading history: a line written in between is announced, not missed.
+    let watch = if args.follow {
+        let dirs: Vec<std::path::PathBuf> =
+            logs.iter().filter_map(|(_, l)| l.path().parent().map(|p| p.to_path_buf())).collect();
+        Some(
+            Watch::new(dirs.iter().map(|d| d.as_path()))
+                .map_err(|e| Error::failed(format!("cannot watch the log directory: {e}"), None))?,
+        )
+    } else {
+        None
+    };
+    let mut merged: Vec<(u64, usize, Line, Vec<u8>)> = Vec::new();
+    for (order, (_, log)) in logs.iter_mut().enumerate() {
+        let mut lines: Vec<(u64, usize, Line, Vec<u8>)> = log
+            .history()
+            .into_iter()
+            .map(|l| {
+                let text = printer.text(&l.raw);
+                (l.ts, order, l, text)
+            })
+            .filter(|(_, _, l, text)| printer.wanted(l, text))
+            .collect();
+        if let Some(n) = args.lines {
+            lines = lines.split_off(lines.len().saturating_sub(n));
+        }
+        merged.extend(lines);
+    }
+    merged.sort_by_key(|(ts, order, _, _)| (*ts, *order));
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (_, order, line, text) in &merged {
+        printer.print(&mut out, *order, &logs[*order].0, line, text);
+    }
+    let _ = out.flush();
+    let Some(watch) = watch else { return Ok(Exit::Ok) };
+    loop {
+        watch.wait(None);
+        for (order, (address, log)) in logs.iter_mut().enumerate() {
+            for line in log.more() {
+                let text = printer.text(&line.raw);
+                if printer.wanted(&line, &text) {
+                    printer.print(&mut out, order, address, &line, &text);
+                }
+            }
+        }
+        if out.flush().is_err() {
+            // The reader went away (`| head`): done.
+            return Ok(Exit::Ok);
+        }
+    }
+}
