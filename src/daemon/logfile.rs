@@ -147,7 +147,7 @@ mod tests {
         // Rotation: the writer renames and starts a new file; the reader finishes the old one.
         std::fs::rename(&path, path.with_extension("log.1")).unwrap();
         let mut w = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
-        write!(w, "5\te\n").unwrap();
+        writeln!(w, "5\te").unwrap();
         assert_eq!(text(log.more()), ["partial", "d", "e"]);
         assert_eq!(text(log.more()), Vec::<String>::new());
         assert_eq!(parse(b"17\tx\ty"), Line { ts: 17, raw: b"x\ty".to_vec() });
