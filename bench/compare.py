@@ -10,7 +10,9 @@ build that did not make every pane is an error, not a number) and the server is 
               tool driving tmux from outside can spend
   tmuxp       tmuxp load -d (Debian package)
   tmuxinator  tmuxinator start -p ... (Debian package)
-  ctmux       ctmux up on the equivalent manifest
+  ctmux       ctmux up on the equivalent manifest (starts the daemon, which attaches to the new
+              session before any pane command runs)
+  ctmux-no-daemon  the same with --no-daemon
   ctmux-noop  a second ctmux up on the already-built workspace (must change nothing)
 
 Usage: bench/compare.py [--ctmux target/release/ctmux] [--runs 7] [--sizes 50,100] [--json out.json]
@@ -92,10 +94,13 @@ def write_configs(directory, windows):
     return paths
 
 
-def ctmux_up(ctmux, sock, manifest, state):
-    """The ctmux command line, in one place so it is easy to adjust."""
-    env = dict(os.environ, CTMUX_STATE_DIR=state, CTMUX_TMUX_CONF="/dev/null")
-    return subprocess.run([ctmux, "-q", "-L", sock, "-f", manifest, "up", "--no-daemon"], env=env,
+def ctmux_up(ctmux, sock, manifest, state, daemon=True):
+    """The ctmux command line, in one place so it is easy to adjust. By default `up` starts the
+    daemon and lets it attach to each new session before any command runs (so it logs every
+    byte); `--no-daemon` builds the same workspace without it."""
+    env = dict(os.environ, CTMUX_STATE_DIR=state, XDG_RUNTIME_DIR=state, CTMUX_TMUX_CONF="/dev/null")
+    flags = [] if daemon else ["--no-daemon"]
+    return subprocess.run([ctmux, "-q", "-L", sock, "-f", manifest, "up", *flags], env=env,
                           capture_output=True, text=True)
 
 
@@ -124,6 +129,8 @@ def sample(tool, windows, paths, args, sock, state):
                                                   stdin=subprocess.DEVNULL, env=env_tmuxinator))
     elif tool == "ctmux":
         seconds, r = timed(lambda: ctmux_up(args.ctmux, sock, paths["ctmux"], state))
+    elif tool == "ctmux-no-daemon":
+        seconds, r = timed(lambda: ctmux_up(args.ctmux, sock, paths["ctmux"], state, daemon=False))
     elif tool == "ctmux-noop":
         built = ctmux_up(args.ctmux, sock, paths["ctmux"], state)
         if built.returncode != 0:
@@ -155,7 +162,7 @@ def main():
             print(f"note: {name} not installed (apt-get install {name}); skipped", file=sys.stderr)
     if os.access(args.ctmux, os.X_OK):
         args.ctmux = os.path.abspath(args.ctmux)
-        tools += ["ctmux", "ctmux-noop"]
+        tools += ["ctmux", "ctmux-no-daemon", "ctmux-noop"]
     else:
         print(f"note: {args.ctmux} not built (cargo build --release); ctmux skipped", file=sys.stderr)
 

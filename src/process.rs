@@ -68,6 +68,27 @@ pub fn pane_tree(root: u32, project: &str, address: &str) -> Vec<u32> {
     v
 }
 
+/// When this process was started (exec'd), in Unix milliseconds: the kernel's start time
+/// (clock ticks since boot, so rounded down to 10 ms) mapped onto the wall clock. "Output after
+/// the call" starts here, not at `main`, which runs a few ms later.
+pub fn started_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Field 22, counting from the state after the parenthesized command name.
+    let ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
+    // SAFETY: sysconf and clock_gettime only write into the timespec we own.
+    let (hz, boot_now) = unsafe {
+        let hz = libc::sysconf(libc::_SC_CLK_TCK);
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        if hz <= 0 || libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) != 0 {
+            return None;
+        }
+        (hz as u64, ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000)
+    };
+    let age = boot_now.checked_sub(ticks * 1000 / hz)?;
+    let now = (crate::reconcile::build::now_nanos() / 1_000_000) as u64;
+    now.checked_sub(age)
+}
+
 /// Whether `pid` is still running (zombies count as gone).
 pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -147,4 +168,14 @@ pub fn exit_of(pid: u32) -> std::io::Result<impl std::future::Future<Output = ()
     Ok(async move {
         let _ = async_fd.readable().await;
     })
+}
+
+#[cfg(test)]
+mod start_tests {
+    #[test]
+    fn started_ms_is_just_before_now() {
+        let started = super::started_ms().expect("linux /proc");
+        let now = (crate::reconcile::build::now_nanos() / 1_000_000) as u64;
+        assert!(started <= now + 10 && now - started < 600_000, "started {started}, now {now}");
+    }
 }

@@ -16,6 +16,7 @@ pub use output::Ctx;
 
 /// Runs ctmux with `args` (including argv[0]) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Exit {
+    let called_ms = crate::process::started_ms().unwrap_or_else(|| crate::store::now_ms().max(0) as u64);
     let cli = match args::parse(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -29,7 +30,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Exit {
     let color = !cli.global.no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stderr().is_terminal();
-    let ctx = Ctx { global: cli.global.clone(), color };
+    let ctx = Ctx { global: cli.global.clone(), color, called_ms };
     match commands::dispatch(&ctx, cli.command) {
         Ok(exit) => exit,
         Err(err) => {

@@ -17,6 +17,9 @@ pub struct Ctx {
     pub global: Global,
     /// Colour allowed on stderr.
     pub color: bool,
+    /// When ctmux was called (Unix ms, from the process start time, 10 ms granular): "output
+    /// after the call" starts here.
+    pub called_ms: u64,
 }
 
 impl Ctx {

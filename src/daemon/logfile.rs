@@ -29,6 +29,24 @@ pub fn parse(line: &[u8]) -> Line {
     }
 }
 
+/// The lines logged at or after `ms`, read from the end of the file (the last MiB).
+pub fn recent(path: &Path, ms: u64) -> Vec<Line> {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else { return Vec::new() };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let start = len.saturating_sub(1 << 20);
+    let _ = f.seek(SeekFrom::Start(start));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    // A cut first line is dropped; a partial last line is not logged yet.
+    let skip = if start > 0 { buf.iter().position(|b| *b == b'\n').map_or(buf.len(), |i| i + 1) } else { 0 };
+    let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let mut lines: Vec<Line> =
+        buf[skip.min(end)..end].split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(parse).collect();
+    let first = lines.iter().rposition(|l| l.ts < ms).map_or(0, |i| i + 1);
+    lines.split_off(first)
+}
+
 /// A pane log being read.
 pub struct PaneLog {
     path: PathBuf,

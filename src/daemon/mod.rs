@@ -95,6 +95,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         started: Instant::now(),
         events: Events::new(server),
         attaching: Vec::new(),
+        changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        ignored: HashSet::new(),
     };
     daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
     // The tmux server's own exit ends the daemon (its pid, watched through a pidfd).
@@ -124,7 +126,10 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 daemon.mark(&id, row).await;
                 true
             }
-            Msg::Changed => daemon.refresh().await,
+            Msg::Changed => {
+                daemon.changed.store(false, std::sync::atomic::Ordering::SeqCst);
+                daemon.refresh().await
+            }
             Msg::ProbeDue(id, generation) => {
                 daemon.probe(&id, generation);
                 true
@@ -230,6 +235,11 @@ struct Daemon {
     events: Events,
     /// Control clients being attached; `Load` answers once they are (see `up`'s gate).
     attaching: Vec<oneshot::Receiver<()>>,
+    /// A [`Msg::Changed`] is queued: watchers do not queue another (a burst of layout
+    /// changes costs one look at tmux, not one each).
+    changed: Arc<std::sync::atomic::AtomicBool>,
+    /// Unmanaged panes in watched sessions: their output is not ours.
+    ignored: HashSet<String>,
 }
 
 impl Daemon {
@@ -284,6 +294,12 @@ impl Daemon {
             }
         };
         let mut seen = HashSet::new();
+        self.ignored = live
+            .panes
+            .iter()
+            .filter(|p| p.project.is_empty() || p.address.is_empty())
+            .map(|p| p.pane_id.clone())
+            .collect();
         for lp in live.panes.iter().filter(|p| !p.project.is_empty() && !p.address.is_empty()) {
             seen.insert(lp.pane_id.clone());
             if !self.projects.contains_key(&lp.project) {
@@ -293,7 +309,8 @@ impl Daemon {
                 self.sessions.insert(lp.session_id.clone());
                 let (ready, attached) = oneshot::channel();
                 self.attaching.push(attached);
-                watch_session(self.tmux.clone(), lp.session_id.clone(), self.tx.clone(), ready);
+                let changed = self.changed.clone();
+                watch_session(self.tmux.clone(), lp.session_id.clone(), self.tx.clone(), ready, changed);
             }
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
             let known = self.panes.contains_key(&lp.pane_id);
@@ -466,7 +483,7 @@ impl Daemon {
     }
 
     async fn output(&mut self, id: &str, bytes: &[u8]) {
-        if !self.panes.contains_key(id) {
+        if !self.panes.contains_key(id) && !self.ignored.contains(id) {
             // A pane new in a watched session: tmux already tagged it (its tags are set in the
             // command that created it), so one look makes it known before its first byte is lost.
             self.refresh().await;
@@ -586,7 +603,13 @@ fn schedule_probe(id: String, generation: u64, delay: Duration, tx: mpsc::Unboun
 /// that printed is marked ([`Msg::Mark`]) a moment after its output pauses (at most every
 /// [`MARK_EVERY`] while it goes on), the same way: a position query whose reply follows the
 /// output it covers.
-fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg>, ready: oneshot::Sender<()>) {
+fn watch_session(
+    tmux: Arc<Tmux>,
+    session: String,
+    tx: mpsc::UnboundedSender<Msg>,
+    ready: oneshot::Sender<()>,
+    changed: Arc<std::sync::atomic::AtomicBool>,
+) {
     tokio::spawn(async move {
         let Ok(mut control) = Control::attach_ready(&tmux, &session).await else {
             let _ = tx.send(Msg::ClientGone(session));
@@ -677,7 +700,9 @@ fn watch_session(tmux: Arc<Tmux>, session: String, tx: mpsc::UnboundedSender<Msg
                     }
                 }
                 Event::Changed => {
-                    let _ = tx.send(Msg::Changed);
+                    if !changed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        let _ = tx.send(Msg::Changed);
+                    }
                 }
                 Event::Exit => {
                     let _ = tx.send(Msg::ClientGone(session));

@@ -32,6 +32,11 @@ pub enum Event {
 pub struct Control {
     child: Child,
     lines: BufReader<ChildStdout>,
+    /// The line being read, kept here so [`Control::next`] is cancel-safe (a `select!` that
+    /// drops it mid-line loses nothing: the next call continues the line).
+    line: Vec<u8>,
+    /// The reply being collected, for the same reason.
+    block: Block,
 }
 
 /// Where the parser is: between blocks, or inside a command's reply.
@@ -53,7 +58,7 @@ impl Control {
         }
         let mut child = cmd.spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
-        Ok(Control { child, lines: BufReader::new(stdout) })
+        Ok(Control { child, lines: BufReader::new(stdout), line: Vec::new(), block: Block::default() })
     }
 
     /// Attaches and waits until tmux confirms it: from then on the session's output is pushed.
@@ -70,29 +75,29 @@ impl Control {
         }
     }
 
-    /// The next event (other notifications are skipped).
+    /// The next event (other notifications are skipped). Cancel-safe.
     pub async fn next(&mut self) -> Event {
-        let mut line = Vec::new();
-        let mut block = Block::default();
         loop {
-            line.clear();
-            match self.lines.read_until(b'\n', &mut line).await {
+            match self.lines.read_until(b'\n', &mut self.line).await {
                 Ok(0) | Err(_) => return Event::Exit,
                 Ok(_) => {}
             }
-            if line.ends_with(b"\n") {
-                line.pop();
+            if !self.line.ends_with(b"\n") {
+                // EOF in the middle of a line.
+                return Event::Exit;
             }
-            if let Some(body) = block.0.as_mut() {
+            let mut line = std::mem::take(&mut self.line);
+            line.pop();
+            if let Some(body) = self.block.0.as_mut() {
                 if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
-                    return Event::Reply(block.0.take().unwrap_or_default());
+                    return Event::Reply(self.block.0.take().unwrap_or_default());
                 }
                 body.extend_from_slice(&line);
                 body.push(b'\n');
                 continue;
             }
             if line.starts_with(b"%begin ") {
-                block.0 = Some(Vec::new());
+                self.block.0 = Some(Vec::new());
                 continue;
             }
             if let Some(event) = parse(&line) {

@@ -189,3 +189,40 @@ sessions:
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(read(&s.path("fired.txt")), "a\nend\n", "an action ran twice");
 }
+
+/// Issue 5: `pane wait --match` is satisfied by output that arrives 1 ms after the call — before
+/// the process has even looked at tmux. The daemon's log (a time on every line) covers that.
+#[test]
+fn wait_match_sees_output_1ms_after_the_call_through_the_daemon_log() {
+    let s = Server::new(
+        r#"
+version: 1
+name: quick
+sessions:
+  s:
+    panes:
+      sig:
+        command: ["python3", "-c", "import signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('MARK-42', flush=True))\nprint('armed', flush=True)\nwhile True: signal.pause()"]
+"#,
+    );
+    s.expect(&["up"], 0);
+    let pid = s.panes()[0].2;
+    assert!(eventually(Duration::from_secs(10), || s.expect(&["logs", "--no-prefix"], 0).contains("armed")));
+    for round in 0..5 {
+        let child = s
+            .cmd(&["--json", "pane", "wait", "s/sig", "--match", "^MARK-42$", "--timeout", "5s"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        // SAFETY: kill(2) on the pane process this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "round {round}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(json(&String::from_utf8_lossy(&out.stdout))["matched"], "MARK-42");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Output from before the call does not count.
+    let out = s.ctmux(&["--json", "pane", "wait", "s/sig", "--match", "^MARK-42$", "--timeout", "300ms"]);
+    assert_eq!(out.status.code(), Some(3));
+}

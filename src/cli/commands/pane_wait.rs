@@ -2,8 +2,9 @@
 //!
 //! `--match` attaches a control-mode client to the pane's session and reads the pane's `%output`
 //! as tmux pushes it. Output that arrived between the call and the attach is read back from the
-//! pane's history, from the line the cursor was on when the call began (or from the start of the
-//! scrollback with `--since-start`). `--exit` sets `pane-died`/`pane-exited` hooks on the pane
+//! pane's history, from the line the cursor was on at our first look (or from the start of the
+//! scrollback with `--since-start`); for a managed pane the daemon's log (a time on every line)
+//! also gives the lines that came between the call itself and that first look. `--exit` sets `pane-died`/`pane-exited` hooks on the pane
 //! that signal a `wait-for` channel, and blocks on it.
 
 use std::time::Duration;
@@ -40,7 +41,7 @@ pub async fn run(
     since_start: bool,
 ) -> Result {
     let waited = match &pattern {
-        Some(re) => wait_match(server, lp, re, since_start, timeout).await?,
+        Some(re) => wait_match(server, lp, re, since_start, timeout, ctx.called_ms).await?,
         None => wait_exit(server, lp, timeout).await?,
     };
     let doc = match waited {
@@ -85,6 +86,7 @@ async fn wait_match(
     re: &Regex,
     since_start: bool,
     timeout: Option<Duration>,
+    called_ms: u64,
 ) -> Result<Option<Waited>> {
     let id = lp.pane_id.clone();
     // Where the cursor line was when we first looked (the target lookup), in absolute lines.
@@ -100,9 +102,10 @@ async fn wait_match(
             _ => Some("-".to_string()),
         };
         let before = capture(server, &id, start, false).await?;
-        if let Some(l) = before.lines().find(|l| re.is_match(l)) {
+        let logged = if since_start { Vec::new() } else { logged_since(lp, called_ms) };
+        if let Some(l) = logged.into_iter().chain(before.lines().map(str::to_string)).find(|l| re.is_match(l)) {
             control.close().await;
-            return Ok(Some(Waited::Line(l.to_string())));
+            return Ok(Some(Waited::Line(l)));
         }
         let mut partial: Vec<u8> = Vec::new();
         loop {
@@ -137,6 +140,15 @@ async fn wait_match(
         Some(t) => tokio::time::timeout(t, work).await.unwrap_or(Ok(None)),
         None => work.await,
     }
+}
+
+/// Lines the daemon logged for managed pane `lp` since `ms` (none without a daemon log).
+fn logged_since(lp: &LivePane, ms: u64) -> Vec<String> {
+    if lp.project.is_empty() || lp.address.is_empty() {
+        return Vec::new();
+    }
+    let Ok(path) = crate::daemon::paths::pane_log(&lp.project, &lp.address) else { return Vec::new() };
+    crate::daemon::logfile::recent(&path, ms).iter().map(|l| clean(&l.raw)).collect()
 }
 
 async fn wait_exit(server: &Server, lp: &LivePane, timeout: Option<Duration>) -> Result<Option<Waited>> {
