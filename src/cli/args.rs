@@ -477,7 +477,7 @@ pub struct GraphArgs {
 }
 
 /// `up` flags.
-#[derive(Debug, ClapArgs)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct UpArgs {
     /// Targets (sessions, `session/pane`, panes, groups); default: everything.
     pub targets: Vec<String>,
@@ -499,6 +499,13 @@ pub struct UpArgs {
     /// Do not start the daemon.
     #[arg(long)]
     pub no_daemon: bool,
+    /// Stay in the foreground: print events, and bring tmux to the manifest again whenever it
+    /// (or an env file beside it) changes. Ctrl-C leaves the stack running.
+    #[arg(long, conflicts_with = "no_daemon")]
+    pub watch: bool,
+    /// With `--watch`: take the stack down on Ctrl-C.
+    #[arg(long, requires = "watch")]
+    pub down_on_exit: bool,
 }
 
 /// `plan` flags.
@@ -572,6 +579,8 @@ impl UpArgs {
             remove_orphans: false,
             recreate: false,
             no_daemon: false,
+            watch: false,
+            down_on_exit: false,
         }
     }
 }

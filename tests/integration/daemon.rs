@@ -156,3 +156,53 @@ fn logs_follow_sees_every_line_across_a_pane_restart() {
     assert_eq!(s.expect(&["logs", "--no-prefix", "--grep", "^2999$", "p"], 0), "2999\n2999\n");
     assert_eq!(s.expect(&["logs", "--no-prefix", "--since", "2999-01-01T00:00:00Z", "p"], 0), "");
 }
+
+#[test]
+fn up_watch_reconciles_on_save_prints_events_and_detaches_on_ctrl_c() {
+    let one = "version: 1\nname: watched\nshell: /bin/sh\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n";
+    let s = Server::new(one);
+    let mut child = s.cmd(&["--json", "up", "--watch"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    assert!(eventually(Duration::from_secs(10), || s.panes().len() == 1));
+    std::thread::sleep(Duration::from_millis(300));
+    s.write(&format!("{one}      b: exec sleep 1001\n"));
+    assert!(eventually(Duration::from_secs(10), || s.panes().len() == 2), "the saved manifest was not applied");
+    // A broken save is reported and watching goes on; the next good one applies.
+    s.write("version: 1\nname: watched\nsessions: [oops\n");
+    std::thread::sleep(Duration::from_millis(800));
+    s.write(&format!("{one}      c: exec sleep 1002\n"));
+    assert!(eventually(Duration::from_secs(10), || s.panes().len() == 3), "watching stopped after a bad save");
+    let mut started = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        let v: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if v["kind"] == "pane.started" {
+            started.push(v["address"].as_str().unwrap_or_default().to_string());
+        }
+        if started.contains(&"s/c".to_string()) {
+            break;
+        }
+    }
+    assert!(started.contains(&"s/b".to_string()) && started.contains(&"s/c".to_string()), "{started:?}");
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(s.panes().len(), 3, "Ctrl-C took the stack down without --down-on-exit");
+
+    let mut child = s.cmd(&["up", "--watch", "--down-on-exit"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(s.panes().is_empty(), "--down-on-exit left panes");
+}

@@ -18,6 +18,7 @@ pub mod status;
 mod target;
 mod up;
 mod validate;
+mod watch;
 
 use std::collections::HashMap;
 
@@ -31,6 +32,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Validate => validate::run(ctx),
         Command::Config(args) => config::run(ctx, &args),
         Command::Graph(args) => graph::run(ctx, &args),
+        Command::Up(args) if args.watch => watch::run(ctx, &args),
         Command::Up(args) => up::run_up(ctx, &args),
         Command::Plan(args) => up::run_plan(ctx, &args),
         Command::Down(args) => down::run_down(ctx, &args),
