@@ -396,6 +396,22 @@ impl Store {
         .map_err(|e| self.sql(e))
     }
 
+    /// Replaces every runtime group at once (in one transaction).
+    pub fn replace_groups(&mut self, groups: &std::collections::BTreeMap<String, Vec<String>>) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sql { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM groups", []).map_err(sql)?;
+        for (name, members) in groups {
+            tx.execute(
+                "INSERT INTO groups (name, members) VALUES (?1, ?2)",
+                params![name, serde_json::to_string(members).unwrap_or_default()],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
+    }
+
     /// One group's members, if it exists.
     pub fn group(&self, name: &str) -> Result<Option<Vec<String>>, StoreError> {
         self.conn

@@ -1,9 +1,8 @@
-//! `ctmux group …`: named sets of sessions or panes. Runtime groups live in
-//! `$STATE/groups.json` (written atomically: temp file + rename); the manifest's `groups:` are
-//! listed alongside and cannot be changed from here.
+//! `ctmux group …`: named sets of sessions or panes. Runtime groups live in the state store
+//! (`groups` table; a `groups.json` from older versions is imported once); the manifest's
+//! `groups:` are listed alongside and cannot be changed from here.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -29,29 +28,25 @@ struct GroupsDoc {
 
 type Groups = BTreeMap<String, Vec<String>>;
 
-fn path() -> Result<PathBuf> {
-    crate::state::subdir("")
-        .map(|d| d.join("groups.json"))
-        .map_err(|e| Error::failed(format!("cannot create the state directory: {e}"), None))
-}
-
 fn load() -> Result<Groups> {
-    let p = path()?;
-    match std::fs::read_to_string(&p) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| Error::failed(format!("{} is corrupt: {e}", p.display()), Some("fix or delete it".into()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Groups::new()),
-        Err(e) => Err(Error::failed(format!("cannot read {}: {e}", p.display()), None)),
+    let store = crate::store::Store::open()?;
+    let groups = store.groups()?;
+    // Groups made before the store existed: import them once.
+    let legacy = crate::state::dir().join("groups.json");
+    if groups.is_empty()
+        && let Ok(text) = std::fs::read_to_string(&legacy)
+        && let Ok(old) = serde_json::from_str::<Groups>(&text)
+    {
+        save(&old)?;
+        let _ = std::fs::rename(&legacy, legacy.with_extension("json.imported"));
+        return Ok(old);
     }
+    Ok(groups)
 }
 
 fn save(groups: &Groups) -> Result<()> {
-    let p = path()?;
-    let tmp = p.with_extension(format!("json.{}", std::process::id()));
-    let text = serde_json::to_string_pretty(groups).unwrap_or_default();
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, &p))
-        .map_err(|e| Error::failed(format!("cannot write {}: {e}", p.display()), None))
+    crate::store::Store::open()?.replace_groups(groups)?;
+    Ok(())
 }
 
 fn not_found(name: &str, groups: &Groups) -> Error {
