@@ -300,9 +300,11 @@ impl Store {
         self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0)).map_err(|e| self.sql(e))
     }
 
-    /// Deletes events older than `cutoff_ms`; returns how many.
-    pub fn prune_events(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        self.conn.execute("DELETE FROM events WHERE ts < ?1", params![cutoff_ms]).map_err(|e| self.sql(e))
+    /// Deletes `project`'s events older than `cutoff_ms`; returns how many.
+    pub fn prune_events(&self, project: &str, cutoff_ms: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM events WHERE project = ?1 AND ts < ?2", params![project, cutoff_ms])
+            .map_err(|e| self.sql(e))
     }
 
     /// Adds a subscription for `server`; returns it.
@@ -397,7 +399,10 @@ impl Store {
     }
 
     /// Replaces every runtime group at once (in one transaction).
-    pub fn replace_groups(&mut self, groups: &std::collections::BTreeMap<String, Vec<String>>) -> Result<(), StoreError> {
+    pub fn replace_groups(
+        &mut self,
+        groups: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sql { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(sql)?;

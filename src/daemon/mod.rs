@@ -41,7 +41,10 @@ enum Msg {
     Output(String, Vec<u8>),
     Exited(String, u32),
     RestartDue(String, u32),
-    ServerGone,
+    /// A `restart` rule stopped the pane: respawn it once its exit is seen.
+    RestartRequested(String),
+    /// Write the marks gathered since the last flush (one tmux call, off the loop).
+    FlushMarks,
     /// What a pane printed before the control client attached: rows above the cursor, the
     /// cursor row (a partial line), captured in order with the output stream, and whether
     /// tmux's history is at its limit.
@@ -97,17 +100,20 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         attaching: Vec::new(),
         changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         ignored: HashSet::new(),
+        marks: HashMap::new(),
     };
+    daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
-    // The tmux server's own exit ends the daemon (its pid, watched through a pidfd).
+    // The tmux server's own exit ends the daemon (its pid, watched through a pidfd), ahead of
+    // anything still queued.
+    let (server_gone, mut gone) = oneshot::channel::<()>();
     if let Ok(pid) = daemon.tmux.run(&[crate::tmux::Cmd::query("display-message").args(["-p", "#{pid}"])]).await
         && let Ok(pid) = pid.trim().parse::<u32>()
         && let Ok(exit) = crate::process::exit_of(pid)
     {
-        let tx = daemon.tx.clone();
         tokio::spawn(async move {
             exit.await;
-            let _ = tx.send(Msg::ServerGone);
+            let _ = server_gone.send(());
         });
     }
     if !daemon.refresh().await {
@@ -115,9 +121,20 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         let _ = std::fs::remove_file(&path);
         return Ok(());
     }
-    while let Some(msg) = rx.recv().await {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = &mut gone => break,
+            msg = rx.recv() => match msg {
+                Some(msg) => msg,
+                None => break,
+            },
+        };
         let keep_going = match msg {
-            Msg::ServerGone => false,
+            Msg::FlushMarks => {
+                daemon.flush_marks();
+                true
+            }
             Msg::Backfill(id, rows, partial, full) => {
                 daemon.backfill(&id, rows, partial, full).await;
                 true
@@ -147,6 +164,18 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 true
             }
             Msg::Exited(id, pid) => daemon.exited(&id, pid).await,
+            Msg::RestartRequested(id) => {
+                let exited = daemon.panes.get_mut(&id).map(|p| {
+                    p.restart_requested = p.watched.is_some();
+                    (!p.restart_requested).then_some(p.pid)
+                });
+                if let Some(Some(pid)) = exited {
+                    daemon.restart(&id, pid).await;
+                    daemon.refresh().await
+                } else {
+                    true
+                }
+            }
             Msg::RestartDue(id, pid) => {
                 daemon.restart(&id, pid).await;
                 daemon.refresh().await
@@ -175,6 +204,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         }
         daemon.mark_now(&id).await;
     }
+    let cmds = daemon.mark_commands();
+    let _ = daemon.tmux.run(&cmds).await;
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
     drop(lock);
     Ok(())
@@ -240,6 +271,8 @@ struct Daemon {
     changed: Arc<std::sync::atomic::AtomicBool>,
     /// Unmanaged panes in watched sessions: their output is not ours.
     ignored: HashSet<String>,
+    /// `@ctmux-logged` marks waiting for [`Msg::FlushMarks`].
+    marks: HashMap<String, backlog::Mark>,
 }
 
 impl Daemon {
@@ -266,7 +299,9 @@ impl Daemon {
                         for pane in self.panes.values_mut().filter(|p| p.project == project.name) {
                             pane.spec = project.pane(&pane.address).cloned();
                         }
+                        let (name, retention) = (project.name.clone(), project.gc.event_retention);
                         self.projects.insert(project.name.clone(), project);
+                        self.prune(&name, retention);
                         self.refresh().await;
                         // New sessions are watched (their history captured) before we answer.
                         for attached in self.attaching.drain(..) {
@@ -279,6 +314,15 @@ impl Daemon {
             }
             Request::Stop => Response::ok(),
             Request::Follow { .. } => Response::error("follow is answered by the connection"),
+        }
+    }
+
+    /// Drops recorded events older than `retention` (the manifest's `gc.event_retention`).
+    fn prune(&mut self, project: &str, retention: Duration) {
+        let cutoff = crate::store::now_ms() - retention.as_millis() as i64;
+        let removed = self.events.store.as_ref().and_then(|s| s.prune_events(project, cutoff).ok()).unwrap_or(0);
+        if removed > 0 {
+            self.events.emit("gc.collected", project, "", serde_json::json!({ "events": removed }));
         }
     }
 
@@ -457,9 +501,36 @@ impl Daemon {
         pane.flush_log();
         pane.unmarked = false;
         let Some(log) = pane.log_path() else { return };
-        let mark = backlog::Mark::now(&log, row);
-        let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-logged", &mark.render()]);
-        let _ = self.tmux.run(&[set]).await;
+        // Gathered and written in one tmux call a moment later, in a task: the loop never
+        // waits on tmux for a mark (100 busy panes make 500 marks a second).
+        if self.marks.is_empty() {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = tx.send(Msg::FlushMarks);
+            });
+        }
+        self.marks.insert(id.to_string(), backlog::Mark::now(&log, row));
+    }
+
+    /// The `set-option` commands for the gathered marks (taking them).
+    fn mark_commands(&mut self) -> Vec<crate::tmux::Cmd> {
+        self.marks
+            .drain()
+            .map(|(id, mark)| {
+                crate::tmux::Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-logged", &mark.render()])
+            })
+            .collect()
+    }
+
+    /// Writes the gathered marks. Two flushes may land out of order; an older mark only means
+    /// more lines after it, which a resuming daemon counts, so any mark stays correct.
+    fn flush_marks(&mut self) {
+        let cmds = self.mark_commands();
+        let tmux = self.tmux.clone();
+        tokio::spawn(async move {
+            let _ = tmux.run(&cmds).await;
+        });
     }
 
     /// Marks a pane's log at its current cursor row (at exit, or when the daemon stops).
@@ -483,7 +554,10 @@ impl Daemon {
     }
 
     async fn output(&mut self, id: &str, bytes: &[u8]) {
-        if !self.panes.contains_key(id) && !self.ignored.contains(id) {
+        // A placeholder prints nothing (or one "waiting" line): output means `up` respawned it
+        // with the real command, whose pid we learn now, before any rule acts on it.
+        let stale = self.panes.get(id).is_some_and(|p| p.placeholder);
+        if stale || !self.panes.contains_key(id) && !self.ignored.contains(id) {
             // A pane new in a watched session: tmux already tagged it (its tags are set in the
             // command that created it), so one look makes it known before its first byte is lost.
             self.refresh().await;
@@ -516,6 +590,32 @@ impl Daemon {
         }
     }
 
+    /// tmux 3.3a drops output it had queued for control clients when the pane's process exits
+    /// (`control_write_pending` discards blocks of a pane whose fd is closed), so the last lines
+    /// a process prints before exiting — often the ones that say why — may never reach us. The
+    /// pane still shows them: append the rows after the log's last line.
+    async fn recover_last_words(&mut self, id: &str) {
+        let capture = crate::tmux::Cmd::query("capture-pane").args(["-p", "-J", "-S", "-", "-t", id]);
+        let Ok(text) = self.tmux.run(&[capture]).await else { return };
+        let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
+        while rows.last().is_some_and(|r| r.trim().is_empty() || r.starts_with("Pane is dead")) {
+            rows.pop();
+        }
+        let Some(pane) = self.panes.get_mut(id) else { return };
+        let Some(log) = pane.log_path() else { return };
+        let tail = backlog::tail(&log, 100);
+        let start = backlog::resume_row(&rows, Some(backlog::Mark { row: 0, offset: 0, inode: 0 }), None, &tail, true);
+        if start == 0 && !tail.is_empty() {
+            return; // the log's last line is not on the pane any more: nothing to line up with
+        }
+        let mut lines = Vec::new();
+        for row in &rows[start..] {
+            lines.extend(pane.feed(format!("{row}\n").as_bytes()));
+        }
+        pane.flush_log();
+        self.lines(id, lines).await;
+    }
+
     /// Process `pid` of pane `id` exited: record it (with its status when the pane kept it),
     /// and restart the pane by its policy. A pane respawned or killed meanwhile gets its
     /// `pane.exited` (status unknown) before the next `pane.started` / `pane.removed`.
@@ -541,6 +641,10 @@ impl Daemon {
         let Some(pane) = self.panes.get_mut(id).filter(|p| p.pid == pid) else { return self.refresh().await };
         pane.flush();
         pane.watched = None;
+        if status.is_some() {
+            self.recover_last_words(id).await;
+        }
+        let Some(pane) = self.panes.get_mut(id) else { return true };
         pane.generation += 1;
         if status.is_some() {
             self.mark_now(id).await;
@@ -555,7 +659,8 @@ impl Daemon {
         if status.is_none() {
             return self.refresh().await;
         }
-        if let Some(delay) = pane.restart_delay(exit_status, &state) {
+        let requested = std::mem::take(&mut pane.restart_requested);
+        if let Some(delay) = if requested { Some(Duration::ZERO) } else { pane.restart_delay(exit_status, &state) } {
             let tx = self.tx.clone();
             let (id, pid) = (id.to_string(), pid);
             tokio::spawn(async move {
@@ -624,7 +729,8 @@ fn watch_session(
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let mut watch = Watch { expect: VecDeque::new(), captured: HashSet::new(), held: Vec::new() };
+        let uncaptured = ids.iter().cloned().collect();
+        let mut watch = Watch { expect: VecDeque::new(), uncaptured, held: Vec::new() };
         let mut line = Vec::new();
         for id in &ids {
             line.push(format!("display-message -p -t {id} '{POSITION}' ; capture-pane -p -t {id} -S -"));
@@ -659,8 +765,10 @@ fn watch_session(
             match event {
                 Event::Output(id, bytes) => {
                     if watch.capturing() {
-                        // Before its capture answered: part of it. After: new, held in order.
-                        if watch.captured.contains(&id) {
+                        // A pane whose capture has not answered yet: this output is in it.
+                        // Any other pane (captured already, or new since the attach): new
+                        // output, held to keep the order.
+                        if !watch.uncaptured.contains(&id) {
                             watch.held.push((id, bytes));
                         }
                         continue;
@@ -681,7 +789,7 @@ fn watch_session(
                             let partial = rows.get(row).cloned().unwrap_or_default();
                             let above = rows.into_iter().take(row).collect();
                             let _ = tx.send(Msg::Backfill(id.clone(), above, partial, full));
-                            watch.captured.insert(id);
+                            watch.uncaptured.remove(&id);
                             if !watch.capturing() {
                                 for (id, bytes) in watch.held.drain(..) {
                                     dirty.insert(id.clone());
@@ -742,7 +850,8 @@ enum Expect {
 
 struct Watch {
     expect: VecDeque<Expect>,
-    captured: HashSet<String>,
+    /// Panes whose attach-time capture has not answered yet.
+    uncaptured: HashSet<String>,
     held: Vec<(String, Vec<u8>)>,
 }
 

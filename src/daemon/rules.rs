@@ -65,8 +65,8 @@ pub(super) fn act(
                 let how = if matches!(action, Action::Kill) { &stop } else { &graceful };
                 crate::reconcile::stop::stop_tree(&project, &address, pid, how, spec.as_ref()).await;
                 if matches!(action, Action::Restart) {
-                    // The exit watch sees the death; respawn right away rather than by policy.
-                    let _ = tx.send(Msg::RestartDue(id, pid));
+                    // Respawn as soon as the exit is seen, whatever the policy says.
+                    let _ = tx.send(Msg::RestartRequested(id));
                 }
             }
             Action::Stop => {

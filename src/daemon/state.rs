@@ -9,8 +9,18 @@ use std::time::{Duration, Instant};
 use crate::manifest::model::{Pane, Restart, Rule};
 use crate::tmux::LivePane;
 
-/// Pane logs rotate to `<pane>.log.1` past this size.
-const LOG_CAP: u64 = 64 * 1024 * 1024;
+/// Pane logs rotate to `<pane>.log.1` past this size (`CTMUX_LOG_MAX`, e.g. `16MiB`, when the
+/// daemon starts; default 64 MiB), so a pane keeps at most twice this on disk.
+fn log_cap() -> u64 {
+    static CAP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("CTMUX_LOG_MAX")
+            .ok()
+            .and_then(|v| crate::units::parse_size(&v).ok())
+            .filter(|n| *n >= 4096)
+            .unwrap_or(64 * 1024 * 1024)
+    })
+}
 
 /// The daemon's view of one pane.
 pub struct PaneState {
@@ -36,6 +46,8 @@ pub struct PaneState {
     pub generation: u64,
     /// Output arrived since the last `@ctmux-logged` mark.
     pub unmarked: bool,
+    /// A rule asked for a restart: respawn at the exit, whatever the policy.
+    pub restart_requested: bool,
     /// The process is `up`'s placeholder (hash `pending`), not the pane's command: its start
     /// and exit are not events.
     pub placeholder: bool,
@@ -60,6 +72,7 @@ impl PaneState {
             generation: 0,
             unmarked: false,
             placeholder: false,
+            restart_requested: false,
             partial: Vec::new(),
             log: None,
             fired: HashMap::new(),
@@ -143,7 +156,7 @@ impl PaneState {
         let _ = w.write_all(raw);
         let _ = w.write_all(b"\n");
         *size += raw.len() as u64 + 15;
-        if *size > LOG_CAP {
+        if *size > log_cap() {
             let _ = w.flush();
             self.log = None;
             if let Ok(path) = super::paths::pane_log(&self.project, &self.address) {

@@ -206,3 +206,62 @@ fn up_watch_reconciles_on_save_prints_events_and_detaches_on_ctrl_c() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(s.panes().is_empty(), "--down-on-exit left panes");
 }
+
+#[test]
+fn every_rule_action_fires_once_per_match() {
+    let s = Server::new(
+        r#"
+version: 1
+name: acts
+shell: /bin/sh
+sessions:
+  a:
+    panes:
+      restarter:
+        command: "if [ ! -f ran ]; then touch ran; echo go-restart; fi; echo run-$$$$; exec sleep 1000"
+        on: [{ match: '^go-restart$', do: restart }]
+      stopper:
+        command: "echo go-stop; exec sleep 1000"
+        restart: always
+        on: [{ match: '^go-stop$', do: stop }]
+      killer:
+        command: "echo go-kill; exec sleep 1000"
+        on: [{ match: '^go-kill$', do: kill }]
+      signaller:
+        command: "trap 'echo got-term; exit 0' TERM; echo go-signal; while :; do sleep 0.1; done"
+        on: [{ match: '^go-signal$', do: { signal: SIGTERM } }]
+      typist:
+        command: "echo go-keys; read line; echo \"read:$$line\"; exec sleep 1000"
+        on: [{ match: '^go-keys$', do: { send_keys: "hello Enter" } }]
+"#,
+    );
+    s.expect(&["up"], 0);
+    let logs = |t: &str| s.expect(&["logs", "--no-prefix", t], 0);
+    assert!(
+        eventually(Duration::from_secs(15), || logs("restarter").matches("run-").count() == 2),
+        "{}",
+        logs("restarter")
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || logs("signaller").contains("got-term")),
+        "{}\n{}",
+        logs("signaller"),
+        s.expect(&["daemon", "logs"], 0)
+    );
+    assert!(eventually(Duration::from_secs(10), || logs("typist").contains("read:hello")));
+    let state = |a: &str| {
+        let st = s.status();
+        st["panes"].as_array().unwrap().iter().find(|p| p["address"] == a).unwrap().clone()
+    };
+    assert!(eventually(Duration::from_secs(10), || state("a/stopper")["state"] == "stopped"));
+    assert!(eventually(Duration::from_secs(10), || state("a/killer")["state"] == "exited"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(state("a/stopper")["state"], "stopped", "a stopped pane came back");
+    assert_eq!(logs("restarter").matches("run-").count(), 2, "restarted more than once");
+    let events: serde_json::Value =
+        serde_json::from_str(&s.expect(&["--json", "events", "--kind", "pattern.matched"], 0)).unwrap();
+    let mut fired: Vec<String> =
+        events["events"].as_array().unwrap().iter().map(|e| e["pane"].as_str().unwrap().to_string()).collect();
+    fired.sort();
+    assert_eq!(fired, ["killer", "restarter", "signaller", "stopper", "typist"], "each rule once");
+}
