@@ -319,6 +319,11 @@ fn json_shapes_of_every_verb_are_stable() {
         ("status", vec!["status"], 0),
         ("plan", vec!["plan"], 0),
         ("up", vec!["up"], 0),
+        ("events", vec!["events", "--kind", "pane.started", "-n", "1"], 0),
+        ("subscribe", vec!["subscribe", "pane.exited", "--target", "app", "--", "true"], 0),
+        ("subscribe_list", vec!["subscribe", "--list"], 0),
+        ("unsubscribe", vec!["unsubscribe", "1"], 0),
+        ("daemon_status", vec!["daemon", "status"], 0),
         ("error_not_found", vec!["pane", "status", "nope/nope"], 4),
     ];
     assert!(eventually(Duration::from_secs(5), || s.ctmux(&["pane", "has", "app/api", "api-ready"]).status.success()));

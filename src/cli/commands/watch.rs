@@ -142,7 +142,7 @@ fn print_event(ctx: &Ctx, e: &Event) {
     if ctx.json() {
         let mut doc = serde_json::to_value(e).unwrap_or_default();
         if let Some(map) = doc.as_object_mut() {
-            map.insert("schema_version".into(), 1.into());
+            map.shift_insert(0, "schema_version".into(), 1.into());
         }
         println!("{doc}");
     } else {
