@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
-use crate::harness::{Server, eventually, read};
+use crate::harness::{Server, eventually, lines_of, read};
 
 const RULES: &str = r#"
 version: 1
@@ -129,15 +129,7 @@ fn logs_follow_sees_every_line_across_a_pane_restart() {
     );
     s.expect(&["up"], 0);
     let mut child = s.cmd(&["logs", "-f", "--no-prefix", "p"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(&mut child);
     let mut got: Vec<u64> = Vec::new();
     while got.len() < 6000 {
         match rx.recv_timeout(Duration::from_secs(15)) {
@@ -162,15 +154,7 @@ fn up_watch_reconciles_on_save_prints_events_and_detaches_on_ctrl_c() {
     let one = "version: 1\nname: watched\nshell: /bin/sh\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n";
     let s = Server::new(one);
     let mut child = s.cmd(&["--json", "up", "--watch"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = lines_of(&mut child);
     assert!(eventually(Duration::from_secs(10), || s.panes().len() == 1));
     std::thread::sleep(Duration::from_millis(300));
     s.write(&format!("{one}      b: exec sleep 1001\n"));

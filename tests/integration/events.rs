@@ -1,10 +1,9 @@
 //! The event store, `events [-f]`, subscriptions, live health, and a daemon killed mid-burst.
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::harness::{Server, eventually, read};
+use crate::harness::{Server, eventually, lines_of, read};
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -86,17 +85,9 @@ fn events_follow_streams_new_events_as_json_lines() {
     s.expect(&["up"], 0);
     let mut child =
         s.cmd(&["--json", "events", "-f", "--kind", "pane.*", "-n", "0"]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let rx = lines_of(&mut child);
     std::thread::sleep(Duration::from_millis(500));
     s.expect(&["restart", "p"], 0);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.by_ref().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
     let mut got = Vec::new();
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
         let e = json(&line);
