@@ -96,9 +96,9 @@ fn exec_timeout_exits_3_and_leaves_the_command_running_unless_told() {
     s.expect(&["pane", "exec", "other", "--wait", "--timeout", "10s", "--", "true"], 0);
 }
 
-/// Output typed 20 ms after `pane wait` starts is seen, whether it lands before or after the
-/// control client attaches. (Issue 5 asks for 1 ms: the process needs ~5 ms to take its first
-/// look at the pane; closing that window needs the daemon's timestamped output log.)
+/// Output typed 20 ms after `pane wait` starts in an *unmanaged* pane (no daemon log) is seen,
+/// whether it lands before or after the control client attaches. Managed panes are covered
+/// down to 1 ms after the call by `events::wait_match_sees_output_1ms_after_the_call_…`.
 #[test]
 fn wait_match_sees_output_that_arrives_20ms_after_the_call() {
     let s = with_shell();
