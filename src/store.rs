@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// Schema migrations; entry `i` upgrades version `i` to `i + 1`. Append only: never edit one.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE events (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         ts INTEGER NOT NULL,
@@ -37,7 +38,19 @@ const MIGRATIONS: &[&str] = &["
         name TEXT PRIMARY KEY,
         members TEXT NOT NULL
     );
-"];
+",
+    "
+    CREATE TABLE metrics (
+        ts INTEGER NOT NULL,
+        server TEXT NOT NULL,
+        project TEXT NOT NULL,
+        session TEXT NOT NULL,
+        pane TEXT NOT NULL,
+        usage TEXT NOT NULL
+    );
+    CREATE INDEX metrics_pane ON metrics (project, session, pane, ts);
+",
+];
 
 /// Why the store could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +317,76 @@ impl Store {
     pub fn prune_events(&self, project: &str, cutoff_ms: i64) -> Result<usize, StoreError> {
         self.conn
             .execute("DELETE FROM events WHERE project = ?1 AND ts < ?2", params![project, cutoff_ms])
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records one metrics sample of pane `address` of `project`.
+    pub fn record_metrics(
+        &self,
+        server: &str,
+        project: &str,
+        address: &str,
+        usage: &crate::metrics::Usage,
+    ) -> Result<(), StoreError> {
+        let (session, pane) = address.split_once('/').unwrap_or((address, ""));
+        self.conn
+            .execute(
+                "INSERT INTO metrics (ts, server, project, session, pane, usage) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![now_ms(), server, project, session, pane, serde_json::to_string(usage).unwrap_or_default()],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Samples of pane `address` of `project` since `since_ms`, oldest first: `(ts, usage)`.
+    pub fn metrics(
+        &self,
+        project: &str,
+        address: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(i64, crate::metrics::Usage)>, StoreError> {
+        let (session, pane) = address.split_once('/').unwrap_or((address, ""));
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT ts, usage FROM metrics WHERE project = ?1 AND session = ?2 AND pane = ?3 AND ts >= ?4
+                 ORDER BY ts",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map(params![project, session, pane, since_ms], |r| {
+                let usage: String = r.get(1)?;
+                Ok((r.get::<_, i64>(0)?, serde_json::from_str(&usage).unwrap_or_default()))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// The newest sample of pane `address` of `project`, if any.
+    pub fn latest_metrics(
+        &self,
+        project: &str,
+        address: &str,
+    ) -> Result<Option<(i64, crate::metrics::Usage)>, StoreError> {
+        let (session, pane) = address.split_once('/').unwrap_or((address, ""));
+        self.conn
+            .query_row(
+                "SELECT ts, usage FROM metrics WHERE project = ?1 AND session = ?2 AND pane = ?3
+                 ORDER BY ts DESC LIMIT 1",
+                params![project, session, pane],
+                |r| {
+                    let usage: String = r.get(1)?;
+                    Ok((r.get::<_, i64>(0)?, serde_json::from_str(&usage).unwrap_or_default()))
+                },
+            )
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Deletes `project`'s metrics samples older than `cutoff_ms`.
+    pub fn prune_metrics(&self, project: &str, cutoff_ms: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM metrics WHERE project = ?1 AND ts < ?2", params![project, cutoff_ms])
             .map_err(|e| self.sql(e))
     }
 

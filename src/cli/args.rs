@@ -101,6 +101,12 @@ pub enum Command {
     /// Run a command on every matching event, from now until `unsubscribe` (kept across daemon
     /// restarts); `--list` shows them.
     Subscribe(SubscribeArgs),
+    /// Resource use recorded by the daemon over time.
+    Metrics {
+        /// What to show.
+        #[command(subcommand)]
+        cmd: MetricsCmd,
+    },
     /// Remove a subscription.
     Unsubscribe {
         /// Its id (`subscribe --list`).
@@ -124,6 +130,19 @@ pub enum DaemonCmd {
     /// Run it in the foreground (what `start` runs, detached).
     #[command(hide = true)]
     Run,
+}
+
+/// `metrics` verbs.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCmd {
+    /// The daemon's samples of a managed pane (every 10 s with limits, else every 60 s).
+    History {
+        /// Target pane.
+        target: String,
+        /// Only samples since then: a duration ago (`1h`) or a time.
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+    },
 }
 
 /// `events` flags.
@@ -260,6 +279,14 @@ pub enum SessionCmd {
         /// Session name.
         name: String,
     },
+    /// Resource use of every pane of the session, and the total.
+    Metrics {
+        /// Session name.
+        name: String,
+        /// CPU is measured over this long.
+        #[arg(long, default_value = "500ms", value_name = "DURATION")]
+        interval: String,
+    },
 }
 
 /// `pane` verbs. T is a ctmux address (`session/pane`) or any tmux target (`%12`, `dev:0.1`).
@@ -319,6 +346,31 @@ pub enum PaneCmd {
     Status {
         /// Target pane.
         target: String,
+    },
+    /// CPU, memory, I/O, threads and uptime of the pane's whole process tree, measured now.
+    Metrics {
+        /// Target pane.
+        target: String,
+        /// CPU is measured over this long.
+        #[arg(long, default_value = "500ms", value_name = "DURATION")]
+        interval: String,
+    },
+    /// Runtime limits on the pane's process tree, enforced by the daemon (over the manifest's).
+    Limit {
+        /// Target pane.
+        target: String,
+        /// Resident memory limit, e.g. `512MiB`.
+        #[arg(long)]
+        memory: Option<String>,
+        /// CPU limit, e.g. `150%` or `1.5`.
+        #[arg(long)]
+        cpu: Option<String>,
+        /// warn (an event), restart or kill.
+        #[arg(long)]
+        action: Option<String>,
+        /// Remove the runtime limits.
+        #[arg(long, conflicts_with_all = ["memory", "cpu", "action"])]
+        clear: bool,
     },
     /// List panes (of SESSION, of the project, or --all-sessions).
     Ls {

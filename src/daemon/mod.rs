@@ -45,6 +45,10 @@ enum Msg {
     RestartRequested(String),
     /// Write the marks gathered since the last flush (one tmux call, off the loop).
     FlushMarks,
+    /// Time to sample resource use and check limits (then schedule the next tick).
+    Sample,
+    /// Sample once more, off the regular ticks (a CPU rate needs a second look).
+    SampleOnce,
     /// What a pane printed before the control client attached: rows above the cursor, the
     /// cursor row (a partial line), captured in order with the output stream, and whether
     /// tmux's history is at its limit.
@@ -101,6 +105,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         ignored: HashSet::new(),
         marks: HashMap::new(),
+        sampler: crate::metrics::Sampler::new(),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
@@ -116,6 +121,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             let _ = server_gone.send(());
         });
     }
+    let _ = daemon.tx.send(Msg::Sample);
     if !daemon.refresh().await {
         daemon.events.emit("daemon.stopped", "", "", serde_json::json!({ "reason": "no tmux server" }));
         let _ = std::fs::remove_file(&path);
@@ -133,6 +139,19 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         let keep_going = match msg {
             Msg::FlushMarks => {
                 daemon.flush_marks();
+                true
+            }
+            Msg::SampleOnce => {
+                daemon.sample().await;
+                true
+            }
+            Msg::Sample => {
+                let every = daemon.sample().await;
+                let tx = daemon.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(every).await;
+                    let _ = tx.send(Msg::Sample);
+                });
                 true
             }
             Msg::Backfill(id, rows, partial, full) => {
@@ -273,6 +292,8 @@ struct Daemon {
     ignored: HashSet<String>,
     /// `@ctmux-logged` marks waiting for [`Msg::FlushMarks`].
     marks: HashMap<String, backlog::Mark>,
+    /// Resource use, between samples.
+    sampler: crate::metrics::Sampler,
 }
 
 impl Daemon {
@@ -313,14 +334,105 @@ impl Daemon {
                 }
             }
             Request::Stop => Response::ok(),
+            Request::Sample => {
+                // Memory is known now; CPU is a rate, known after a second look.
+                self.sample().await;
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let _ = tx.send(Msg::SampleOnce);
+                });
+                Response::ok()
+            }
             Request::Follow { .. } => Response::error("follow is answered by the connection"),
         }
+    }
+
+    /// Samples every running managed pane's resource use (recorded for `metrics history` and
+    /// `status`), and acts on limits — the manifest's, or `pane limit`'s (`@ctmux-limit-*`
+    /// options, which win). Returns when to sample next: every 10 s while some pane has a
+    /// limit, else every 60 s (history only; idle cost stays near zero).
+    async fn sample(&mut self) -> Duration {
+        use crate::manifest::model::{LimitAction, Limits};
+        self.sampler.refresh();
+        let format = "#{pane_id}\x1f#{@ctmux-limit-memory}\x1f#{@ctmux-limit-cpu}\x1f#{@ctmux-limit-action}";
+        let query = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", format]);
+        let mut runtime: HashMap<String, Limits> = HashMap::new();
+        for line in self.tmux.run(&[query]).await.unwrap_or_default().lines() {
+            let f: Vec<&str> = line.split('\x1f').collect();
+            if f.len() == 4 && (!f[1].is_empty() || !f[2].is_empty()) {
+                let action = match f[3] {
+                    "restart" => LimitAction::Restart,
+                    "kill" => LimitAction::Kill,
+                    _ => LimitAction::Warn,
+                };
+                let limits = Limits {
+                    memory: crate::units::parse_size(f[1]).ok(),
+                    cpu: crate::units::parse_cpu(f[2]).ok(),
+                    action,
+                };
+                runtime.insert(f[0].to_string(), limits);
+            }
+        }
+        let mut limited = false;
+        let ids: Vec<String> = self.panes.keys().cloned().collect();
+        for id in ids {
+            let Some(pane) = self.panes.get_mut(&id) else { continue };
+            if pane.watched.is_none() || pane.placeholder {
+                continue;
+            }
+            let Some(usage) = self.sampler.usage(pane.pid) else { continue };
+            if let Some(store) = &self.events.store {
+                let _ = store.record_metrics(&self.events.server, &pane.project, &pane.address, &usage);
+            }
+            let limits = runtime.get(&id).cloned().or_else(|| pane.spec.as_ref().and_then(|s| s.limits.clone()));
+            let Some(limits) = limits else { continue };
+            limited = true;
+            let over_memory = limits.memory.filter(|m| usage.memory_bytes > *m);
+            let over_cpu = limits.cpu.filter(|c| usage.cpu_percent > c * 100.0);
+            let over = over_memory.is_some() || over_cpu.is_some();
+            let crossed = over && !pane.over_limit;
+            pane.over_limit = over;
+            if !crossed {
+                continue;
+            }
+            let data = serde_json::json!({
+                "memory_bytes": usage.memory_bytes,
+                "memory_limit": limits.memory,
+                "cpu_percent": usage.cpu_percent,
+                "cpu_limit_percent": limits.cpu.map(|c| c * 100.0),
+                "action": limits.action.as_str(),
+            });
+            self.events.emit("limit.exceeded", &pane.project, &pane.address, data);
+            if limits.action == LimitAction::Warn {
+                continue;
+            }
+            let kill =
+                crate::manifest::model::Stop { signal: "SIGKILL".into(), timeout: Duration::ZERO, command: None };
+            let stop = if limits.action == LimitAction::Kill {
+                kill
+            } else {
+                pane.spec.as_ref().map(|p| p.stop.clone()).unwrap_or_default()
+            };
+            if limits.action == LimitAction::Restart {
+                pane.restart_requested = true;
+            }
+            let (project, address, pid, spec) =
+                (pane.project.clone(), pane.address.clone(), pane.pid, pane.spec.clone());
+            tokio::spawn(async move {
+                crate::reconcile::stop::stop_tree(&project, &address, pid, &stop, spec.as_ref()).await;
+            });
+        }
+        Duration::from_secs(if limited { 10 } else { 60 })
     }
 
     /// Drops recorded events older than `retention` (the manifest's `gc.event_retention`).
     fn prune(&mut self, project: &str, retention: Duration) {
         let cutoff = crate::store::now_ms() - retention.as_millis() as i64;
         let removed = self.events.store.as_ref().and_then(|s| s.prune_events(project, cutoff).ok()).unwrap_or(0);
+        if let Some(store) = &self.events.store {
+            let _ = store.prune_metrics(project, cutoff);
+        }
         if removed > 0 {
             self.events.emit("gc.collected", project, "", serde_json::json!({ "events": removed }));
         }
@@ -371,6 +483,7 @@ impl Daemon {
                 if new_process && !lp.dead && !pane.placeholder {
                     pane.generation += 1;
                     pane.health = None;
+                    pane.over_limit = false;
                     let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
                     self.events.emit("pane.started", &pane.project, &pane.address, data);
                     if pane.checked() && known {

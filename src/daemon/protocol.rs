@@ -25,6 +25,8 @@ pub enum Request {
         /// Last event id the client has.
         after_id: i64,
     },
+    /// Sample resource use now (and check limits), instead of at the next tick.
+    Sample,
     /// Exit.
     Stop,
 }

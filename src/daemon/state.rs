@@ -48,6 +48,8 @@ pub struct PaneState {
     pub unmarked: bool,
     /// A rule asked for a restart: respawn at the exit, whatever the policy.
     pub restart_requested: bool,
+    /// Over a limit at the last sample (so `limit.exceeded` is said once per crossing).
+    pub over_limit: bool,
     /// The process is `up`'s placeholder (hash `pending`), not the pane's command: its start
     /// and exit are not events.
     pub placeholder: bool,
@@ -73,6 +75,7 @@ impl PaneState {
             unmarked: false,
             placeholder: false,
             restart_requested: false,
+            over_limit: false,
             partial: Vec::new(),
             log: None,
             fired: HashMap::new(),

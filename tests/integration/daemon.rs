@@ -249,3 +249,57 @@ sessions:
     fired.sort();
     assert_eq!(fired, ["killer", "restarter", "signaller", "stopper", "typist"], "each rule once");
 }
+
+#[test]
+fn metrics_measure_whole_trees_and_limits_are_enforced() {
+    let s = Server::new(
+        r#"
+version: 1
+name: res
+shell: /bin/sh
+sessions:
+  r:
+    panes:
+      hog:
+        command: ["python3", "-c", "x = bytearray(96 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nprint('allocated', flush=True)\nimport time\ntime.sleep(1000)"]
+      spin:
+        command: "sh -c 'while :; do :; done' & wait"
+"#,
+    );
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(10), || s.expect(&["logs", "--no-prefix", "hog"], 0).contains("allocated")));
+    let hog: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "pane", "metrics", "hog"], 0)).unwrap();
+    let mem = hog["metrics"]["memory_bytes"].as_u64().unwrap();
+    assert!(mem > 90 << 20, "hog uses {mem} bytes");
+    let spin: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "pane", "metrics", "spin"], 0)).unwrap();
+    assert!(spin["metrics"]["cpu_percent"].as_f64().unwrap() > 40.0, "{spin}");
+    assert!(spin["metrics"]["processes"].as_u64().unwrap() >= 2, "the spinning child is in the tree: {spin}");
+    let session: serde_json::Value =
+        serde_json::from_str(&s.expect(&["--json", "session", "metrics", "r"], 0)).unwrap();
+    assert!(session["total"]["memory_bytes"].as_u64().unwrap() >= mem);
+    assert_eq!(session["panes"].as_array().unwrap().len(), 2);
+
+    // A runtime limit: the daemon looks at once, records the crossing, and acts.
+    s.expect(&["pane", "limit", "hog", "--memory", "32MiB", "--action", "kill"], 0);
+    let state = |a: &str| {
+        let st = s.status();
+        st["panes"].as_array().unwrap().iter().find(|p| p["address"] == a).unwrap().clone()
+    };
+    assert!(eventually(Duration::from_secs(10), || state("r/hog")["state"] == "exited"), "{}", s.status());
+    s.expect(&["pane", "limit", "spin", "--cpu", "20%", "--action", "restart"], 0);
+    assert!(eventually(Duration::from_secs(15), || state("r/spin")["restarts"] == 1), "{}", s.status());
+    let events: serde_json::Value =
+        serde_json::from_str(&s.expect(&["--json", "events", "--kind", "limit.exceeded"], 0)).unwrap();
+    let hit: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["pane"].as_str().unwrap(), e["data"]["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(hit[..2], [("hog", "kill"), ("spin", "restart")]);
+    let history: serde_json::Value =
+        serde_json::from_str(&s.expect(&["--json", "metrics", "history", "spin"], 0)).unwrap();
+    assert!(!history["samples"].as_array().unwrap().is_empty(), "{history}");
+    assert_eq!(s.ctmux(&["pane", "limit", "spin", "--memory", "lots"]).status.code(), Some(2));
+    s.expect(&["pane", "limit", "spin", "--clear"], 0);
+}

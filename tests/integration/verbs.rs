@@ -324,6 +324,9 @@ fn json_shapes_of_every_verb_are_stable() {
         ("subscribe_list", vec!["subscribe", "--list"], 0),
         ("unsubscribe", vec!["unsubscribe", "1"], 0),
         ("daemon_status", vec!["daemon", "status"], 0),
+        ("pane_metrics", vec!["pane", "metrics", "app/api", "--interval", "100ms"], 0),
+        ("session_metrics", vec!["session", "metrics", "app", "--interval", "100ms"], 0),
+        ("pane_limit", vec!["pane", "limit", "app/api", "--memory", "1GiB"], 0),
         ("error_not_found", vec!["pane", "status", "nope/nope"], 4),
     ];
     assert!(eventually(Duration::from_secs(5), || s.ctmux(&["pane", "has", "app/api", "api-ready"]).status.success()));

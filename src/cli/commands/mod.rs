@@ -8,6 +8,7 @@ mod events;
 mod graph;
 mod group;
 mod logs;
+mod metrics;
 mod pane;
 mod pane_exec;
 mod pane_stream;
@@ -49,6 +50,12 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Events(args) => events::run(ctx, &args),
         Command::Subscribe(args) => events::subscribe(ctx, &args),
         Command::Unsubscribe { id } => events::unsubscribe(ctx, id),
+        Command::Metrics { cmd: super::args::MetricsCmd::History { target, since } } => {
+            let server = target::Server::open(ctx)?;
+            let rt = stack::runtime()?;
+            let lp = rt.block_on(server.pane(ctx, &target))?;
+            metrics::history(ctx, &lp, since.as_deref())
+        }
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());

@@ -77,6 +77,11 @@ fn doc(ctx: &Ctx, server: &Server, lp: &LivePane, meta: BTreeMap<String, String>
     PaneDoc::from_live(lp, manifest, meta)
 }
 
+/// Parses a `--interval` value.
+pub fn interval_of(text: &str) -> Result<std::time::Duration> {
+    crate::units::parse_duration(text).map_err(|e| Error::Usage { message: format!("--interval: {e}"), hint: None })
+}
+
 fn regex(pattern: &str) -> Result<Regex> {
     Regex::new(pattern).map_err(|e| Error::Usage { message: format!("invalid regex `{pattern}`: {e}"), hint: None })
 }
@@ -331,6 +336,14 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             }
             server.tmux.run(&[c.args(keys)]).await.map_err(|e| e.into_error("sending keys"))?;
             ok(ctx, &lp, &format!("sent to {}", lp.pane_id))
+        }
+        PaneCmd::Metrics { target, interval } => {
+            let lp = server.pane(ctx, &target).await?;
+            super::metrics::pane(ctx, &lp, interval_of(&interval)?).await
+        }
+        PaneCmd::Limit { target, memory, cpu, action, clear } => {
+            let lp = server.pane(ctx, &target).await?;
+            super::metrics::limit(ctx, server, &lp, memory.as_deref(), cpu.as_deref(), action.as_deref(), clear).await
         }
         PaneCmd::Signal { target, signal } => {
             let lp = server.pane(ctx, &target).await?;

@@ -130,6 +130,9 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result {
                 }
                 Ok(Exit::Ok)
             }
+            SessionCmd::Metrics { name, interval } => {
+                super::metrics::session(ctx, &server, &name, super::pane::interval_of(&interval)?).await
+            }
             SessionCmd::Health { name } => {
                 let panes: Vec<LivePane> = server.panes().await?.into_iter().filter(|p| p.session == name).collect();
                 if panes.is_empty() {
@@ -153,7 +156,17 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result {
                         }
                     }
                 }
-                let health = if bad == 0 {
+                // What the daemon knows: failing checks, and restarts.
+                for p in panes.iter().filter(|p| !p.dead) {
+                    let label = if p.address.is_empty() { p.pane_id.clone() } else { p.address.clone() };
+                    if p.health == "unhealthy" {
+                        bad += 1;
+                        reasons.push(format!("{label} is failing its health check"));
+                    } else if p.restarts > 0 {
+                        reasons.push(format!("{label} has restarted {} time(s)", p.restarts));
+                    }
+                }
+                let health = if bad == 0 && reasons.is_empty() {
                     "healthy"
                 } else if bad < panes.len() {
                     "degraded"

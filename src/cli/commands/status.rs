@@ -44,6 +44,11 @@ pub struct PaneDoc {
     pub started_at: Option<u64>,
     /// Pane metadata.
     pub metadata: BTreeMap<String, String>,
+    /// CPU of the pane's process tree, % of one core, from the daemon's last sample (`status`
+    /// only; null when there is none from the last two minutes).
+    pub cpu_percent: Option<f64>,
+    /// Resident memory of the tree in bytes, likewise.
+    pub memory_bytes: Option<u64>,
 }
 
 impl PaneDoc {
@@ -80,6 +85,8 @@ impl PaneDoc {
             },
             started_at: lp.started,
             metadata,
+            cpu_percent: None,
+            memory_bytes: None,
         }
     }
 }
@@ -181,15 +188,34 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 cwd: pane.cwd.display().to_string(),
                 started_at: lp.and_then(|l| l.started),
                 metadata: pane.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                cpu_percent: None,
+                memory_bytes: None,
             });
         }
         docs
     });
+    let mut docs = docs;
+    // The daemon's latest samples (it samples every 10–60 s); none is shown rather than an old one.
+    if let Ok(store) = crate::store::Store::open() {
+        let fresh = crate::store::now_ms() - 120_000;
+        for d in docs.iter_mut().filter(|d| d.state == "running") {
+            let Some(address) = &d.address else { continue };
+            if let Ok(Some((ts, u))) = store.latest_metrics(&project.name, address)
+                && ts >= fresh
+            {
+                d.cpu_percent = Some(u.cpu_percent);
+                d.memory_bytes = Some(u.memory_bytes);
+            }
+        }
+    }
     if ctx.json() {
         ctx.print_json(&StatusDoc { project: &project.name, panes: &docs });
         return Ok(Exit::Ok);
     }
-    println!("{:<28} {:<8} {:<10} {:>8} {:>5} {:>8}  COMMAND", "PANE", "STATE", "HEALTH", "PID", "EXIT", "UPTIME");
+    println!(
+        "{:<28} {:<8} {:<10} {:>8} {:>5} {:>4} {:>7} {:>10} {:>8}  COMMAND",
+        "PANE", "STATE", "HEALTH", "PID", "EXIT", "RST", "CPU", "MEM", "UPTIME"
+    );
     let now = crate::reconcile::build::now_secs();
     let mut last_session = "";
     for d in &docs {
@@ -202,12 +228,15 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             _ => "-".into(),
         };
         println!(
-            "  {:<26} {:<8} {:<10} {:>8} {:>5} {:>8}  {}",
+            "  {:<26} {:<8} {:<10} {:>8} {:>5} {:>4} {:>7} {:>10} {:>8}  {}",
             d.pane,
             d.state,
             d.health,
             d.pid.map_or("-".into(), |p| p.to_string()),
             d.exit_status.map_or("-".into(), |s| s.to_string()),
+            d.restarts,
+            d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
+            d.memory_bytes.map_or("-".into(), crate::units::format_size),
             uptime,
             one_line(d.command.as_deref().unwrap_or("(shell)"), 60)
         );
