@@ -341,6 +341,7 @@ impl Store {
     /// Samples of pane `address` of `project` since `since_ms`, oldest first: `(ts, usage)`.
     pub fn metrics(
         &self,
+        server: &str,
         project: &str,
         address: &str,
         since_ms: i64,
@@ -350,11 +351,11 @@ impl Store {
             .conn
             .prepare(
                 "SELECT ts, usage FROM metrics WHERE project = ?1 AND session = ?2 AND pane = ?3 AND ts >= ?4
-                 ORDER BY ts",
+                 AND server = ?5 ORDER BY ts",
             )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map(params![project, session, pane, since_ms], |r| {
+            .query_map(params![project, session, pane, since_ms, server], |r| {
                 let usage: String = r.get(1)?;
                 Ok((r.get::<_, i64>(0)?, serde_json::from_str(&usage).unwrap_or_default()))
             })
@@ -365,15 +366,16 @@ impl Store {
     /// The newest sample of pane `address` of `project`, if any.
     pub fn latest_metrics(
         &self,
+        server: &str,
         project: &str,
         address: &str,
     ) -> Result<Option<(i64, crate::metrics::Usage)>, StoreError> {
         let (session, pane) = address.split_once('/').unwrap_or((address, ""));
         self.conn
             .query_row(
-                "SELECT ts, usage FROM metrics WHERE project = ?1 AND session = ?2 AND pane = ?3
+                "SELECT ts, usage FROM metrics WHERE project = ?1 AND session = ?2 AND pane = ?3 AND server = ?4
                  ORDER BY ts DESC LIMIT 1",
-                params![project, session, pane],
+                params![project, session, pane, server],
                 |r| {
                     let usage: String = r.get(1)?;
                     Ok((r.get::<_, i64>(0)?, serde_json::from_str(&usage).unwrap_or_default()))

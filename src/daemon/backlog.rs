@@ -67,6 +67,10 @@ pub fn after_mark(log: &Path, mark: Mark) -> Option<Vec<String>> {
     if ino(log) == Some(mark.inode) {
         return Some(lines_of(&read_from(log, mark.offset)?));
     }
+    if mark.inode == 0 {
+        // The log did not exist at the mark: all of it came after.
+        return Some(lines_of(&read_from(log, 0).unwrap_or_default()));
+    }
     if ino(&rotated) == Some(mark.inode) {
         let mut lines = lines_of(&read_from(&rotated, mark.offset)?);
         lines.extend(lines_of(&read_from(log, 0).unwrap_or_default()));
@@ -126,7 +130,7 @@ fn norm(row: &str) -> String {
 }
 
 /// The end of the longest run of `rows` equal to the log's last lines (0 when none matches).
-fn overlap(rows: &[String], tail: &[String]) -> usize {
+pub fn overlap(rows: &[String], tail: &[String]) -> usize {
     let Some(last) = tail.last() else { return 0 };
     for j in (1..=rows.len()).rev() {
         if norm(&rows[j - 1]) != *last {

@@ -11,8 +11,12 @@ pub struct Events {
     pub server: String,
     /// The store; `None` when it cannot be opened (events then reach only the log).
     pub store: Option<Store>,
-    followers: Vec<mpsc::UnboundedSender<String>>,
+    followers: Vec<mpsc::Sender<String>>,
 }
+
+/// Events a follower may fall behind by before it is dropped (it reconnects and catches up
+/// from the store, so a paused `events -f` cannot grow the daemon's memory).
+pub const FOLLOWER_BACKLOG: usize = 4096;
 
 impl Events {
     /// A sink for server `server`.
@@ -50,16 +54,18 @@ impl Events {
         };
         let line = serde_json::to_string(&event).unwrap_or_default();
         println!("{line}");
-        self.followers.retain(|f| f.send(line.clone()).is_ok());
+        self.followers.retain(|f| f.try_send(line.clone()).is_ok());
         self.run_subscriptions(&event);
     }
 
     /// Sends stored events after `after_id` to `follower`, then every new one.
-    pub fn follow(&mut self, after_id: i64, follower: mpsc::UnboundedSender<String>) {
+    pub fn follow(&mut self, after_id: i64, follower: mpsc::Sender<String>) {
         if let Some(store) = &self.store {
             let q = Query { after_id: Some(after_id), ..Query::default() };
             for e in store.events(&self.server, &q).unwrap_or_default() {
-                let _ = follower.send(serde_json::to_string(&e).unwrap_or_default());
+                if follower.try_send(serde_json::to_string(&e).unwrap_or_default()).is_err() {
+                    return;
+                }
             }
         }
         self.followers.push(follower);

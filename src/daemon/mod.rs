@@ -41,8 +41,8 @@ enum Msg {
     Output(String, Vec<u8>),
     Exited(String, u32),
     RestartDue(String, u32),
-    /// A `restart` rule stopped the pane: respawn it once its exit is seen.
-    RestartRequested(String),
+    /// A `restart` rule stopped the pane's process (this pid): respawn it once its exit is seen.
+    RestartRequested(String, u32),
     /// Write the marks gathered since the last flush (one tmux call, off the loop).
     FlushMarks,
     /// Time to sample resource use and check limits (then schedule the next tick).
@@ -52,7 +52,7 @@ enum Msg {
     /// What a pane printed before the control client attached: rows above the cursor, the
     /// cursor row (a partial line), captured in order with the output stream, and whether
     /// tmux's history is at its limit.
-    Backfill(String, Vec<String>, String, bool),
+    Backfill(String, Vec<String>, String, bool, bool),
     /// Every row above this absolute row of the pane has been received: mark the log.
     Mark(String, usize),
     /// Panes, windows or sessions came or went.
@@ -61,7 +61,7 @@ enum Msg {
     ProbeDone(String, u64, Result<(), String>),
     ClientGone(String),
     Request(Request, oneshot::Sender<Response>),
-    Follow(i64, mpsc::UnboundedSender<String>),
+    Follow(i64, mpsc::Sender<String>),
 }
 
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
@@ -106,6 +106,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         ignored: HashSet::new(),
         marks: HashMap::new(),
         sampler: crate::metrics::Sampler::new(),
+        born: crate::reconcile::build::now_secs(),
+        watchers: HashMap::new(),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
@@ -154,8 +156,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 });
                 true
             }
-            Msg::Backfill(id, rows, partial, full) => {
-                daemon.backfill(&id, rows, partial, full).await;
+            Msg::Backfill(id, rows, partial, full, at_exit) => {
+                daemon.backfill(&id, rows, partial, full, at_exit).await;
                 true
             }
             Msg::Mark(id, row) => {
@@ -183,9 +185,14 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 true
             }
             Msg::Exited(id, pid) => daemon.exited(&id, pid).await,
-            Msg::RestartRequested(id) => {
-                let exited = daemon.panes.get_mut(&id).map(|p| {
+            Msg::RestartRequested(id, pid) => {
+                let exited = daemon.panes.get_mut(&id).filter(|p| p.pid == pid).map(|p| {
                     p.restart_requested = p.watched.is_some();
+                    if !p.restart_requested && p.recapture_pending {
+                        // Exited, its last output not logged yet: restart after that.
+                        p.restart_after_capture = Some(Duration::ZERO);
+                        return None;
+                    }
                     (!p.restart_requested).then_some(p.pid)
                 });
                 if let Some(Some(pid)) = exited {
@@ -201,6 +208,14 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             }
             Msg::ClientGone(session) => {
                 daemon.sessions.remove(&session);
+                daemon.watchers.remove(&session);
+                // Restarts that waited for an exit capture through that client go ahead.
+                for p in daemon.panes.values_mut().filter(|p| p.session_id == session) {
+                    p.recapture_pending = false;
+                    if let Some(delay) = p.restart_after_capture.take() {
+                        schedule_restart(p.pane_id.clone(), p.pid, delay, daemon.tx.clone());
+                    }
+                }
                 daemon.refresh().await
             }
             Msg::Request(request, reply) => {
@@ -241,7 +256,7 @@ fn spawn_listener(listener: UnixListener, tx: mpsc::UnboundedSender<Msg>) {
                 while let Ok(Some(line)) = lines.next_line().await {
                     let response = match protocol::parse_request(&line) {
                         Ok(Request::Follow { after_id }) => {
-                            let (follower, mut feed) = mpsc::unbounded_channel();
+                            let (follower, mut feed) = mpsc::channel(events::FOLLOWER_BACKLOG);
                             if tx.send(Msg::Follow(after_id, follower)).is_err() {
                                 return;
                             }
@@ -294,6 +309,10 @@ struct Daemon {
     marks: HashMap<String, backlog::Mark>,
     /// Resource use, between samples.
     sampler: crate::metrics::Sampler,
+    /// When this daemon started, Unix seconds.
+    born: u64,
+    /// Each session's control client task, by session id: panes to capture again (at exit).
+    watchers: HashMap<String, mpsc::UnboundedSender<String>>,
 }
 
 impl Daemon {
@@ -466,12 +485,15 @@ impl Daemon {
                 let (ready, attached) = oneshot::channel();
                 self.attaching.push(attached);
                 let changed = self.changed.clone();
-                watch_session(self.tmux.clone(), lp.session_id.clone(), self.tx.clone(), ready, changed);
+                let (recapture, requests) = mpsc::unbounded_channel();
+                self.watchers.insert(lp.session_id.clone(), recapture);
+                let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
+                watch_session(self.tmux.clone(), lp.session_id.clone(), channels);
             }
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
             let known = self.panes.contains_key(&lp.pane_id);
             let pane = self.panes.entry(lp.pane_id.clone()).or_insert_with(|| PaneState::new(lp, spec.clone()));
-            if pane.pid != lp.pid || pane.watched.is_none() && !lp.dead {
+            if !known || pane.pid != lp.pid || pane.watched.is_none() && !lp.dead {
                 let new_process = !known || pane.pid != lp.pid;
                 pane.pid = lp.pid;
                 pane.started = Instant::now();
@@ -480,10 +502,22 @@ impl Daemon {
                     watch_exit(lp.pane_id.clone(), lp.pid, self.tx.clone());
                 }
                 pane.placeholder = lp.hash == "pending";
+                // Died before we could watch it (a command that fails at once): still a start
+                // and an exit, with its status and restart policy — unless it died before this
+                // daemon existed (the daemon before it said so).
+                let recent = known || lp.started.is_some_and(|t| t + 1 >= self.born);
+                if new_process && lp.dead && !pane.placeholder && recent {
+                    pane.watched = Some(lp.pid);
+                    pane.restart_requested = false;
+                    let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
+                    self.events.emit("pane.started", &pane.project, &pane.address, data);
+                    let _ = self.tx.send(Msg::Exited(lp.pane_id.clone(), lp.pid));
+                }
                 if new_process && !lp.dead && !pane.placeholder {
                     pane.generation += 1;
                     pane.health = None;
                     pane.over_limit = false;
+                    pane.restart_requested = false;
                     let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
                     self.events.emit("pane.started", &pane.project, &pane.address, data);
                     if pane.checked() && known {
@@ -588,24 +622,62 @@ impl Daemon {
 
     /// Logs what a pane printed before we watched it, once, resuming where an earlier daemon's
     /// log stopped ([`backlog`]); rules run on those lines too, since no daemon saw them.
-    async fn backfill(&mut self, id: &str, rows: Vec<String>, partial: String, full: bool) {
-        let query = crate::tmux::Cmd::query("show-options").args(["-p", "-v", "-t", id, "@ctmux-logged"]);
-        let mark = self.tmux.run(&[query]).await.ok().and_then(|v| backlog::Mark::parse(&v));
+    async fn backfill(&mut self, id: &str, mut rows: Vec<String>, partial: String, full: bool, at_exit: bool) {
+        let mark = match self.marks.get(id) {
+            Some(pending) => Some(*pending),
+            None => {
+                let query = crate::tmux::Cmd::query("show-options").args(["-p", "-v", "-t", id, "@ctmux-logged"]);
+                self.tmux.run(&[query]).await.ok().and_then(|v| backlog::Mark::parse(&v))
+            }
+        };
+        if at_exit {
+            // tmux's own "Pane is dead (status …)" line is not the process's output.
+            while rows.last().is_some_and(|r| r.trim().is_empty() || r.starts_with("Pane is dead (")) {
+                rows.pop();
+            }
+        }
         let Some(pane) = self.panes.get_mut(id) else { return };
         let Some(log) = pane.log_path() else { return };
         let after = mark.and_then(|m| backlog::after_mark(&log, m));
-        let tail = if mark.is_some() { backlog::tail(&log, 100) } else { Vec::new() };
-        let start = backlog::resume_row(&rows, mark, after.as_deref(), &tail, full);
+        let tail = if mark.is_some() || at_exit { backlog::tail(&log, 100) } else { Vec::new() };
+        let start = if at_exit {
+            // The screen shows only this process's output (a respawn clears it); line it up by
+            // content with what this process logged. Marks cannot be trusted here: tmux moved
+            // its cursor past the very lines it did not send us.
+            let mine = backlog::after_mark(&log, pane.process_start).unwrap_or_default();
+            let mine = &mine[mine.len().saturating_sub(100)..];
+            match (mine.is_empty(), backlog::overlap(&rows, mine)) {
+                (true, _) => 0,
+                (false, 0) => rows.len(), // cannot line up: better a missing line than a repeat
+                (false, j) => j,
+            }
+        } else {
+            backlog::resume_row(&rows, mark, after.as_deref(), &tail, full)
+        };
         let mut lines = Vec::new();
         for row in rows.iter().skip(start) {
             lines.extend(pane.feed(format!("{row}\n").as_bytes()));
         }
-        pane.seed(partial.as_bytes());
+        if !at_exit {
+            pane.seed(partial.as_bytes());
+        }
         pane.flush_log();
-        let marked = backlog::Mark::now(&log, rows.len());
-        let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-logged", &marked.render()]);
-        let _ = self.tmux.run(&[set]).await;
-        self.lines(id, lines).await;
+        let restart = if at_exit { pane.restart_after_capture.take() } else { None };
+        if at_exit {
+            pane.recapture_pending = false;
+        }
+        let pid = pane.pid;
+        self.marks.insert(id.to_string(), backlog::Mark::now(&log, rows.len()));
+        let flush = self.mark_commands();
+        let _ = self.tmux.run(&flush).await;
+        // Lines recovered at exit are logged, not acted on: the process is gone, and a rule
+        // that restarts on them could loop.
+        if !at_exit {
+            self.lines(id, lines).await;
+        }
+        if let Some(delay) = restart {
+            schedule_restart(id.to_string(), pid, delay, self.tx.clone());
+        }
     }
 
     /// Writes down that the log holds every line above pane row `row` (see [`backlog`]).
@@ -703,32 +775,6 @@ impl Daemon {
         }
     }
 
-    /// tmux 3.3a drops output it had queued for control clients when the pane's process exits
-    /// (`control_write_pending` discards blocks of a pane whose fd is closed), so the last lines
-    /// a process prints before exiting — often the ones that say why — may never reach us. The
-    /// pane still shows them: append the rows after the log's last line.
-    async fn recover_last_words(&mut self, id: &str) {
-        let capture = crate::tmux::Cmd::query("capture-pane").args(["-p", "-J", "-S", "-", "-t", id]);
-        let Ok(text) = self.tmux.run(&[capture]).await else { return };
-        let mut rows: Vec<String> = text.lines().map(str::to_string).collect();
-        while rows.last().is_some_and(|r| r.trim().is_empty() || r.starts_with("Pane is dead")) {
-            rows.pop();
-        }
-        let Some(pane) = self.panes.get_mut(id) else { return };
-        let Some(log) = pane.log_path() else { return };
-        let tail = backlog::tail(&log, 100);
-        let start = backlog::resume_row(&rows, Some(backlog::Mark { row: 0, offset: 0, inode: 0 }), None, &tail, true);
-        if start == 0 && !tail.is_empty() {
-            return; // the log's last line is not on the pane any more: nothing to line up with
-        }
-        let mut lines = Vec::new();
-        for row in &rows[start..] {
-            lines.extend(pane.feed(format!("{row}\n").as_bytes()));
-        }
-        pane.flush_log();
-        self.lines(id, lines).await;
-    }
-
     /// Process `pid` of pane `id` exited: record it (with its status when the pane kept it),
     /// and restart the pane by its policy. A pane respawned or killed meanwhile gets its
     /// `pane.exited` (status unknown) before the next `pane.started` / `pane.removed`.
@@ -754,15 +800,25 @@ impl Daemon {
         let Some(pane) = self.panes.get_mut(id).filter(|p| p.pid == pid) else { return self.refresh().await };
         pane.flush();
         pane.watched = None;
+        let mut recapturing = false;
         if status.is_some() {
-            self.recover_last_words(id).await;
+            // tmux 3.3a drops output it had queued for control clients when the process exits
+            // (`control_write_pending` discards the blocks of a pane whose fd is closed): the
+            // last lines, often the reason, may never reach us. Capture the pane through its
+            // session's client, so the capture lands after every byte that did reach us, and
+            // log what is missing (see `backfill`); a restart waits for that.
+            if let Some(watcher) = self.watchers.get(&pane.session_id) {
+                recapturing = watcher.send(id.to_string()).is_ok();
+                pane.recapture_pending = recapturing;
+            }
+        } else if let Some(log) = pane.log_path().filter(|_| !pane.placeholder) {
+            // Replaced (`respawn-pane -k`): the new process starts on a cleared screen. (A
+            // placeholder printed nothing: its log position is already the new process's.)
+            pane.process_start = backlog::Mark::now(&log, 0);
+            self.marks.insert(id.to_string(), pane.process_start);
         }
         let Some(pane) = self.panes.get_mut(id) else { return true };
         pane.generation += 1;
-        if status.is_some() {
-            self.mark_now(id).await;
-        }
-        let Some(pane) = self.panes.get_mut(id) else { return true };
         if pane.placeholder {
             return self.refresh().await;
         }
@@ -772,14 +828,13 @@ impl Daemon {
         if status.is_none() {
             return self.refresh().await;
         }
-        let requested = std::mem::take(&mut pane.restart_requested);
+        let requested = std::mem::take(&mut pane.restart_requested) && state != "stopped";
         if let Some(delay) = if requested { Some(Duration::ZERO) } else { pane.restart_delay(exit_status, &state) } {
-            let tx = self.tx.clone();
-            let (id, pid) = (id.to_string(), pid);
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = tx.send(Msg::RestartDue(id, pid));
-            });
+            if recapturing {
+                pane.restart_after_capture = Some(delay);
+            } else {
+                schedule_restart(id.to_string(), pid, delay, self.tx.clone());
+            }
         }
         true
     }
@@ -789,6 +844,13 @@ impl Daemon {
         if pane.pid != pid || pane.watched.is_some() {
             return;
         }
+        // The new process starts on a cleared screen, at row 0, after what is logged now.
+        pane.flush_log();
+        if let Some(log) = pane.log_path() {
+            pane.process_start = backlog::Mark::now(&log, 0);
+            self.marks.insert(id.to_string(), pane.process_start);
+        }
+        let Some(pane) = self.panes.get_mut(id) else { return };
         let Some(project) = self.projects.get(&pane.project) else { return };
         let Some(spec) = project.pane(&pane.address) else { return };
         pane.restarts += 1;
@@ -807,6 +869,14 @@ impl Daemon {
     }
 }
 
+/// Sends [`Msg::RestartDue`] after `delay`.
+fn schedule_restart(id: String, pid: u32, delay: Duration, tx: mpsc::UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = tx.send(Msg::RestartDue(id, pid));
+    });
+}
+
 /// Sends [`Msg::ProbeDue`] after `delay`.
 fn schedule_probe(id: String, generation: u64, delay: Duration, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
@@ -821,13 +891,20 @@ fn schedule_probe(id: String, generation: u64, delay: Duration, tx: mpsc::Unboun
 /// that printed is marked ([`Msg::Mark`]) a moment after its output pauses (at most every
 /// [`MARK_EVERY`] while it goes on), the same way: a position query whose reply follows the
 /// output it covers.
-fn watch_session(
-    tmux: Arc<Tmux>,
-    session: String,
+/// What a session watcher talks through.
+struct Channels {
+    /// To the loop.
     tx: mpsc::UnboundedSender<Msg>,
+    /// Fired once attached and the first captures are asked for.
     ready: oneshot::Sender<()>,
+    /// Set while a [`Msg::Changed`] is queued.
     changed: Arc<std::sync::atomic::AtomicBool>,
-) {
+    /// Panes to capture again (they exited).
+    requests: mpsc::UnboundedReceiver<String>,
+}
+
+fn watch_session(tmux: Arc<Tmux>, session: String, channels: Channels) {
+    let Channels { tx, ready, changed, mut requests } = channels;
     tokio::spawn(async move {
         let Ok(mut control) = Control::attach_ready(&tmux, &session).await else {
             let _ = tx.send(Msg::ClientGone(session));
@@ -861,6 +938,16 @@ fn watch_session(
         loop {
             let event = tokio::select! {
                 event = control.next() => event,
+                Some(id) = requests.recv() => {
+                    let line = format!("display-message -p -t {id} '{POSITION}' ; capture-pane -p -t {id} -S -");
+                    watch.expect.push_back(Expect::Position);
+                    watch.expect.push_back(Expect::Recapture(id));
+                    if control.send(&[&line]).await.is_err() {
+                        let _ = tx.send(Msg::ClientGone(session));
+                        return;
+                    }
+                    continue;
+                }
                 _ = sleep_until(deadline) => {
                     deadline = None;
                     let queries: Vec<String> = dirty.drain().map(|id| {
@@ -901,7 +988,7 @@ fn watch_session(
                             let rows: Vec<String> = text.split('\n').map(str::to_string).collect();
                             let partial = rows.get(row).cloned().unwrap_or_default();
                             let above = rows.into_iter().take(row).collect();
-                            let _ = tx.send(Msg::Backfill(id.clone(), above, partial, full));
+                            let _ = tx.send(Msg::Backfill(id.clone(), above, partial, full, false));
                             watch.uncaptured.remove(&id);
                             if !watch.capturing() {
                                 for (id, bytes) in watch.held.drain(..) {
@@ -912,6 +999,12 @@ fn watch_session(
                                     deadline = Some(tokio::time::Instant::now() + MARK_EVERY);
                                 }
                             }
+                        }
+                        Some(Expect::Recapture(id)) => {
+                            let (row, full) = parse_position(&position);
+                            let rows: Vec<String> = text.split('\n').map(str::to_string).collect();
+                            let above = rows.into_iter().take(row).collect();
+                            let _ = tx.send(Msg::Backfill(id, above, String::new(), full, true));
                         }
                         Some(Expect::Mark(id)) => {
                             let (row, _) = parse_position(&text);
@@ -958,6 +1051,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 enum Expect {
     Position,
     Capture(String),
+    /// A capture after the pane's process exited.
+    Recapture(String),
     Mark(String),
 }
 

@@ -66,7 +66,7 @@ pub(super) fn act(
                 crate::reconcile::stop::stop_tree(&project, &address, pid, how, spec.as_ref()).await;
                 if matches!(action, Action::Restart) {
                     // Respawn as soon as the exit is seen, whatever the policy says.
-                    let _ = tx.send(Msg::RestartRequested(id));
+                    let _ = tx.send(Msg::RestartRequested(id, pid));
                 }
             }
             Action::Stop => {

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
+use super::backlog;
 use crate::manifest::model::{Pane, Restart, Rule};
 use crate::tmux::LivePane;
 
@@ -30,6 +31,8 @@ pub struct PaneState {
     pub address: String,
     /// tmux pane id.
     pub pane_id: String,
+    /// tmux session id (`$3`), whose control client carries the pane's output.
+    pub session_id: String,
     /// Current process.
     pub pid: u32,
     /// The pid whose exit is being watched.
@@ -48,6 +51,13 @@ pub struct PaneState {
     pub unmarked: bool,
     /// A rule asked for a restart: respawn at the exit, whatever the policy.
     pub restart_requested: bool,
+    /// Where the current process's output begins in the log (offset, inode): the lines an exit
+    /// capture is lined up with.
+    pub process_start: backlog::Mark,
+    /// An exit capture was asked for and has not been logged yet.
+    pub recapture_pending: bool,
+    /// A restart (after this delay) waiting for the exit capture to be logged first.
+    pub restart_after_capture: Option<Duration>,
     /// Over a limit at the last sample (so `limit.exceeded` is said once per crossing).
     pub over_limit: bool,
     /// The process is `up`'s placeholder (hash `pending`), not the pane's command: its start
@@ -65,6 +75,7 @@ impl PaneState {
             project: lp.project.clone(),
             address: lp.address.clone(),
             pane_id: lp.pane_id.clone(),
+            session_id: lp.session_id.clone(),
             pid: lp.pid,
             watched: None,
             started: Instant::now(),
@@ -76,6 +87,11 @@ impl PaneState {
             placeholder: false,
             restart_requested: false,
             over_limit: false,
+            restart_after_capture: None,
+            recapture_pending: false,
+            process_start: super::paths::pane_log(&lp.project, &lp.address)
+                .map(|log| backlog::Mark::now(&log, 0))
+                .unwrap_or(backlog::Mark { row: 0, offset: 0, inode: 0 }),
             partial: Vec::new(),
             log: None,
             fired: HashMap::new(),

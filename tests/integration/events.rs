@@ -217,3 +217,32 @@ sessions:
     let out = s.ctmux(&["--json", "pane", "wait", "s/sig", "--match", "^MARK-42$", "--timeout", "300ms"]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn a_command_that_fails_at_once_still_gets_its_exit_event_and_restart() {
+    let s = Server::new(
+        "version: 1\nname: quickfail\nshell: /bin/sh\nsessions:\n  s:\n    panes:\n      boom:\n        command: echo boom; exit 3\n        restart: on-failure\n        max_restarts: 1\n      missing: no-such-command-xyz\n",
+    );
+    s.expect(&["up"], 0);
+    let exits = || -> Vec<(String, serde_json::Value)> {
+        let doc = json(&s.expect(&["--json", "events", "--kind", "pane.exited"], 0));
+        doc["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["pane"].as_str().unwrap().to_string(), e["data"]["status"].clone()))
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || exits().iter().filter(|(p, _)| p == "boom").count() == 2),
+        "{:?}",
+        exits()
+    );
+    assert!(exits().contains(&("missing".to_string(), serde_json::json!(127))), "{:?}", exits());
+    assert!(kinds(&s, "boom").contains(&"pane.restarted".to_string()));
+    // Each run's only line is in the log, though tmux 3.3a drops output queued at a process's
+    // exit: the daemon recovers it from the pane. (It can log such a last line twice, ~1 run in
+    // 3 here, when the output was not dropped after all: a known gap, see architecture.md.)
+    let log = s.expect(&["logs", "--no-prefix", "boom"], 0);
+    assert!(log.lines().all(|l| l == "boom") && log.lines().count() >= 2, "{log:?}");
+}

@@ -107,7 +107,7 @@ pub async fn session(ctx: &Ctx, server: &Server, name: &str, interval: Duration)
 }
 
 /// `metrics history T [--since D]`: the daemon's samples of a managed pane.
-pub fn history(ctx: &Ctx, lp: &LivePane, since: Option<&str>) -> Result {
+pub fn history(ctx: &Ctx, server: &Server, lp: &LivePane, since: Option<&str>) -> Result {
     if lp.address.is_empty() {
         return Err(Error::Usage {
             message: format!("{} is not managed by ctmux: the daemon samples managed panes only", lp.pane_id),
@@ -116,7 +116,7 @@ pub fn history(ctx: &Ctx, lp: &LivePane, since: Option<&str>) -> Result {
     }
     let since = since.map(super::events::parse_since).transpose()?.unwrap_or(0);
     let store = crate::store::Store::open()?;
-    let samples = store.metrics(&lp.project, &lp.address, since)?;
+    let samples = store.metrics(&server.tmux.socket.key(), &lp.project, &lp.address, since)?;
     if ctx.json() {
         let docs: Vec<serde_json::Value> = samples
             .iter()
@@ -178,25 +178,47 @@ pub async fn limit(
         Some(v) => Cmd::new("set-option").args(["-p", "-t", id, k, v]),
         None => Cmd::new("set-option").args(["-p", "-u", "-t", id, k]),
     };
+    // Only what is given changes (`--memory` alone keeps an earlier `--cpu`); `--clear` removes all.
     let cmds = if clear {
         vec![set("@ctmux-limit-memory", None), set("@ctmux-limit-cpu", None), set("@ctmux-limit-action", None)]
     } else {
-        vec![
-            set("@ctmux-limit-memory", memory),
-            set("@ctmux-limit-cpu", cpu),
-            set("@ctmux-limit-action", Some(action.unwrap_or("warn"))),
-        ]
+        let mut cmds = Vec::new();
+        if memory.is_some() {
+            cmds.push(set("@ctmux-limit-memory", memory));
+        }
+        if cpu.is_some() {
+            cmds.push(set("@ctmux-limit-cpu", cpu));
+        }
+        if action.is_some() {
+            cmds.push(set("@ctmux-limit-action", action));
+        }
+        cmds
     };
     server.tmux.run(&cmds).await.map_err(|e| e.into_error("setting limits"))?;
+    let format = "#{@ctmux-limit-memory}\x1f#{@ctmux-limit-cpu}\x1f#{@ctmux-limit-action}";
+    let now = server.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", id, format])]).await;
+    let now = now.map_err(|e| e.into_error("reading limits"))?;
+    let f: Vec<&str> = now.trim_end_matches('\n').split('\x1f').collect();
+    let some = |i: usize| f.get(i).filter(|v| !v.is_empty()).map(|v| v.to_string());
+    let (memory, cpu) = (some(0), some(1));
+    let action = some(2).unwrap_or_else(|| "warn".into());
     // The daemon checks now rather than at its next tick.
-    let _ = crate::daemon::client::request(&server.tmux.socket, crate::daemon::protocol::Request::Sample);
-    let limits = serde_json::json!({ "memory": memory, "cpu": cpu, "action": if clear { None } else { Some(action.unwrap_or("warn")) } });
+    let running = crate::daemon::client::request(&server.tmux.socket, crate::daemon::protocol::Request::Sample)?;
+    if running.is_none() {
+        ctx.warn("no daemon runs for this tmux server: limits are enforced only while one does (`ctmux daemon start`)");
+    }
+    let who = if lp.address.is_empty() { id.to_string() } else { lp.address.clone() };
     if ctx.json() {
+        let limits = serde_json::json!({ "memory": memory, "cpu": cpu, "action": (memory.is_some() || cpu.is_some()).then_some(action.clone()) });
         ctx.print_json(&serde_json::json!({ "tmux_id": id, "limits": limits }));
-    } else if clear {
-        ctx.say(format!("limits of {id} cleared"));
+    } else if memory.is_none() && cpu.is_none() {
+        ctx.say(format!("{who}: no runtime limits"));
     } else {
-        ctx.say(format!("limits of {id}: {limits}"));
+        ctx.say(format!(
+            "{who}: memory {}, cpu {}, then {action}",
+            memory.as_deref().unwrap_or("unlimited"),
+            cpu.as_deref().unwrap_or("unlimited")
+        ));
     }
     Ok(Exit::Ok)
 }

@@ -54,7 +54,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
             let server = target::Server::open(ctx)?;
             let rt = stack::runtime()?;
             let lp = rt.block_on(server.pane(ctx, &target))?;
-            metrics::history(ctx, &lp, since.as_deref())
+            metrics::history(ctx, &server, &lp, since.as_deref())
         }
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();

@@ -200,7 +200,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
         let fresh = crate::store::now_ms() - 120_000;
         for d in docs.iter_mut().filter(|d| d.state == "running") {
             let Some(address) = &d.address else { continue };
-            if let Ok(Some((ts, u))) = store.latest_metrics(&project.name, address)
+            if let Ok(Some((ts, u))) = store.latest_metrics(&stack.tmux.socket.key(), &project.name, address)
                 && ts >= fresh
             {
                 d.cpu_percent = Some(u.cpu_percent);

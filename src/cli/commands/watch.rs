@@ -35,6 +35,8 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     let mut once = args.clone();
     once.watch = false;
     once.down_on_exit = false;
+    // Events from here on, including those of the first `up`.
+    let after = crate::store::Store::open().and_then(|s| s.last_id()).unwrap_or(0);
     let first = super::up::run_up(ctx, &once);
     if let Err(e) = &first {
         // A bad manifest or a failed start does not end watching: fix the file and save.
@@ -50,7 +52,20 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     let files = tx.clone();
     let watched = manifest.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Writes, creations, renames and removals; not reads (inotify reports opens and
+        // closes too, and `up` itself reads the manifest).
         if let Ok(event) = res
+            && matches!(
+                event.kind,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Remove(_)
+                    | notify::EventKind::Modify(
+                        notify::event::ModifyKind::Data(_)
+                            | notify::event::ModifyKind::Name(_)
+                            | notify::event::ModifyKind::Any
+                    )
+                    | notify::EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
+            )
             && event.paths.iter().any(|p| relevant(p, &watched))
         {
             let _ = files.send(Msg::FileChanged);
@@ -72,7 +87,6 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     });
 
     let sock = socket(ctx);
-    let after = crate::store::Store::open().and_then(|s| s.last_id()).unwrap_or(0);
     let events = tx.clone();
     std::thread::spawn(move || {
         let mut after = after;
