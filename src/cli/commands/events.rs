@@ -83,20 +83,16 @@ pub fn ensure_daemon(socket: &Socket) -> Result<()> {
     Ok(())
 }
 
-fn print_event(ctx: &Ctx, e: &Event) {
-    let mut out = std::io::stdout().lock();
+/// Prints one event: a JSON line (`--json`), or a human line.
+pub fn print_event(ctx: &Ctx, e: &Event) {
     if ctx.json() {
-        let mut doc = serde_json::to_value(e).unwrap_or_default();
-        if let Some(map) = doc.as_object_mut() {
-            map.shift_insert(0, "schema_version".into(), 1.into());
-        }
-        let _ = writeln!(out, "{doc}");
+        ctx.print_json(e);
     } else {
         let who =
             e.address.clone().unwrap_or_else(|| if e.project.is_empty() { "-".into() } else { e.project.clone() });
-        let _ = writeln!(out, "{}  {:<16} {:<24} {}", format_ms(e.ts), e.kind, who, e.data);
+        println!("{}  {:<16} {:<24} {}", format_ms(e.ts), e.kind, who, e.data);
     }
-    let _ = out.flush();
+    let _ = std::io::stdout().flush();
 }
 
 /// Runs `events`.

@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
         match rx.recv() {
             Ok(Msg::Event(line)) => {
                 if let Some(e) = ours(&line, &project) {
-                    print_event(ctx, &e);
+                    super::events::print_event(ctx, &e);
                 }
             }
             Ok(Msg::FileChanged) => {
@@ -129,7 +129,7 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
                         Ok(Msg::FileChanged) => continue,
                         Ok(Msg::Event(line)) => {
                             if let Some(e) = ours(&line, &project) {
-                                print_event(ctx, &e);
+                                super::events::print_event(ctx, &e);
                             }
                         }
                         Ok(Msg::Interrupt) => return finish(ctx, args),
@@ -150,19 +150,6 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
 fn project_name(manifest: &Path) -> Option<String> {
     let env = std::env::vars().collect();
     crate::manifest::load(manifest, &env).ok().map(|l| l.project.name)
-}
-
-fn print_event(ctx: &Ctx, e: &Event) {
-    if ctx.json() {
-        let mut doc = serde_json::to_value(e).unwrap_or_default();
-        if let Some(map) = doc.as_object_mut() {
-            map.shift_insert(0, "schema_version".into(), 1.into());
-        }
-        println!("{doc}");
-    } else {
-        let who = e.address.clone().unwrap_or_else(|| "-".into());
-        println!("{}  {:<16} {:<24} {}", super::events::format_ms(e.ts), e.kind, who, e.data);
-    }
 }
 
 fn finish(ctx: &Ctx, args: &UpArgs) -> Result {
