@@ -39,7 +39,12 @@ use state::PaneState;
 /// What the tasks tell the loop.
 enum Msg {
     Output(String, Vec<u8>),
+    /// The kernel says this pane process exited (pidfd).
     Exited(String, u32),
+    /// tmux's `pane-died` hook fired (for one pane or more): exits it has reaped since.
+    Died,
+    /// A pane's exit is still not reaped by tmux this long after the kernel said so.
+    DiedLate,
     RestartDue(String, u32),
     /// A `restart` rule stopped the pane's process (this pid): respawn it once its exit is seen.
     RestartRequested(String, u32),
@@ -123,6 +128,11 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             let _ = server_gone.send(());
         });
     }
+    // tmux tells us when it has reaped a pane's process (and so knows its exit status).
+    let hook = crate::tmux::Cmd::new("set-hook").args(["-g", &died_hook(), &format!("wait-for -S {DIED}")]);
+    if daemon.tmux.run(&[hook]).await.is_ok() {
+        watch_deaths(daemon.tmux.clone(), daemon.tx.clone());
+    }
     let _ = daemon.tx.send(Msg::Sample);
     if !daemon.refresh().await {
         daemon.events.emit("daemon.stopped", "", "", serde_json::json!({ "reason": "no tmux server" }));
@@ -185,6 +195,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 true
             }
             Msg::Exited(id, pid) => daemon.exited(&id, pid).await,
+            Msg::Died | Msg::DiedLate => daemon.deaths().await,
             Msg::RestartRequested(id, pid) => {
                 let exited = daemon.panes.get_mut(&id).filter(|p| p.pid == pid).map(|p| {
                     p.restart_requested = p.watched.is_some();
@@ -238,7 +249,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         }
         daemon.mark_now(&id).await;
     }
-    let cmds = daemon.mark_commands();
+    let mut cmds = daemon.mark_commands();
+    cmds.push(crate::tmux::Cmd::new("set-hook").args(["-g", "-u", &died_hook()]));
     let _ = daemon.tmux.run(&cmds).await;
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
     drop(lock);
@@ -495,6 +507,12 @@ impl Daemon {
             let pane = self.panes.entry(lp.pane_id.clone()).or_insert_with(|| PaneState::new(lp, spec.clone()));
             if !known || pane.pid != lp.pid || pane.watched.is_none() && !lp.dead {
                 let new_process = !known || pane.pid != lp.pid;
+                if known && new_process && pane.watched.is_some_and(|w| w == pane.pid) && !pane.placeholder {
+                    // Replaced before its exit was handled: that exit comes first (status unknown).
+                    let data = serde_json::json!({ "status": null, "signal": null, "pid": pane.pid });
+                    self.events.emit("pane.exited", &pane.project, &pane.address, data);
+                    pane.exit_pending = None;
+                }
                 pane.pid = lp.pid;
                 pane.started = Instant::now();
                 if !lp.dead {
@@ -644,11 +662,14 @@ impl Daemon {
             // The screen shows only this process's output (a respawn clears it); line it up by
             // content with what this process logged. Marks cannot be trusted here: tmux moved
             // its cursor past the very lines it did not send us.
+            // Rows above where it started are an earlier process's (unless the history is at
+            // its limit: rows shifted since).
+            let base = if full { 0 } else { pane.process_row.min(rows.len()) };
             let mine = backlog::after_mark(&log, pane.process_start).unwrap_or_default();
             let mine = &mine[mine.len().saturating_sub(100)..];
-            match (mine.is_empty(), backlog::overlap(&rows, mine)) {
+            base + match (mine.is_empty(), backlog::overlap(&rows[base..], mine)) {
                 (true, _) => 0,
-                (false, 0) => rows.len(), // cannot line up: better a missing line than a repeat
+                (false, 0) => rows.len() - base, // cannot line up: better a missing line than a repeat
                 (false, j) => j,
             }
         } else {
@@ -775,27 +796,69 @@ impl Daemon {
         }
     }
 
-    /// Process `pid` of pane `id` exited: record it (with its status when the pane kept it),
-    /// and restart the pane by its policy. A pane respawned or killed meanwhile gets its
-    /// `pane.exited` (status unknown) before the next `pane.started` / `pane.removed`.
+    /// The kernel says process `pid` of pane `id` exited. tmux reaps it a moment later; its
+    /// `pane-died` hook then wakes us ([`Msg::Died`]) unless it already has.
     async fn exited(&mut self, id: &str, pid: u32) -> bool {
-        // tmux reaps the process a moment after the kernel tells us; ask until it reports the
-        // pane dead (bounded: a few round trips).
-        let mut status = None;
-        for _ in 0..50 {
-            match self.tmux.list(&[]).await {
-                Ok((live, _)) => match live.panes.iter().find(|p| p.pane_id == id) {
-                    Some(p) if p.pid != pid => break,
-                    Some(p) if p.dead => {
-                        status = Some((p.exit_status, p.exit_signal, p.state.clone()));
-                        break;
-                    }
-                    Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                    None => break,
-                },
-                Err(TmuxError::NoServer | TmuxError::ServerLost) => return false,
-                Err(_) => break,
+        let live = match self.tmux.list(&[]).await {
+            Ok((live, _)) => live,
+            Err(TmuxError::NoServer | TmuxError::ServerLost) => return false,
+            Err(_) => crate::tmux::Live::default(),
+        };
+        self.reaped(id, pid, &live).await
+    }
+
+    /// tmux reaped something: finish the exits that waited for it.
+    async fn deaths(&mut self) -> bool {
+        let pending: Vec<(String, u32)> =
+            self.panes.values().filter_map(|p| p.exit_pending.map(|pid| (p.pane_id.clone(), pid))).collect();
+        if pending.is_empty() {
+            return true;
+        }
+        let live = match self.tmux.list(&[]).await {
+            Ok((live, _)) => live,
+            Err(TmuxError::NoServer | TmuxError::ServerLost) => return false,
+            Err(_) => return true,
+        };
+        for (id, pid) in pending {
+            if !self.reaped(&id, pid, &live).await {
+                return false;
             }
+        }
+        true
+    }
+
+    /// Process `pid` of pane `id` exited and `live` is tmux's view since: record the exit (with
+    /// its status when the pane kept it), and restart the pane by its policy. A pane respawned
+    /// or killed meanwhile gets its `pane.exited` (status unknown) before the next
+    /// `pane.started` / `pane.removed`. A pane tmux has not reaped yet waits for [`Msg::Died`].
+    async fn reaped(&mut self, id: &str, pid: u32, live: &crate::tmux::Live) -> bool {
+        let status = match live.panes.iter().find(|p| p.pane_id == id) {
+            Some(p) if p.pid == pid && !p.dead => {
+                // Also when the process left a child holding the pane's terminal: tmux calls
+                // the pane dead once that closes too.
+                if let Some(pane) = self.panes.get_mut(id).filter(|p| p.pid == pid)
+                    && pane.exit_pending.replace(pid).is_none()
+                {
+                    // No hook fires when tmux 3.3a missed the SIGCHLD (`Tmux::list` makes it
+                    // reap, once it shows the pane dead), or when a user's pane-level
+                    // `pane-died` hook hides ours: look twice more, whatever happens.
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        for wait in [Duration::from_millis(100), Duration::from_secs(2)] {
+                            tokio::time::sleep(wait).await;
+                            if tx.send(Msg::DiedLate).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                return true;
+            }
+            Some(p) if p.pid == pid => Some((p.exit_status, p.exit_signal, p.state.clone())),
+            _ => None,
+        };
+        if let Some(pane) = self.panes.get_mut(id) {
+            pane.exit_pending = None;
         }
         let Some(pane) = self.panes.get_mut(id).filter(|p| p.pid == pid) else { return self.refresh().await };
         pane.flush();
@@ -844,13 +907,7 @@ impl Daemon {
         if pane.pid != pid || pane.watched.is_some() {
             return;
         }
-        // The new process starts on a cleared screen, at row 0, after what is logged now.
         pane.flush_log();
-        if let Some(log) = pane.log_path() {
-            pane.process_start = backlog::Mark::now(&log, 0);
-            self.marks.insert(id.to_string(), pane.process_start);
-        }
-        let Some(pane) = self.panes.get_mut(id) else { return };
         let Some(project) = self.projects.get(&pane.project) else { return };
         let Some(spec) = project.pane(&pane.address) else { return };
         pane.restarts += 1;
@@ -862,11 +919,42 @@ impl Daemon {
             "@ctmux-restarts",
             &pane.restarts.to_string(),
         ]));
-        if self.tmux.run(&cmds).await.is_ok() {
+        // The new process starts on a cleared screen, below the history the old one left (tmux
+        // keeps it), after what is logged now.
+        cmds.push(crate::tmux::Cmd::query("display-message").args(["-p", "-t", id, "#{history_size}"]));
+        let out = self.tmux.run(&cmds).await;
+        let row = out.as_deref().ok().and_then(|o| o.lines().last()?.trim().parse().ok()).unwrap_or(0);
+        pane.process_row = row;
+        if let Some(log) = pane.log_path() {
+            pane.process_start = backlog::Mark::now(&log, row);
+            self.marks.insert(id.to_string(), pane.process_start);
+        }
+        if out.is_ok() {
             let data = serde_json::json!({ "restarts": pane.restarts });
             self.events.emit("pane.restarted", &pane.project, &pane.address, data);
         }
     }
+}
+
+/// The wait-for channel the daemon's `pane-died` hook signals.
+const DIED: &str = "ctmux-died";
+
+/// The daemon's `pane-died` hook, at its own index.
+fn died_hook() -> String {
+    format!("pane-died[{}]", crate::tmux::REAPED_HOOK)
+}
+
+/// Sends [`Msg::Died`] each time the `pane-died` hook signals [`DIED`]. Signals while no one
+/// waits are kept by tmux (one), so none is missed between two waits.
+fn watch_deaths(tmux: Arc<Tmux>, tx: mpsc::UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        // A failed wait: the server is gone (the daemon ends by then).
+        while tmux.wait_for(DIED).await {
+            if tx.send(Msg::Died).is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Sends [`Msg::RestartDue`] after `delay`.

@@ -37,6 +37,8 @@ pub struct PaneState {
     pub pid: u32,
     /// The pid whose exit is being watched.
     pub watched: Option<u32>,
+    /// This pid exited, and tmux has not reaped it yet (its `pane-died` hook will say).
+    pub exit_pending: Option<u32>,
     /// When the current process started (for backoff reset).
     pub started: Instant,
     /// The pane's manifest entry (rules, restart policy).
@@ -54,6 +56,9 @@ pub struct PaneState {
     /// Where the current process's output begins in the log (offset, inode): the lines an exit
     /// capture is lined up with.
     pub process_start: backlog::Mark,
+    /// The pane row (counting history) where the current process's output begins, when known
+    /// (a respawn keeps the history above it).
+    pub process_row: usize,
     /// An exit capture was asked for and has not been logged yet.
     pub recapture_pending: bool,
     /// A restart (after this delay) waiting for the exit capture to be logged first.
@@ -78,6 +83,7 @@ impl PaneState {
             session_id: lp.session_id.clone(),
             pid: lp.pid,
             watched: None,
+            exit_pending: None,
             started: Instant::now(),
             spec,
             restarts: lp.restarts,
@@ -89,6 +95,7 @@ impl PaneState {
             over_limit: false,
             restart_after_capture: None,
             recapture_pending: false,
+            process_row: 0,
             process_start: super::paths::pane_log(&lp.project, &lp.address)
                 .map(|log| backlog::Mark::now(&log, 0))
                 .unwrap_or(backlog::Mark { row: 0, offset: 0, inode: 0 }),

@@ -203,6 +203,69 @@ impl Tmux {
         Ok((Live::parse(head), rest.to_string()))
     }
 
+    /// Waits until tmux has reaped pane `id`'s process `pid`, which the caller knows has exited
+    /// (a pidfd fired; without one, `limit` bounds the wait), and returns the pane as tmux then
+    /// reports it (`None`: gone). A `pane-died`/`pane-exited` hook signals a `wait-for` channel;
+    /// tmux 3.3a can miss a SIGCHLD and then runs no hook ([`Tmux::list`] makes it reap once it
+    /// shows the pane dead), so we also look after 100 ms.
+    pub async fn reaped(
+        &self,
+        id: &str,
+        pid: u32,
+        limit: Option<std::time::Duration>,
+    ) -> Result<Option<LivePane>, TmuxError> {
+        let channel = format!("ctmux-reaped-{}-{}", std::process::id(), id.trim_start_matches('%'));
+        // A global hook, at an index of our own, that fires for this pane only: a pane-level
+        // hook would hide the pane's global ones (the daemon's and the user's) meanwhile.
+        let index = REAPED_HOOK + 1 + std::process::id();
+        let signal = format!("run-shell -C \"#{{?#{{==:#{{pane_id}},{id}}},wait-for -S {channel},}}\"");
+        let hooks = [format!("pane-died[{index}]"), format!("pane-exited[{index}]")];
+        let set: Vec<Cmd> =
+            hooks.iter().map(|h| Cmd::new("set-hook").args(["-g", h.as_str(), signal.as_str()])).collect();
+        self.run(&set).await?;
+        let find = |live: Live| live.panes.into_iter().find(|p| p.pane_id == id);
+        let waiting = |p: &Option<LivePane>| p.as_ref().is_some_and(|p| p.pid == pid && !p.dead);
+        let mut pane = find(self.list(&[]).await?.0);
+        let start = std::time::Instant::now();
+        for first in [true, false] {
+            if !waiting(&pane) {
+                break;
+            }
+            let wait = if first {
+                std::time::Duration::from_millis(100)
+            } else {
+                match limit {
+                    Some(limit) => limit.saturating_sub(start.elapsed()),
+                    None => std::time::Duration::MAX,
+                }
+            };
+            let _ = tokio::time::timeout(wait, self.wait_for(&channel)).await;
+            pane = find(self.list(&[]).await?.0);
+        }
+        // Remove the hooks, and the channel (signalled or not: `-S` then a wait that returns at
+        // once leaves tmux nothing to keep).
+        let mut unset: Vec<Cmd> = hooks.iter().map(|h| Cmd::new("set-hook").args(["-g", "-u", h.as_str()])).collect();
+        unset.push(Cmd::new("wait-for").args(["-S", &channel]));
+        unset.push(Cmd::new("wait-for").arg(&channel));
+        self.run(&unset).await?;
+        Ok(pane)
+    }
+
+    /// Waits until `wait-for -S CHANNEL` (true), or the server goes away (false). Cancel-safe:
+    /// the waiting tmux client is killed when the future is dropped.
+    pub async fn wait_for(&self, channel: &str) -> bool {
+        let mut waiter = tokio::process::Command::new(&self.binary);
+        waiter.args(self.socket.flags()).args(["wait-for", channel]).kill_on_drop(true);
+        waiter.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        if self.socket != Socket::Default {
+            waiter.env_remove("TMUX");
+        }
+        match waiter.spawn() {
+            Ok(mut child) => child.wait().await.is_ok_and(|s| s.success()),
+            Err(_) => false,
+        }
+    }
+
     /// `-v` summary of what was sent.
     pub fn summary(&self) -> String {
         format!(
@@ -213,6 +276,10 @@ impl Tmux {
         )
     }
 }
+
+/// Where ctmux's `pane-died` hooks sit in tmux's hook arrays (the daemon's at this index, a
+/// waiting command's above it), so a user's hooks (index 0 unless they chose) stay untouched.
+pub const REAPED_HOOK: u32 = 4242;
 
 /// What can go wrong talking to tmux.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

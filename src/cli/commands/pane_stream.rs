@@ -119,11 +119,7 @@ pub async fn run(
                 _ = async { match exited.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
                     // The process is gone; once tmux has read the rest of its output, a command
                     // sent now is answered after the last of it.
-                    for _ in 0..100 {
-                        let dead = server.panes().await.map(|v| v.iter().find(|p| p.pane_id == id).is_none_or(|p| p.dead)).unwrap_or(true);
-                        if dead { break; }
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
+                    let _ = server.tmux.reaped(id, lp.pid, Some(Duration::from_secs(2))).await;
                     let _ = control.send(&["display-message", "-p", "end"]).await;
                     loop {
                         match control.next().await {

@@ -152,63 +152,28 @@ fn logged_since(lp: &LivePane, ms: u64) -> Vec<String> {
 }
 
 async fn wait_exit(server: &Server, lp: &LivePane, timeout: Option<Duration>) -> Result<Option<Waited>> {
-    let id = lp.pane_id.clone();
     if lp.dead {
         return Ok(Some(Waited::Exit(lp.exit_status)));
     }
-    // Wait on the process itself (pidfd: the kernel tells us when it exits). tmux's own
-    // pane-died hook is not enough: tmux 3.3a can miss the SIGCHLD (see `Tmux::list`).
-    let exited = async {
-        match crate::process::exit_of(lp.pid) {
-            Ok(fut) => fut.await,
-            Err(_) => hook_exit(server, &id).await,
+    // The kernel tells us when the process exits (pidfd); then tmux's pane-died hook tells us
+    // it has its status (tmux 3.3a can miss the SIGCHLD: see `Tmux::reaped`). Without a pidfd
+    // the hook alone is waited for.
+    let work = async {
+        if let Ok(exit) = crate::process::exit_of(lp.pid) {
+            exit.await;
         }
+        server.tmux.reaped(&lp.pane_id, lp.pid, timeout).await.map_err(|e| server.error(e, "waiting for the exit"))
     };
-    let done = match timeout {
-        Some(t) => tokio::time::timeout(t, exited).await.is_ok(),
-        None => {
-            exited.await;
-            true
-        }
+    let pane = match timeout {
+        Some(t) => match tokio::time::timeout(t, work).await {
+            Ok(pane) => pane?,
+            Err(_) => return Ok(None),
+        },
+        None => work.await?,
     };
-    if !done {
-        return Ok(None);
-    }
-    // The process is gone; tmux notices a moment later.
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    loop {
-        let pane = server.panes().await?.into_iter().find(|p| p.pane_id == id);
-        match pane {
-            None => return Ok(Some(Waited::Exit(None))),
-            Some(p) if p.dead => return Ok(Some(Waited::Exit(p.exit_status))),
-            Some(_) if std::time::Instant::now() > deadline => return Ok(Some(Waited::Exit(None))),
-            Some(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-}
-
-/// Fallback without pidfd: `pane-died`/`pane-exited` hooks signal a `wait-for` channel.
-async fn hook_exit(server: &Server, id: &str) {
-    let channel = format!("ctmux-exit-{}-{}", std::process::id(), id.trim_start_matches('%'));
-    let hook = format!("wait-for -S {channel}");
-    let set = [
-        Cmd::new("set-hook").args(["-p", "-t", id, "pane-died", &hook]),
-        Cmd::new("set-hook").args(["-p", "-t", id, "pane-exited", &hook]),
-    ];
-    if server.tmux.run(&set).await.is_err() {
-        return;
-    }
-    let mut waiter = tokio::process::Command::new(server.tmux.binary());
-    waiter.args(server.tmux.socket.flags()).args(["wait-for", &channel]).kill_on_drop(true);
-    if server.tmux.socket != crate::tmux::Socket::Default {
-        waiter.env_remove("TMUX");
-    }
-    if let Ok(mut child) = waiter.spawn() {
-        let _ = child.wait().await;
-    }
-    let unset = [
-        Cmd::new("set-hook").args(["-p", "-u", "-t", id, "pane-died"]),
-        Cmd::new("set-hook").args(["-p", "-u", "-t", id, "pane-exited"]),
-    ];
-    let _ = server.tmux.run(&unset).await;
+    Ok(match pane {
+        Some(p) if p.pid == lp.pid && !p.dead => None,
+        Some(p) if p.pid == lp.pid => Some(Waited::Exit(p.exit_status)),
+        _ => Some(Waited::Exit(None)),
+    })
 }

@@ -57,13 +57,17 @@ impl Server {
 
     /// Every pane on the server; a dead server is an error (exit 5).
     pub async fn panes(&self) -> Result<Vec<LivePane>> {
-        match self.tmux.list(&[]).await {
-            Ok((live, _)) => Ok(live.panes),
-            Err(e @ (TmuxError::NoServer | TmuxError::ServerLost)) => Err(Error::TmuxUnavailable {
+        self.tmux.list(&[]).await.map(|(live, _)| live.panes).map_err(|e| self.error(e, "listing panes"))
+    }
+
+    /// The user-facing error for a failed tmux call (no server → exit 5 with a hint).
+    pub fn error(&self, e: TmuxError, doing: &str) -> Error {
+        match e {
+            TmuxError::NoServer | TmuxError::ServerLost => Error::TmuxUnavailable {
                 message: format!("{}: {e}", self.tmux.command_line()),
                 hint: Some("start something first (`ctmux up`, `ctmux session new NAME`), or pass -L/-S".into()),
-            }),
-            Err(e) => Err(e.into_error("listing panes")),
+            },
+            e => e.into_error(doing),
         }
     }
 
