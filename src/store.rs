@@ -235,6 +235,12 @@ impl Store {
         }
     }
 
+    /// Changes whenever another connection commits (e.g. `ctmux subscribe`), so a reader can
+    /// keep what it read until then.
+    pub fn data_version(&self) -> Option<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
+    }
+
     /// The schema version in use.
     pub fn version(&self) -> Result<i64, StoreError> {
         self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.sql(e))
@@ -535,6 +541,19 @@ mod tests {
         };
         assert!(target_matches("db", &e) && target_matches("pg", &e) && target_matches("db/pg", &e));
         assert!(!target_matches("db/x", &e) && !target_matches("api", &e));
+    }
+
+    #[test]
+    fn data_version_moves_on_other_connections_commits_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctmux.db");
+        let daemon = Store::open_at(path.clone()).unwrap();
+        let cli = Store::open_at(path).unwrap();
+        let v0 = daemon.data_version().unwrap();
+        daemon.record("L-x", "pane.started", "p", "s/a", serde_json::json!({})).unwrap();
+        assert_eq!(daemon.data_version(), Some(v0), "its own writes keep the cache");
+        cli.subscribe("L-x", "pane.exited", None, None, &["true".to_string()], "/").unwrap();
+        assert_ne!(daemon.data_version(), Some(v0), "a subscribe elsewhere invalidates it");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub struct Events {
     /// The store; `None` when it cannot be opened (events then reach only the log).
     pub store: Option<Store>,
     followers: Vec<mpsc::Sender<String>>,
+    /// Subscriptions as read at a store `data_version`.
+    subscribed: Option<(Option<i64>, Vec<Subscription>)>,
 }
 
 /// Events a follower may fall behind by before it is dropped (it reconnects and catches up
@@ -28,7 +30,7 @@ impl Events {
                 None
             }
         };
-        Events { server, store, followers: Vec::new() }
+        Events { server, store, followers: Vec::new(), subscribed: None }
     }
 
     /// Records and publishes one event; runs the subscriptions it matches.
@@ -71,18 +73,26 @@ impl Events {
         self.followers.push(follower);
     }
 
-    /// Subscriptions of this server, read afresh: `ctmux subscribe` writes the store directly.
-    pub fn subscriptions(&self) -> Vec<Subscription> {
-        self.store.as_ref().and_then(|s| s.subscriptions(&self.server).ok()).unwrap_or_default()
+    /// Subscriptions of this server. `ctmux subscribe` writes the store directly; they are read
+    /// again only after some other process committed to it (SQLite's `data_version`), not per
+    /// event.
+    pub fn subscriptions(&mut self) -> &[Subscription] {
+        let Some(store) = &self.store else { return &[] };
+        let version = store.data_version();
+        let fresh = version.is_some() && self.subscribed.as_ref().is_some_and(|(v, _)| *v == version);
+        if !fresh {
+            self.subscribed = Some((version, store.subscriptions(&self.server).unwrap_or_default()));
+        }
+        self.subscribed.as_ref().map_or(&[], |(_, subs)| subs.as_slice())
     }
 
-    fn run_subscriptions(&self, event: &Event) {
+    fn run_subscriptions(&mut self, event: &Event) {
         if event.id == 0 {
             return;
         }
         for sub in self.subscriptions() {
-            if wants(&sub, event) {
-                run_callback(&sub, event);
+            if wants(sub, event) {
+                run_callback(sub, event);
             }
         }
     }
