@@ -129,8 +129,10 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         });
     }
     // tmux tells us when it has reaped a pane's process (and so knows its exit status).
-    let hook = crate::tmux::Cmd::new("set-hook").args(["-g", &died_hook(), &format!("wait-for -S {DIED}")]);
-    if daemon.tmux.run(&[hook]).await.is_ok() {
+    // A stale flag (a daemon killed between a ring and its reset) would silence the bell.
+    let hook = crate::tmux::Cmd::new("set-hook").args(["-g", &died_hook(), &ring(DIED, DIED_RUNG)]);
+    let reset = crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]);
+    if daemon.tmux.run(&[hook, reset]).await.is_ok() {
         watch_deaths(daemon.tmux.clone(), daemon.tx.clone());
     }
     let _ = daemon.tx.send(Msg::Sample);
@@ -251,6 +253,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     }
     let mut cmds = daemon.mark_commands();
     cmds.push(crate::tmux::Cmd::new("set-hook").args(["-g", "-u", &died_hook()]));
+    cmds.push(crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]));
     let _ = daemon.tmux.run(&cmds).await;
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
     drop(lock);
@@ -939,18 +942,31 @@ impl Daemon {
 /// The wait-for channel the daemon's `pane-died` hook signals.
 const DIED: &str = "ctmux-died";
 
+/// The global option that says [`DIED`] was signalled and nobody has answered yet.
+const DIED_RUNG: &str = "@ctmux-died";
+
+/// A hook command that signals `channel` only when `flag` is unset, and sets it: a doorbell.
+///
+/// `wait-for -S` is a toggle when nobody waits (a second signal removes the kept one, so two
+/// deaths between two waits would wake no one). `if-shell -F` decides when it runs and inserts
+/// its commands right after itself, so of several hooks queued together one rings.
+fn ring(channel: &str, flag: &str) -> String {
+    format!("if-shell -F \"#{{{flag}}}\" \"\" \"set-option -g {flag} 1 ; wait-for -S {channel}\"")
+}
+
 /// The daemon's `pane-died` hook, at its own index.
 fn died_hook() -> String {
     format!("pane-died[{}]", crate::tmux::REAPED_HOOK)
 }
 
-/// Sends [`Msg::Died`] each time the `pane-died` hook signals [`DIED`]. Signals while no one
-/// waits are kept by tmux (one), so none is missed between two waits.
+/// Sends [`Msg::Died`] each time the `pane-died` hook rings [`DIED`]. The bell is re-armed
+/// before the daemon looks, so a death after the look rings again and one before it is seen.
 fn watch_deaths(tmux: Arc<Tmux>, tx: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
+        let rearm = crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]);
         // A failed wait: the server is gone (the daemon ends by then).
         while tmux.wait_for(DIED).await {
-            if tx.send(Msg::Died).is_err() {
+            if tmux.run(std::slice::from_ref(&rearm)).await.is_err() || tx.send(Msg::Died).is_err() {
                 return;
             }
         }

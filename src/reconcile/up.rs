@@ -384,6 +384,7 @@ impl<'a> Up<'a> {
             }
         }
         let results = futures_join(probes).await;
+        let mut healthy = Vec::new();
         for (address, result) in results {
             let Some(pane) = self.project.pane(&address) else {
                 continue;
@@ -403,8 +404,26 @@ impl<'a> Up<'a> {
                 t.record(h, result);
                 if before != t.state {
                     self.progress.line(&format!("♥ {address} {}", t.state.as_str()));
+                    if t.state == State::Healthy
+                        && self.settings.gate.is_some()
+                        && let Some(id) = self.ids.get(&address)
+                    {
+                        healthy.push(crate::tmux::Cmd::new("set-option").args([
+                            "-p",
+                            "-t",
+                            id,
+                            "@ctmux-health",
+                            "healthy",
+                        ]));
+                    }
                 }
             }
+        }
+        // With a daemon (which keeps this option current from its own checks), what we saw is
+        // news for `status` until the daemon's checks speak: `status` right after `up --wait`
+        // agrees with it. Without one, `status` probes for itself.
+        if !healthy.is_empty() {
+            self.tmux.run(&healthy).await.map_err(|e| e.into_error("recording health"))?;
         }
         Ok(seen)
     }

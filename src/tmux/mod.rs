@@ -10,7 +10,7 @@ pub mod live;
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub use command::Cmd;
 pub use live::{Live, LivePane};
@@ -205,50 +205,70 @@ impl Tmux {
 
     /// Waits until tmux has reaped pane `id`'s process `pid`, which the caller knows has exited
     /// (a pidfd fired; without one, `limit` bounds the wait), and returns the pane as tmux then
-    /// reports it (`None`: gone). A `pane-died`/`pane-exited` hook signals a `wait-for` channel;
-    /// tmux 3.3a can miss a SIGCHLD and then runs no hook ([`Tmux::list`] makes it reap once it
-    /// shows the pane dead), so we also look after 100 ms.
+    /// reports it (`None`: gone). A `pane-died`/`pane-exited` hook signals a `wait-for` channel
+    /// of this call's own when tmux reaps the process.
+    ///
+    /// The hooks are set in the same call as the first look, so tmux handles no exit between
+    /// the two: a process not reaped at that look signals the channel exactly once (the hooks
+    /// match its pane and pid), and one reaped already never does. The channel is never
+    /// signalled by us: `wait-for -S` on a channel already signalled removes it, so a signal we
+    /// did not consume is drained by waiting for it, briefly.
     pub async fn reaped(
         &self,
         id: &str,
         pid: u32,
         limit: Option<std::time::Duration>,
     ) -> Result<Option<LivePane>, TmuxError> {
-        let channel = format!("ctmux-reaped-{}-{}", std::process::id(), id.trim_start_matches('%'));
-        // A global hook, at an index of our own, that fires for this pane only: a pane-level
-        // hook would hide the pane's global ones (the daemon's and the user's) meanwhile.
+        use std::time::{Duration, Instant};
+        static CALLS: AtomicU64 = AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, Ordering::Relaxed);
+        let channel = format!("ctmux-reaped-{}-{}-{call}", std::process::id(), id.trim_start_matches('%'));
+        // A global hook, at an index of our own: a pane-level hook would hide the pane's global
+        // ones (the daemon's and the user's) meanwhile. In `pane-exited` the pane is gone, so
+        // only `hook_pane` names it (and no respawn can follow).
         let index = REAPED_HOOK + 1 + std::process::id();
-        let signal = format!("run-shell -C \"#{{?#{{==:#{{pane_id}},{id}}},wait-for -S {channel},}}\"");
-        let hooks = [format!("pane-died[{index}]"), format!("pane-exited[{index}]")];
-        let set: Vec<Cmd> =
-            hooks.iter().map(|h| Cmd::new("set-hook").args(["-g", h.as_str(), signal.as_str()])).collect();
-        self.run(&set).await?;
+        let died = format!("#{{&&:#{{==:#{{hook_pane}},{id}}},#{{==:#{{pane_pid}},{pid}}}}}");
+        let exited = format!("#{{==:#{{hook_pane}},{id}}}");
+        let signal = |cond: &str| format!("if-shell -F \"{cond}\" \"wait-for -S {channel}\"");
+        let hooks =
+            [(format!("pane-died[{index}]"), signal(&died)), (format!("pane-exited[{index}]"), signal(&exited))];
+        let mut first: Vec<Cmd> =
+            hooks.iter().map(|(h, c)| Cmd::new("set-hook").args(["-g", h.as_str(), c.as_str()])).collect();
+        first.push(Cmd::query("list-panes").arg("-a").opt("-F", live::format()));
         let find = |live: Live| live.panes.into_iter().find(|p| p.pane_id == id);
-        let waiting = |p: &Option<LivePane>| p.as_ref().is_some_and(|p| p.pid == pid && !p.dead);
+        let unreaped =
+            |p: &Option<LivePane>| p.as_ref().is_some_and(|p| p.pid == pid && (!p.dead || p.status_pending()));
+        let text = self.run(&first).await?;
+        let owed = unreaped(&find(Live::parse(&text)));
+        // [`Tmux::list`] makes a tmux that missed the SIGCHLD reap.
         let mut pane = find(self.list(&[]).await?.0);
-        let start = std::time::Instant::now();
-        for first in [true, false] {
-            if !waiting(&pane) {
-                break;
+        let mut consumed = false;
+        let start = Instant::now();
+        // First a short look (tmux 3.3a can miss a SIGCHLD and then runs no hook until it is
+        // made to reap), then until the limit.
+        let mut wait = Duration::from_millis(100);
+        while owed && !consumed && unreaped(&pane) {
+            if let Some(limit) = limit {
+                wait = wait.min(limit.saturating_sub(start.elapsed()));
             }
-            let wait = if first {
-                std::time::Duration::from_millis(100)
-            } else {
-                match limit {
-                    Some(limit) => limit.saturating_sub(start.elapsed()),
-                    None => std::time::Duration::MAX,
-                }
-            };
-            let _ = tokio::time::timeout(wait, self.wait_for(&channel)).await;
+            match tokio::time::timeout(wait, self.wait_for(&channel)).await {
+                Ok(true) => consumed = true,
+                Ok(false) => return Err(TmuxError::ServerLost),
+                Err(_) if limit.is_some_and(|l| start.elapsed() >= l) => break,
+                Err(_) => wait = Duration::MAX,
+            }
             pane = find(self.list(&[]).await?.0);
         }
-        // Remove the hooks, and the channel (signalled or not: `-S` then a wait that returns at
-        // once leaves tmux nothing to keep).
-        let mut unset: Vec<Cmd> = hooks.iter().map(|h| Cmd::new("set-hook").args(["-g", "-u", h.as_str()])).collect();
-        unset.push(Cmd::new("wait-for").args(["-S", &channel]));
-        unset.push(Cmd::new("wait-for").arg(&channel));
-        self.run(&unset).await?;
-        Ok(pane)
+        // Remove the hooks and look once more, together: a process reaped by then signalled.
+        let mut last: Vec<Cmd> =
+            hooks.iter().map(|(h, _)| Cmd::new("set-hook").args(["-g", "-u", h.as_str()])).collect();
+        last.push(Cmd::query("list-panes").arg("-a").opt("-F", live::format()));
+        let text = self.run(&last).await?;
+        let now = find(Live::parse(&text));
+        if owed && !consumed && !unreaped(&now) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), self.wait_for(&channel)).await;
+        }
+        Ok(if unreaped(&pane) { now } else { pane })
     }
 
     /// Waits until `wait-for -S CHANNEL` (true), or the server goes away (false). Cancel-safe:

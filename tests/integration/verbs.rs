@@ -145,6 +145,23 @@ fn wait_exit_reports_the_status() {
     assert_eq!(doc["exit_status"], 5);
 }
 
+/// The exit races tmux's reaping (the pidfd fires first, then tmux reaps while the wait sets its
+/// hooks): every outcome of that race must give the status, promptly, and leave no hook.
+#[test]
+fn wait_exit_survives_racing_tmux_to_the_reap() {
+    let s = with_shell();
+    for status in 1..=12 {
+        let cmd = format!("sleep 0.05; exit {status}");
+        let id = s.expect(&["pane", "new", "work", "--", "sh", "-c", &cmd], 0).trim().to_string();
+        let start = std::time::Instant::now();
+        let doc = json(&s.expect(&["--json", "pane", "wait", &id, "--exit", "--timeout", "5s"], 0));
+        assert_eq!(doc["exit_status"], status, "{doc}");
+        assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+        s.expect(&["pane", "kill", &id], 0);
+    }
+    assert!(!s.tmux(&["show-hooks", "-g"]).contains("ctmux-reaped"), "hooks left behind");
+}
+
 #[test]
 fn signal_stops_a_process_that_ignores_ctrl_c() {
     let s = with_shell();
