@@ -408,13 +408,8 @@ impl<'a> Up<'a> {
                         && self.settings.gate.is_some()
                         && let Some(id) = self.ids.get(&address)
                     {
-                        healthy.push(crate::tmux::Cmd::new("set-option").args([
-                            "-p",
-                            "-t",
-                            id,
-                            "@ctmux-health",
-                            "healthy",
-                        ]));
+                        let set = ["-p", "-t", id, "@ctmux-health", State::Healthy.as_str()];
+                        healthy.push(Cmd::new("set-option").args(set));
                     }
                 }
             }

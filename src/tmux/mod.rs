@@ -187,7 +187,7 @@ impl Tmux {
     /// make the server run a child (`run-shell true`), whose exit makes it reap every zombie, and
     /// look again.
     pub async fn list(&self, extra: &[Cmd]) -> Result<(Live, String), TmuxError> {
-        let mut cmds = vec![Cmd::query("list-panes").arg("-a").opt("-F", live::format())];
+        let mut cmds = vec![list_panes()];
         cmds.extend(extra.iter().cloned());
         let mut text = self.run(&cmds).await?;
         for _ in 0..3 {
@@ -234,14 +234,16 @@ impl Tmux {
             [(format!("pane-died[{index}]"), signal(&died)), (format!("pane-exited[{index}]"), signal(&exited))];
         let mut first: Vec<Cmd> =
             hooks.iter().map(|(h, c)| Cmd::new("set-hook").args(["-g", h.as_str(), c.as_str()])).collect();
-        first.push(Cmd::query("list-panes").arg("-a").opt("-F", live::format()));
+        first.push(list_panes());
         let find = |live: Live| live.panes.into_iter().find(|p| p.pane_id == id);
         let unreaped =
             |p: &Option<LivePane>| p.as_ref().is_some_and(|p| p.pid == pid && (!p.dead || p.status_pending()));
-        let text = self.run(&first).await?;
-        let owed = unreaped(&find(Live::parse(&text)));
-        // [`Tmux::list`] makes a tmux that missed the SIGCHLD reap.
-        let mut pane = find(self.list(&[]).await?.0);
+        let mut pane = find(Live::parse(&self.run(&first).await?));
+        let owed = unreaped(&pane);
+        if pane.as_ref().is_some_and(LivePane::status_pending) {
+            // [`Tmux::list`] makes a tmux that missed the SIGCHLD reap.
+            pane = find(self.list(&[]).await?.0);
+        }
         let mut consumed = false;
         let start = Instant::now();
         // First a short look (tmux 3.3a can miss a SIGCHLD and then runs no hook until it is
@@ -262,9 +264,8 @@ impl Tmux {
         // Remove the hooks and look once more, together: a process reaped by then signalled.
         let mut last: Vec<Cmd> =
             hooks.iter().map(|(h, _)| Cmd::new("set-hook").args(["-g", "-u", h.as_str()])).collect();
-        last.push(Cmd::query("list-panes").arg("-a").opt("-F", live::format()));
-        let text = self.run(&last).await?;
-        let now = find(Live::parse(&text));
+        last.push(list_panes());
+        let now = find(Live::parse(&self.run(&last).await?));
         if owed && !consumed && !unreaped(&now) {
             let _ = tokio::time::timeout(Duration::from_millis(500), self.wait_for(&channel)).await;
         }
@@ -295,6 +296,11 @@ impl Tmux {
             self.counters.mutating.load(Ordering::Relaxed)
         )
     }
+}
+
+/// `list-panes -a` in [`live::format`], for [`Live::parse`].
+fn list_panes() -> Cmd {
+    Cmd::query("list-panes").arg("-a").opt("-F", live::format())
 }
 
 /// Where ctmux's `pane-died` hooks sit in tmux's hook arrays (the daemon's at this index, a
