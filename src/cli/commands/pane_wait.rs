@@ -4,8 +4,9 @@
 //! as tmux pushes it. Output that arrived between the call and the attach is read back from the
 //! pane's history, from the line the cursor was on at our first look (or from the start of the
 //! scrollback with `--since-start`); for a managed pane the daemon's log (a time on every line)
-//! also gives the lines that came between the call itself and that first look. `--exit` sets `pane-died`/`pane-exited` hooks on the pane
-//! that signal a `wait-for` channel, and blocks on it.
+//! also gives the lines that came between the call itself and that first look. `--exit` waits
+//! for the process's pidfd, then for tmux to reap it ([`crate::tmux::Tmux::reaped`]: global
+//! `pane-died`/`pane-exited` hooks that match this pane and process signal a `wait-for` channel).
 
 use std::time::Duration;
 
