@@ -212,7 +212,8 @@ impl Tmux {
     /// the two: a process not reaped at that look signals the channel exactly once (the hooks
     /// match its pane and pid), and one reaped already never does. The channel is never
     /// signalled by us: `wait-for -S` on a channel already signalled removes it, so a signal we
-    /// did not consume is drained by waiting for it, briefly.
+    /// did not consume is drained by waiting for it, briefly. One call at a time per process:
+    /// the hooks' index is the process's.
     pub async fn reaped(
         &self,
         id: &str,
@@ -255,7 +256,8 @@ impl Tmux {
             }
             match tokio::time::timeout(wait, self.wait_for(&channel)).await {
                 Ok(true) => consumed = true,
-                Ok(false) => return Err(TmuxError::ServerLost),
+                // The server went away: the look below says so (and removes the hooks if not).
+                Ok(false) => break,
                 Err(_) if limit.is_some_and(|l| start.elapsed() >= l) => break,
                 Err(_) => wait = Duration::MAX,
             }
@@ -269,6 +271,8 @@ impl Tmux {
         if owed && !consumed && !unreaped(&now) {
             let _ = tokio::time::timeout(Duration::from_millis(500), self.wait_for(&channel)).await;
         }
+        // A pane reaped during the wait keeps what `list` made tmux say (its status); else the
+        // last look is the news.
         Ok(if unreaped(&pane) { now } else { pane })
     }
 
