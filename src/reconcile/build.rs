@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::spec;
 use crate::manifest::model::{Pane, Project};
 use crate::tmux::Cmd;
+use crate::tmux::command::literal;
 
 /// Sessions and windows that exist (live or created earlier in this run).
 #[derive(Debug, Default)]
@@ -53,15 +54,25 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     let mut base = if new_session {
         existing.sessions.insert(pane.session.clone());
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
-        Cmd::new("new-session").args(["-d", "-s", &pane.session, "-n", &pane.window, "-x", "240", "-y", "60"])
+        Cmd::new("new-session").args([
+            "-d",
+            "-s",
+            &literal(&pane.session),
+            "-n",
+            &literal(&pane.window),
+            "-x",
+            "240",
+            "-y",
+            "60",
+        ])
     } else if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
-        Cmd::new("new-window").args(["-d", "-t", &format!("={}:", pane.session), "-n", &pane.window])
+        Cmd::new("new-window").args(["-d", "-t", &format!("={}:", pane.session), "-n", &literal(&pane.window)])
     } else {
         Cmd::new("split-window").args(["-t", &target])
     };
     let splitting = base.args[0] == "split-window";
-    base = base.arg("-P").opt("-F", "#{pane_id}").opt("-c", pane.cwd.to_string_lossy());
+    base = base.arg("-P").opt("-F", "#{pane_id}").opt("-c", literal(&pane.cwd.to_string_lossy()));
     for e in spec::env(pane, &project.name) {
         base = base.opt("-e", e);
     }
@@ -99,7 +110,7 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
 
 /// Restarts pane `tmux_id` in place with its real command, and re-tags it.
 pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
-    let mut cmd = Cmd::new("respawn-pane").args(["-k", "-t", tmux_id]).opt("-c", pane.cwd.to_string_lossy());
+    let mut cmd = Cmd::new("respawn-pane").args(["-k", "-t", tmux_id]).opt("-c", literal(&pane.cwd.to_string_lossy()));
     for e in spec::env(pane, &project.name) {
         cmd = cmd.opt("-e", e);
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::tmux::command::message_literal;
 use crate::tmux::{Cmd, LivePane, Tmux, TmuxError, live};
 
 /// Marker printed between captures so one call can return several.
@@ -21,7 +22,7 @@ pub struct Observed {
 pub async fn observe(tmux: &Tmux, project: &str, capture: &[String]) -> Result<Observed, TmuxError> {
     let mut cmds = vec![Cmd::query("display-message").arg("-p").arg(live::END)];
     for id in capture {
-        cmds.push(Cmd::query("display-message").arg("-p").arg(format!("{MARK}{id}")));
+        cmds.push(Cmd::query("display-message").arg("-p").arg(message_literal(&format!("{MARK}{id}"))));
         cmds.push(Cmd::query("capture-pane").args(["-p", "-J", "-S", "-3000", "-t"]).arg(id.clone()));
     }
     // A server that vanished while we watch it is an error, not an empty server.

@@ -60,6 +60,20 @@ pub fn escape_arg(arg: &str) -> String {
     }
 }
 
+/// `text` as a literal inside an argument tmux expands as a format (`-c` directories, `-s`/`-n`
+/// names, `-F`, `pipe-pane` commands): `#` doubled, so `#S` or `#{…}` in a path or name stays
+/// text instead of becoming the session name.
+pub fn literal(text: &str) -> String {
+    text.replace('#', "##")
+}
+
+/// `text` as a literal inside a `display-message` message, which tmux also runs through
+/// strftime(3) before expanding it: `%` is doubled as well, or a pane id such as `%3` would come
+/// back as a date field.
+pub fn message_literal(text: &str) -> String {
+    literal(text).replace('%', "%%")
+}
+
 /// Most bytes of argv we send in one tmux call: the client passes its argv to the server in one
 /// imsg of at most 16 KiB (`MAX_IMSGSIZE`), and refuses more with "command too long".
 pub const MAX_CALL_BYTES: usize = 14_000;
@@ -127,6 +141,12 @@ mod tests {
             assert!(!call[0].sticky, "a call starts with a sticky command");
         }
         assert_eq!(calls.iter().map(|c| c.len()).sum::<usize>(), 6);
+    }
+
+    #[test]
+    fn literals_double_format_and_strftime_characters() {
+        assert_eq!(literal("/srv/a#S/%3"), "/srv/a##S/%3");
+        assert_eq!(message_literal("\x1fmark\x1f%13#{x}"), "\x1fmark\x1f%%13##{x}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::cli::args::{MetaCmd, PaneCmd};
 use crate::cli::{Ctx, Result};
 use crate::error::Error;
 use crate::exit::Exit;
+use crate::tmux::command::literal;
 use crate::tmux::{Cmd, LivePane};
 
 #[derive(Serialize)]
@@ -131,7 +132,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
         PaneCmd::New { session, name, cwd, command } => {
             let mut c = Cmd::new("split-window").args(["-t", &format!("={session}:"), "-P", "-F", "#{pane_id}"]);
             if let Some(cwd) = cwd {
-                c = c.opt("-c", std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy());
+                c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
             }
             let c = c.args(command);
             let out =
@@ -143,7 +144,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             ];
             if let Some(n) = &name {
                 cmds.push(Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-name", n]));
-                cmds.push(Cmd::new("select-pane").args(["-t", &id, "-T", n]));
+                cmds.push(Cmd::new("select-pane").args(["-t", &id, "-T", &literal(n)]));
             }
             server.tmux.run(&cmds).await.map_err(|e| e.into_error("configuring the pane"))?;
             let lp = server.pane(ctx, &id).await?;

@@ -65,7 +65,11 @@ pub async fn run(
         " printf '\\103TMUX-BEGIN-{id}\\n'; {command}; ctmux_rc=$?; printf '\\103TMUX-END-{id} %s\\n' \"$ctmux_rc\"; tmux wait-for -S {channel}"
     );
     let start = [
-        Cmd::new("pipe-pane").args(["-t", &lp.pane_id, &format!("exec cat >> {}", sh_quote(&file.to_string_lossy()))]),
+        Cmd::new("pipe-pane").args([
+            "-t",
+            &lp.pane_id,
+            &crate::tmux::command::literal(&format!("exec cat >> {}", sh_quote(&file.to_string_lossy()))),
+        ]),
         Cmd::new("send-keys").args(["-t", &lp.pane_id, "-l", &line]),
         Cmd::new("send-keys").args(["-t", &lp.pane_id, "Enter"]),
     ];

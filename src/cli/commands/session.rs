@@ -10,6 +10,7 @@ use crate::cli::args::SessionCmd;
 use crate::cli::{Ctx, Result};
 use crate::error::Error;
 use crate::exit::Exit;
+use crate::tmux::command::literal;
 use crate::tmux::{Cmd, LivePane};
 
 #[derive(Serialize)]
@@ -68,9 +69,9 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result {
                         hint: Some("tmux reserves `:` and `.`".into()),
                     });
                 }
-                let mut c = Cmd::new("new-session").args(["-d", "-s", &name, "-x", "240", "-y", "60"]);
+                let mut c = Cmd::new("new-session").args(["-d", "-s", &literal(&name), "-x", "240", "-y", "60"]);
                 if let Some(cwd) = cwd {
-                    c = c.opt("-c", std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy());
+                    c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
                 }
                 let cmds = [
                     c.args(command),

@@ -120,7 +120,8 @@ impl Server {
         const MARK: &str = "\x1fctmux-meta\x1f";
         let mut cmds = Vec::new();
         for id in ids {
-            cmds.push(Cmd::query("display-message").args(["-p", &format!("{MARK}{id}")]));
+            let mark = crate::tmux::command::message_literal(&format!("{MARK}{id}"));
+            cmds.push(Cmd::query("display-message").args(["-p", &mark]));
             cmds.push(Cmd::query("show-options").args(["-p", "-t", id]));
         }
         let text = self.tmux.run(&cmds).await.map_err(|e| e.into_error("reading metadata"))?;
