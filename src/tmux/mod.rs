@@ -189,7 +189,7 @@ impl Tmux {
     pub async fn list(&self, extra: &[Cmd]) -> Result<(Live, String), TmuxError> {
         let mut cmds = vec![list_panes()];
         cmds.extend(extra.iter().cloned());
-        let mut text = self.run(&cmds).await?;
+        let mut text = self.run_listing(&cmds).await?;
         for _ in 0..3 {
             let head = text.split(live::END).next().unwrap_or_default();
             if !Live::parse(head).panes.iter().any(LivePane::status_pending) {
@@ -197,10 +197,31 @@ impl Tmux {
             }
             let mut again = vec![Cmd::query("run-shell").arg("true")];
             again.extend(cmds.iter().cloned());
-            text = self.run(&again).await?;
+            text = self.run_listing(&again).await?;
         }
         let (head, rest) = text.split_once(live::END).unwrap_or((&text, ""));
         Ok((Live::parse(head), rest.to_string()))
+    }
+
+    /// Runs a batch holding `list-panes -a`, which tmux 3.3a refuses with "no current target" on
+    /// a server that has no session (`exit-empty off`, or between a `down` and an `up`): such a
+    /// server is empty, not an error, so the answer is no output. The commands before the
+    /// `list-panes` ran; the ones after it would only have looked at panes, of which there are
+    /// none. If a session appeared meanwhile, the batch is run again.
+    async fn run_listing(&self, cmds: &[Cmd]) -> Result<String, TmuxError> {
+        let mut tries = 0;
+        loop {
+            match self.run(cmds).await {
+                Err(TmuxError::Failed { message }) if message.contains("no current target") && tries < 3 => {
+                    let sessions = self.run(&[Cmd::query("list-sessions").opt("-F", "#{session_id}")]).await?;
+                    if sessions.trim().is_empty() {
+                        return Ok(String::new());
+                    }
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Waits until tmux has reaped pane `id`'s process `pid`, which the caller knows has exited
@@ -239,7 +260,7 @@ impl Tmux {
         let find = |live: Live| live.panes.into_iter().find(|p| p.pane_id == id);
         let unreaped =
             |p: &Option<LivePane>| p.as_ref().is_some_and(|p| p.pid == pid && (!p.dead || p.status_pending()));
-        let mut pane = find(Live::parse(&self.run(&first).await?));
+        let mut pane = find(Live::parse(&self.run_listing(&first).await?));
         let owed = unreaped(&pane);
         if pane.as_ref().is_some_and(LivePane::status_pending) {
             // [`Tmux::list`] makes a tmux that missed the SIGCHLD reap.
@@ -267,7 +288,7 @@ impl Tmux {
         let mut last: Vec<Cmd> =
             hooks.iter().map(|(h, _)| Cmd::new("set-hook").args(["-g", "-u", h.as_str()])).collect();
         last.push(list_panes());
-        let now = find(Live::parse(&self.run(&last).await?));
+        let now = find(Live::parse(&self.run_listing(&last).await?));
         if owed && !consumed && !unreaped(&now) {
             let _ = tokio::time::timeout(Duration::from_millis(500), self.wait_for(&channel)).await;
         }

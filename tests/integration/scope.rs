@@ -47,3 +47,57 @@ fn ready_when_matches_on_panes_past_percent_9_and_metadata_is_read_for_every_pan
         assert_eq!(p["metadata"]["n"], want.as_str(), "{p}");
     }
 }
+
+/// Starts `s`'s tmux server with no session, kept alive (`exit-empty off`, as a user's
+/// `.tmux.conf` may say).
+fn start_empty_server(s: &Server) {
+    let out = std::process::Command::new("tmux")
+        .args(["-L", &s.name, "-f", "/dev/null", "start-server", ";", "set", "-g", "exit-empty", "off"])
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.tmux(&["list-sessions"]), "");
+}
+
+const ONE_PANE: &str = "version: 1\nname: empty\nsessions:\n  dev:\n    panes:\n      a: exec sleep 1000\n";
+
+#[test]
+fn an_empty_server_is_empty_for_status_session_ls_up_and_down() {
+    let s = Server::new(ONE_PANE);
+    start_empty_server(&s);
+    let missing = |s: &Server| {
+        let status = s.status();
+        status["panes"].as_array().unwrap().iter().all(|p| p["state"] == "missing" && p["tmux_id"].is_null())
+    };
+    assert!(missing(&s));
+    let ls: serde_json::Value = serde_json::from_str(&s.expect(&["session", "ls", "--json"], 0)).unwrap();
+    assert_eq!(ls["sessions"], serde_json::json!([]), "{ls}");
+    s.expect(&["pane", "ls", "--json"], 0);
+    s.expect(&["plan", "--json"], 0);
+    for _ in 0..5 {
+        s.expect(&["up", "--no-daemon"], 0);
+        assert_eq!(s.status()["panes"][0]["state"], "running");
+        s.expect(&["down"], 0);
+        // The server stays, with no session.
+        assert_eq!(s.tmux(&["list-sessions"]), "");
+        assert!(missing(&s));
+    }
+}
+
+#[test]
+fn up_and_down_interleaved_on_a_server_kept_alive_never_fail() {
+    let s = Server::new(&ONE_PANE.replace("name: empty", "name: interleaved"));
+    start_empty_server(&s);
+    let mut failures = Vec::new();
+    std::thread::scope(|scope| {
+        let ups = scope.spawn(|| (0..15).map(|_| s.ctmux(&["up", "--no-daemon"])).collect::<Vec<_>>());
+        let downs = scope.spawn(|| (0..15).map(|_| s.ctmux(&["down"])).collect::<Vec<_>>());
+        for out in ups.join().unwrap().into_iter().chain(downs.join().unwrap()) {
+            if !out.status.success() {
+                failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+    });
+    assert!(failures.is_empty(), "{} of 30 calls failed: {failures:#?}", failures.len());
+}
