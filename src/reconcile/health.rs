@@ -70,28 +70,45 @@ async fn exec(cmd: &str, pane: &Pane) -> Result<(), String> {
 }
 
 /// A minimal HTTP/1.1 GET: health endpoints need a status line, not a client library.
+///
+/// Politely: the request is complete (`Host`, `Connection: close`) and the response is read to
+/// its end before the socket closes. Closing with unread bytes makes the kernel send a RST, and
+/// servers that are still writing (Python's `http.server` among them) log a
+/// `ConnectionResetError` traceback for every probe.
 async fn http(url: &str) -> Result<(), String> {
     let rest = url.strip_prefix("http://").ok_or("only http:// URLs are probed")?;
     let (hostport, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
     let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
     let mut stream = TcpStream::connect(&addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ctmux\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: ctmux\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 64];
-    let mut got = 0;
-    while got < 12 {
-        let n = stream.read(&mut buf[got..]).await.map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.contains(&b'\n') && head.len() < 4096 {
+        let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
         if n == 0 {
             break;
         }
-        got += n;
+        head.extend_from_slice(&buf[..n]);
     }
-    let head = String::from_utf8_lossy(&buf[..got]);
-    let code: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("no HTTP status from {url}"))?;
+    let status_line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).into_owned();
+    let code: Option<u16> =
+        status_line.strip_prefix("HTTP/").and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
+    // The server closes after its response (`Connection: close`): read to that end, within
+    // bounds (a streaming endpoint never ends; then we close anyway).
+    let drain = async {
+        let mut left: usize = 1 << 20;
+        while left > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+    let code = code.ok_or_else(|| format!("no HTTP status from {url}"))?;
     if (200..400).contains(&code) { Ok(()) } else { Err(format!("{url} answered {code}")) }
 }
 

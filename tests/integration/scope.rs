@@ -101,3 +101,47 @@ fn up_and_down_interleaved_on_a_server_kept_alive_never_fail() {
     });
     assert!(failures.is_empty(), "{} of 30 calls failed: {failures:#?}", failures.len());
 }
+
+/// An HTTP server in Python's standard library, as `examples/stack/api.py` is: its stderr
+/// (where `socketserver` prints a traceback for a reset connection) goes to `err.log`, and each
+/// request it served is a line of `served.log`.
+const PYTHON_HTTP: &str = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"healthy\n" * 200
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        with open("served.log", "a") as f:
+            f.write(fmt % args + "\n")
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#;
+
+#[test]
+fn http_probes_close_politely_so_python_servers_log_no_connection_reset() {
+    let port = crate::harness::free_port();
+    let s = Server::new(&format!(
+        r#"
+version: 1
+name: polite
+sessions:
+  web:
+    panes:
+      api:
+        command: exec python3 -u server.py {port} 2> err.log
+        health: {{ http: "http://127.0.0.1:{port}/health", interval: 100ms, start_interval: 100ms, timeout: 2s }}
+"#
+    ));
+    std::fs::write(s.path("server.py"), PYTHON_HTTP).unwrap();
+    s.expect(&["up", "--wait", "--timeout", "30s"], 0);
+    // The daemon goes on probing every 100 ms.
+    let served = || crate::harness::read(&s.path("served.log")).lines().count();
+    assert!(eventually(Duration::from_secs(30), || served() >= 40), "only {} probes served", served());
+    s.expect(&["down"], 0);
+    let err = crate::harness::read(&s.path("err.log"));
+    assert!(!err.contains("Traceback") && !err.contains("Error"), "the server logged:\n{err}");
+    assert!(crate::harness::read(&s.path("served.log")).lines().all(|l| l.contains("\"GET /health HTTP/1.1\" 200")));
+}
