@@ -3,7 +3,10 @@
 //! `kill-pane` only SIGHUPs the pane's process group; children that changed group or daemonized
 //! survive (process-compose #38/#354/#520, overmind #143). Every pane process carries
 //! `CTMUX_PROJECT`/`CTMUX_PANE` in its environment, which daemonized descendants inherit, so we
-//! find a pane's processes by ancestry *and* by that mark.
+//! find a pane's processes by ancestry *and* by that mark. The mark alone would also match the
+//! same project on another tmux server (two servers may run it side by side), so a marked
+//! process must also carry the server's identity: tmux itself puts
+//! `TMUX=<socket path>,<server pid>,<session>` into every pane's environment.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -22,24 +25,55 @@ fn all_pids() -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Whether `pid`'s environment holds `CTMUX_PROJECT=project` and `CTMUX_PANE=address`.
-fn marked(pid: u32, project: &str, address: &str) -> bool {
+/// One tmux server's identity as its panes' processes carry it: the start of their `TMUX`
+/// variable (`<socket path>,<server pid>,`), so marks are matched on this server only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerMark(Option<String>);
+
+impl ServerMark {
+    /// The server listening on `socket_path` with process id `pid`.
+    pub fn new(socket_path: &str, pid: u32) -> ServerMark {
+        ServerMark(Some(format!("TMUX={socket_path},{pid},")))
+    }
+
+    /// An unknown server (it could not be asked): no marked process matches, so only a pane's
+    /// descendants are found — never another server's processes.
+    pub fn unknown() -> ServerMark {
+        ServerMark(None)
+    }
+
+    /// Parses `display-message -p '#{socket_path},#{pid}'` output.
+    pub fn parse(text: &str) -> ServerMark {
+        match text.trim().rsplit_once(',').and_then(|(path, pid)| Some((path, pid.parse().ok()?))) {
+            Some((path, pid)) if !path.is_empty() => ServerMark::new(path, pid),
+            _ => ServerMark::unknown(),
+        }
+    }
+}
+
+/// Whether `pid`'s environment holds `CTMUX_PROJECT=project`, `CTMUX_PANE=address` and the
+/// `TMUX` variable of `server`.
+fn marked(pid: u32, project: &str, address: &str, server: &ServerMark) -> bool {
+    let Some(want_s) = &server.0 else {
+        return false;
+    };
     let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
     let want_p = format!("CTMUX_PROJECT={project}");
     let want_a = format!("CTMUX_PANE={address}");
-    let mut p = false;
-    let mut a = false;
+    let (mut p, mut a, mut s) = (false, false, false);
     for var in env.split(|b| *b == 0) {
         p |= var == want_p.as_bytes();
         a |= var == want_a.as_bytes();
+        s |= var.starts_with(want_s.as_bytes());
     }
-    p && a
+    p && a && s
 }
 
-/// `root` and all its descendants, plus every process marked as belonging to the pane.
-pub fn pane_tree(root: u32, project: &str, address: &str) -> Vec<u32> {
+/// `root` and all its descendants, plus every process of `server` marked as belonging to the
+/// pane.
+pub fn pane_tree(root: u32, project: &str, address: &str, server: &ServerMark) -> Vec<u32> {
     let pids = all_pids();
     let parents: HashMap<u32, u32> = pids.iter().filter_map(|&p| Some((p, ppid(p)?))).collect();
     let mut found: HashSet<u32> = HashSet::new();
@@ -59,7 +93,7 @@ pub fn pane_tree(root: u32, project: &str, address: &str) -> Vec<u32> {
     }
     let me = std::process::id();
     for &pid in &pids {
-        if pid != me && !found.contains(&pid) && marked(pid, project, address) {
+        if pid != me && !found.contains(&pid) && marked(pid, project, address, server) {
             found.insert(pid);
         }
     }
@@ -168,6 +202,18 @@ pub fn exit_of(pid: u32) -> std::io::Result<impl std::future::Future<Output = ()
     Ok(async move {
         let _ = async_fd.readable().await;
     })
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use super::ServerMark;
+
+    #[test]
+    fn a_server_mark_is_parsed_from_socket_path_and_pid() {
+        assert_eq!(ServerMark::parse("/tmp/tmux-1000/a,b,42\n"), ServerMark::new("/tmp/tmux-1000/a,b", 42));
+        assert_eq!(ServerMark::parse(""), ServerMark::unknown());
+        assert_eq!(ServerMark::parse("/tmp/x,"), ServerMark::unknown());
+    }
 }
 
 #[cfg(test)]

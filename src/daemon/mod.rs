@@ -453,8 +453,10 @@ impl Daemon {
             }
             let (project, address, pid, spec) =
                 (pane.project.clone(), pane.address.clone(), pane.pid, pane.spec.clone());
+            let tmux = self.tmux.clone();
             tokio::spawn(async move {
-                crate::reconcile::stop::stop_tree(&project, &address, pid, &stop, spec.as_ref()).await;
+                let server = tmux.server_mark().await;
+                crate::reconcile::stop::stop_tree(&server, &project, &address, pid, &stop, spec.as_ref()).await;
             });
         }
         Duration::from_secs(if limited { 10 } else { 60 })
@@ -635,8 +637,10 @@ impl Daemon {
             && spec.restart != crate::manifest::model::Restart::No
         {
             let (project, address, pid) = (pane.project.clone(), pane.address.clone(), pane.pid);
+            let tmux = self.tmux.clone();
             tokio::spawn(async move {
-                crate::reconcile::stop::stop_tree(&project, &address, pid, &spec.stop, Some(&spec)).await;
+                let server = tmux.server_mark().await;
+                crate::reconcile::stop::stop_tree(&server, &project, &address, pid, &spec.stop, Some(&spec)).await;
             });
         }
     }

@@ -63,7 +63,8 @@ pub(super) fn act(
                 };
                 let graceful = spec.as_ref().map(|p| p.stop.clone()).unwrap_or_default();
                 let how = if matches!(action, Action::Kill) { &stop } else { &graceful };
-                crate::reconcile::stop::stop_tree(&project, &address, pid, how, spec.as_ref()).await;
+                let server = tmux.server_mark().await;
+                crate::reconcile::stop::stop_tree(&server, &project, &address, pid, how, spec.as_ref()).await;
                 if matches!(action, Action::Restart) {
                     // Respawn as soon as the exit is seen, whatever the policy says.
                     let _ = tx.send(Msg::RestartRequested(id, pid));
@@ -72,7 +73,8 @@ pub(super) fn act(
             Action::Stop => {
                 let _ = tmux.run(&[Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-state", "stopped"])]).await;
                 let stop = spec.as_ref().map(|p| p.stop.clone()).unwrap_or_default();
-                crate::reconcile::stop::stop_tree(&project, &address, pid, &stop, spec.as_ref()).await;
+                let server = tmux.server_mark().await;
+                crate::reconcile::stop::stop_tree(&server, &project, &address, pid, &stop, spec.as_ref()).await;
             }
         }
     });

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::manifest::model::{Pane, Stop};
-use crate::process;
+use crate::process::{self, ServerMark};
 
 /// What stopping one pane achieved.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -18,9 +18,16 @@ pub struct Stopped {
     pub survivors: Vec<u32>,
 }
 
-/// Stops the process tree rooted at `pid` of pane `address`.
-pub async fn stop_tree(project: &str, address: &str, pid: u32, stop: &Stop, pane: Option<&Pane>) -> Stopped {
-    let tree = process::pane_tree(pid, project, address);
+/// Stops the process tree rooted at `pid` of pane `address` on the server `server`.
+pub async fn stop_tree(
+    server: &ServerMark,
+    project: &str,
+    address: &str,
+    pid: u32,
+    stop: &Stop,
+    pane: Option<&Pane>,
+) -> Stopped {
+    let tree = process::pane_tree(pid, project, address, server);
     if let (Some(cmd), Some(pane)) = (&stop.command, pane) {
         let run = tokio::process::Command::new(&pane.shell)
             .arg("-c")
@@ -51,7 +58,7 @@ pub async fn stop_tree(project: &str, address: &str, pid: u32, stop: &Stop, pane
     }
     // Anything that appeared meanwhile with the pane's mark is found again.
     let mut survivors: Vec<u32> =
-        process::pane_tree(pid, project, address).into_iter().filter(|p| process::alive(*p)).collect();
+        process::pane_tree(pid, project, address, server).into_iter().filter(|p| process::alive(*p)).collect();
     survivors.retain(|p| *p != std::process::id());
     for &p in &survivors {
         process::signal(p, "SIGKILL");

@@ -297,6 +297,15 @@ impl Tmux {
         Ok(if unreaped(&pane) { now } else { pane })
     }
 
+    /// This server's identity as its panes' processes carry it ([`crate::process::ServerMark`]);
+    /// unknown when the server cannot be asked.
+    pub async fn server_mark(&self) -> crate::process::ServerMark {
+        let ask = Cmd::query("display-message").args(["-p", "#{socket_path},#{pid}"]);
+        self.run(&[ask])
+            .await
+            .map_or_else(|_| crate::process::ServerMark::unknown(), |t| crate::process::ServerMark::parse(&t))
+    }
+
     /// Waits until `wait-for -S CHANNEL` (true), or the server goes away (false). Cancel-safe:
     /// the waiting tmux client is killed when the future is dropped.
     pub async fn wait_for(&self, channel: &str) -> bool {

@@ -145,3 +145,69 @@ sessions:
     assert!(!err.contains("Traceback") && !err.contains("Error"), "the server logged:\n{err}");
     assert!(crate::harness::read(&s.path("served.log")).lines().all(|l| l.contains("\"GET /health HTTP/1.1\" 200")));
 }
+
+/// A pane that leaves a daemonized child (its own session, parent gone): only the `CTMUX_*`
+/// marks find it. Each process appends `<TMUX> <role> <pid>` to `pids`.
+const DAEMONIZING: &str = r#"
+version: 1
+name: twin
+sessions:
+  dev:
+    panes:
+      a:
+        command: |
+          setsid sh -c 'echo "$$TMUX bg $$$$" >> pids; exec sleep 1001' &
+          echo "$$TMUX fg $$$$" >> pids
+          exec sleep 1000
+        stop: { timeout: 2s }
+"#;
+
+/// `(role, pid)` of the live processes `server`'s panes recorded in `pids`.
+fn recorded(s: &Server, server: &Server) -> Vec<(String, u32)> {
+    let socket = server.tmux(&["display-message", "-p", "#{socket_path},#{pid},"]).trim().to_string();
+    crate::harness::read(&s.path("pids"))
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let tmux = f.next()?;
+            let (role, pid) = (f.next()?.to_string(), f.next()?.parse().ok()?);
+            tmux.starts_with(&socket).then_some((role, pid))
+        })
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+#[test]
+fn down_and_restart_on_one_server_leave_the_same_project_on_another_server_alone() {
+    let a = Server::new(DAEMONIZING);
+    let b = Server::new("");
+    // The same project from the same directory, on two servers.
+    let on_b = |args: &[&str]| {
+        let out = b.cmd(args).current_dir(a.dir.path()).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    a.expect(&["up"], 0);
+    on_b(&["up"]);
+    let two = |s: &Server| eventually(Duration::from_secs(10), || recorded(&a, s).len() == 2);
+    assert!(two(&a) && two(&b), "{}", crate::harness::read(&a.path("pids")));
+    let (a_pids, b_pids) = (recorded(&a, &a), recorded(&a, &b));
+    assert!(a_pids.iter().chain(&b_pids).all(|(_, p)| alive(*p)));
+
+    // restart on a: a's processes (the daemonized one too) are replaced; b's are untouched.
+    a.expect(&["restart", "dev/a"], 0);
+    assert!(a_pids.iter().all(|(_, p)| !alive(*p)), "restart left a's old processes: {a_pids:?}");
+    assert!(b_pids.iter().all(|(_, p)| alive(*p)), "restart on a killed b's processes: {b_pids:?}");
+
+    // down on a: every process of a's pane is gone; b's are alive.
+    assert!(eventually(Duration::from_secs(10), || recorded(&a, &a).len() == 4));
+    let a_now = recorded(&a, &a);
+    a.expect(&["down"], 0);
+    assert!(a_now.iter().all(|(_, p)| !alive(*p)), "down left a's processes: {a_now:?}");
+    assert!(b_pids.iter().all(|(_, p)| alive(*p)), "down on a killed b's processes: {b_pids:?}");
+    on_b(&["down"]);
+    assert!(b_pids.iter().all(|(_, p)| !alive(*p)), "down on b left its processes: {b_pids:?}");
+}

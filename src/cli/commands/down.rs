@@ -59,6 +59,7 @@ async fn stop_in_order(
         waves.insert(0, unknown);
     }
     let mut out = Vec::new();
+    let server = stack.tmux.server_mark().await;
     for wave in waves {
         let mut set = tokio::task::JoinSet::new();
         for address in wave {
@@ -71,8 +72,8 @@ async fn stop_in_order(
             }
             let pane = project.pane(&address).cloned();
             let stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
-            let (name, pid) = (project.name.clone(), lp.pid);
-            set.spawn(async move { stop_tree(&name, &address, pid, &stop, pane.as_ref()).await });
+            let (name, pid, server) = (project.name.clone(), lp.pid, server.clone());
+            set.spawn(async move { stop_tree(&server, &name, &address, pid, &stop, pane.as_ref()).await });
         }
         while let Some(Ok(s)) = set.join_next().await {
             if !ctx.json() && !ctx.global.quiet {
