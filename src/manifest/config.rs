@@ -142,6 +142,9 @@ fn pane(p: &Pane) -> Value {
     if p.keep_shell {
         m.insert("keep_shell".into(), json!(true));
     }
+    if p.job {
+        m.insert("job".into(), json!(true));
+    }
     Value::Object(m)
 }
 

@@ -105,6 +105,10 @@ pub struct Pane {
     pub focus: bool,
     /// Leave an interactive shell after the command ends.
     pub keep_shell: bool,
+    /// Declared a job (`job: true`): runs to completion, so `up --wait` waits for its exit 0.
+    /// A pane is also a job when another depends on it with `completed[_successfully]`
+    /// ([`Project::is_job`]).
+    pub job: bool,
 }
 
 impl Pane {
@@ -366,5 +370,14 @@ impl Project {
     pub fn pane(&self, address: &str) -> Option<&Pane> {
         let (session, pane) = address.split_once('/')?;
         self.sessions.get(session)?.windows.values().find_map(|w| w.panes.get(pane))
+    }
+
+    /// Whether the pane at `address` is a job — it runs to completion rather than serving: it
+    /// says `job: true`, or another pane waits for it to be `completed[_successfully]`.
+    pub fn is_job(&self, address: &str) -> bool {
+        self.pane(address).is_some_and(|p| p.job)
+            || self.panes().flat_map(|p| &p.depends_on).any(|d| {
+                d.target == address && matches!(d.condition, Condition::Completed | Condition::CompletedSuccessfully)
+            })
     }
 }

@@ -28,6 +28,7 @@ pub const PANE_KEYS: &[&str] = &[
     "metadata",
     "focus",
     "keep_shell",
+    "job",
 ];
 /// Keys of `health`.
 pub const HEALTH_KEYS: &[&str] =
@@ -73,6 +74,7 @@ pub fn lower_pane(
         metadata: IndexMap::new(),
         focus: false,
         keep_shell: false,
+        job: false,
     };
     let address = pane.address();
     let mut own_deps = outer.deps.clone();
@@ -116,6 +118,7 @@ pub fn lower_pane(
             }
             pane.focus = f.get("focus").and_then(|n| reader.bool(n, "focus")).unwrap_or(false);
             pane.keep_shell = f.get("keep_shell").and_then(|n| reader.bool(n, "keep_shell")).unwrap_or(false);
+            pane.job = f.get("job").and_then(|n| reader.bool(n, "job")).unwrap_or(false);
         }
     }
     // Interactive shells ignore SIGTERM; SIGHUP is what closing their terminal sends.

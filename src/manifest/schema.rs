@@ -166,6 +166,9 @@ pub struct Pane {
     focus: Option<bool>,
     /// Leave an interactive shell after the command ends.
     keep_shell: Option<bool>,
+    /// A job runs to completion: `up --wait` waits for it to exit 0 (also implied when another
+    /// pane depends on it with `completed` or `completed_successfully`).
+    job: Option<bool>,
 }
 
 /// Restart policy, as in compose.

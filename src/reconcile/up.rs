@@ -423,7 +423,8 @@ impl<'a> Up<'a> {
         Ok(seen)
     }
 
-    /// With `--wait`: every target healthy, running, or (one-shot) done.
+    /// With `--wait`: every service healthy (or running, without a check) and every job
+    /// ([`Project::is_job`]) exited 0; a target that exited otherwise fails the run at once.
     fn targets_done(&self, seen: &Observed) -> Result<bool, Error> {
         for address in &self.settings.targets {
             if self.pending.contains_key(address) {
@@ -435,15 +436,16 @@ impl<'a> Up<'a> {
             let Some(lp) = seen.panes.get(address) else {
                 return Ok(false);
             };
+            let job = self.project.is_job(address);
             if lp.dead {
-                if pane.restart == Restart::No && lp.exit_status == Some(0) {
+                if lp.exit_status == Some(0) && (job || pane.restart == Restart::No) {
                     continue;
                 }
-                return Err(self.failure(
-                    address,
-                    seen,
-                    &format!("exited with status {}", lp.exit_status.unwrap_or(-1)),
-                ));
+                let what = if job { "job" } else { "service" };
+                return Err(self.failure(address, seen, &format!("({what}) {}", exit_text(lp))));
+            }
+            if job {
+                return Ok(false);
             }
             if (pane.health.is_some() || pane.ready_when.is_some()) && !self.holds(address, Condition::Healthy, seen) {
                 return Ok(false);
@@ -519,6 +521,9 @@ impl<'a> Up<'a> {
         }
         let lp = seen.panes.get(address)?;
         let pane = self.project.pane(address)?;
+        if self.project.is_job(address) && !lp.dead {
+            return Some(format!("{address}: job still running{}", self.last_output(address)));
+        }
         let checked = pane.health.is_some() || pane.ready_when.is_some();
         if !checked || self.holds(address, Condition::Healthy, seen) {
             return None;
@@ -575,6 +580,15 @@ impl<'a> Up<'a> {
                 })
             })
             .collect()
+    }
+}
+
+/// "exited with status 7" or "was killed by signal 9".
+fn exit_text(lp: &crate::tmux::LivePane) -> String {
+    match (lp.exit_status, lp.exit_signal) {
+        (Some(status), _) => format!("exited with status {status}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => "exited".to_string(),
     }
 }
 

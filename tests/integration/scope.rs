@@ -211,3 +211,57 @@ fn down_and_restart_on_one_server_leave_the_same_project_on_another_server_alone
     on_b(&["down"]);
     assert!(b_pids.iter().all(|(_, p)| !alive(*p)), "down on b left its processes: {b_pids:?}");
 }
+
+#[test]
+fn up_wait_waits_for_a_job_to_exit_0_and_fails_at_once_when_it_exits_non_zero() {
+    let s = Server::new(
+        r#"
+version: 1
+name: jobs
+sessions:
+  dev:
+    panes:
+      web: exec sleep 1000
+      seed:
+        command: sleep 1.5; echo seeded > seeded; exit 0
+        job: true
+  ops:
+    panes:
+      migrate: sleep 1; echo migrated > migrated; exit 0
+      report:
+        command: echo report-ran; exec sleep 1000
+        depends_on: { migrate: completed }
+"#,
+    );
+    let start = std::time::Instant::now();
+    s.expect(&["up", "--wait", "--timeout", "30s"], 0);
+    let took = start.elapsed();
+    // Both jobs (declared, and implied by `completed`) had exited 0 when --wait returned.
+    assert_eq!(crate::harness::read(&s.path("seeded")), "seeded\n", "up --wait returned after {took:?}");
+    assert_eq!(crate::harness::read(&s.path("migrated")), "migrated\n");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+
+    let failing = Server::new(
+        r#"
+version: 1
+name: failing
+sessions:
+  dev:
+    panes:
+      web: exec sleep 1000
+      job:
+        command: sleep 1; echo boom; exit 7
+        job: true
+"#,
+    );
+    let start = std::time::Instant::now();
+    let out = failing.ctmux(&["up", "--wait", "--timeout", "60s", "--json"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < Duration::from_secs(20), "did not fail at once: {took:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = &doc["error"];
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("dev/job") && message.contains("status 7"), "{doc}");
+    assert!(error["hint"].as_str().unwrap().contains("boom"), "{doc}");
+}
