@@ -44,6 +44,16 @@ impl Ctx {
         }
     }
 
+    /// [`Ctx::warn`] as a value another thread can call (e.g. to say what a lock wait is for).
+    pub fn notice(&self) -> impl Fn(&str) + Send + 'static {
+        let quiet = self.global.quiet;
+        move |text: &str| {
+            if !quiet {
+                eprintln!("ctmux: {text}");
+            }
+        }
+    }
+
     /// Prints a human line on stdout unless `-q`.
     pub fn say(&self, text: impl AsRef<str>) {
         if !self.global.quiet {

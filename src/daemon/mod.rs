@@ -16,6 +16,7 @@ pub mod client;
 pub mod events;
 pub mod logfile;
 pub mod paths;
+mod pending;
 pub mod protocol;
 mod rules;
 mod state;
@@ -113,6 +114,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         sampler: crate::metrics::Sampler::new(),
         born: crate::reconcile::build::now_secs(),
         watchers: HashMap::new(),
+        pending_queued: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
@@ -150,6 +152,19 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 None => break,
             },
         };
+        // What can make a waiting pane's dependencies hold: exits, starts, layout changes,
+        // health (also set from output, see `set_health`), a loaded manifest.
+        let kick = matches!(
+            msg,
+            Msg::Exited(..)
+                | Msg::Died
+                | Msg::DiedLate
+                | Msg::Changed
+                | Msg::RestartDue(..)
+                | Msg::RestartRequested(..)
+                | Msg::ClientGone(..)
+                | Msg::Request(Request::Load { .. }, _)
+        );
         let keep_going = match msg {
             Msg::FlushMarks => {
                 daemon.flush_marks();
@@ -241,6 +256,9 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         if !keep_going {
             break;
         }
+        if kick {
+            daemon.kick_pending();
+        }
     }
     // No new clients from here on; the lock is held until we are done.
     let _ = std::fs::remove_file(&path);
@@ -328,6 +346,8 @@ struct Daemon {
     born: u64,
     /// Each session's control client task, by session id: panes to capture again (at exit).
     watchers: HashMap<String, mpsc::UnboundedSender<String>>,
+    /// A pass over waiting panes is queued ([`pending`]): another is not.
+    pending_queued: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Daemon {
@@ -592,6 +612,19 @@ impl Daemon {
         {
             schedule_probe(id.to_string(), pane.generation, Duration::ZERO, self.tx.clone());
         }
+        self.kick_pending();
+    }
+
+    /// Queues a pass that starts waiting panes whose dependencies hold ([`pending`]); nothing
+    /// when no pane waits or a pass is queued already.
+    fn kick_pending(&self) {
+        let waiting: HashSet<&str> =
+            self.panes.values().filter(|p| p.placeholder).map(|p| p.project.as_str()).collect();
+        if waiting.is_empty() || self.pending_queued.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let projects = self.projects.values().filter(|p| waiting.contains(p.name.as_str())).cloned().collect();
+        pending::pass(self.tmux.clone(), projects, self.pending_queued.clone(), self.tx.clone());
     }
 
     /// Runs a due probe (in its own task; the result comes back as a message).

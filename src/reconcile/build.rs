@@ -108,6 +108,17 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
     cmds
 }
 
+/// Restarts pane `tmux_id` in place as a placeholder that says what it waits for (a session's
+/// first pane is created silent, before the daemon watches it; see `up`'s gate).
+pub fn respawn_placeholder(project: &Project, pane: &Pane, tmux_id: &str, waiting_for: &str) -> Vec<Cmd> {
+    let mut cmd = Cmd::new("respawn-pane").args(["-k", "-t", tmux_id]).opt("-c", literal(&pane.cwd.to_string_lossy()));
+    for e in spec::env(pane, &project.name) {
+        cmd = cmd.opt("-e", e);
+    }
+    let set = |k: &str, v: &str| Cmd::new("set-option").args(["-p", "-t", tmux_id, k, v]).sticky();
+    vec![cmd.args(placeholder(waiting_for)), set("@ctmux-hash", "pending"), set("@ctmux-health", "")]
+}
+
 /// Restarts pane `tmux_id` in place with its real command, and re-tags it.
 pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     let mut cmd = Cmd::new("respawn-pane").args(["-k", "-t", tmux_id]).opt("-c", literal(&pane.cwd.to_string_lossy()));

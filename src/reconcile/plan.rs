@@ -121,6 +121,8 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
             Some(lp) => {
                 let reason = if opts.recreate {
                     Some("--recreate".to_string())
+                } else if lp.hash == super::pending::PENDING {
+                    Some("waiting for its dependencies".to_string())
                 } else if lp.hash != spec::hash(pane) {
                     Some("spec changed".to_string())
                 } else if lp.state == "stopped" {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::build::{self, Existing};
 use super::health::{self, State, Tracker};
 use super::observe::{self, Observed};
+use super::pending::Waiting;
 use super::plan::{Change, Plan};
 use super::spec;
 use crate::error::Error;
@@ -55,12 +56,15 @@ pub struct PaneResult {
     pub address: String,
     /// tmux pane id.
     pub tmux_id: String,
-    /// running | exited.
+    /// running | exited | waiting (its dependencies do not hold yet).
     pub state: &'static str,
     /// Health as last seen.
     pub health: &'static str,
     /// Exit status if exited.
     pub exit_status: Option<i32>,
+    /// What a waiting pane waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Vec<Waiting>>,
 }
 
 /// Progress lines for a person watching.
@@ -123,9 +127,12 @@ impl<'a> Up<'a> {
                 self.trackers.entry(address.clone()).or_default();
             }
         }
+        // Without --wait: a look after the last start found nothing more to start.
+        let mut settled = false;
         loop {
             let ready = self.ready_pending(&seen);
-            if !ready.is_empty() {
+            let started = !ready.is_empty();
+            if started {
                 self.start(&ready).await?;
             }
             let waiting_for_targets = self.settings.wait && !self.targets_done(&seen)?;
@@ -133,9 +140,28 @@ impl<'a> Up<'a> {
                 break;
             }
             self.check_blocked(&seen)?;
+            if !self.settings.wait {
+                // Start what holds right away (`started`, `completed`, a pane without a check
+                // running), then leave the rest to the daemon (or the next `up`): no probes, no
+                // waiting for health.
+                if settled && !started {
+                    break;
+                }
+                settled = true;
+                seen = observe::observe(self.tmux, &self.project.name, &[])
+                    .await
+                    .map_err(|e| e.into_error("watching panes"))?;
+                continue;
+            }
             self.check_timeout(&seen)?;
             tokio::time::sleep(TICK).await;
             seen = self.look().await?;
+        }
+        if !plan.is_empty() {
+            // What the run left: the panes it created are not in the last look yet.
+            seen = observe::observe(self.tmux, &self.project.name, &[])
+                .await
+                .map_err(|e| e.into_error("reading tmux state"))?;
         }
         Ok(self.results(&seen))
     }
@@ -180,8 +206,8 @@ impl<'a> Up<'a> {
         }
         let out = self.tmux.run(&cmds).await.map_err(|e| e.into_error("creating sessions"))?;
         for (address, id) in firsts.iter().zip(out.lines().filter(|l| l.starts_with('%'))) {
+            // Said once `build` knows whether it waits.
             self.ids.insert(address.clone(), id.to_string());
-            self.progress.line(&format!("+ created {address} {id}"));
             opened.insert(address.clone(), id.to_string());
         }
         (gate.0)()?;
@@ -212,6 +238,9 @@ impl<'a> Up<'a> {
                 Change::Create | Change::Move { .. } if opened.contains_key(&address) => {
                     if waits.is_empty() {
                         cmds.extend(build::respawn(self.project, pane, &opened[&address]));
+                    } else {
+                        let waiting_for = describe(&waits);
+                        cmds.extend(build::respawn_placeholder(self.project, pane, &opened[&address], &waiting_for));
                     }
                 }
                 Change::Create | Change::Move { .. } => {
@@ -226,11 +255,15 @@ impl<'a> Up<'a> {
                     cmds.extend(build::create(self.project, pane, argv, &hash, &mut existing));
                     created.push(address.clone());
                 }
-                Change::Recreate { tmux_id, reason } => {
+                Change::Recreate { tmux_id, .. } => {
                     if waits.is_empty() {
                         cmds.extend(build::respawn(self.project, pane, tmux_id));
-                        respawned.push(format!("{address} ({reason})"));
+                    } else {
+                        // It waits, visibly, like a new pane: whoever starts pending panes
+                        // (this run with --wait, or the daemon) starts it when they hold.
+                        cmds.extend(build::respawn_placeholder(self.project, pane, tmux_id, &describe(&waits)));
                     }
+                    respawned.push(address.clone());
                 }
                 Change::Remove { .. } => continue,
             }
@@ -269,19 +302,23 @@ impl<'a> Up<'a> {
             }
         }
         let out = self.tmux.run(&cmds).await.map_err(|e| e.into_error("creating panes"))?;
+        let firsts = self.project.panes().map(|p| p.address()).filter(|a| opened.contains_key(a));
+        for address in firsts {
+            let note = self.pending.get(&address).map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
+            self.progress.line(&format!("+ created {address} {}{note}", opened[&address]));
+        }
         for (address, id) in created.iter().zip(out.lines().filter(|l| l.starts_with('%'))) {
             self.ids.insert(address.clone(), id.to_string());
             let note = self.pending.get(address).map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
             self.progress.line(&format!("+ created {address} {id}{note}"));
         }
-        for r in respawned {
-            self.progress.line(&format!("~ recreated {r}"));
-        }
-        for (address, change) in plan.steps.iter().map(|s| (&s.address, &s.change)) {
-            if matches!(change, Change::Recreate { .. }) && self.pending.contains_key(address) {
-                self.progress
-                    .line(&format!("~ {address} will be recreated once {} holds", describe(&self.pending[address])));
-            }
+        for address in respawned {
+            let reason = match plan.step(&address) {
+                Some(Change::Recreate { reason, .. }) => reason.as_str(),
+                _ => "",
+            };
+            let note = self.pending.get(&address).map_or(String::new(), |w| format!(", waiting for {}", describe(w)));
+            self.progress.line(&format!("~ recreated {address} ({reason}){note}"));
         }
         Ok(())
     }
@@ -441,8 +478,8 @@ impl<'a> Up<'a> {
                 if lp.exit_status == Some(0) && (job || pane.restart == Restart::No) {
                     continue;
                 }
-                let what = if job { "job" } else { "service" };
-                return Err(self.failure(address, seen, &format!("({what}) {}", exit_text(lp))));
+                let what = if job { "a job: it must exit 0" } else { "a service: it must keep running" };
+                return Err(self.failure(address, seen, &format!("{} ({what})", exit_text(lp))));
             }
             if job {
                 return Ok(false);
@@ -571,12 +608,23 @@ impl<'a> Up<'a> {
                 } else {
                     self.trackers.get(a).map_or("starting", |t| t.state.as_str())
                 };
+                let waiting_for = self
+                    .pending
+                    .get(a)
+                    .map(|w| w.iter().map(|(t, c)| Waiting { target: t.clone(), condition: c.as_str() }).collect());
                 Some(PaneResult {
                     address: a.clone(),
                     tmux_id: lp.pane_id.clone(),
-                    state: if lp.dead { "exited" } else { "running" },
+                    state: if waiting_for.is_some() {
+                        "waiting"
+                    } else if lp.dead {
+                        "exited"
+                    } else {
+                        "running"
+                    },
                     health,
                     exit_status: lp.exit_status,
+                    waiting_for,
                 })
             })
             .collect()

@@ -157,7 +157,7 @@ sessions:
         depends_on: { migrate: completed_successfully }
 "#,
     );
-    let out = s.ctmux(&["up", "--timeout", "10s"]);
+    let out = s.ctmux(&["up", "--wait", "--timeout", "10s"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("s/migrate exited with status 4"), "{stderr}");

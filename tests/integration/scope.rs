@@ -265,3 +265,123 @@ sessions:
     assert!(message.contains("dev/job") && message.contains("status 7"), "{doc}");
     assert!(error["hint"].as_str().unwrap().contains("boom"), "{doc}");
 }
+
+/// `db/postgres` gets ready when the test creates `go`; `api/server` waits for it to be healthy.
+const WAITS_FOR_GO: &str = r#"
+version: 1
+name: handoff
+sessions:
+  db:
+    panes:
+      postgres:
+        command: while [ ! -f go ]; do sleep 0.05; done; echo ready to accept connections; exec sleep 1000
+        ready_when: ready to accept connections
+  api:
+    depends_on: { db: healthy }
+    panes:
+      server: echo started > api-started; exec sleep 1000
+"#;
+
+fn pane_of<'a>(status: &'a serde_json::Value, address: &str) -> &'a serde_json::Value {
+    status["panes"].as_array().unwrap().iter().find(|p| p["address"] == address).unwrap()
+}
+
+#[test]
+fn plain_up_returns_and_the_daemon_starts_a_waiting_pane_when_its_dependency_gets_healthy() {
+    let s = Server::new(WAITS_FOR_GO);
+    let out = s.ctmux(&["up"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 waiting"), "{}", String::from_utf8_lossy(&out.stdout));
+    let status = s.status();
+    let api = pane_of(&status, "api/server");
+    assert_eq!(api["state"], "waiting", "{status}");
+    assert!(api["pid"].is_null(), "a waiting pane showed the placeholder's pid: {api}");
+    assert_eq!(api["waiting_for"], serde_json::json!([{ "target": "db/postgres", "condition": "healthy" }]));
+    assert!(
+        eventually(Duration::from_secs(10), || s
+            .tmux(&["capture-pane", "-p", "-t", "=api:"])
+            .contains("ctmux: waiting for db/postgres healthy")),
+        "{}",
+        s.tmux(&["capture-pane", "-p", "-t", "=api:"])
+    );
+    let human = s.expect(&["status"], 0);
+    assert!(human.contains("waiting") && human.contains("(waiting for db/postgres healthy)"), "{human}");
+    // Later, with no `up` running, the dependency gets healthy: the daemon starts the pane.
+    std::fs::write(s.path("go"), "").unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || crate::harness::read(&s.path("api-started")) == "started\n"),
+        "the waiting pane never started; status: {}",
+        s.status()
+    );
+    let status = s.status();
+    assert_eq!(pane_of(&status, "api/server")["state"], "running", "{status}");
+    assert!(pane_of(&status, "api/server").get("waiting_for").is_none());
+}
+
+/// The lines a child prints on stderr, as they come.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let err = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `text`; returns every line seen.
+fn wait_line(rx: &std::sync::mpsc::Receiver<String>, text: &str) -> Result<Vec<String>, Vec<String>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        let hit = line.contains(text);
+        seen.push(line);
+        if hit {
+            return Ok(seen);
+        }
+    }
+    Err(seen)
+}
+
+#[test]
+fn a_killed_up_wait_leaves_its_waiting_pane_to_the_daemon_and_a_lock_wait_says_what_it_waits_for() {
+    use std::process::Stdio;
+    let s = Server::new(WAITS_FOR_GO);
+    let mut first = s.cmd(&["up", "--wait", "--timeout", "120s"]).stderr(Stdio::piped()).spawn().unwrap();
+    let first_err = stderr_lines(&mut first);
+    wait_line(&first_err, "waiting for db/postgres healthy").expect("up --wait built the placeholder");
+    // A second `up` waits for the first one's lock and says so after a second.
+    let mut second = s.cmd(&["up"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let second_err = stderr_lines(&mut second);
+    let notice = format!("ctmux: waiting for ctmux up (pid {}) to finish with handoff", first.id());
+    wait_line(&second_err, &notice).unwrap_or_else(|seen| panic!("no lock notice in {seen:?}"));
+    // `up --wait` dies: nothing of its work may stay undone.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.wait().unwrap().code(), Some(0));
+    assert_eq!(pane_of(&s.status(), "api/server")["state"], "waiting");
+    std::fs::write(s.path("go"), "").unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || crate::harness::read(&s.path("api-started")) == "started\n"),
+        "the waiting pane never started; status: {}",
+        s.status()
+    );
+}
+
+#[test]
+fn up_no_daemon_without_wait_says_what_it_leaves_waiting() {
+    let s = Server::new(WAITS_FOR_GO);
+    let out = s.ctmux(&["up", "--no-daemon"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("left waiting, with no daemon to start them: api/server (for db/postgres healthy)"), "{err}");
+    assert_eq!(pane_of(&s.status(), "api/server")["state"], "waiting");
+    // `up --wait` finishes the job once the dependency is healthy.
+    std::fs::write(s.path("go"), "").unwrap();
+    s.expect(&["up", "--no-daemon", "--wait", "--timeout", "30s"], 0);
+    assert_eq!(pane_of(&s.status(), "api/server")["state"], "running");
+}

@@ -34,7 +34,7 @@ struct Locked {
 impl Locked {
     fn open(ctx: &Ctx) -> Result<Locked> {
         let stack = Stack::open(ctx)?;
-        let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+        let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux down", ctx.notice())?;
         let rt = runtime()?;
         let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
         let managed = live.managed(&stack.project().name).into_iter().map(|(a, p)| (a, p.clone())).collect();

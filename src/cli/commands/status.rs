@@ -10,6 +10,7 @@ use crate::cli::args::StatusArgs;
 use crate::cli::{Ctx, Result};
 use crate::exit::Exit;
 use crate::manifest::model::{Check, Pane};
+use crate::reconcile::pending::{self, Waiting};
 use crate::reconcile::{health, observe};
 use crate::tmux::LivePane;
 
@@ -26,7 +27,7 @@ pub struct PaneDoc {
     pub window: String,
     /// Pane name.
     pub pane: String,
-    /// running | exited | missing | stopped.
+    /// running | waiting | exited | missing | stopped.
     pub state: &'static str,
     /// none | starting | healthy | unhealthy.
     pub health: &'static str,
@@ -49,6 +50,9 @@ pub struct PaneDoc {
     pub cpu_percent: Option<f64>,
     /// Resident memory of the tree in bytes, likewise.
     pub memory_bytes: Option<u64>,
+    /// What a `waiting` pane waits for: its dependencies that do not hold yet (`status` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Vec<Waiting>>,
 }
 
 impl PaneDoc {
@@ -72,7 +76,7 @@ impl PaneDoc {
                 "unhealthy" => "unhealthy",
                 _ => "none",
             },
-            pid: (!lp.dead).then_some(lp.pid),
+            pid: (!lp.dead && !pending::is_waiting(lp)).then_some(lp.pid),
             exit_status: lp.exit_status,
             restarts: lp.restarts,
             command: manifest
@@ -87,6 +91,7 @@ impl PaneDoc {
             metadata,
             cpu_percent: None,
             memory_bytes: None,
+            waiting_for: None,
         }
     }
 }
@@ -102,6 +107,8 @@ fn state_of(lp: Option<&LivePane>) -> &'static str {
         None => "missing",
         Some(lp) if lp.state == "stopped" => "stopped",
         Some(lp) if lp.dead => "exited",
+        // `up`'s placeholder, not the pane's command: its pid is not the pane's process.
+        Some(lp) if pending::is_waiting(lp) => "waiting",
         Some(_) => "running",
     }
 }
@@ -172,7 +179,9 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             };
             let lp = managed.get(a).copied();
             let output = lp.and_then(|lp| seen.output.get(&lp.pane_id));
-            let health = health_of(pane, lp, output).await;
+            let waiting_for =
+                lp.filter(|lp| pending::is_waiting(lp)).map(|_| pending::unmet(project, &stack.graph, &managed, a));
+            let health = if waiting_for.is_some() { health::State::None } else { health_of(pane, lp, output).await };
             docs.push(PaneDoc {
                 address: Some(a.clone()),
                 tmux_id: lp.map(|l| l.pane_id.clone()),
@@ -181,7 +190,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 pane: pane.name.clone(),
                 state: state_of(lp),
                 health: health.as_str(),
-                pid: lp.filter(|l| !l.dead).map(|l| l.pid),
+                pid: lp.filter(|l| !l.dead && waiting_for.is_none()).map(|l| l.pid),
                 exit_status: lp.and_then(|l| l.exit_status),
                 restarts: lp.map_or(0, |l| l.restarts),
                 command: pane.command.as_ref().map(|c| c.display()),
@@ -190,6 +199,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 metadata: pane.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 cpu_percent: None,
                 memory_bytes: None,
+                waiting_for,
             });
         }
         docs
@@ -238,7 +248,11 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
             d.memory_bytes.map_or("-".into(), crate::units::format_size),
             uptime,
-            one_line(d.command.as_deref().unwrap_or("(shell)"), 60)
+            match &d.waiting_for {
+                Some(w) if !w.is_empty() => format!("(waiting for {})", pending::describe(w)),
+                Some(_) => "(starting: its dependencies hold)".to_string(),
+                None => one_line(d.command.as_deref().unwrap_or("(shell)"), 60),
+            }
         );
     }
     Ok(Exit::Ok)

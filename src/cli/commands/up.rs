@@ -6,9 +6,9 @@ use super::stack::{Stack, parse_timeout, runtime};
 use crate::cli::args::{PlanArgs, UpArgs};
 use crate::cli::{Ctx, Result};
 use crate::exit::Exit;
-use crate::reconcile::lock;
 use crate::reconcile::plan::{self, Change, Plan};
 use crate::reconcile::up::{Gate, PaneResult, Progress, Settings, Up};
+use crate::reconcile::{lock, pending};
 
 struct Printer<'a>(&'a Ctx);
 
@@ -107,7 +107,7 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let stack = Stack::open(ctx)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let (opts, targets) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
-    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name)?;
+    let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
     let rt = runtime()?;
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
@@ -131,7 +131,17 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let result = rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
     stack.report_traffic(ctx);
     let panes = result?;
-    hand_to_daemon(&stack, !args.no_daemon)?;
+    let daemon = hand_to_daemon(&stack, !args.no_daemon)?;
+    let waiting: Vec<String> = panes
+        .iter()
+        .filter_map(|p| Some(format!("{} (for {})", p.address, pending::describe(p.waiting_for.as_ref()?))))
+        .collect();
+    if !waiting.is_empty() && !daemon {
+        ctx.warn(format!(
+            "left waiting, with no daemon to start them: {}; `ctmux up --wait` (or `ctmux daemon start`) starts them when that holds",
+            waiting.join(", ")
+        ));
+    }
     if ctx.json() {
         ctx.print_json(&UpDoc {
             project: &stack.project().name,
@@ -142,7 +152,13 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     } else if !ctx.global.quiet {
         let what =
             if plan.is_empty() { "nothing to do".to_string() } else { format!("{} change(s)", plan.steps.len()) };
-        let ready = if args.wait { ", all ready" } else { "" };
+        let ready = if args.wait {
+            ", all ready".to_string()
+        } else if !waiting.is_empty() && daemon {
+            format!(", {} waiting (the daemon starts each when its dependencies hold)", waiting.len())
+        } else {
+            String::new()
+        };
         ctx.say(format!("✔ {} is up on `{}`: {what}{ready}", stack.project().name, stack.tmux.command_line()));
     }
     Ok(Exit::Ok)
@@ -154,20 +170,22 @@ fn load_request(project: &crate::manifest::model::Project) -> crate::daemon::pro
 }
 
 /// Gives the manifest to the server's daemon, starting one unless `start` is false (then only a
-/// running daemon hears of it): rules change without a restart, and new processes are watched.
-pub fn hand_to_daemon(stack: &Stack, start: bool) -> Result<()> {
+/// running daemon hears of it): rules change without a restart, new processes are watched, and
+/// waiting panes are started when their dependencies hold. Returns whether a daemon has it.
+pub fn hand_to_daemon(stack: &Stack, start: bool) -> Result<bool> {
     use crate::daemon::client;
     let project = stack.project();
     if start {
         client::ensure_started(&stack.tmux.socket)?;
     }
-    if let Some(response) = client::request(&stack.tmux.socket, load_request(project))?
-        && !response.ok
-    {
+    let Some(response) = client::request(&stack.tmux.socket, load_request(project))? else {
+        return Ok(false);
+    };
+    if !response.ok {
         return Err(crate::error::Error::failed(
             format!("the daemon refused the manifest: {}", response.error.unwrap_or_default()),
             None,
         ));
     }
-    Ok(())
+    Ok(true)
 }
