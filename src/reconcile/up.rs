@@ -256,8 +256,13 @@ impl<'a> Up<'a> {
                     created.push(address.clone());
                 }
                 Change::Recreate { tmux_id, .. } => {
+                    let waiting = live.panes.iter().any(|p| p.pane_id == *tmux_id && super::pending::is_waiting(p));
                     if waits.is_empty() {
                         cmds.extend(build::respawn(self.project, pane, tmux_id));
+                    } else if waiting {
+                        // Already a placeholder saying what it waits for: leave it be.
+                        self.pending.insert(address.clone(), waits);
+                        continue;
                     } else {
                         // It waits, visibly, like a new pane: whoever starts pending panes
                         // (this run with --wait, or the daemon) starts it when they hold.

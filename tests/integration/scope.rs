@@ -306,6 +306,11 @@ fn plain_up_returns_and_the_daemon_starts_a_waiting_pane_when_its_dependency_get
     );
     let human = s.expect(&["status"], 0);
     assert!(human.contains("waiting") && human.contains("(waiting for db/postgres healthy)"), "{human}");
+    // Another `up` leaves the waiting placeholder alone.
+    let again = s.ctmux(&["-v", "up"]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success() && err.contains(", 0 mutating"), "{err}");
+    assert_eq!(pane_of(&s.status(), "api/server")["tmux_id"], api["tmux_id"]);
     // Later, with no `up` running, the dependency gets healthy: the daemon starts the pane.
     std::fs::write(s.path("go"), "").unwrap();
     assert!(
