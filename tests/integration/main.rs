@@ -8,4 +8,5 @@ mod examples;
 mod harness;
 mod manifest;
 mod reconcile;
+mod restart;
 mod verbs;
