@@ -18,6 +18,7 @@ pub mod logfile;
 pub mod paths;
 pub mod protocol;
 mod rules;
+pub mod sampling;
 mod state;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -111,6 +112,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         ignored: HashSet::new(),
         marks: HashMap::new(),
         sampler: crate::metrics::Sampler::new(),
+        sampling: sampling::Sampling::default(),
         born: crate::reconcile::build::now_secs(),
         watchers: HashMap::new(),
     };
@@ -156,11 +158,11 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 true
             }
             Msg::SampleOnce => {
-                daemon.sample().await;
+                daemon.sample(true).await;
                 true
             }
             Msg::Sample => {
-                let every = daemon.sample().await;
+                let every = daemon.sample(false).await;
                 let tx = daemon.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(every).await;
@@ -324,6 +326,8 @@ struct Daemon {
     marks: HashMap<String, backlog::Mark>,
     /// Resource use, between samples.
     sampler: crate::metrics::Sampler,
+    /// What was sampled when ([`sampling`]).
+    sampling: sampling::Sampling,
     /// When this daemon started, Unix seconds.
     born: u64,
     /// Each session's control client task, by session id: panes to capture again (at exit).
@@ -370,7 +374,7 @@ impl Daemon {
             Request::Stop => Response::ok(),
             Request::Sample => {
                 // Memory is known now; CPU is a rate, known after a second look.
-                self.sample().await;
+                self.sample(true).await;
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -380,84 +384,6 @@ impl Daemon {
             }
             Request::Follow { .. } => Response::error("follow is answered by the connection"),
         }
-    }
-
-    /// Samples every running managed pane's resource use (recorded for `metrics history` and
-    /// `status`), and acts on limits — the manifest's, or `pane limit`'s (`@ctmux-limit-*`
-    /// options, which win). Returns when to sample next: every 10 s while some pane has a
-    /// limit, else every 60 s (history only; idle cost stays near zero).
-    async fn sample(&mut self) -> Duration {
-        use crate::manifest::model::{LimitAction, Limits};
-        self.sampler.refresh();
-        let format = "#{pane_id}\x1f#{@ctmux-limit-memory}\x1f#{@ctmux-limit-cpu}\x1f#{@ctmux-limit-action}";
-        let query = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", format]);
-        let mut runtime: HashMap<String, Limits> = HashMap::new();
-        for line in self.tmux.run(&[query]).await.unwrap_or_default().lines() {
-            let f: Vec<&str> = line.split('\x1f').collect();
-            if f.len() == 4 && (!f[1].is_empty() || !f[2].is_empty()) {
-                let action = match f[3] {
-                    "restart" => LimitAction::Restart,
-                    "kill" => LimitAction::Kill,
-                    _ => LimitAction::Warn,
-                };
-                let limits = Limits {
-                    memory: crate::units::parse_size(f[1]).ok(),
-                    cpu: crate::units::parse_cpu(f[2]).ok(),
-                    action,
-                };
-                runtime.insert(f[0].to_string(), limits);
-            }
-        }
-        let mut limited = false;
-        let ids: Vec<String> = self.panes.keys().cloned().collect();
-        for id in ids {
-            let Some(pane) = self.panes.get_mut(&id) else { continue };
-            if pane.watched.is_none() || pane.placeholder {
-                continue;
-            }
-            let Some(usage) = self.sampler.usage(pane.pid) else { continue };
-            if let Some(store) = &self.events.store {
-                let _ = store.record_metrics(&self.events.server, &pane.project, &pane.address, &usage);
-            }
-            let limits = runtime.get(&id).cloned().or_else(|| pane.spec.as_ref().and_then(|s| s.limits.clone()));
-            let Some(limits) = limits else { continue };
-            limited = true;
-            let over_memory = limits.memory.filter(|m| usage.memory_bytes > *m);
-            let over_cpu = limits.cpu.filter(|c| usage.cpu_percent > c * 100.0);
-            let over = over_memory.is_some() || over_cpu.is_some();
-            let crossed = over && !pane.over_limit;
-            pane.over_limit = over;
-            if !crossed {
-                continue;
-            }
-            let data = serde_json::json!({
-                "memory_bytes": usage.memory_bytes,
-                "memory_limit": limits.memory,
-                "cpu_percent": usage.cpu_percent,
-                "cpu_limit_percent": limits.cpu.map(|c| c * 100.0),
-                "action": limits.action.as_str(),
-            });
-            self.events.emit("limit.exceeded", &pane.project, &pane.address, data);
-            if limits.action == LimitAction::Warn {
-                continue;
-            }
-            let kill =
-                crate::manifest::model::Stop { signal: "SIGKILL".into(), timeout: Duration::ZERO, command: None };
-            let stop = if limits.action == LimitAction::Kill {
-                kill
-            } else {
-                pane.spec.as_ref().map(|p| p.stop.clone()).unwrap_or_default()
-            };
-            if limits.action == LimitAction::Restart {
-                pane.restart_requested = true;
-            }
-            let (project, address, pid, spec) =
-                (pane.project.clone(), pane.address.clone(), pane.pid, pane.spec.clone());
-            tokio::spawn(async move {
-                crate::reconcile::stop::stop_tree(&project, &address, pid, &stop, spec.as_ref()).await;
-            });
-        }
-        Duration::from_secs(if limited { 10 } else { 60 })
     }
 
     /// Drops recorded events older than `retention` (the manifest's `gc.event_retention`).

@@ -6,6 +6,7 @@ mod docs;
 mod events;
 mod examples;
 mod harness;
+mod limits;
 mod manifest;
 mod reconcile;
 mod restart;
