@@ -20,6 +20,7 @@ pub mod protocol;
 mod rules;
 pub mod sampling;
 mod state;
+mod unmanaged;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -113,6 +114,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         marks: HashMap::new(),
         sampler: crate::metrics::Sampler::new(),
         sampling: sampling::Sampling::default(),
+        unmanaged: unmanaged::Unmanaged::default(),
         born: crate::reconcile::build::now_secs(),
         watchers: HashMap::new(),
     };
@@ -328,6 +330,8 @@ struct Daemon {
     sampler: crate::metrics::Sampler,
     /// What was sampled when ([`sampling`]).
     sampling: sampling::Sampling,
+    /// Panes not created from a manifest in the sessions we watch ([`unmanaged`]).
+    unmanaged: unmanaged::Unmanaged,
     /// When this daemon started, Unix seconds.
     born: u64,
     /// Each session's control client task, by session id: panes to capture again (at exit).
@@ -383,6 +387,17 @@ impl Daemon {
                 Response::ok()
             }
             Request::Follow { .. } => Response::error("follow is answered by the connection"),
+            Request::Watch => {
+                self.refresh().await;
+                for attached in self.attaching.drain(..) {
+                    let _ = tokio::time::timeout(Duration::from_secs(3), attached).await;
+                }
+                Response::ok()
+            }
+            Request::Record { kind, project, address, data } => {
+                self.events.emit(&kind, &project, &address, data);
+                Response::ok()
+            }
         }
     }
 
@@ -421,16 +436,7 @@ impl Daemon {
             if !self.projects.contains_key(&lp.project) {
                 self.adopt(&lp.session).await;
             }
-            if !self.sessions.contains(&lp.session_id) {
-                self.sessions.insert(lp.session_id.clone());
-                let (ready, attached) = oneshot::channel();
-                self.attaching.push(attached);
-                let changed = self.changed.clone();
-                let (recapture, requests) = mpsc::unbounded_channel();
-                self.watchers.insert(lp.session_id.clone(), recapture);
-                let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
-                watch_session(self.tmux.clone(), lp.session_id.clone(), channels);
-            }
+            self.watch(&lp.session_id);
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
             let known = self.panes.contains_key(&lp.pane_id);
             let pane = self.panes.entry(lp.pane_id.clone()).or_insert_with(|| PaneState::new(lp, spec.clone()));
@@ -485,6 +491,9 @@ impl Daemon {
                 }
             }
         }
+        // Sessions a subscription targets are watched too, and their unmanaged panes tracked.
+        self.watch_subscribed(&live);
+        self.track_unmanaged(&live);
         let gone: Vec<String> = self.panes.keys().filter(|id| !seen.contains(*id)).cloned().collect();
         for id in gone {
             if let Some(mut p) = self.panes.remove(&id) {
@@ -493,6 +502,21 @@ impl Daemon {
             }
         }
         true
+    }
+
+    /// Attaches a control client to session `session_id` unless one is attached.
+    fn watch(&mut self, session_id: &str) {
+        if self.sessions.contains(session_id) {
+            return;
+        }
+        self.sessions.insert(session_id.to_string());
+        let (ready, attached) = oneshot::channel();
+        self.attaching.push(attached);
+        let changed = self.changed.clone();
+        let (recapture, requests) = mpsc::unbounded_channel();
+        self.watchers.insert(session_id.to_string(), recapture);
+        let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
+        watch_session(self.tmux.clone(), session_id.to_string(), channels);
     }
 
     /// Sets a pane's health, recording a `health.changed` event when it changes, and starts its
@@ -697,7 +721,10 @@ impl Daemon {
             // command that created it), so one look makes it known before its first byte is lost.
             self.refresh().await;
         }
-        let Some(pane) = self.panes.get_mut(id) else { return };
+        let Some(pane) = self.panes.get_mut(id) else {
+            self.unmanaged_output(id, bytes);
+            return;
+        };
         let lines = pane.feed(bytes);
         pane.unmarked = true;
         // Each chunk tmux pushes is on disk before the next is read: `ctmux logs` sees it now,
@@ -708,6 +735,10 @@ impl Daemon {
 
     /// Runs rules and `ready_when` on complete lines of pane `id`.
     async fn lines(&mut self, id: &str, lines: Vec<String>) {
+        if let Some(pane) = self.panes.get(id) {
+            let (project, address) = (pane.project.clone(), pane.address.clone());
+            self.output_events(id, &project, &address, &lines);
+        }
         for line in lines {
             let Some(pane) = self.panes.get_mut(id) else { return };
             let ready = pane.ready_pattern().is_some_and(|re| re.is_match(&line))

@@ -10,4 +10,5 @@ mod limits;
 mod manifest;
 mod reconcile;
 mod restart;
+mod toolkit;
 mod verbs;
