@@ -103,23 +103,41 @@ struct Session {
     control: Vec<String>,
 }
 
+/// What [`look`] saw.
+#[derive(Debug, Default, PartialEq)]
+struct Facts {
+    /// By respawn target, its session.
+    sessions: BTreeMap<String, Session>,
+    /// Targets that never drew anything (no history, cursor at the origin): a process that
+    /// printed nothing gave no control client anything to be behind on, and pausing would give
+    /// every control client an entry for the pane, whose flow control can then hold back the
+    /// first read of a new process long enough for tmux 3.3a to drop what it printed as it exits.
+    pristine: BTreeSet<String>,
+}
+
 /// Reads, by respawn target, its session's clients. A target that does not exist (yet) is left
 /// out: the batch itself reports it, or creates its session in the same batch (no client yet).
-async fn look(tmux: &Tmux, targets: &[String]) -> Result<BTreeMap<String, Session>, TmuxError> {
+async fn look(tmux: &Tmux, targets: &[String]) -> Result<Facts, TmuxError> {
     let mut cmds =
         vec![Cmd::query("list-clients").args(["-F", "#{client_name}\x1f#{client_control_mode}\x1f#{session_id}"])];
     for t in targets {
         // The format names no literal `%`: display-message runs strftime on its message.
-        cmds.push(Cmd::query("display-message").args(["-p", "-t", t.as_str(), "\x1e#{pane_id}\x1f#{session_id}"]));
+        cmds.push(Cmd::query("display-message").args([
+            "-p",
+            "-t",
+            t.as_str(),
+            "\x1e#{pane_id}\x1f#{session_id}\x1f#{history_size}:#{cursor_x}:#{cursor_y}",
+        ]));
     }
     let text = match tmux.run_call(&cmds).await {
         Ok(text) => text,
         Err(TmuxError::Failed { .. }) if !targets.is_empty() => {
             // One of the targets is gone: look at the others one by one.
-            let mut facts = BTreeMap::new();
+            let mut facts = Facts::default();
             for t in targets {
                 if let Ok(one) = Box::pin(look(tmux, std::slice::from_ref(t))).await {
-                    facts.extend(one);
+                    facts.sessions.extend(one.sessions);
+                    facts.pristine.extend(one.pristine);
                 }
             }
             return Ok(facts);
@@ -130,17 +148,21 @@ async fn look(tmux: &Tmux, targets: &[String]) -> Result<BTreeMap<String, Sessio
 }
 
 /// Parses [`look`]'s output.
-fn parse_look(text: &str, targets: &[String]) -> BTreeMap<String, Session> {
+fn parse_look(text: &str, targets: &[String]) -> Facts {
     let mut clients: Vec<(String, bool, String)> = Vec::new();
     let mut panes: Vec<(String, String)> = Vec::new();
+    let mut pristine = BTreeSet::new();
     let mut named = targets.iter();
     for line in text.lines() {
         let f: Vec<&str> = line.trim_start_matches('\x1e').split('\x1f').collect();
-        if line.starts_with('\x1e') && f.len() == 2 {
+        if line.starts_with('\x1e') && f.len() == 3 {
             if let Some(target) = named.next() {
                 panes.push((target.clone(), f[1].to_string()));
+                if f[2] == "0:0:0" {
+                    pristine.insert(target.clone());
+                }
             }
-        } else if f.len() == 3 {
+        } else if !line.starts_with('\x1e') && f.len() == 3 {
             clients.push((f[0].to_string(), f[1] == "1", f[2].to_string()));
         }
     }
@@ -157,17 +179,17 @@ fn parse_look(text: &str, targets: &[String]) -> BTreeMap<String, Session> {
         });
         facts.insert(target, entry.clone());
     }
-    facts
+    Facts { sessions: facts, pristine }
 }
 
 /// `call` wrapped: guards for its respawns' sessions, then each respawn preceded by pausing the
 /// pane for every control client of its session and followed (after the commands stuck to it)
 /// by continuing it.
-fn wrap(call: &[Cmd], facts: &BTreeMap<String, Session>) -> Vec<Cmd> {
+fn wrap(call: &[Cmd], facts: &Facts) -> Vec<Cmd> {
     let mut cmds = Vec::new();
     let mut guarded = BTreeSet::new();
     for target in call.iter().filter_map(respawn_target) {
-        let Some(session) = facts.get(&target) else { continue };
+        let Some(session) = facts.sessions.get(&target) else { continue };
         if !guarded.insert(session.pane.clone()) {
             continue;
         }
@@ -185,7 +207,10 @@ fn wrap(call: &[Cmd], facts: &BTreeMap<String, Session>) -> Vec<Cmd> {
         cmds.push(Cmd::new("set-option").args(["-p", "-u", "-t", pane, GUARD]));
     }
     let offsets = |target: &str, how: &str| -> Vec<Cmd> {
-        facts.get(target).map_or(Vec::new(), |s| {
+        if facts.pristine.contains(target) {
+            return Vec::new();
+        }
+        facts.sessions.get(target).map_or(Vec::new(), |s| {
             s.control
                 .iter()
                 .map(|c| Cmd::new("refresh-client").args(["-t", c.as_str(), "-A", &format!("{target}:{how}")]))
@@ -221,11 +246,12 @@ mod tests {
     #[test]
     fn each_respawn_is_paused_for_the_control_clients_and_continued_after_its_options() {
         let facts = parse_look(
-            "/dev/pts/3\x1f0\x1f$1\nclient-77\x1f1\x1f$1\nclient-78\x1f1\x1f$2\n\x1e%12\x1f$1\n",
+            "/dev/pts/3\x1f0\x1f$1\nclient-77\x1f1\x1f$1\nclient-78\x1f1\x1f$2\n\x1e%12\x1f$1\x1f0:4:1\n",
             &["%12".to_string()],
         );
+        assert!(facts.pristine.is_empty());
         assert_eq!(
-            facts["%12"],
+            facts.sessions["%12"],
             Session {
                 pane: "%12".into(),
                 attached: vec!["/dev/pts/3".into(), "client-77".into()],
@@ -252,5 +278,10 @@ mod tests {
                 "split-window",
             ]
         );
+        // A pane that never drew anything is not paused (the guard stays).
+        let fresh = parse_look("client-77\x1f1\x1f$1\n\x1e%12\x1f$1\x1f0:0:0\n", &["%12".to_string()]);
+        assert!(fresh.pristine.contains("%12"));
+        let names: Vec<String> = wrap(&call[..1], &fresh).iter().map(|c| c.args[0].clone()).collect();
+        assert_eq!(names, ["set-option", "if-shell", "set-option", "set-option", "respawn-pane"]);
     }
 }
