@@ -106,3 +106,25 @@ fn a_wait_that_times_out_is_an_event_subscriptions_see() {
         serde_json::from_str(&s.expect(&["--json", "events", "--kind", "wait.timeout"], 0)).unwrap();
     assert_eq!(doc["events"][0]["data"]["timeout_ms"], 300, "{doc}");
 }
+
+#[test]
+fn an_unmanaged_pane_kept_dead_reports_its_exit_status_to_subscriptions() {
+    let s = Server::new("version: 1\nname: kd\nsessions:\n  s:\n    panes:\n      a: { command: sleep 1000 }\n");
+    free_session(&s);
+    s.tmux(&["set-option", "-g", "remain-on-exit", "on"]);
+    s.expect(
+        &[
+            "subscribe",
+            "pane.exited",
+            "--target",
+            "free",
+            "--",
+            "echo \"$CTMUX_DATA_TMUX_ID $CTMUX_DATA_STATUS\" >> exits.txt",
+        ],
+        0,
+    );
+    let id =
+        s.tmux(&["new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "free:", "sleep 0.3; exit 3"]).trim().to_string();
+    assert!(eventually(Duration::from_secs(10), || crate::harness::read(&s.path("exits.txt")).contains(&id)));
+    assert_eq!(crate::harness::read(&s.path("exits.txt")), format!("{id} 3\n"));
+}
