@@ -126,7 +126,11 @@ pub enum DaemonCmd {
     /// Is it running, and what does it watch?
     Status,
     /// Print its log (its events, as JSON lines).
-    Logs,
+    Logs {
+        /// Only the last N lines.
+        #[arg(short = 'n', long = "lines", value_name = "N")]
+        lines: Option<usize>,
+    },
     /// Run it in the foreground (what `start` runs, detached).
     #[command(hide = true)]
     Run,
@@ -135,7 +139,7 @@ pub enum DaemonCmd {
 /// `metrics` verbs.
 #[derive(Debug, Subcommand)]
 pub enum MetricsCmd {
-    /// The daemon's samples of a managed pane (every 10 s with limits, else every 60 s).
+    /// The daemon's samples of a pane it watches (every 10 s with limits, else every 60 s).
     History {
         /// Target pane.
         target: String,

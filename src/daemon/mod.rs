@@ -19,7 +19,9 @@ pub mod paths;
 mod pending;
 pub mod protocol;
 mod rules;
+pub mod sampling;
 mod state;
+mod unmanaged;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -112,6 +114,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         ignored: HashSet::new(),
         marks: HashMap::new(),
         sampler: crate::metrics::Sampler::new(),
+        sampling: sampling::Sampling::default(),
+        unmanaged: unmanaged::Unmanaged::default(),
         born: crate::reconcile::build::now_secs(),
         watchers: HashMap::new(),
         pending_queued: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -171,11 +175,11 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 true
             }
             Msg::SampleOnce => {
-                daemon.sample().await;
+                daemon.sample(true).await;
                 true
             }
             Msg::Sample => {
-                let every = daemon.sample().await;
+                let every = daemon.sample(false).await;
                 let tx = daemon.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(every).await;
@@ -342,6 +346,10 @@ struct Daemon {
     marks: HashMap<String, backlog::Mark>,
     /// Resource use, between samples.
     sampler: crate::metrics::Sampler,
+    /// What was sampled when ([`sampling`]).
+    sampling: sampling::Sampling,
+    /// Panes not created from a manifest in the sessions we watch ([`unmanaged`]).
+    unmanaged: unmanaged::Unmanaged,
     /// When this daemon started, Unix seconds.
     born: u64,
     /// Each session's control client task, by session id: panes to capture again (at exit).
@@ -390,7 +398,7 @@ impl Daemon {
             Request::Stop => Response::ok(),
             Request::Sample => {
                 // Memory is known now; CPU is a rate, known after a second look.
-                self.sample().await;
+                self.sample(true).await;
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -399,87 +407,18 @@ impl Daemon {
                 Response::ok()
             }
             Request::Follow { .. } => Response::error("follow is answered by the connection"),
-        }
-    }
-
-    /// Samples every running managed pane's resource use (recorded for `metrics history` and
-    /// `status`), and acts on limits — the manifest's, or `pane limit`'s (`@ctmux-limit-*`
-    /// options, which win). Returns when to sample next: every 10 s while some pane has a
-    /// limit, else every 60 s (history only; idle cost stays near zero).
-    async fn sample(&mut self) -> Duration {
-        use crate::manifest::model::{LimitAction, Limits};
-        self.sampler.refresh();
-        let format = "#{pane_id}\x1f#{@ctmux-limit-memory}\x1f#{@ctmux-limit-cpu}\x1f#{@ctmux-limit-action}";
-        let query = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", format]);
-        let mut runtime: HashMap<String, Limits> = HashMap::new();
-        for line in self.tmux.run(&[query]).await.unwrap_or_default().lines() {
-            let f: Vec<&str> = line.split('\x1f').collect();
-            if f.len() == 4 && (!f[1].is_empty() || !f[2].is_empty()) {
-                let action = match f[3] {
-                    "restart" => LimitAction::Restart,
-                    "kill" => LimitAction::Kill,
-                    _ => LimitAction::Warn,
-                };
-                let limits = Limits {
-                    memory: crate::units::parse_size(f[1]).ok(),
-                    cpu: crate::units::parse_cpu(f[2]).ok(),
-                    action,
-                };
-                runtime.insert(f[0].to_string(), limits);
+            Request::Watch => {
+                self.refresh().await;
+                for attached in self.attaching.drain(..) {
+                    let _ = tokio::time::timeout(Duration::from_secs(3), attached).await;
+                }
+                Response::ok()
+            }
+            Request::Record { kind, project, address, data } => {
+                self.events.emit(&kind, &project, &address, data);
+                Response::ok()
             }
         }
-        let mut limited = false;
-        let ids: Vec<String> = self.panes.keys().cloned().collect();
-        for id in ids {
-            let Some(pane) = self.panes.get_mut(&id) else { continue };
-            if pane.watched.is_none() || pane.placeholder {
-                continue;
-            }
-            let Some(usage) = self.sampler.usage(pane.pid) else { continue };
-            if let Some(store) = &self.events.store {
-                let _ = store.record_metrics(&self.events.server, &pane.project, &pane.address, &usage);
-            }
-            let limits = runtime.get(&id).cloned().or_else(|| pane.spec.as_ref().and_then(|s| s.limits.clone()));
-            let Some(limits) = limits else { continue };
-            limited = true;
-            let over_memory = limits.memory.filter(|m| usage.memory_bytes > *m);
-            let over_cpu = limits.cpu.filter(|c| usage.cpu_percent > c * 100.0);
-            let over = over_memory.is_some() || over_cpu.is_some();
-            let crossed = over && !pane.over_limit;
-            pane.over_limit = over;
-            if !crossed {
-                continue;
-            }
-            let data = serde_json::json!({
-                "memory_bytes": usage.memory_bytes,
-                "memory_limit": limits.memory,
-                "cpu_percent": usage.cpu_percent,
-                "cpu_limit_percent": limits.cpu.map(|c| c * 100.0),
-                "action": limits.action.as_str(),
-            });
-            self.events.emit("limit.exceeded", &pane.project, &pane.address, data);
-            if limits.action == LimitAction::Warn {
-                continue;
-            }
-            let kill =
-                crate::manifest::model::Stop { signal: "SIGKILL".into(), timeout: Duration::ZERO, command: None };
-            let stop = if limits.action == LimitAction::Kill {
-                kill
-            } else {
-                pane.spec.as_ref().map(|p| p.stop.clone()).unwrap_or_default()
-            };
-            if limits.action == LimitAction::Restart {
-                pane.restart_requested = true;
-            }
-            let (project, address, pid, spec) =
-                (pane.project.clone(), pane.address.clone(), pane.pid, pane.spec.clone());
-            let tmux = self.tmux.clone();
-            tokio::spawn(async move {
-                let server = tmux.server_mark().await;
-                crate::reconcile::stop::stop_tree(&server, &project, &address, pid, &stop, spec.as_ref()).await;
-            });
-        }
-        Duration::from_secs(if limited { 10 } else { 60 })
     }
 
     /// Drops recorded events older than `retention` (the manifest's `gc.event_retention`).
@@ -517,16 +456,7 @@ impl Daemon {
             if !self.projects.contains_key(&lp.project) {
                 self.adopt(&lp.session).await;
             }
-            if !self.sessions.contains(&lp.session_id) {
-                self.sessions.insert(lp.session_id.clone());
-                let (ready, attached) = oneshot::channel();
-                self.attaching.push(attached);
-                let changed = self.changed.clone();
-                let (recapture, requests) = mpsc::unbounded_channel();
-                self.watchers.insert(lp.session_id.clone(), recapture);
-                let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
-                watch_session(self.tmux.clone(), lp.session_id.clone(), channels);
-            }
+            self.watch(&lp.session_id);
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
             let known = self.panes.contains_key(&lp.pane_id);
             let pane = self.panes.entry(lp.pane_id.clone()).or_insert_with(|| PaneState::new(lp, spec.clone()));
@@ -581,6 +511,9 @@ impl Daemon {
                 }
             }
         }
+        // Sessions a subscription targets are watched too, and their unmanaged panes tracked.
+        self.watch_subscribed(&live);
+        self.track_unmanaged(&live);
         let gone: Vec<String> = self.panes.keys().filter(|id| !seen.contains(*id)).cloned().collect();
         for id in gone {
             if let Some(mut p) = self.panes.remove(&id) {
@@ -589,6 +522,21 @@ impl Daemon {
             }
         }
         true
+    }
+
+    /// Attaches a control client to session `session_id` unless one is attached.
+    fn watch(&mut self, session_id: &str) {
+        if self.sessions.contains(session_id) {
+            return;
+        }
+        self.sessions.insert(session_id.to_string());
+        let (ready, attached) = oneshot::channel();
+        self.attaching.push(attached);
+        let changed = self.changed.clone();
+        let (recapture, requests) = mpsc::unbounded_channel();
+        self.watchers.insert(session_id.to_string(), recapture);
+        let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
+        watch_session(self.tmux.clone(), session_id.to_string(), channels);
     }
 
     /// Sets a pane's health, recording a `health.changed` event when it changes, and starts its
@@ -808,7 +756,10 @@ impl Daemon {
             // command that created it), so one look makes it known before its first byte is lost.
             self.refresh().await;
         }
-        let Some(pane) = self.panes.get_mut(id) else { return };
+        let Some(pane) = self.panes.get_mut(id) else {
+            self.unmanaged_output(id, bytes);
+            return;
+        };
         let lines = pane.feed(bytes);
         pane.unmarked = true;
         // Each chunk tmux pushes is on disk before the next is read: `ctmux logs` sees it now,
@@ -819,6 +770,10 @@ impl Daemon {
 
     /// Runs rules and `ready_when` on complete lines of pane `id`.
     async fn lines(&mut self, id: &str, lines: Vec<String>) {
+        if let Some(pane) = self.panes.get(id) {
+            let (project, address) = (pane.project.clone(), pane.address.clone());
+            self.output_events(id, &project, &address, &lines);
+        }
         for line in lines {
             let Some(pane) = self.panes.get_mut(id) else { return };
             let ready = pane.ready_pattern().is_some_and(|re| re.is_match(&line))

@@ -27,6 +27,20 @@ pub enum Request {
     },
     /// Sample resource use now (and check limits), instead of at the next tick.
     Sample,
+    /// Look at tmux again now: a new subscription may target sessions not watched yet.
+    Watch,
+    /// Record (and publish, and run subscriptions on) an event a client saw, e.g. a wait that
+    /// timed out.
+    Record {
+        /// Event kind.
+        kind: String,
+        /// Project (empty for panes not created from a manifest).
+        project: String,
+        /// `session/pane`.
+        address: String,
+        /// Event data.
+        data: serde_json::Value,
+    },
     /// Exit.
     Stop,
 }

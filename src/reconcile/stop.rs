@@ -28,6 +28,33 @@ pub async fn stop_tree(
     pane: Option<&Pane>,
 ) -> Stopped {
     let tree = process::pane_tree(pid, project, address, server);
+    let killed = stop_these(address, pid, &tree, stop, pane).await;
+    // Anything that appeared meanwhile with the pane's mark is found again.
+    let mut survivors: Vec<u32> =
+        process::pane_tree(pid, project, address, server).into_iter().filter(|p| process::alive(*p)).collect();
+    survivors.retain(|p| *p != std::process::id());
+    for &p in &survivors {
+        process::signal(p, "SIGKILL");
+    }
+    if !survivors.is_empty() {
+        wait_gone(&survivors, Duration::from_secs(1)).await;
+        survivors.retain(|p| process::alive(*p));
+    }
+    Stopped { address: address.to_string(), killed, survivors }
+}
+
+/// Stops exactly `tree` (measured with process `pid`, its root), gracefully then by SIGKILL,
+/// and nothing that appeared since: a limit's action must never reach the process that replaces
+/// the one it measured (a restart starts it in the same pane, with the same marks). Returns
+/// whether SIGKILL was needed.
+pub async fn stop_measured(pid: u32, tree: &[u32], stop: &Stop, pane: Option<&Pane>) -> bool {
+    let address = pane.map(|p| p.address()).unwrap_or_default();
+    stop_these(&address, pid, tree, stop, pane).await
+}
+
+/// The stop signal or command, `stop.timeout` of grace, then SIGKILL, for `tree` only.
+async fn stop_these(address: &str, pid: u32, tree: &[u32], stop: &Stop, pane: Option<&Pane>) -> bool {
+    let tree = tree.to_vec();
     if let (Some(cmd), Some(pane)) = (&stop.command, pane) {
         let run = tokio::process::Command::new(&pane.shell)
             .arg("-c")
@@ -56,18 +83,7 @@ pub async fn stop_tree(
         }
         wait_gone(&tree, Duration::from_secs(2)).await;
     }
-    // Anything that appeared meanwhile with the pane's mark is found again.
-    let mut survivors: Vec<u32> =
-        process::pane_tree(pid, project, address, server).into_iter().filter(|p| process::alive(*p)).collect();
-    survivors.retain(|p| *p != std::process::id());
-    for &p in &survivors {
-        process::signal(p, "SIGKILL");
-    }
-    if !survivors.is_empty() {
-        wait_gone(&survivors, Duration::from_secs(1)).await;
-        survivors.retain(|p| process::alive(*p));
-    }
-    Stopped { address: address.to_string(), killed, survivors }
+    killed
 }
 
 /// Waits until every pid is gone; false on timeout.

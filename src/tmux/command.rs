@@ -81,12 +81,17 @@ pub const MAX_CALL_BYTES: usize = 14_000;
 /// Splits `cmds` into calls that each fit in [`MAX_CALL_BYTES`], never separating a sticky
 /// command from the one before it.
 pub fn split_calls(cmds: &[Cmd]) -> Vec<&[Cmd]> {
+    split_calls_within(cmds, MAX_CALL_BYTES)
+}
+
+/// [`split_calls`] with room left for commands the caller adds to each call.
+pub fn split_calls_within(cmds: &[Cmd], max: usize) -> Vec<&[Cmd]> {
     let size = |c: &Cmd| c.args.iter().map(|a| a.len() + 3).sum::<usize>();
     let mut calls = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, cmd) in cmds.iter().enumerate() {
         let n = size(cmd);
-        if i > start && !cmd.sticky && bytes + n > MAX_CALL_BYTES {
+        if i > start && !cmd.sticky && bytes + n > max {
             calls.push(&cmds[start..i]);
             start = i;
             bytes = 0;

@@ -7,6 +7,7 @@
 pub mod command;
 pub mod control;
 pub mod live;
+pub mod respawn;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -119,8 +120,13 @@ impl Tmux {
     }
 
     /// Runs `cmds` in as few tmux processes as the protocol allows (usually one), in order;
-    /// returns their stdout. Nothing is run for an empty batch.
+    /// returns their stdout. Nothing is run for an empty batch. A batch that respawns a pane
+    /// first detaches the control clients of that pane's session ([`respawn`]).
     pub async fn run(&self, cmds: &[Cmd]) -> Result<String, TmuxError> {
+        // A respawn must not meet a control client (tmux 3.3a can crash): see [`respawn`].
+        if respawn::respawns(cmds) {
+            return respawn::run(self, cmds).await;
+        }
         let mut out = String::new();
         for call in command::split_calls(cmds) {
             out.push_str(&self.run_call(call).await?);

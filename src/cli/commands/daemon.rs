@@ -77,10 +77,46 @@ pub fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result {
                 Ok(Exit::Failed)
             }
         },
-        DaemonCmd::Logs => {
+        DaemonCmd::Logs { lines } => {
             let path = paths::log_path(&socket).map_err(|e| Error::failed(e.to_string(), None))?;
-            print!("{}", std::fs::read_to_string(&path).unwrap_or_default());
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Exit::Ok),
+                Err(e) => return Err(Error::failed(format!("cannot read {}: {e}", path.display()), None)),
+            };
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            for line in tail(std::io::BufReader::new(file), lines) {
+                let _ = writeln!(out, "{line}");
+            }
             Ok(Exit::Ok)
         }
+    }
+}
+
+/// The lines of `reader`, or only its last `n` (read once, keeping at most `n`).
+fn tail(reader: impl std::io::BufRead, n: Option<usize>) -> std::collections::VecDeque<String> {
+    let mut kept = std::collections::VecDeque::new();
+    for line in reader.lines().map_while(|l| l.ok()) {
+        if n == Some(0) {
+            break;
+        }
+        if n == Some(kept.len()) {
+            kept.pop_front();
+        }
+        kept.push_back(line);
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tail_keeps_the_last_n_lines() {
+        let text = "a\nb\nc\n";
+        assert_eq!(super::tail(text.as_bytes(), Some(2)), ["b", "c"]);
+        assert_eq!(super::tail(text.as_bytes(), Some(0)), Vec::<String>::new());
+        assert_eq!(super::tail(text.as_bytes(), Some(9)), ["a", "b", "c"]);
+        assert_eq!(super::tail(text.as_bytes(), None), ["a", "b", "c"]);
     }
 }

@@ -12,12 +12,15 @@ use crate::exit::Exit;
 use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
-/// The event kinds the daemon records (SPEC §4, plus `pane.removed`).
-pub const KINDS: [&str; 11] = [
+/// The event kinds the daemon records (SPEC §4, plus `pane.removed`, `pane.output` for output
+/// subscriptions, and `wait.timeout` from `pane wait`).
+pub const KINDS: [&str; 13] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
     "pane.removed",
+    "pane.output",
+    "wait.timeout",
     "pattern.matched",
     "health.changed",
     "limit.exceeded",
@@ -193,9 +196,17 @@ pub fn subscribe(ctx: &Ctx, args: &SubscribeArgs) -> Result {
     if let Some(p) = &args.pattern {
         regex::Regex::new(p).map_err(|e| Error::Usage { message: format!("--match: {e}"), hint: None })?;
     }
+    if event == "pane.output" && args.pattern.is_none() {
+        return Err(Error::Usage {
+            message: "a pane.output subscription needs --match RE (one event per matching line)".into(),
+            hint: Some("e.g. `ctmux subscribe pane.output --target api --match 'ERROR' -- notify-send error`".into()),
+        });
+    }
     ensure_daemon(&socket)?;
     let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
     let sub = store.subscribe(&server, event, args.target.as_deref(), args.pattern.as_deref(), &args.command, &cwd)?;
+    // The daemon watches the sessions it targets from now on (attached before we return).
+    client::request(&socket, crate::daemon::protocol::Request::Watch)?;
     if ctx.json() {
         ctx.print_json(&serde_json::json!({ "subscription": sub }));
     } else {

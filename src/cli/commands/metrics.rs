@@ -106,17 +106,18 @@ pub async fn session(ctx: &Ctx, server: &Server, name: &str, interval: Duration)
     Ok(Exit::Ok)
 }
 
-/// `metrics history T [--since D]`: the daemon's samples of a managed pane.
+/// `metrics history T [--since D]`: the daemon's samples of a pane it watches (managed, in a
+/// session it watches, or with limits).
 pub fn history(ctx: &Ctx, server: &Server, lp: &LivePane, since: Option<&str>) -> Result {
-    if lp.address.is_empty() {
-        return Err(Error::Usage {
-            message: format!("{} is not managed by ctmux: the daemon samples managed panes only", lp.pane_id),
-            hint: Some("`ctmux pane metrics T` measures any pane now".into()),
-        });
-    }
     let since = since.map(super::events::parse_since).transpose()?.unwrap_or(0);
     let store = crate::store::Store::open()?;
-    let samples = store.metrics(&server.tmux.socket.key(), &lp.project, &lp.address, since)?;
+    let (project, key) = if lp.address.is_empty() {
+        (String::new(), crate::daemon::sampling::unmanaged_address(&lp.session_id, &lp.pane_id))
+    } else {
+        (lp.project.clone(), lp.address.clone())
+    };
+    let samples = store.metrics(&server.tmux.socket.key(), &project, &key, since)?;
+    let who = if lp.address.is_empty() { lp.pane_id.clone() } else { lp.address.clone() };
     if ctx.json() {
         let docs: Vec<serde_json::Value> = samples
             .iter()
@@ -128,9 +129,13 @@ pub fn history(ctx: &Ctx, server: &Server, lp: &LivePane, since: Option<&str>) -
                 v
             })
             .collect();
-        ctx.print_json(&serde_json::json!({ "address": lp.address, "samples": docs }));
+        let address = (!lp.address.is_empty()).then_some(&lp.address);
+        ctx.print_json(&serde_json::json!({ "address": address, "tmux_id": lp.pane_id, "samples": docs }));
     } else if samples.is_empty() {
-        ctx.say(format!("no samples of {} yet (the daemon samples every 10–60 s)", lp.address));
+        ctx.say(format!(
+            "no samples of {who} yet (the daemon samples a pane with limits every 10 s, others every 60 s, \
+             and only panes it watches)"
+        ));
     } else {
         for (ts, u) in &samples {
             println!(
@@ -202,10 +207,14 @@ pub async fn limit(
     let some = |i: usize| f.get(i).filter(|v| !v.is_empty()).map(|v| v.to_string());
     let (memory, cpu) = (some(0), some(1));
     let action = some(2).unwrap_or_else(|| "warn".into());
-    // The daemon checks now rather than at its next tick.
+    // Limits are the daemon's to enforce, on any pane: start one if none runs, and have it check
+    // now rather than at its next tick.
+    if !clear {
+        crate::daemon::client::ensure_started(&server.tmux.socket)?;
+    }
     let running = crate::daemon::client::request(&server.tmux.socket, crate::daemon::protocol::Request::Sample)?;
-    if running.is_none() {
-        ctx.warn("no daemon runs for this tmux server: limits are enforced only while one does (`ctmux daemon start`)");
+    if running.is_none() && !clear {
+        return Err(Error::failed("the daemon did not answer: the limits are set but not enforced", None));
     }
     let who = if lp.address.is_empty() { id.to_string() } else { lp.address.clone() };
     if ctx.json() {

@@ -50,6 +50,9 @@ pub async fn run(
         Some(Waited::Exit(s)) => WaitDoc { matched: None, exit_status: s, timed_out: false },
         None => WaitDoc { matched: None, exit_status: None, timed_out: true },
     };
+    if doc.timed_out {
+        record_timeout(server, lp, pattern.as_ref(), timeout);
+    }
     if ctx.json() {
         ctx.print_json(&doc);
         return Ok(if doc.timed_out { Exit::Timeout } else { Exit::Ok });
@@ -70,6 +73,29 @@ pub async fn run(
         });
     }
     Ok(Exit::Ok)
+}
+
+/// Records that a wait timed out (`wait.timeout`): through the daemon, which also runs the
+/// subscriptions on it, or straight into the store when no daemon runs.
+fn record_timeout(server: &Server, lp: &LivePane, pattern: Option<&Regex>, timeout: Option<Duration>) {
+    let data = serde_json::json!({
+        "tmux_id": lp.pane_id,
+        "waited_for": if pattern.is_some() { "match" } else { "exit" },
+        "match": pattern.map(Regex::as_str),
+        "timeout_ms": timeout.map(|t| t.as_millis() as u64),
+    });
+    let address = if lp.address.is_empty() { format!("{}/{}", lp.session, lp.pane_id) } else { lp.address.clone() };
+    let request = crate::daemon::protocol::Request::Record {
+        kind: "wait.timeout".into(),
+        project: lp.project.clone(),
+        address: address.clone(),
+        data: data.clone(),
+    };
+    if !matches!(crate::daemon::client::request(&server.tmux.socket, request), Ok(Some(_)))
+        && let Ok(store) = crate::store::Store::open()
+    {
+        let _ = store.record(&server.tmux.socket.key(), "wait.timeout", &lp.project, &address, data);
+    }
 }
 
 enum Waited {
