@@ -71,13 +71,9 @@ enum Msg {
 
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
 pub async fn run(socket: Socket) -> Result<(), Error> {
-    let path = paths::socket_path(&socket).map_err(|e| Error::failed(format!("runtime directory: {e}"), None))?;
+    let path = paths::socket_path(&socket).map_err(paths::runtime_error)?;
     // One daemon per server: the lock is held for our whole life (the kernel drops it when we die).
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path.with_extension("lock"))
+    let lock = crate::state::open_append(&path.with_extension("lock"))
         .map_err(|e| Error::failed(format!("daemon lock: {e}"), None))?;
     // A daemon that is stopping holds the lock a moment longer; one that runs keeps it.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -123,6 +123,8 @@ pub struct PaneState {
     /// and exit are not events.
     pub placeholder: bool,
     partial: Splitter,
+    /// The log could not be opened (a symlink, say): said once.
+    log_refused: bool,
     log: Option<(BufWriter<File>, u64)>,
     fired: HashMap<usize, Instant>,
 }
@@ -154,6 +156,7 @@ impl PaneState {
                 .map(|log| backlog::Mark::now(&log, 0))
                 .unwrap_or(backlog::Mark { row: 0, offset: 0, inode: 0 }),
             partial: Splitter::default(),
+            log_refused: false,
             log: None,
             fired: HashMap::new(),
         }
@@ -221,8 +224,14 @@ impl PaneState {
         if self.log.is_none() {
             let Ok(path) = super::paths::pane_log(&self.project, &self.address) else { return };
             let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-            if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-                self.log = Some((BufWriter::with_capacity(1 << 16, f), size));
+            match crate::state::open_append(&path) {
+                Ok(f) => self.log = Some((BufWriter::with_capacity(1 << 16, f), size)),
+                Err(e) if !self.log_refused => {
+                    // Said once (in the daemon's log); the pane's output is not logged.
+                    self.log_refused = true;
+                    eprintln!("ctmux daemon: not logging {}: {e}", path.display());
+                }
+                Err(_) => {}
             }
         }
         let ts = crate::reconcile::build::now_nanos() / 1_000_000;

@@ -23,11 +23,7 @@ pub fn acquire(server_key: &str, project: &str) -> Result<Lock, Error> {
         )
     })?;
     let path = dir.join(format!("{server_key}--{project}.lock"));
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = crate::state::open_append(&path)
         .map_err(|e| Error::failed(format!("cannot open lock {}: {e}", path.display()), None))?;
     file.lock().map_err(|e| Error::failed(format!("cannot lock {}: {e}", path.display()), None))?;
     Ok(Lock { _file: file, path })

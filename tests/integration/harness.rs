@@ -148,3 +148,10 @@ pub fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<St
     });
     rx
 }
+
+/// Every pid in /proc.
+pub fn read_dir_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}

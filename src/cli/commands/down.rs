@@ -65,13 +65,16 @@ async fn stop_in_order(
             let Some(lp) = live.get(&address) else {
                 continue;
             };
-            if lp.dead {
-                out.push(Stopped { address, killed: false, survivors: Vec::new() });
-                continue;
-            }
             let pane = project.pane(&address).cloned();
-            let stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
-            let (name, pid) = (project.name.clone(), lp.pid);
+            let mut stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
+            let (name, mut pid) = (project.name.clone(), lp.pid);
+            if lp.dead {
+                // The pane's process is gone (its pid may be someone else's by now), but what it
+                // left running in the background still carries the pane's mark: signalled, then
+                // SIGKILLed, and reported if it survives.
+                pid = 0;
+                stop.command = None;
+            }
             set.spawn(async move { stop_tree(&name, &address, pid, &stop, pane.as_ref()).await });
         }
         while let Some(Ok(s)) = set.join_next().await {
