@@ -114,6 +114,9 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
         .collect();
     let _ = rt.block_on(stack.tmux.run(&marks));
     let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    // A control client left by a killed daemon keeps a server alive with no sessions after
+    // the last one is killed: gone first.
+    rt.block_on(crate::tmux::control::detach_orphans(&stack.tmux));
     // Remove panes; a session left with only our panes goes as a whole.
     let mut cmds = Vec::new();
     let mut sessions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();

@@ -13,7 +13,7 @@ use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
 /// The event kinds the daemon records (SPEC §4, plus `pane.removed`).
-pub const KINDS: [&str; 11] = [
+pub const KINDS: [&str; 13] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
@@ -21,6 +21,8 @@ pub const KINDS: [&str; 11] = [
     "pattern.matched",
     "health.changed",
     "limit.exceeded",
+    "rule.dropped",
+    "log.gap",
     "gc.collected",
     "snapshot.saved",
     "daemon.started",
