@@ -738,6 +738,11 @@ impl Daemon {
         } else {
             backlog::resume_row(&rows, mark, after.as_deref(), &tail, full)
         };
+        // The log's last line is no longer among the rows tmux kept (its history is at the
+        // limit): lines between it and the first kept row are gone. tmux does not count the rows
+        // it drops, so the event says that, not how many.
+        let gap = !at_exit && mark.is_some() && full && start == 0 && !tail.is_empty() && !rows.is_empty();
+        let (project, address) = (pane.project.clone(), pane.address.clone());
         let mut lines = Vec::new();
         for row in rows.iter().skip(start) {
             lines.extend(pane.feed(format!("{row}\n").as_bytes()));
@@ -751,6 +756,10 @@ impl Daemon {
             pane.recapture_pending = false;
         }
         let pid = pane.pid;
+        if gap {
+            let data = serde_json::json!({ "lines": null, "kept_rows": rows.len() });
+            self.events.emit("log.gap", &project, &address, data);
+        }
         self.marks.insert(id.to_string(), backlog::Mark::now(&log, rows.len()));
         let flush = self.mark_commands();
         let _ = self.tmux.run(&flush).await;
@@ -1233,7 +1242,8 @@ const POSITION: &str = "#{history_size} #{cursor_y} #{history_limit}";
 fn parse_position(text: &str) -> (usize, bool) {
     let n: Vec<usize> = text.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
     let (size, y, limit) = (n.first().copied().unwrap_or(0), n.get(1).copied().unwrap_or(0), n.get(2).copied());
-    (size + y, limit.is_some_and(|l| size >= l))
+    // tmux drops a tenth of a full history at a time: once it has been full, it stays above 90%.
+    (size + y, limit.is_some_and(|l| l > 0 && size >= l - l / 10))
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -308,3 +308,41 @@ sessions:
     );
     assert_eq!(read(&s.path("e.txt")).trim(), "65536");
 }
+
+#[test]
+fn lines_beyond_the_history_limit_while_no_daemon_runs_are_counted_as_a_log_gap() {
+    let s = Server::new(
+        r#"
+version: 1
+name: gap
+history_limit: 500
+sessions:
+  b:
+    panes:
+      p: "echo first; read go; seq 1 5000; echo END; exec sleep 1000"
+"#,
+    );
+    s.expect(&["up"], 0);
+    assert_eq!(s.tmux(&["display-message", "-p", "-t", "=b:", "#{history_limit}"]).trim(), "500");
+    let log = s.state.path().join("logs/gap/b/p.log");
+    assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tfirst\n")));
+    // A mark is written once the output pauses.
+    std::thread::sleep(Duration::from_millis(800));
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(daemon_pid(&s) as i32, libc::SIGKILL) };
+    s.tmux(&["send-keys", "-t", "=b:", "Enter"]);
+    assert!(
+        eventually(Duration::from_secs(10), || s.tmux(&["capture-pane", "-p", "-t", "=b:"]).contains("END")),
+        "the burst did not finish"
+    );
+    s.expect(&["daemon", "start"], 0);
+    assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tEND\n")), "the log did not resume");
+    let doc = json(&s.expect(&["--json", "events", "--kind", "log.gap"], 0));
+    let gaps = doc["events"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{doc}");
+    assert!(gaps[0]["data"]["kept_rows"].as_u64().unwrap() >= 500, "{doc}");
+    // What tmux kept is logged, in order, after the gap.
+    let numbers: Vec<u64> = read(&log).lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect();
+    assert!(numbers.len() >= 400 && numbers.windows(2).all(|w| w[1] == w[0] + 1), "{} lines", numbers.len());
+    assert_eq!(numbers.last(), Some(&5000));
+}
