@@ -346,3 +346,20 @@ sessions:
     assert!(numbers.len() >= 400 && numbers.windows(2).all(|w| w[1] == w[0] + 1), "{} lines", numbers.len());
     assert_eq!(numbers.last(), Some(&5000));
 }
+
+#[test]
+fn a_project_brought_up_without_a_daemon_does_not_get_one_back_until_a_plain_up() {
+    let s = Server::new("version: 1\nname: nodaemon\nsessions:\n  s:\n    panes:\n      p: exec sleep 1000\n");
+    s.expect(&["up", "--no-daemon"], 0);
+    assert_eq!(json(&s.expect(&["--json", "status"], 0))["daemon"], "off");
+    s.expect(&["logs"], 0);
+    assert_ne!(s.ctmux(&["daemon", "status"]).status.code(), Some(0), "a daemon was started");
+    s.expect(&["up"], 0);
+    assert_eq!(json(&s.expect(&["--json", "status"], 0))["daemon"], "running");
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(daemon_pid(&s) as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(200));
+    let out = s.ctmux(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the daemon was not running"), "{out:?}");
+    assert_eq!(json(&s.expect(&["--json", "status"], 0))["daemon"], "running");
+}
