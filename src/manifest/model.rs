@@ -34,6 +34,10 @@ pub struct Project {
 /// still be logged in full once one is back (tmux's own default is 2,000).
 pub const DEFAULT_HISTORY_LIMIT: u32 = 50_000;
 
+/// The largest `history_limit` accepted: 10 million lines (a pane's history costs memory in
+/// tmux; tmux itself refuses more than `INT_MAX`).
+pub const MAX_HISTORY_LIMIT: u32 = 10_000_000;
+
 /// Garbage-collection policy for the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gc {

@@ -363,3 +363,13 @@ fn a_project_brought_up_without_a_daemon_does_not_get_one_back_until_a_plain_up(
     assert!(String::from_utf8_lossy(&out.stderr).contains("the daemon was not running"), "{out:?}");
     assert_eq!(json(&s.expect(&["--json", "status"], 0))["daemon"], "running");
 }
+
+#[test]
+fn a_history_limit_tmux_would_refuse_is_a_manifest_error() {
+    let s = Server::new(
+        "version: 1\nname: hl\nhistory_limit: 20000000\nsessions:\n  s:\n    panes:\n      p: exec sleep 1000\n",
+    );
+    let out = s.ctmux(&["validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history_limit 20000000 is too large"), "{out:?}");
+}
