@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 
 /// A process's parent pid.
-fn ppid(pid: u32) -> Option<u32> {
+/// The parent of `pid`, from `/proc`.
+pub fn ppid(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: parse after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];

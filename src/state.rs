@@ -15,6 +15,27 @@ pub fn dir() -> PathBuf {
     home.join(".local/state/ctmux")
 }
 
+/// Opens a state file (a log, a lock) for appending, creating it owner-only — never through a
+/// symlink (`O_NOFOLLOW`): a planted `p.log -> elsewhere` would make ctmux write elsewhere.
+pub fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
+/// Opens (creating, 0600) a lock file for reading and rewriting who holds it, never through a
+/// planted symlink.
+pub fn open_lock(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// A directory under the state dir, created with owner-only permissions.
 pub fn subdir(name: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;

@@ -192,7 +192,9 @@ impl Store {
     /// Opens (creating and migrating) the store at `path`.
     pub fn open_at(path: PathBuf) -> Result<Store, StoreError> {
         let sql = |source| StoreError::Sql { path: path.clone(), source };
-        let conn = Connection::open(&path).map_err(sql)?;
+        // Never through a symlink (a planted `ctmux.db -> elsewhere`).
+        let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sql)?;
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));

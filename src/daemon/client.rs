@@ -11,8 +11,7 @@ use crate::tmux::Socket;
 
 /// Sends one request to the daemon of `socket`'s server; `None` when no daemon answers.
 pub fn request(socket: &Socket, request: Request) -> Result<Option<Response>, Error> {
-    let path = paths::socket_path(socket)
-        .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
+    let path = paths::socket_path(socket).map_err(paths::runtime_error)?;
     let Ok(mut stream) = UnixStream::connect(&path) else { return Ok(None) };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let stopping = request == Request::Stop;
@@ -51,10 +50,7 @@ pub fn ensure_started(socket: &Socket) -> Result<bool, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::failed(format!("cannot find the ctmux binary: {e}"), None))?;
     let log =
         paths::log_path(socket).map_err(|e| Error::failed(format!("cannot create the state directory: {e}"), None))?;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
+    let out = crate::state::open_append(&log)
         .map_err(|e| Error::failed(format!("cannot open {}: {e}", log.display()), None))?;
     let err = out.try_clone().map_err(|e| Error::failed(e.to_string(), None))?;
     let mut cmd = std::process::Command::new(exe);
@@ -82,8 +78,7 @@ pub fn ensure_started(socket: &Socket) -> Result<bool, Error> {
 /// Follows the daemon's events after `after_id`: stored ones first, then live ones, as JSON
 /// lines, until the daemon stops. `None` when no daemon answers.
 pub fn follow(socket: &Socket, after_id: i64) -> Result<Option<impl Iterator<Item = String>>, Error> {
-    let path = paths::socket_path(socket)
-        .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
+    let path = paths::socket_path(socket).map_err(paths::runtime_error)?;
     let Ok(mut stream) = UnixStream::connect(&path) else { return Ok(None) };
     let line =
         serde_json::to_string(&Envelope { v: VERSION, request: Request::Follow { after_id } }).unwrap_or_default();

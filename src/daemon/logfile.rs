@@ -22,7 +22,8 @@ pub struct Line {
 pub fn parse(line: &[u8]) -> Line {
     match line.iter().position(|b| *b == b'\t') {
         Some(tab) => Line {
-            ts: std::str::from_utf8(&line[..tab]).ok().and_then(|t| t.parse().ok()).unwrap_or(0),
+            // A `+` after the time: a piece of a line longer than the daemon keeps whole.
+            ts: std::str::from_utf8(&line[..tab]).ok().and_then(|t| t.trim_end_matches('+').parse().ok()).unwrap_or(0),
             raw: line[tab + 1..].to_vec(),
         },
         None => Line { ts: 0, raw: line.to_vec() },

@@ -68,19 +68,19 @@ enum Msg {
     ProbeDue(String, u64),
     ProbeDone(String, u64, Result<(), String>),
     ClientGone(String),
+    /// A rule's `run` queue was full: this match of it (pane id, rule pattern) was dropped.
+    RuleDropped(String, String),
+    /// Time to record the drops counted since the last `rule.dropped` events.
+    FlushDrops,
     Request(Request, oneshot::Sender<Response>),
     Follow(i64, mpsc::Sender<String>),
 }
 
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
 pub async fn run(socket: Socket) -> Result<(), Error> {
-    let path = paths::socket_path(&socket).map_err(|e| Error::failed(format!("runtime directory: {e}"), None))?;
+    let path = paths::socket_path(&socket).map_err(paths::runtime_error)?;
     // One daemon per server: the lock is held for our whole life (the kernel drops it when we die).
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path.with_extension("lock"))
+    let lock = crate::state::open_append(&path.with_extension("lock"))
         .map_err(|e| Error::failed(format!("daemon lock: {e}"), None))?;
     // A daemon that is stopping holds the lock a moment longer; one that runs keeps it.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -119,9 +119,15 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         born: crate::reconcile::build::now_secs(),
         watchers: HashMap::new(),
         pending_queued: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        runner: Arc::new(rules::Runner::new()),
+        drops: HashMap::new(),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
-    daemon.events.emit("daemon.started", "", "", serde_json::json!({ "pid": std::process::id() }));
+    // Control clients a daemon killed before it could close them would keep tmux from reading
+    // their sessions (ours die with us; an older ctmux's did not).
+    let orphans = crate::tmux::control::detach_orphans(&daemon.tmux).await;
+    let data = serde_json::json!({ "pid": std::process::id(), "orphan_clients": orphans });
+    daemon.events.emit("daemon.started", "", "", data);
     // The tmux server's own exit ends the daemon (its pid, watched through a pidfd), ahead of
     // anything still queued.
     let (server_gone, mut gone) = oneshot::channel::<()>();
@@ -250,6 +256,27 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 }
                 daemon.refresh().await
             }
+            Msg::RuleDropped(id, rule) => {
+                if daemon.drops.is_empty() {
+                    // Counted for a second, then told as one event per rule.
+                    let tx = daemon.tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let _ = tx.send(Msg::FlushDrops);
+                    });
+                }
+                *daemon.drops.entry((id, rule)).or_default() += 1;
+                true
+            }
+            Msg::FlushDrops => {
+                for ((id, rule), dropped) in std::mem::take(&mut daemon.drops) {
+                    let (project, address) =
+                        daemon.panes.get(&id).map(|p| (p.project.clone(), p.address.clone())).unwrap_or_default();
+                    let data = serde_json::json!({ "rule": rule, "dropped": dropped, "queue": rules::RULE_QUEUED });
+                    daemon.events.emit("rule.dropped", &project, &address, data);
+                }
+                true
+            }
             Msg::Request(request, reply) => {
                 let stop = request == Request::Stop;
                 let response = daemon.handle(request).await;
@@ -356,6 +383,10 @@ struct Daemon {
     watchers: HashMap<String, mpsc::UnboundedSender<String>>,
     /// A pass over waiting panes is queued ([`pending`]): another is not.
     pending_queued: Arc<std::sync::atomic::AtomicBool>,
+    /// The bounds on rules' `run` actions.
+    runner: Arc<rules::Runner>,
+    /// Matches whose `run` was dropped since the last `rule.dropped`, by (pane id, rule).
+    drops: HashMap<(String, String), u64>,
 }
 
 impl Daemon {
@@ -444,6 +475,10 @@ impl Daemon {
                 return true;
             }
         };
+        // Which pids a daemon already announced (started, exited): a daemon that comes back
+        // after a crash handles the exits it missed once, and repeats no start.
+        let unknown = live.panes.iter().any(|p| !p.address.is_empty() && !self.panes.contains_key(&p.pane_id));
+        let announced = if unknown { self.announced().await } else { HashMap::new() };
         let mut seen = HashSet::new();
         self.ignored = live
             .panes
@@ -466,6 +501,7 @@ impl Daemon {
                     // Replaced before its exit was handled: that exit comes first (status unknown).
                     let data = serde_json::json!({ "status": null, "signal": null, "pid": pane.pid });
                     self.events.emit("pane.exited", &pane.project, &pane.address, data);
+                    announce(&self.tmux, &lp.pane_id, EXIT_SEEN, pane.pid);
                     pane.exit_pending = None;
                 }
                 pane.pid = lp.pid;
@@ -475,15 +511,22 @@ impl Daemon {
                     watch_exit(lp.pane_id.clone(), lp.pid, self.tx.clone());
                 }
                 pane.placeholder = lp.hash == "pending";
-                // Died before we could watch it (a command that fails at once): still a start
-                // and an exit, with its status and restart policy — unless it died before this
-                // daemon existed (the daemon before it said so).
-                let recent = known || lp.started.is_some_and(|t| t + 1 >= self.born);
-                if new_process && lp.dead && !pane.placeholder && recent {
+                // Died before we could watch it (a command that fails at once, or one that exited
+                // while no daemon ran): still a start and an exit, with its status and restart
+                // policy — unless a daemon before this one said so already.
+                let (start_seen, exit_seen) = announced.get(&lp.pane_id).copied().unwrap_or_default();
+                let told = start_seen.is_some() || exit_seen.is_some();
+                let unhandled =
+                    known || exit_seen != Some(lp.pid) && (told || lp.started.is_some_and(|t| t + 1 >= self.born));
+                let start_told = !known && start_seen == Some(lp.pid);
+                if new_process && lp.dead && !pane.placeholder && unhandled {
                     pane.watched = Some(lp.pid);
                     pane.restart_requested = false;
-                    let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
-                    self.events.emit("pane.started", &pane.project, &pane.address, data);
+                    if !start_told {
+                        let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
+                        self.events.emit("pane.started", &pane.project, &pane.address, data);
+                        announce(&self.tmux, &lp.pane_id, START_SEEN, lp.pid);
+                    }
                     let _ = self.tx.send(Msg::Exited(lp.pane_id.clone(), lp.pid));
                 }
                 if new_process && !lp.dead && !pane.placeholder {
@@ -491,8 +534,11 @@ impl Daemon {
                     pane.health = None;
                     pane.over_limit = false;
                     pane.restart_requested = false;
-                    let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
-                    self.events.emit("pane.started", &pane.project, &pane.address, data);
+                    if !start_told {
+                        let data = serde_json::json!({ "pid": lp.pid, "tmux_id": lp.pane_id });
+                        self.events.emit("pane.started", &pane.project, &pane.address, data);
+                        announce(&self.tmux, &lp.pane_id, START_SEEN, lp.pid);
+                    }
                     if pane.checked() && known {
                         self.set_health(&lp.pane_id, crate::reconcile::health::State::Starting, None).await;
                     } else if pane.checked() {
@@ -537,6 +583,20 @@ impl Daemon {
         self.watchers.insert(session_id.to_string(), recapture);
         let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
         watch_session(self.tmux.clone(), session_id.to_string(), channels);
+    }
+
+    /// The pids whose start and exit a daemon announced, by pane id ([`START_SEEN`],
+    /// [`EXIT_SEEN`]).
+    async fn announced(&self) -> HashMap<String, (Option<u32>, Option<u32>)> {
+        let format = format!("#{{pane_id}}\t#{{{START_SEEN}}}\t#{{{EXIT_SEEN}}}");
+        let query = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", &format]);
+        let out = self.tmux.run(&[query]).await.unwrap_or_default();
+        out.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                Some((f.first()?.to_string(), (f.get(1)?.parse().ok(), f.get(2)?.parse().ok())))
+            })
+            .collect()
     }
 
     /// Sets a pane's health, recording a `health.changed` event when it changes, and starts its
@@ -663,6 +723,11 @@ impl Daemon {
         } else {
             backlog::resume_row(&rows, mark, after.as_deref(), &tail, full)
         };
+        // The log's last line is no longer among the rows tmux kept (its history is at the
+        // limit): lines between it and the first kept row are gone. tmux does not count the rows
+        // it drops, so the event says that, not how many.
+        let gap = !at_exit && mark.is_some() && full && start == 0 && !tail.is_empty() && !rows.is_empty();
+        let (project, address) = (pane.project.clone(), pane.address.clone());
         let mut lines = Vec::new();
         for row in rows.iter().skip(start) {
             lines.extend(pane.feed(format!("{row}\n").as_bytes()));
@@ -676,6 +741,10 @@ impl Daemon {
             pane.recapture_pending = false;
         }
         let pid = pane.pid;
+        if gap {
+            let data = serde_json::json!({ "lines": null, "kept_rows": rows.len() });
+            self.events.emit("log.gap", &project, &address, data);
+        }
         self.marks.insert(id.to_string(), backlog::Mark::now(&log, rows.len()));
         let flush = self.mark_commands();
         let _ = self.tmux.run(&flush).await;
@@ -781,9 +850,24 @@ impl Daemon {
             for (rule, groups) in pane.rules_for(&line) {
                 let names: serde_json::Map<String, serde_json::Value> =
                     groups.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-                let data = serde_json::json!({ "rule": rule.pattern.source, "text": line, "groups": names });
+                // A matched line can be 1 MiB: the event keeps its first 4 KiB.
+                let (text, cut) = rules::cut(&line, 4096);
+                let mut data = serde_json::json!({ "rule": rule.pattern.source, "text": text, "groups": names });
+                if cut {
+                    data["truncated"] = serde_json::Value::Bool(true);
+                }
                 self.events.emit("pattern.matched", &pane.project, &pane.address, data);
-                rules::act(self.tmux.clone(), pane, &rule.action, &line, &groups, self.tx.clone());
+                let tx = self.tx.clone();
+                rules::act(
+                    self.tmux.clone(),
+                    &self.runner,
+                    pane,
+                    &rule.pattern.source,
+                    &rule.action,
+                    &line,
+                    &groups,
+                    tx,
+                );
             }
             if ready {
                 self.set_health(id, crate::reconcile::health::State::Healthy, None).await;
@@ -883,6 +967,7 @@ impl Daemon {
         let (exit_status, signal, state) = status.clone().unwrap_or_default();
         let data = serde_json::json!({ "status": exit_status, "signal": signal, "pid": pid });
         self.events.emit("pane.exited", &pane.project, &pane.address, data);
+        announce(&self.tmux, id, EXIT_SEEN, pid);
         if status.is_none() {
             return self.refresh().await;
         }
@@ -929,6 +1014,22 @@ impl Daemon {
             self.events.emit("pane.restarted", &pane.project, &pane.address, data);
         }
     }
+}
+
+/// The pane option naming the last pid whose `pane.started` a daemon recorded.
+const START_SEEN: &str = "@ctmux-start-seen";
+
+/// The pane option naming the last pid whose `pane.exited` a daemon recorded.
+const EXIT_SEEN: &str = "@ctmux-exit-seen";
+
+/// Writes down (in tmux, off the loop) that `pid`'s start or exit was recorded, so a daemon
+/// started after this one crashed neither repeats nor misses it.
+fn announce(tmux: &Arc<Tmux>, id: &str, option: &str, pid: u32) {
+    let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, option, &pid.to_string()]);
+    let tmux = tmux.clone();
+    tokio::spawn(async move {
+        let _ = tmux.run(&[set]).await;
+    });
 }
 
 /// The wait-for channel the daemon's `pane-died` hook signals.
@@ -1133,7 +1234,8 @@ const POSITION: &str = "#{history_size} #{cursor_y} #{history_limit}";
 fn parse_position(text: &str) -> (usize, bool) {
     let n: Vec<usize> = text.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
     let (size, y, limit) = (n.first().copied().unwrap_or(0), n.get(1).copied().unwrap_or(0), n.get(2).copied());
-    (size + y, limit.is_some_and(|l| size >= l))
+    // tmux drops a tenth of a full history at a time: once it has been full, it stays above 90%.
+    (size + y, limit.is_some_and(|l| l > 0 && size >= l - l / 10))
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

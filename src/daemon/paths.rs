@@ -5,17 +5,44 @@ use std::path::PathBuf;
 
 use crate::tmux::Socket;
 
-/// The runtime directory, created with mode 0700.
+/// The runtime directory, created with mode 0700. One that is a symlink, owned by someone
+/// else, or group/world writable is refused: whoever controls it could plant a socket that
+/// impersonates the daemon (in `/tmp` anyone can create `ctmux-$UID` first).
 pub fn runtime_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(d) => PathBuf::from(d).join("ctmux"),
         // SAFETY: getuid(2) cannot fail and touches no memory.
         None => PathBuf::from(format!("/tmp/ctmux-{}", unsafe { libc::getuid() })),
     };
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let meta = std::fs::symlink_metadata(&dir)?;
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let refuse = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("refusing the runtime directory {}: {why}", dir.display()),
+        ))
+    };
+    if !meta.is_dir() {
+        return refuse("it is not a directory (a symlink?)".into());
+    }
+    if meta.uid() != uid {
+        return refuse(format!("it is owned by uid {}, not by you ({uid})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(format!("it is group or world writable (mode {:o})", meta.mode() & 0o777));
+    }
     Ok(dir)
+}
+
+/// The error for a runtime directory that cannot be used, with what to do about it.
+pub fn runtime_error(e: std::io::Error) -> crate::error::Error {
+    crate::error::Error::failed(
+        format!("cannot use the runtime directory: {e}"),
+        Some("make it yours with mode 0700, or point XDG_RUNTIME_DIR elsewhere".into()),
+    )
 }
 
 /// The daemon socket for `socket`'s server.

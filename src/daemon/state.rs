@@ -23,6 +23,60 @@ fn log_cap() -> u64 {
     })
 }
 
+/// The longest line kept whole (1 MiB): a longer one is logged in pieces of this size, each but
+/// the last marked continued, so a stream without newlines costs bounded memory and linear time.
+pub const LINE_MAX: usize = 1 << 20;
+
+/// Splits a pane's output into lines: each byte is scanned once (an unfinished line is not
+/// rescanned when more of it arrives), and the unfinished line never grows past [`LINE_MAX`].
+#[derive(Default)]
+pub struct Splitter {
+    partial: Vec<u8>,
+}
+
+impl Splitter {
+    /// Adds output; returns the finished lines (no newline, no trailing CR), each with whether
+    /// it is a [`LINE_MAX`] piece of a line that goes on.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            self.extend(&rest[..nl], &mut out);
+            let mut raw = std::mem::take(&mut self.partial);
+            if raw.last() == Some(&b'\r') {
+                raw.pop();
+            }
+            out.push((raw, false));
+            rest = &rest[nl + 1..];
+        }
+        self.extend(rest, &mut out);
+        out
+    }
+
+    fn extend(&mut self, mut bytes: &[u8], out: &mut Vec<(Vec<u8>, bool)>) {
+        while self.partial.len() + bytes.len() >= LINE_MAX {
+            // (A seeded cursor row may have pushed the line past the bound: it goes whole.)
+            let take = LINE_MAX.saturating_sub(self.partial.len());
+            self.partial.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            out.push((std::mem::take(&mut self.partial), true));
+        }
+        self.partial.extend_from_slice(bytes);
+    }
+
+    /// Puts text already on the cursor row before the unfinished line.
+    pub fn seed(&mut self, bytes: &[u8]) {
+        let mut seeded = bytes.to_vec();
+        seeded.extend_from_slice(&self.partial);
+        self.partial = seeded;
+    }
+
+    /// The unfinished line, if any (taking it).
+    pub fn take(&mut self) -> Option<Vec<u8>> {
+        (!self.partial.is_empty()).then(|| std::mem::take(&mut self.partial))
+    }
+}
+
 /// The daemon's view of one pane.
 pub struct PaneState {
     /// Project name.
@@ -68,7 +122,9 @@ pub struct PaneState {
     /// The process is `up`'s placeholder (hash `pending`), not the pane's command: its start
     /// and exit are not events.
     pub placeholder: bool,
-    partial: Vec<u8>,
+    partial: Splitter,
+    /// The log could not be opened (a symlink, say): said once.
+    log_refused: bool,
     log: Option<(BufWriter<File>, u64)>,
     fired: HashMap<usize, Instant>,
 }
@@ -99,23 +155,21 @@ impl PaneState {
             process_start: super::paths::pane_log(&lp.project, &lp.address)
                 .map(|log| backlog::Mark::now(&log, 0))
                 .unwrap_or(backlog::Mark { row: 0, offset: 0, inode: 0 }),
-            partial: Vec::new(),
+            partial: Splitter::default(),
+            log_refused: false,
             log: None,
             fired: HashMap::new(),
         }
     }
 
     /// Appends output; returns the completed lines (ANSI stripped) after logging them raw.
+    /// Pieces of an over-long line ([`Splitter`]) are logged marked continued (timestamp
+    /// suffixed `+`) and handed to rules as lines of their own.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.partial.extend_from_slice(bytes);
-        let mut lines = Vec::new();
-        while let Some(nl) = self.partial.iter().position(|b| *b == b'\n') {
-            let mut raw: Vec<u8> = self.partial.drain(..=nl).collect();
-            raw.pop();
-            if raw.last() == Some(&b'\r') {
-                raw.pop();
-            }
-            self.write_log(&raw);
+        let pieces = self.partial.push(bytes);
+        let mut lines = Vec::with_capacity(pieces.len());
+        for (raw, continued) in pieces {
+            self.write_log(&raw, continued);
             lines.push(crate::ansi::strip(&String::from_utf8_lossy(&raw)));
         }
         lines
@@ -123,9 +177,7 @@ impl PaneState {
 
     /// Starts the partial line with text already on the pane's cursor row.
     pub fn seed(&mut self, bytes: &[u8]) {
-        let mut seeded = bytes.to_vec();
-        seeded.extend_from_slice(&self.partial);
-        self.partial = seeded;
+        self.partial.seed(bytes);
     }
 
     /// The pane's log file.
@@ -159,26 +211,32 @@ impl PaneState {
 
     /// Writes what is buffered (a trailing partial line too) to the log.
     pub fn flush(&mut self) {
-        if !self.partial.is_empty() {
-            let raw = std::mem::take(&mut self.partial);
-            self.write_log(&raw);
+        if let Some(raw) = self.partial.take() {
+            self.write_log(&raw, false);
         }
         if let Some((w, _)) = self.log.as_mut() {
             let _ = w.flush();
         }
     }
 
-    fn write_log(&mut self, raw: &[u8]) {
+    /// Logs one line; `continued` marks a piece of a longer line (its timestamp gets a `+`).
+    fn write_log(&mut self, raw: &[u8], continued: bool) {
         if self.log.is_none() {
             let Ok(path) = super::paths::pane_log(&self.project, &self.address) else { return };
             let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-            if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-                self.log = Some((BufWriter::with_capacity(1 << 16, f), size));
+            match crate::state::open_append(&path) {
+                Ok(f) => self.log = Some((BufWriter::with_capacity(1 << 16, f), size)),
+                Err(e) if !self.log_refused => {
+                    // Said once (in the daemon's log); the pane's output is not logged.
+                    self.log_refused = true;
+                    eprintln!("ctmux daemon: not logging {}: {e}", path.display());
+                }
+                Err(_) => {}
             }
         }
         let ts = crate::reconcile::build::now_nanos() / 1_000_000;
         let Some((w, size)) = self.log.as_mut() else { return };
-        let _ = write!(w, "{ts}\t");
+        let _ = write!(w, "{ts}{}\t", if continued { "+" } else { "" });
         let _ = w.write_all(raw);
         let _ = w.write_all(b"\n");
         *size += raw.len() as u64 + 15;
@@ -239,5 +297,30 @@ impl PaneState {
         // Once-per-start rules may fire again after the restart.
         self.fired.retain(|i, _| !spec.on.get(*i).is_some_and(|r| r.once));
         Some(Duration::from_secs(1u64 << self.restarts.min(5)).min(Duration::from_secs(30)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_without_newline_is_split_linearly_into_bounded_continued_pieces() {
+        let mut s = Splitter::default();
+        let chunk = vec![b'x'; 1024];
+        let start = Instant::now();
+        let mut pieces = Vec::new();
+        // 40 MiB in 1 KiB chunks: rescanning the unfinished line per chunk is ~8e11 steps.
+        for _ in 0..40 * 1024 {
+            pieces.extend(s.push(&chunk));
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+        assert_eq!(pieces.len(), 40);
+        assert!(pieces.iter().all(|(p, continued)| p.len() == LINE_MAX && *continued));
+        assert_eq!(s.push(b"ab\r\ncd\n"), vec![(b"ab".to_vec(), false), (b"cd".to_vec(), false)]);
+        assert_eq!(s.take(), None);
+        s.push(b"tail");
+        s.seed(b"head-");
+        assert_eq!(s.take(), Some(b"head-tail".to_vec()));
     }
 }

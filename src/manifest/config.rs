@@ -24,6 +24,7 @@ pub fn render(project: &Project) -> Value {
     gc.insert("event_retention".into(), json!(format_duration(project.gc.event_retention)));
     gc.insert("snapshots_keep".into(), json!(project.gc.snapshots_keep));
     top.insert("gc".into(), Value::Object(gc));
+    top.insert("history_limit".into(), json!(project.history_limit));
     if !project.groups.is_empty() {
         top.insert("groups".into(), json!(project.groups));
     }

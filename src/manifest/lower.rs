@@ -17,7 +17,7 @@ use super::reader::Reader;
 
 /// Keys of the top level of a manifest.
 pub const PROJECT_KEYS: &[&str] =
-    &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "groups", "sessions"];
+    &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "history_limit", "groups", "sessions"];
 /// Keys of a session.
 pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on"];
 /// Keys of a window.
@@ -104,6 +104,26 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
     let default_shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
     let shell = fields.get("shell").and_then(|n| reader.string(n, "shell")).unwrap_or(default_shell);
     let gc = fields.get("gc").map(|n| lower_gc(reader, n)).unwrap_or_default();
+    let history_limit = match fields.get("history_limit") {
+        Some(n) => match reader.u32(n, "history_limit") {
+            // tmux refuses more (INT_MAX), and memory runs out long before.
+            Some(limit) if limit > super::model::MAX_HISTORY_LIMIT => {
+                reader.problem(
+                    Problem::new(
+                        "invalid_value",
+                        n.span.clone(),
+                        format!("history_limit {limit} is too large"),
+                        "too many lines of scrollback",
+                    )
+                    .help(format!("at most {} lines per pane", super::model::MAX_HISTORY_LIMIT)),
+                );
+                super::model::DEFAULT_HISTORY_LIMIT
+            }
+            Some(limit) => limit,
+            None => super::model::DEFAULT_HISTORY_LIMIT,
+        },
+        None => super::model::DEFAULT_HISTORY_LIMIT,
+    };
 
     let top = Inherited { cwd, env, shell, deps: Vec::new() };
     let mut sessions = IndexMap::new();
@@ -126,7 +146,8 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
     }
     check_unique_panes(reader, root, &sessions);
 
-    let mut project = Project { name, file: file.to_path_buf(), socket, gc, groups: IndexMap::new(), sessions };
+    let mut project =
+        Project { name, file: file.to_path_buf(), socket, gc, history_limit, groups: IndexMap::new(), sessions };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
     }

@@ -21,11 +21,22 @@ pub struct Project {
     pub socket: Option<String>,
     /// Garbage-collection settings.
     pub gc: Gc,
+    /// tmux `history-limit` of the project's panes (set before they are created: tmux fixes it
+    /// then): the lines a daemon that was down can still recover.
+    pub history_limit: u32,
     /// Named groups, each expanded to pane addresses.
     pub groups: IndexMap<String, Vec<String>>,
     /// Sessions in manifest order.
     pub sessions: IndexMap<String, Session>,
 }
+
+/// The default `history_limit`: 50,000 lines, what a pane may print while no daemon runs and
+/// still be logged in full once one is back (tmux's own default is 2,000).
+pub const DEFAULT_HISTORY_LIMIT: u32 = 50_000;
+
+/// The largest `history_limit` accepted: 10 million lines (a pane's history costs memory in
+/// tmux; tmux itself refuses more than `INT_MAX`).
+pub const MAX_HISTORY_LIMIT: u32 = 10_000_000;
 
 /// Garbage-collection policy for the daemon.
 #[derive(Debug, Clone, PartialEq)]

@@ -32,6 +32,9 @@ pub struct Manifest {
     shell: Option<String>,
     /// Garbage collection of exited panes, events and snapshots.
     gc: Option<Gc>,
+    /// tmux `history-limit` of the project's panes (default 50000): what a daemon that was down
+    /// can still log once it is back.
+    history_limit: Option<u32>,
     /// Named sets of sessions or `session/pane` addresses, usable as targets and dependencies.
     groups: Option<IndexMap<String, StringOrList>>,
     /// The tmux sessions, in order.

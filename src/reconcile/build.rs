@@ -47,6 +47,9 @@ pub fn placeholder(waiting_for: &str) -> Vec<String> {
     ]
 }
 
+/// The global option holding the user's `history-limit` while a session is created.
+const SAVED_HISTORY_LIMIT: &str = "@ctmux-saved-history-limit";
+
 /// Commands creating `pane` running `argv`, tagged with `hash` (`pending` for placeholders).
 pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, existing: &mut Existing) -> Vec<Cmd> {
     let target = window_target(&pane.session, &pane.window);
@@ -76,7 +79,23 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     for e in spec::env(pane, &project.name) {
         base = base.opt("-e", e);
     }
-    let mut cmds = vec![base.args(argv)];
+    // tmux fixes a pane's history-limit when it creates the pane, from its session's option:
+    // a new session's first pane takes the global one, so that is set around the new-session
+    // (in the same call) and restored after; later panes take the session's.
+    let limit = project.history_limit.to_string();
+    let session_target = format!("={}:", pane.session);
+    let mut cmds = if new_session {
+        vec![
+            Cmd::new("set-option").args(["-gF", SAVED_HISTORY_LIMIT, "#{history-limit}"]),
+            Cmd::new("set-option").args(["-g", "history-limit", &limit]),
+            base.args(argv),
+            Cmd::new("set-option").args(["-gF", "history-limit", &format!("#{{{SAVED_HISTORY_LIMIT}}}")]),
+            Cmd::new("set-option").args(["-gu", SAVED_HISTORY_LIMIT]),
+            Cmd::new("set-option").args(["-t", &session_target, "history-limit", &limit]),
+        ]
+    } else {
+        vec![Cmd::new("set-option").args(["-t", &session_target, "history-limit", &limit]), base.args(argv)]
+    };
     if splitting {
         // Keep room for the next split; the window's real layout is applied at the end.
         cmds.push(Cmd::new("select-layout").opt("-t", target.clone()).arg("tiled"));

@@ -39,12 +39,7 @@ pub fn acquire(
         )
     })?;
     let path = dir.join(format!("{server_key}--{project}.lock"));
-    let mut file = File::options()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
+    let mut file = crate::state::open_lock(&path)
         .map_err(|e| Error::failed(format!("cannot open lock {}: {e}", path.display()), None))?;
     if file.try_lock().is_err() {
         let mut who = String::new();

@@ -52,7 +52,24 @@ impl Control {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .env(OWNER_ENV, std::process::id().to_string())
             .kill_on_drop(true);
+        // The client dies with us: killed with SIGKILL, a daemon would otherwise leave its
+        // clients attached with no reader, and tmux stops reading the session's panes once a
+        // client's backlog is full (their output froze for minutes).
+        // SAFETY: prctl(2) and getppid(2) are async-signal-safe and touch no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl took effect.
+                if libc::getppid() == 1 {
+                    return Err(std::io::Error::other("parent gone"));
+                }
+                Ok(())
+            });
+        }
         if tmux.socket != super::Socket::Default {
             cmd.env_remove("TMUX");
         }
@@ -120,6 +137,55 @@ impl Control {
         drop(self.child.stdin.take());
         let _ = self.child.kill().await;
     }
+}
+
+/// The flags every ctmux control client attaches with ([`Control::attach`]).
+const OUR_FLAGS: [&str; 3] = ["control-mode", "ignore-size", "read-only"];
+
+/// The environment variable that names the ctmux process a control client was started by.
+const OWNER_ENV: &str = "CTMUX_CONTROL_OWNER";
+
+/// Detaches (and kills) the control clients a ctmux process left behind, found by client flags
+/// and pid (not by name): attached with ctmux's flags, and either started by a ctmux process
+/// that is no longer their parent ([`OWNER_ENV`]) or adopted by init (an older ctmux's, which
+/// set no owner). Returns how many. A daemon killed with SIGKILL left these before clients died
+/// with it, and tmux stops reading a session whose client does not read.
+pub async fn detach_orphans(tmux: &Tmux) -> usize {
+    let format = "#{client_pid}\t#{client_name}\t#{client_flags}";
+    let Ok(out) = tmux.run(&[super::Cmd::query("list-clients").args(["-F", format])]).await else { return 0 };
+    let me = std::process::id();
+    let owner = |pid: u32| -> Option<u32> {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let prefix = format!("{OWNER_ENV}=");
+        let var = env.split(|b| *b == 0).find_map(|v| v.strip_prefix(prefix.as_bytes()))?;
+        std::str::from_utf8(var).ok()?.parse().ok()
+    };
+    let mut detach = Vec::new();
+    let mut pids = Vec::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [pid, name, flags] = f[..] else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let flags: Vec<&str> = flags.split(',').collect();
+        if !OUR_FLAGS.iter().all(|f| flags.contains(f)) {
+            continue;
+        }
+        let orphan = match (crate::process::ppid(pid), owner(pid)) {
+            (Some(parent), Some(owner)) => parent != owner && parent != me,
+            (Some(parent), None) => parent == 1,
+            (None, _) => false,
+        };
+        if orphan {
+            detach.push(super::Cmd::new("detach-client").args(["-t", name]));
+            pids.push(pid);
+        }
+    }
+    let _ = tmux.run(&detach).await;
+    for &pid in &pids {
+        // A client blocked writing to a pipe nobody reads may never act on the detach.
+        crate::process::signal(pid, "SIGKILL");
+    }
+    pids.len()
 }
 
 /// Parses one control-mode line.

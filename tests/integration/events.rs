@@ -149,13 +149,11 @@ sessions:
           - { match: '^END$', do: { run: 'echo end >> fired.txt' } }
 "#,
     );
-    // A history big enough to hold everything printed while no daemon runs.
-    std::process::Command::new("tmux")
-        .args(["-L", &s.name, "-f", "/dev/null", "new-session", "-d", "-s", "keep"])
-        .status()
-        .unwrap();
-    s.tmux(&["set-option", "-g", "history-limit", "100000"]);
+    // tmux's default history-limit (2,000) lost thousands of these lines; the product sets its
+    // own (history_limit, default 50,000) on the panes it creates.
     s.expect(&["up"], 0);
+    assert_eq!(s.tmux(&["show-options", "-gv", "history-limit"]).trim(), "2000", "the global option changed");
+    assert_eq!(s.tmux(&["display-message", "-p", "-t", "=b:", "#{history_limit}"]).trim(), "50000");
     let log = s.state.path().join("logs/kill/b/p.log");
     let numbers = || -> Vec<u64> { read(&log).lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect() };
     assert!(eventually(Duration::from_secs(20), || numbers().len() >= 5000), "burst did not start");

@@ -148,3 +148,16 @@ pub fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<St
     });
     rx
 }
+
+/// Every pid in /proc.
+pub fn read_dir_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The parent of `pid`, from /proc.
+pub fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
+}

@@ -5,6 +5,7 @@ mod daemon;
 mod docs;
 mod events;
 mod examples;
+mod faults;
 mod harness;
 mod limits;
 mod manifest;

@@ -66,13 +66,16 @@ async fn stop_in_order(
             let Some(lp) = live.get(&address) else {
                 continue;
             };
-            if lp.dead {
-                out.push(Stopped { address, killed: false, survivors: Vec::new() });
-                continue;
-            }
             let pane = project.pane(&address).cloned();
-            let stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
-            let (name, pid, server) = (project.name.clone(), lp.pid, server.clone());
+            let mut stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
+            let (name, mut pid, server) = (project.name.clone(), lp.pid, server.clone());
+            if lp.dead {
+                // The pane's process is gone (its pid may be someone else's by now), but what it
+                // left running in the background still carries the pane's mark: signalled, then
+                // SIGKILLed, and reported if it survives.
+                pid = 0;
+                stop.command = None;
+            }
             set.spawn(async move { stop_tree(&server, &name, &address, pid, &stop, pane.as_ref()).await });
         }
         while let Some(Ok(s)) = set.join_next().await {
@@ -112,6 +115,9 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
         .collect();
     let _ = rt.block_on(stack.tmux.run(&marks));
     let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    // A control client left by a killed daemon keeps a server alive with no sessions after
+    // the last one is killed: gone first.
+    rt.block_on(crate::tmux::control::detach_orphans(&stack.tmux));
     // Remove panes; a session left with only our panes goes as a whole.
     let mut cmds = Vec::new();
     let mut sessions: BTreeMap<&str, (usize, usize)> = BTreeMap::new();

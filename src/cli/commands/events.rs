@@ -12,9 +12,9 @@ use crate::exit::Exit;
 use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
-/// The event kinds the daemon records (SPEC §4, plus `pane.removed`, `pane.output` for output
-/// subscriptions, and `wait.timeout` from `pane wait`).
-pub const KINDS: [&str; 13] = [
+/// The event kinds the daemon records: the contract's, plus `pane.removed`, `pane.output` for
+/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped` and `log.gap`.
+pub const KINDS: [&str; 15] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
@@ -24,6 +24,8 @@ pub const KINDS: [&str; 13] = [
     "pattern.matched",
     "health.changed",
     "limit.exceeded",
+    "rule.dropped",
+    "log.gap",
     "gc.collected",
     "snapshot.saved",
     "daemon.started",

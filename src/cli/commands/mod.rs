@@ -16,6 +16,7 @@ mod pane_wait;
 mod session;
 mod stack;
 pub mod status;
+mod supervise;
 mod target;
 mod up;
 mod validate;
@@ -29,6 +30,24 @@ use crate::manifest::{self, Loaded};
 
 /// Runs one verb.
 pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
+    // Verbs about a running stack restart a daemon that died (see `supervise`); `up` and
+    // `start` start it themselves, `status` reports what it found, `down` takes things away.
+    if matches!(
+        command,
+        Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Attach(_)
+            | Command::Session { .. }
+            | Command::Pane { .. }
+            | Command::Group { .. }
+            | Command::Logs(_)
+            | Command::Events(_)
+            | Command::Subscribe(_)
+            | Command::Unsubscribe { .. }
+            | Command::Metrics { .. }
+    ) {
+        supervise::before(ctx);
+    }
     match command {
         Command::Validate => validate::run(ctx),
         Command::Config(args) => config::run(ctx, &args),

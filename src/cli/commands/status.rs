@@ -99,6 +99,9 @@ impl PaneDoc {
 #[derive(Serialize)]
 struct StatusDoc<'a> {
     project: &'a str,
+    /// running | restarted (it was down: started again now) | down | off (`up --no-daemon`,
+    /// or nothing managed).
+    daemon: &'static str,
     panes: &'a [PaneDoc],
 }
 
@@ -153,6 +156,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
     let addresses = stack.addresses(&args.targets)?;
     let rt = runtime()?;
     let project = stack.project();
+    let daemon = super::supervise::supervise(ctx, &stack.tmux.socket);
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let managed = live.managed(&project.name);
     let capture: Vec<String> = addresses
@@ -219,8 +223,11 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
         }
     }
     if ctx.json() {
-        ctx.print_json(&StatusDoc { project: &project.name, panes: &docs });
+        ctx.print_json(&StatusDoc { project: &project.name, daemon: daemon.as_str(), panes: &docs });
         return Ok(Exit::Ok);
+    }
+    if daemon == super::supervise::Daemon::Down {
+        println!("! the daemon is down: no logs, rules, restarts or health checks until it runs");
     }
     println!(
         "{:<28} {:<8} {:<10} {:>8} {:>5} {:>4} {:>7} {:>10} {:>8}  COMMAND",

@@ -131,6 +131,22 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let result = rt.block_on(Up::new(&stack.tmux, stack.project(), settings, &printer).run(&plan, &live));
     stack.report_traffic(ctx);
     let panes = result?;
+    // The choice is remembered on the project's sessions: other verbs restart a dead daemon
+    // only for projects that did not opt out.
+    let sessions: std::collections::BTreeSet<&str> = stack.project().panes().map(|p| p.session.as_str()).collect();
+    let choice: Vec<crate::tmux::Cmd> = sessions
+        .iter()
+        .map(|s| {
+            let target = format!("={s}:");
+            let cmd = crate::tmux::Cmd::new("set-option").args(["-q", "-t", &target]);
+            if args.no_daemon {
+                cmd.args([super::supervise::NO_DAEMON, "1"])
+            } else {
+                cmd.args(["-u", super::supervise::NO_DAEMON])
+            }
+        })
+        .collect();
+    let _ = rt.block_on(stack.tmux.run(&choice));
     let daemon = hand_to_daemon(&stack, !args.no_daemon)?;
     let waiting: Vec<String> = panes
         .iter()
