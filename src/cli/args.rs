@@ -159,7 +159,8 @@ pub struct LongFile {
 pub struct EventsArgs {
     /// Only events of these targets (session, `session/pane`, pane).
     pub targets: Vec<String>,
-    /// Keep printing new events as they happen (JSON Lines with `--json`).
+    /// Print new events as they happen, from now on (JSON Lines with `--json`); with `--since`
+    /// or `-n`, recorded events first.
     #[arg(short = 'f', long)]
     pub follow: bool,
     /// `--file` (`-f` is `--follow` here).
