@@ -94,8 +94,8 @@ pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String
     for report in err.reports() {
         let _ = handler.render_report(&mut out, &report);
     }
-    if err.problems.len() > 1 {
-        let _ = writeln!(out, "{} problems in {}; nothing was applied", err.problems.len(), err.file.display());
+    if err.total > 1 {
+        let _ = writeln!(out, "{} problems in {}; nothing was applied", err.total, err.file.display());
     }
     out
 }
