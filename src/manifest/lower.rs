@@ -238,7 +238,7 @@ fn lower_session(
         }
         (None, Some(pnode)) => {
             let layout = f.get("layout").and_then(|n| reader.string(n, &format!("{what}.layout")));
-            let panes = lower_panes(reader, name, name, pnode, &inherited, declared);
+            let panes = lower_panes(reader, name, name, true, pnode, &inherited, declared);
             windows.insert(name.to_string(), Window { name: name.into(), layout, focus: false, panes });
         }
         (None, None) => reader.problem(
@@ -283,7 +283,7 @@ fn lower_window(
         );
         return None;
     };
-    let panes = lower_panes(reader, session, name, pnode, &inherited, declared);
+    let panes = lower_panes(reader, session, name, false, pnode, &inherited, declared);
     Some(Window { name: name.into(), layout, focus, panes })
 }
 
@@ -291,11 +291,17 @@ fn lower_panes(
     reader: &mut Reader<'_>,
     session: &str,
     window: &str,
+    shorthand: bool,
     node: &Node,
     outer: &Inherited,
     declared: &mut Vec<(String, DeclaredDep)>,
 ) -> IndexMap<String, Pane> {
-    let what = format!("panes of `{session}:{window}`");
+    // The `panes:` shorthand puts them in a window named after the session: name the session.
+    let what = if shorthand {
+        format!("the panes of session `{session}`")
+    } else {
+        format!("the panes of window `{session}:{window}`")
+    };
     let mut panes = IndexMap::new();
     if let NodeKind::Seq(_) = node.kind {
         reader.problem(
@@ -305,7 +311,7 @@ fn lower_panes(
                 format!("{what} must be a map of name → pane, found a list"),
                 "a list",
             )
-            .help("name each pane: `panes: { server: cargo run, tests: cargo test }`"),
+            .help("name each pane, so it has an address (`session/name`): `panes: { server: cargo run, tests: cargo test }`"),
         );
         return panes;
     }

@@ -13,6 +13,7 @@ pub mod node;
 pub mod pane;
 pub mod reader;
 pub mod schema;
+pub mod spellings;
 pub mod toml;
 pub mod yaml;
 

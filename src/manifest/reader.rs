@@ -100,7 +100,8 @@ impl<'s> Reader<'s> {
             } else if what == "the manifest" && key.name.starts_with("x-") {
                 // Compose-style extension fields: a place for YAML anchors.
             } else {
-                let help = suggest::hint(&key.name, allowed.iter().copied())
+                let help = super::spellings::hint(&key.name, allowed)
+                    .or_else(|| suggest::hint(&key.name, allowed.iter().copied()))
                     .unwrap_or_else(|| format!("{what} accepts: {}", allowed.join(", ")));
                 self.problem(
                     Problem::new(
