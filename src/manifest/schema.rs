@@ -30,7 +30,7 @@ pub struct Manifest {
     cwd: Option<String>,
     /// Shell that runs string commands; default `$SHELL`, then `/bin/sh`.
     shell: Option<String>,
-    /// Garbage collection of exited panes, events and snapshots.
+    /// Garbage collection of recorded events.
     gc: Option<Gc>,
     /// Named sets of sessions or `session/pane` addresses, usable as targets and dependencies.
     groups: Option<IndexMap<String, StringOrList>>,
@@ -42,12 +42,8 @@ pub struct Manifest {
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Gc {
-    /// Remove exited panes after this long (e.g. `2h`).
-    ttl: Option<DurationStr>,
-    /// Keep recorded events this long (default `7d`).
+    /// Keep recorded events and metric samples this long (default `7d`).
     event_retention: Option<DurationStr>,
-    /// Snapshots to keep (default 20).
-    snapshots_keep: Option<u32>,
 }
 
 /// A session: a map of settings, or a command string for a one-pane session.
