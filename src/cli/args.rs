@@ -552,7 +552,8 @@ pub struct GraphArgs {
 pub struct UpArgs {
     /// Targets (sessions, `session/pane`, panes, groups); default: everything.
     pub targets: Vec<String>,
-    /// Wait until every target is healthy (or done, for one-shot panes).
+    /// Wait until every target with a health check is healthy and every other one runs (a
+    /// one-shot that already exited 0 with `restart: no` counts as done).
     #[arg(long)]
     pub wait: bool,
     /// Give up waiting after this long (exit 3), e.g. `60s`.

@@ -100,7 +100,7 @@ pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String
     out
 }
 
-/// Prints an error on stderr (human) or stdout (`--json`, SPEC §6 shape).
+/// Prints an error on stderr (human) or stdout (`--json`, the shape in docs/cli.md).
 pub fn print_error(ctx: &Ctx, err: &Error) {
     if ctx.json() {
         let doc = match err {

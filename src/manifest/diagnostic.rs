@@ -200,7 +200,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
-/// The `error` object of SPEC §6 for one manifest problem.
+/// The `--json` `error` object for one manifest problem (docs/cli.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct JsonError {
     /// Stable code.

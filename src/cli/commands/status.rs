@@ -13,7 +13,7 @@ use crate::manifest::model::{Check, Pane};
 use crate::reconcile::{health, observe};
 use crate::tmux::LivePane;
 
-/// A pane in `--json` output: SPEC §6's shared pane shape.
+/// A pane in `--json` output: the pane shape shared by every verb (docs/cli.md).
 #[derive(Debug, Serialize)]
 pub struct PaneDoc {
     /// ctmux address (`session/pane`).
