@@ -116,6 +116,18 @@ fn strategy() -> impl Strategy<Value = (String, bool)> {
         (any::<String>(), any::<bool>()),
         ("[ -~\n\t:{}\\[\\],'\"&*!|>%@`$#-]{0,200}", any::<bool>()),
         aliases().prop_map(|t| (t, false)),
+        // Long lines, so problems land past the columns miette can pad to (65,535).
+        (0..n, any::<usize>(), 300usize..80_000, any::<bool>()).prop_map({
+            let seeds = seeds.clone();
+            move |(i, at, width, toml)| {
+                let s = &seeds[i];
+                let mut cut = at % (s.len() + 1);
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                (format!("{}{}{}", &s[..cut], " ".repeat(width), &s[cut..]), toml)
+            }
+        }),
         (0..n, any::<usize>(), any::<usize>(), "[ -~\n]{0,12}", any::<bool>()).prop_map(
             move |(i, at, len, insert, toml)| {
                 let s = &seeds[i];
