@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use indexmap::IndexSet;
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::manifest::model::{Condition, Project};
@@ -41,7 +41,9 @@ impl DepGraph {
     /// Every cycle (strongly connected component with an edge inside), members in manifest order.
     pub fn cycles(&self) -> Vec<Vec<String>> {
         let mut out = Vec::new();
-        for scc in tarjan_scc(&self.graph) {
+        // Kosaraju, not Tarjan: petgraph's Tarjan recurses once per pane of a chain (a 10,000-pane
+        // cycle overflowed the stack).
+        for scc in kosaraju_scc(&self.graph) {
             let self_loop = scc.len() == 1 && self.graph.contains_edge(scc[0], scc[0]);
             if scc.len() > 1 || self_loop {
                 let mut members: Vec<NodeIndex> = scc;
@@ -57,16 +59,18 @@ impl DepGraph {
     fn order_cycle(&self, members: &[NodeIndex]) -> Vec<String> {
         let set: HashSet<NodeIndex> = members.iter().copied().collect();
         let mut path = vec![members[0]];
+        let mut on_path: HashSet<NodeIndex> = HashSet::from([members[0]]);
         while let Some(next) = self
             .graph
             .neighbors_directed(*path.last().unwrap_or(&members[0]), Direction::Outgoing)
-            .filter(|n| set.contains(n) && !path.contains(n))
+            .filter(|n| set.contains(n) && !on_path.contains(n))
             .min()
         {
+            on_path.insert(next);
             path.push(next);
         }
         for m in members {
-            if !path.contains(m) {
+            if on_path.insert(*m) {
                 path.push(*m);
             }
         }
@@ -80,28 +84,38 @@ impl DepGraph {
         let mut level: HashMap<NodeIndex, usize> = HashMap::new();
         let mut order: Vec<NodeIndex> = self.graph.node_indices().filter(|n| included(*n)).collect();
         order.sort();
-        fn depth(
-            g: &DiGraph<String, Condition>,
-            n: NodeIndex,
-            memo: &mut HashMap<NodeIndex, usize>,
-            stack: &mut Vec<NodeIndex>,
-        ) -> usize {
-            if let Some(d) = memo.get(&n) {
-                return *d;
+        // Longest path to a pane with no dependencies, depth-first without recursion: a chain
+        // of 10,000 panes overflowed the stack, and the on-stack list made it quadratic.
+        let mut memo: HashMap<NodeIndex, usize> = HashMap::new();
+        let mut on_stack: HashSet<NodeIndex> = HashSet::new();
+        for &start in &order {
+            let mut stack = vec![(start, false)];
+            while let Some((n, done)) = stack.pop() {
+                if done {
+                    // A neighbour still on the stack closes a cycle: reported at load, never
+                    // reached for a valid manifest.
+                    let d = self
+                        .graph
+                        .neighbors_directed(n, Direction::Outgoing)
+                        .map(|m| memo.get(&m).map_or(1, |d| d + 1))
+                        .max()
+                        .unwrap_or(0);
+                    on_stack.remove(&n);
+                    memo.insert(n, d);
+                    continue;
+                }
+                if memo.contains_key(&n) || !on_stack.insert(n) {
+                    continue;
+                }
+                stack.push((n, true));
+                stack.extend(
+                    self.graph
+                        .neighbors_directed(n, Direction::Outgoing)
+                        .filter(|m| !memo.contains_key(m) && !on_stack.contains(m))
+                        .map(|m| (m, false)),
+                );
             }
-            if stack.contains(&n) {
-                return 0; // cycle: reported at load; never reached for a valid manifest
-            }
-            stack.push(n);
-            let d =
-                g.neighbors_directed(n, Direction::Outgoing).map(|m| depth(g, m, memo, stack) + 1).max().unwrap_or(0);
-            stack.pop();
-            memo.insert(n, d);
-            d
-        }
-        let (mut memo, mut stack) = (HashMap::new(), Vec::new());
-        for n in &order {
-            level.insert(*n, depth(&self.graph, *n, &mut memo, &mut stack));
+            level.insert(start, memo[&start]);
         }
         let mut waves: Vec<Vec<String>> = Vec::new();
         for n in order {

@@ -20,9 +20,9 @@ pub struct Cli {
 /// Options every verb accepts.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Global {
-    /// Manifest file, given before the verb as in compose (default: ctmux.yaml, ctmux.yml or
-    /// ctmux.toml here or in a parent directory).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    /// Manifest file (default: ctmux.yaml, ctmux.yml or ctmux.toml here or in a parent
+    /// directory). After `logs`, `events` and `pane tail`, `-f` is `--follow`: use `--file` there.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// tmux socket name, like `tmux -L`.
     #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket_path")]
@@ -149,14 +149,27 @@ pub enum MetricsCmd {
     },
 }
 
+/// `--file` without the `-f` short, for verbs whose `-f` is `--follow` (as in `compose logs -f`);
+/// its value lands in [`Global::file`], since both have the id `file`.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct LongFile {
+    /// Manifest file (`-f` is `--follow` here).
+    #[arg(long = "file", id = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
 /// `events` flags.
 #[derive(Debug, ClapArgs)]
 pub struct EventsArgs {
     /// Only events of these targets (session, `session/pane`, pane).
     pub targets: Vec<String>,
-    /// Keep printing new events as they happen (JSON Lines with `--json`).
+    /// Print new events as they happen, from now on (JSON Lines with `--json`); with `--since`
+    /// or `-n`, recorded events first.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// `--file` (`-f` is `--follow` here).
+    #[command(flatten)]
+    pub file: LongFile,
     /// Only events since then: a duration ago (`10m`) or a time (`2026-11-25T09:00:00Z`).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
@@ -196,11 +209,14 @@ pub struct LogsArgs {
     /// Keep printing new lines as panes print them (across restarts and log rotation).
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// `--file` (`-f` is `--follow` here).
+    #[command(flatten)]
+    pub file: LongFile,
     /// Only lines since then: a duration ago (`10m`) or a time (`2026-11-25T09:00:00Z`).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Last N lines of each pane.
-    #[arg(short = 'n', long)]
+    /// Last N lines of each pane (`--tail N`, as in compose, is the same).
+    #[arg(short = 'n', long, visible_alias = "tail")]
     pub lines: Option<usize>,
     /// Only lines matching this regex.
     #[arg(long)]
@@ -448,6 +464,9 @@ pub enum PaneCmd {
         /// Follow.
         #[arg(short, long)]
         follow: bool,
+        /// `--file` (`-f` is `--follow` here).
+        #[command(flatten)]
+        file: LongFile,
         /// Only lines matching this regex.
         #[arg(long)]
         grep: Option<String>,
@@ -537,7 +556,8 @@ pub struct GraphArgs {
 pub struct UpArgs {
     /// Targets (sessions, `session/pane`, panes, groups); default: everything.
     pub targets: Vec<String>,
-    /// Wait until every target is healthy (or done, for one-shot panes).
+    /// Wait until every target with a health check is healthy and every other one runs (a
+    /// one-shot that already exited 0 with `restart: no` counts as done).
     #[arg(long)]
     pub wait: bool,
     /// Give up waiting after this long (exit 3), e.g. `60s`.
@@ -638,5 +658,53 @@ impl UpArgs {
             watch: false,
             down_on_exit: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Cli {
+        parse(std::iter::once("ctmux").chain(args.iter().copied()).map(OsString::from))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn global_flags_are_accepted_after_the_verb() {
+        for args in [
+            &["up", "-f", "x.yaml", "--json", "-q", "-v", "--no-color", "-S", "/tmp/s"][..],
+            &["-f", "x.yaml", "up", "--json", "-q", "-v", "--no-color", "-S", "/tmp/s"],
+            &["status", "--file", "x.yaml", "--json", "--quiet", "--verbose", "--no-color", "-S", "/tmp/s"],
+            &["pane", "ls", "-f", "x.yaml", "--json", "-q", "-v", "--no-color", "-S", "/tmp/s"],
+        ] {
+            let cli = parse_ok(args);
+            let g = &cli.global;
+            assert_eq!(g.file.as_deref(), Some(std::path::Path::new("x.yaml")), "{args:?}");
+            assert!(g.json && g.quiet && g.no_color && g.verbose == 1, "{args:?}");
+            assert_eq!(g.socket_path.as_deref(), Some(std::path::Path::new("/tmp/s")), "{args:?}");
+        }
+        let cli = parse_ok(&["down", "-L", "dev", "worker"]);
+        assert_eq!(cli.global.socket_name.as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn after_logs_events_and_pane_tail_dash_f_follows_and_file_is_long() {
+        let cli = parse_ok(&["-f", "x.yaml", "logs", "-f", "--tail", "5"]);
+        let Command::Logs(args) = cli.command else { panic!("not logs") };
+        assert!(args.follow);
+        assert_eq!(args.lines, Some(5));
+        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("x.yaml")));
+
+        let cli = parse_ok(&["logs", "--file", "y.yaml", "-f"]);
+        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        let cli = parse_ok(&["events", "-f", "--file", "y.yaml"]);
+        let Command::Events(args) = cli.command else { panic!("not events") };
+        assert!(args.follow);
+        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        let cli = parse_ok(&["pane", "tail", "app/web", "-f", "--file", "y.yaml"]);
+        let Command::Pane { cmd: PaneCmd::Tail { follow, .. } } = cli.command else { panic!("not tail") };
+        assert!(follow);
+        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
     }
 }

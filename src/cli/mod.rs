@@ -16,6 +16,7 @@ pub use output::Ctx;
 
 /// Runs ctmux with `args` (including argv[0]) and returns the exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Exit {
+    output::quiet_on_broken_pipe();
     let called_ms = crate::process::started_ms().unwrap_or_else(|| crate::store::now_ms().max(0) as u64);
     let cli = match args::parse(args) {
         Ok(cli) => cli,

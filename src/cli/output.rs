@@ -62,6 +62,40 @@ impl Ctx {
     }
 }
 
+/// Makes a closed stdout (`ctmux logs | head -1`) end ctmux quietly with exit 0, as a reader
+/// that has seen enough is no failure. Rust ignores SIGPIPE, so `print!` panics on EPIPE instead;
+/// this hook turns exactly that panic (and no other) into a quiet exit, for every verb at once.
+pub fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && is_broken_pipe_text(message) {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
+/// An I/O error's text says EPIPE (std prints it as "Broken pipe (os error 32)").
+fn is_broken_pipe_text(message: &str) -> bool {
+    message.contains(&format!("(os error {})", libc::EPIPE))
+}
+
+/// Writes `bytes` to stdout; a closed pipe is not an error (see [`quiet_on_broken_pipe`]).
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Renders manifest problems the way miette draws them, without colour when `color` is false.
 pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
@@ -70,13 +104,13 @@ pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String
     for report in err.reports() {
         let _ = handler.render_report(&mut out, &report);
     }
-    if err.problems.len() > 1 {
-        let _ = writeln!(out, "{} problems in {}; nothing was applied", err.problems.len(), err.file.display());
+    if err.total > 1 {
+        let _ = writeln!(out, "{} problems in {}; nothing was applied", err.total, err.file.display());
     }
     out
 }
 
-/// Prints an error on stderr (human) or stdout (`--json`, SPEC §6 shape).
+/// Prints an error on stderr (human) or stdout (`--json`, the shape in docs/cli.md).
 pub fn print_error(ctx: &Ctx, err: &Error) {
     if ctx.json() {
         let doc = match err {

@@ -18,11 +18,7 @@ pub fn render(project: &Project) -> Value {
         top.insert("socket".into(), s(socket));
     }
     let mut gc = Map::new();
-    if let Some(ttl) = project.gc.ttl {
-        gc.insert("ttl".into(), json!(format_duration(ttl)));
-    }
     gc.insert("event_retention".into(), json!(format_duration(project.gc.event_retention)));
-    gc.insert("snapshots_keep".into(), json!(project.gc.snapshots_keep));
     top.insert("gc".into(), Value::Object(gc));
     top.insert("history_limit".into(), json!(project.history_limit));
     if !project.groups.is_empty() {

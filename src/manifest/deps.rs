@@ -166,12 +166,18 @@ pub fn resolve(reader: &mut Reader<'_>, project: &mut Project, declared: &[(Stri
     report_cycles(reader, project, &resolved);
 }
 
+/// At most this many edges of one cycle are labelled in its diagnostic (a 10,000-pane cycle
+/// drew 10,000 labels, each read from the start of the file).
+const CYCLE_LABELS: usize = 8;
+
 fn report_cycles(reader: &mut Reader<'_>, project: &Project, edges: &[(String, Dependency, Span)]) {
     let graph = DepGraph::new(project);
     for cycle in graph.cycles() {
+        let members: std::collections::HashSet<&String> = cycle.iter().collect();
+        let cycle_set = &members;
         let first_span = edges
             .iter()
-            .find(|(from, dep, _)| cycle.contains(from) && cycle.contains(&dep.target))
+            .find(|(from, dep, _)| cycle_set.contains(from) && cycle_set.contains(&dep.target))
             .map(|(_, _, s)| s.clone())
             .unwrap_or(0..0);
         let mut problem = Problem::new(
@@ -179,21 +185,31 @@ fn report_cycles(reader: &mut Reader<'_>, project: &Project, edges: &[(String, D
             first_span.clone(),
             if cycle.len() == 1 {
                 format!("`{}` depends on itself", cycle[0])
+            } else if cycle.len() > 2 * CYCLE_LABELS {
+                format!(
+                    "dependency cycle of {} panes: {} → … → {} → {}",
+                    cycle.len(),
+                    cycle[..CYCLE_LABELS].join(" → "),
+                    cycle[cycle.len() - 2..].join(" → "),
+                    cycle[0]
+                )
             } else {
                 format!("dependency cycle: {} → {}", cycle.join(" → "), cycle[0])
             },
             "part of the cycle",
         )
         .help("remove one of these dependencies; ctmux starts dependencies first, so a cycle can never start");
-        let mut labelled = vec![first_span];
+        let mut labelled = std::collections::HashSet::from([first_span]);
         for (from, dep, span) in edges {
-            if cycle.contains(from) && cycle.contains(&dep.target) && !labelled.contains(span) {
+            if labelled.len() > CYCLE_LABELS {
+                break;
+            }
+            if cycle_set.contains(from) && cycle_set.contains(&dep.target) && labelled.insert(span.clone()) {
                 problem = problem.also(span.clone(), format!("{from} → {}", dep.target));
-                labelled.push(span.clone());
             }
         }
         if let Some((from, dep, _)) =
-            edges.iter().find(|(from, dep, _)| cycle.contains(from) && cycle.contains(&dep.target))
+            edges.iter().find(|(from, dep, _)| cycle_set.contains(from) && cycle_set.contains(&dep.target))
         {
             problem.label = format!("{from} → {}", dep.target);
         }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{Diagnostic, LabeledSpan, MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use serde::Serialize;
 
 use super::node::Span;
@@ -62,19 +62,36 @@ pub struct ManifestError {
     source: Arc<String>,
     /// The problems, in source order.
     pub problems: Vec<Problem>,
+    /// How many problems were found (more than `problems` holds past [`MAX_PROBLEMS`]).
+    pub total: usize,
 }
 
 impl ManifestError {
-    /// Wraps problems found in `source` read from `file`.
+    /// Wraps problems found in `source` read from `file`; past [`MAX_PROBLEMS`], the rest are
+    /// counted in one last problem (100,000 bad keys took minutes to render, each one read from
+    /// the top of the file).
     pub fn new(file: &Path, source: Arc<String>, mut problems: Vec<Problem>) -> Self {
         problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
-        ManifestError { file: file.to_path_buf(), source, problems }
+        let total = problems.len();
+        if problems.len() > MAX_PROBLEMS {
+            let more = problems.len() - MAX_PROBLEMS;
+            problems.truncate(MAX_PROBLEMS);
+            problems.push(Problem {
+                code: "too_many_problems",
+                message: format!("and {more} more problems, not shown (the first {MAX_PROBLEMS} are)"),
+                span: None,
+                label: String::new(),
+                help: Some("fix these and run `ctmux validate` again".into()),
+                extra: Vec::new(),
+            });
+        }
+        ManifestError { file: file.to_path_buf(), source, problems, total }
     }
 
     /// A problem with the file itself (unreadable, not found).
     pub fn file_problem(file: &Path, code: &'static str, message: String, help: Option<String>) -> Self {
         let problem = Problem { code, message, span: None, label: String::new(), help, extra: Vec::new() };
-        ManifestError { file: file.to_path_buf(), source: Arc::new(String::new()), problems: vec![problem] }
+        ManifestError { file: file.to_path_buf(), source: Arc::new(String::new()), problems: vec![problem], total: 1 }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -98,9 +115,73 @@ impl ManifestError {
             .collect()
     }
 
-    fn named_source(&self) -> NamedSource<String> {
-        NamedSource::new(self.file.display().to_string(), self.source.as_ref().clone()).with_language("yaml")
+    fn named_source(&self) -> ClippedSource {
+        ClippedSource { name: self.file.display().to_string(), text: self.source.clone() }
     }
+}
+
+/// At most this many problems of one manifest are reported (see [`ManifestError::new`]).
+pub const MAX_PROBLEMS: usize = 100;
+
+/// Lines longer than this many bytes are shown as a window around the problem: miette pads
+/// with `{:width$}` and panics once a column passes 65,535 (a one-line 70 kB manifest).
+pub const CLIP_LINE: usize = 400;
+/// Bytes of a clipped line shown on each side of the problem.
+const CLIP_CONTEXT: usize = 60;
+
+/// The manifest text as miette reads it: as is, except that an over-long line is cut to a
+/// window around the span (with no context lines), its line and column still the real ones.
+#[derive(Debug, Clone)]
+pub struct ClippedSource {
+    name: String,
+    text: Arc<String>,
+}
+
+impl SourceCode for ClippedSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = self.text.as_str();
+        let start = floor_char_boundary(text, span.offset().min(text.len()));
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let end = floor_char_boundary(text, (start + span.len()).min(text.len()));
+        let inner = text.read_span(span, before, after)?;
+        let data = std::str::from_utf8(inner.data()).unwrap_or_default();
+        if line_end - line_start <= CLIP_LINE && data.split('\n').all(|l| l.len() <= CLIP_LINE) {
+            return Ok(Box::new(MietteSpanContents::new_named(
+                self.name.clone(),
+                inner.data(),
+                *inner.span(),
+                inner.line(),
+                inner.column(),
+                inner.line_count(),
+            )));
+        }
+        // The header asks with no context and wants the span's own column.
+        let from = if before == 0 && after == 0 { start } else { start.saturating_sub(CLIP_CONTEXT).max(line_start) };
+        let from = floor_char_boundary(text, from);
+        let to = ceil_char_boundary(text, (end.max(start + 1) + CLIP_CONTEXT).min(line_end).min(from + CLIP_LINE));
+        let (line, column) = line_col(text, from);
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            &text.as_bytes()[from..to],
+            SourceSpan::from(from..to),
+            line - 1,
+            column - 1,
+            1,
+        )))
+    }
+}
+
+fn ceil_char_boundary(text: &str, mut offset: usize) -> usize {
+    while offset < text.len() && !text.is_char_boundary(offset) {
+        offset += 1;
+    }
+    offset.min(text.len())
 }
 
 /// 1-based line and column (in characters) of a byte offset in `text`.
@@ -119,7 +200,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
-/// The `error` object of SPEC §6 for one manifest problem.
+/// The `--json` `error` object for one manifest problem (docs/cli.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct JsonError {
     /// Stable code.
@@ -148,7 +229,7 @@ impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.problems.as_slice() {
             [one] => write!(f, "{}", one.message),
-            many => write!(f, "{} problems in {}", many.len(), self.file.display()),
+            _ => write!(f, "{} problems in {}", self.total, self.file.display()),
         }
     }
 }
@@ -187,7 +268,7 @@ impl Diagnostic for ManifestError {
 #[derive(Debug)]
 pub struct ProblemReport {
     problem: Problem,
-    source: NamedSource<String>,
+    source: ClippedSource,
     has_source: bool,
 }
 
@@ -203,6 +284,24 @@ impl ManifestError {
                 has_source: p.span.is_some() && !self.source.is_empty(),
             })
             .collect()
+    }
+}
+
+impl ProblemReport {
+    /// A span as (offset, length); when it touches a line longer than [`CLIP_LINE`], cut to a
+    /// few bytes of its first line, so its label stays inside what [`ClippedSource`] shows.
+    fn clip(&self, s: &Span) -> (usize, usize) {
+        let text = self.source.text.as_str();
+        let start = floor_char_boundary(text, s.start.min(text.len()));
+        let end = floor_char_boundary(text, s.end.clamp(start, text.len()));
+        let first = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let last = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        if text[first..last].split('\n').all(|l| l.len() <= CLIP_LINE) {
+            return (start, end - start);
+        }
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let cut = floor_char_boundary(text, (start + CLIP_CONTEXT).min(end).min(line_end));
+        (start, cut - start)
     }
 }
 
@@ -231,15 +330,12 @@ impl Diagnostic for ProblemReport {
         if !self.has_source {
             return None;
         }
-        let main =
-            self.problem.span.clone().map(|s| {
-                LabeledSpan::new_primary_with_span(Some(self.problem.label.clone()), (s.start, s.end - s.start))
-            });
-        let extra = self
+        let main = self
             .problem
-            .extra
-            .iter()
-            .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), (s.start, s.end - s.start)));
+            .span
+            .clone()
+            .map(|s| LabeledSpan::new_primary_with_span(Some(self.problem.label.clone()), self.clip(&s)));
+        let extra = self.problem.extra.iter().map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), self.clip(s)));
         Some(Box::new(main.into_iter().chain(extra)))
     }
 }

@@ -23,7 +23,11 @@ pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", 
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
-pub const GC_KEYS: &[&str] = &["ttl", "event_retention", "snapshots_keep"];
+pub const GC_KEYS: &[&str] = &["event_retention"];
+
+/// Keys that are planned but not built: rejected as "not supported yet" rather than accepted and
+/// ignored, as (where, key) with `where` as `Reader::fields` names the map.
+pub const NOT_SUPPORTED: &[(&str, &str)] = &[("gc", "ttl"), ("gc", "snapshots_keep")];
 
 /// What a level passes down to the levels inside it.
 #[derive(Clone)]
@@ -160,14 +164,8 @@ fn lower_gc(reader: &mut Reader<'_>, node: &Node) -> Gc {
     let Some(f) = reader.fields(node, "gc", GC_KEYS) else {
         return gc;
     };
-    if let Some(n) = f.get("ttl") {
-        gc.ttl = reader.duration(n, "gc.ttl");
-    }
     if let Some(d) = f.get("event_retention").and_then(|n| reader.duration(n, "gc.event_retention")) {
         gc.event_retention = d;
-    }
-    if let Some(k) = f.get("snapshots_keep").and_then(|n| reader.u32(n, "gc.snapshots_keep")) {
-        gc.snapshots_keep = k;
     }
     gc
 }
@@ -259,7 +257,7 @@ fn lower_session(
         }
         (None, Some(pnode)) => {
             let layout = f.get("layout").and_then(|n| reader.string(n, &format!("{what}.layout")));
-            let panes = lower_panes(reader, name, name, pnode, &inherited, declared);
+            let panes = lower_panes(reader, name, name, true, pnode, &inherited, declared);
             windows.insert(name.to_string(), Window { name: name.into(), layout, focus: false, panes });
         }
         (None, None) => reader.problem(
@@ -304,7 +302,7 @@ fn lower_window(
         );
         return None;
     };
-    let panes = lower_panes(reader, session, name, pnode, &inherited, declared);
+    let panes = lower_panes(reader, session, name, false, pnode, &inherited, declared);
     Some(Window { name: name.into(), layout, focus, panes })
 }
 
@@ -312,11 +310,17 @@ fn lower_panes(
     reader: &mut Reader<'_>,
     session: &str,
     window: &str,
+    shorthand: bool,
     node: &Node,
     outer: &Inherited,
     declared: &mut Vec<(String, DeclaredDep)>,
 ) -> IndexMap<String, Pane> {
-    let what = format!("panes of `{session}:{window}`");
+    // The `panes:` shorthand puts them in a window named after the session: name the session.
+    let what = if shorthand {
+        format!("the panes of session `{session}`")
+    } else {
+        format!("the panes of window `{session}:{window}`")
+    };
     let mut panes = IndexMap::new();
     if let NodeKind::Seq(_) = node.kind {
         reader.problem(
@@ -326,7 +330,7 @@ fn lower_panes(
                 format!("{what} must be a map of name → pane, found a list"),
                 "a list",
             )
-            .help("name each pane: `panes: { server: cargo run, tests: cargo test }`"),
+            .help("name each pane, so it has an address (`session/name`): `panes: { server: cargo run, tests: cargo test }`"),
         );
         return panes;
     }

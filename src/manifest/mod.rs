@@ -13,6 +13,7 @@ pub mod node;
 pub mod pane;
 pub mod reader;
 pub mod schema;
+pub mod spellings;
 pub mod toml;
 pub mod yaml;
 
@@ -80,23 +81,29 @@ pub fn parse(
     let root = if is_toml { toml::parse(text) } else { yaml::parse(text) };
     let root = root.map_err(|e| {
         let end = (e.offset + 1).min(text.len()).max(e.offset);
-        ManifestError::new(
-            shown,
-            source.clone(),
-            vec![
-                Problem::new(
-                    "syntax",
-                    e.offset..end,
-                    format!("{} syntax error: {}", if is_toml { "TOML" } else { "YAML" }, e.message),
-                    "here",
-                )
-                .help("fix the syntax; `ctmux validate` checks the file without touching tmux"),
-            ],
-        )
+        let problem = if e.message.starts_with(yaml::ALIAS_LIMIT) {
+            let end = (e.offset + 2).min(text.len()).max(e.offset);
+            Problem::new("too_large", e.offset..end, e.message.clone(), "this alias crosses the limit")
+                .help("aliases are for sharing a few values; a document that multiplies itself is refused")
+        } else {
+            Problem::new(
+                "syntax",
+                e.offset..end,
+                format!("{} syntax error: {}", if is_toml { "TOML" } else { "YAML" }, e.message),
+                "here",
+            )
+            .help("fix the syntax; `ctmux validate` checks the file without touching tmux")
+        };
+        ManifestError::new(shown, source.clone(), vec![problem])
     })?;
 
-    let mut reader =
-        Reader { source: text, vars: env.clone(), env_names: Vec::new(), problems: Vec::new(), warnings: Vec::new() };
+    let mut reader = Reader {
+        source: text,
+        vars: env.clone(),
+        env_names: Default::default(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
     let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
     let env_file_vars = load_env_files(&mut reader, &root, &dir);
     for (k, v) in &env_file_vars {
@@ -126,40 +133,64 @@ fn load_env_files(reader: &mut Reader<'_>, root: &node::Node, dir: &Path) -> Vec
     let mut vars = Vec::new();
     for file in files {
         let path = lower::resolve_path(dir, &file);
-        match dotenvy::from_path_iter(&path) {
-            Ok(iter) => {
-                for item in iter {
-                    match item {
-                        Ok(kv) => vars.push(kv),
-                        Err(e) => reader.problem(
-                            Problem::new(
-                                "env_file",
-                                node.span.clone(),
-                                format!("env_file `{file}`: {e}"),
-                                "in this file",
-                            )
-                            .help("env files hold NAME=value lines; `#` starts a comment"),
-                        ),
-                    }
-                }
+        let bytes = match read_env_file(&path) {
+            Ok(bytes) => bytes,
+            Err((reason, missing)) => {
+                reader.problem(
+                    Problem::new(
+                        "env_file",
+                        node.span.clone(),
+                        format!("cannot read env_file `{file}`: {reason}"),
+                        "cannot read",
+                    )
+                    .help(if missing {
+                        "paths are relative to the manifest's directory"
+                    } else {
+                        "an env file is a regular file of at most 1 MiB"
+                    }),
+                );
+                continue;
             }
-            Err(e) => reader.problem(
-                Problem::new(
-                    "env_file",
-                    node.span.clone(),
-                    format!("cannot read env_file `{file}`: {}", io_reason(&e)),
-                    "cannot read",
-                )
-                .help("paths are relative to the manifest's directory"),
-            ),
+        };
+        for item in dotenvy::from_read_iter(bytes.as_slice()) {
+            match item {
+                Ok(kv) => vars.push(kv),
+                Err(e) => reader.problem(
+                    Problem::new("env_file", node.span.clone(), format!("env_file `{file}`: {e}"), "in this file")
+                        .help("env files hold NAME=value lines; `#` starts a comment"),
+                ),
+            }
         }
     }
     vars
 }
 
+/// An env file is read only up to this size (`env_file: /dev/zero` read 2 GB).
+pub const ENV_FILE_MAX: u64 = 1024 * 1024;
+
+/// Reads an env file: a regular file (after symlinks) of at most [`ENV_FILE_MAX`] bytes. The
+/// error says why, and whether the file is simply missing.
+fn read_env_file(path: &Path) -> Result<Vec<u8>, (String, bool)> {
+    use std::io::Read as _;
+    let reason = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => ("no such file".to_string(), true),
+        _ => (e.to_string().split(" (os error").next().unwrap_or_default().to_string(), false),
+    };
+    let file = std::fs::File::open(path).map_err(reason)?;
+    if !file.metadata().map_err(reason)?.is_file() {
+        return Err(("not a regular file".into(), false));
+    }
+    let mut bytes = Vec::new();
+    file.take(ENV_FILE_MAX + 1).read_to_end(&mut bytes).map_err(reason)?;
+    if bytes.len() as u64 > ENV_FILE_MAX {
+        return Err((format!("larger than {} KiB", ENV_FILE_MAX / 1024), false));
+    }
+    Ok(bytes)
+}
+
 /// Every variable name set by an `env:` anywhere in the manifest.
-fn declared_env_names(root: &node::Node) -> Vec<String> {
-    fn walk(node: &node::Node, out: &mut Vec<String>) {
+fn declared_env_names(root: &node::Node) -> std::collections::HashSet<String> {
+    fn walk(node: &node::Node, out: &mut std::collections::HashSet<String>) {
         match &node.kind {
             node::NodeKind::Map(entries) => {
                 for (k, v) in entries {
@@ -175,16 +206,7 @@ fn declared_env_names(root: &node::Node) -> Vec<String> {
             _ => {}
         }
     }
-    let mut out = Vec::new();
+    let mut out = std::collections::HashSet::new();
     walk(root, &mut out);
     out
-}
-
-/// The reason of an I/O error without Rust's "(os error N)" suffix.
-fn io_reason(e: &dotenvy::Error) -> String {
-    match e {
-        dotenvy::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => "no such file".into(),
-        dotenvy::Error::Io(io) => io.to_string().split(" (os error").next().unwrap_or_default().to_string(),
-        other => other.to_string(),
-    }
 }

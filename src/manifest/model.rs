@@ -41,17 +41,13 @@ pub const MAX_HISTORY_LIMIT: u32 = 10_000_000;
 /// Garbage-collection policy for the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gc {
-    /// Remove exited panes and idle sessions after this long; `None` keeps them.
-    pub ttl: Option<Duration>,
     /// How long recorded events are kept.
     pub event_retention: Duration,
-    /// How many snapshots to keep.
-    pub snapshots_keep: u32,
 }
 
 impl Default for Gc {
     fn default() -> Self {
-        Gc { ttl: None, event_retention: Duration::from_secs(7 * 24 * 3600), snapshots_keep: 20 }
+        Gc { event_retention: Duration::from_secs(7 * 24 * 3600) }
     }
 }
 

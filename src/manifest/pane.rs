@@ -155,6 +155,34 @@ fn restart(reader: &mut Reader<'_>, node: &Node) -> Option<Restart> {
     reader.choice(node, "restart", &Restart::NAMES).and_then(Restart::parse)
 }
 
+/// `health.exec`: one shell line. Compose's list form (`["CMD", "curl", "-f", URL]`) gets a
+/// problem whose help is that line, written out.
+fn exec_line(reader: &mut Reader<'_>, n: &Node) -> Option<String> {
+    let NodeKind::Seq(items) = &n.kind else {
+        return reader.string(n, "health.exec");
+    };
+    let words: Vec<&str> = items.iter().filter_map(Node::as_scalar).collect();
+    let argv = match words.first() {
+        Some(&"CMD") | Some(&"CMD-SHELL") => &words[1..],
+        _ => &words[..],
+    };
+    let line = if words.first() == Some(&"CMD-SHELL") {
+        argv.join(" ")
+    } else {
+        argv.iter().map(|w| crate::tmux::command::sh_quote(w)).collect::<Vec<_>>().join(" ")
+    };
+    reader.problem(
+        Problem::new(
+            "invalid_type",
+            n.span.clone(),
+            "health.exec is one shell command line, not a list (compose's `test:` form)",
+            "a list",
+        )
+        .help(format!("write it as `exec: {line}`")),
+    );
+    None
+}
+
 fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
     let what = format!("{what}.health");
     let f = reader.fields(node, &what, HEALTH_KEYS)?;
@@ -175,7 +203,7 @@ fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
         [kind] => {
             let n = f.get(kind)?;
             match *kind {
-                "exec" => Check::Exec(reader.string(n, "health.exec")?),
+                "exec" => Check::Exec(exec_line(reader, n)?),
                 "http" => {
                     let url = reader.string(n, "health.http")?;
                     if !(url.starts_with("http://")) {

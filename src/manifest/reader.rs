@@ -22,7 +22,7 @@ pub struct Reader<'s> {
     /// Variables for interpolation: the process environment, then `env_file` entries.
     pub vars: HashMap<String, String>,
     /// Names set by the manifest's `env:` (used to warn about `$VAR` that should be `$$VAR`).
-    pub env_names: Vec<String>,
+    pub env_names: std::collections::HashSet<String>,
     /// Every problem found so far.
     pub problems: Vec<Problem>,
     /// Non-fatal notes (unset variables).
@@ -67,10 +67,11 @@ impl<'s> Reader<'s> {
             self.type_error(node, "a map", what);
             return None;
         };
-        let mut seen: Vec<&Key> = Vec::new();
+        // A map, not a list: a 100k-key `env:` was quadratic here (13 s).
+        let mut seen: std::collections::HashMap<&str, &Key> = std::collections::HashMap::new();
         let mut out = Vec::new();
         for (key, value) in entries {
-            if let Some(first) = seen.iter().find(|k| k.name == key.name) {
+            if let Some(first) = seen.get(key.name.as_str()) {
                 self.problem(
                     Problem::new(
                         "duplicate_name",
@@ -83,7 +84,7 @@ impl<'s> Reader<'s> {
                 );
                 continue;
             }
-            seen.push(key);
+            seen.insert(&key.name, key);
             out.push((key, value));
         }
         Some(out)
@@ -98,8 +99,19 @@ impl<'s> Reader<'s> {
                 kept.push((key, value));
             } else if what == "the manifest" && key.name.starts_with("x-") {
                 // Compose-style extension fields: a place for YAML anchors.
+            } else if super::lower::NOT_SUPPORTED.contains(&(what, key.name.as_str())) {
+                self.problem(
+                    Problem::new(
+                        "not_supported",
+                        key.span.clone(),
+                        format!("`{what}.{}` is not supported yet", key.name),
+                        "not supported yet",
+                    )
+                    .help(format!("remove it; {what} accepts: {}", allowed.join(", "))),
+                );
             } else {
-                let help = suggest::hint(&key.name, allowed.iter().copied())
+                let help = super::spellings::hint(&key.name, allowed)
+                    .or_else(|| suggest::hint(&key.name, allowed.iter().copied()))
                     .unwrap_or_else(|| format!("{what} accepts: {}", allowed.join(", ")));
                 self.problem(
                     Problem::new(

@@ -30,7 +30,7 @@ pub struct Manifest {
     cwd: Option<String>,
     /// Shell that runs string commands; default `$SHELL`, then `/bin/sh`.
     shell: Option<String>,
-    /// Garbage collection of exited panes, events and snapshots.
+    /// Garbage collection of recorded events.
     gc: Option<Gc>,
     /// tmux `history-limit` of the project's panes (default 50000): what a daemon that was down
     /// can still log once it is back.
@@ -45,12 +45,8 @@ pub struct Manifest {
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Gc {
-    /// Remove exited panes after this long (e.g. `2h`).
-    ttl: Option<DurationStr>,
-    /// Keep recorded events this long (default `7d`).
+    /// Keep recorded events and metric samples this long (default `7d`).
     event_retention: Option<DurationStr>,
-    /// Snapshots to keep (default 20).
-    snapshots_keep: Option<u32>,
 }
 
 /// A session: a map of settings, or a command string for a one-pane session.

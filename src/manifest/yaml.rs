@@ -5,7 +5,7 @@
 //! is allowed) need no untagged-enum guessing. Anchors, aliases and `<<` merge keys are resolved
 //! here; duplicate keys are reported by lowering, which sees the whole map.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use granit_parser::{Event, Parser, ScalarStyle};
 
@@ -20,9 +20,19 @@ pub struct SyntaxError {
     pub offset: usize,
 }
 
+/// Aliases may add at most this many nodes to a document, or [`ALIAS_FACTOR`] times its own
+/// node count if that is more: enough for any real use of anchors, while a 400-byte "billion
+/// laughs" (each level aliasing the one before nine times) would otherwise need gigabytes.
+pub const ALIAS_NODES_MIN: usize = 10_000;
+/// See [`ALIAS_NODES_MIN`].
+pub const ALIAS_FACTOR: usize = 10;
+/// How the error for too many alias nodes starts (loading reports it as `too_large`).
+pub const ALIAS_LIMIT: &str = "aliases expand";
+
 /// Parses YAML text; an empty document becomes a `Null` node.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut reader = Reader { events: Vec::new(), pos: 0, anchors: HashMap::new(), text_len: text.len() };
+    let mut reader =
+        Reader { events: Vec::new(), pos: 0, anchors: HashMap::new(), text_len: text.len(), expanded: 0, budget: 0 };
     for item in Parser::new_from_str(text) {
         match item {
             Ok((event, span)) => {
@@ -42,6 +52,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             }
         }
     }
+    reader.budget = ALIAS_NODES_MIN.max(reader.events.len().saturating_mul(ALIAS_FACTOR));
     reader.document()
 }
 
@@ -82,8 +93,13 @@ impl IntoOwnedEvent for Event<'_> {
 struct Reader {
     events: Vec<(Ev, Span)>,
     pos: usize,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their node counts.
+    anchors: HashMap<usize, (Node, usize)>,
     text_len: usize,
+    /// Nodes added by aliases so far.
+    expanded: usize,
+    /// How many nodes aliases may add (see [`ALIAS_NODES_MIN`]).
+    budget: usize,
 }
 
 impl Reader {
@@ -127,10 +143,22 @@ impl Reader {
                 (Node { span, kind }, anchor)
             }
             Ev::Alias(id) => {
-                let mut node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                let (anchored, size) = self.anchors.get(&id).ok_or_else(|| SyntaxError {
                     message: "alias refers to an unknown anchor".into(),
                     offset: span.start,
                 })?;
+                // Counted before the copy is made, so a bomb stops before it costs anything.
+                self.expanded = self.expanded.saturating_add(*size);
+                if self.expanded > self.budget {
+                    return Err(SyntaxError {
+                        message: format!(
+                            "{ALIAS_LIMIT} this document past {} nodes (at most {} or {}× the document's own)",
+                            self.budget, ALIAS_NODES_MIN, ALIAS_FACTOR
+                        ),
+                        offset: span.start,
+                    });
+                }
+                let mut node = anchored.clone();
                 node.span = span;
                 return Ok(node);
             }
@@ -187,10 +215,9 @@ impl Reader {
                     }
                 }
                 // Explicit keys win over merged ones, as YAML's merge-key spec says.
-                for (key, value) in merged {
-                    if !entries.iter().any(|(k, _)| k.name == key.name) {
-                        entries.push((key, value));
-                    }
+                if !merged.is_empty() {
+                    let explicit: HashSet<String> = entries.iter().map(|(k, _)| k.name.clone()).collect();
+                    entries.extend(merged.into_iter().filter(|(k, _)| !explicit.contains(&k.name)));
                 }
                 (Node { span: span.start..end, kind: NodeKind::Map(entries) }, anchor)
             }
@@ -199,13 +226,22 @@ impl Reader {
             }
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), count(&node)));
         }
         Ok(node)
     }
 
     fn eof(&self) -> SyntaxError {
         SyntaxError { message: "unexpected end of document".into(), offset: self.text_len }
+    }
+}
+
+/// Nodes in `node`'s tree, itself included.
+fn count(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
+        NodeKind::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + count(v)).sum::<usize>(),
+        NodeKind::Null | NodeKind::Scalar { .. } => 1,
     }
 }
 
@@ -224,9 +260,10 @@ fn merge_into(merged: &mut Vec<(Key, Node)>, value: Node, at: &Span) -> Result<(
             return Err(SyntaxError { message: "`<<` merges maps only".into(), offset: at.start });
         }
     };
+    let mut seen: HashSet<String> = merged.iter().map(|(k, _)| k.name.clone()).collect();
     for entries in maps {
         for (key, node) in entries {
-            if !merged.iter().any(|(k, _)| k.name == key.name) {
+            if seen.insert(key.name.clone()) {
                 merged.push((key, node));
             }
         }
@@ -265,6 +302,22 @@ mod tests {
         let y = inner.iter().find(|(k, _)| k.name == "y").unwrap();
         assert_eq!(y.1.as_scalar(), Some("3"));
         assert!(inner.iter().any(|(k, _)| k.name == "x"));
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_alias_that_crosses_the_budget() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (n, prev) in ["b", "c", "d", "e", "f", "g", "h"].iter().zip(["a", "b", "c", "d", "e", "f", "g"]) {
+            text.push_str(&format!("{n}: &{n} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+        }
+        let started = std::time::Instant::now();
+        let err = parse(&text).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "took {:?}", started.elapsed());
+        assert!(err.message.contains("aliases expand"), "{}", err.message);
+        assert!(text[err.offset..].starts_with('*'), "the diagnostic points at an alias");
+        // Modest reuse is fine.
+        let ok = "base: &b {x: 1, y: 2}\nl: [*b, *b, *b, *b]\n";
+        assert!(parse(ok).is_ok());
     }
 
     #[test]

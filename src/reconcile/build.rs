@@ -119,6 +119,7 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
         set("@ctmux-project", project.name.clone()),
         set("@ctmux-id", pane.address()),
         set("@ctmux-hash", hash.to_string()),
+        set("@ctmux-spec", spec::digest(pane)),
         set("@ctmux-started", now_secs().to_string()),
     ];
     for (k, v) in &pane.metadata {
@@ -147,6 +148,7 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     let mut cmds = vec![cmd.args(spec::argv(pane))];
     let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
     cmds.push(set("@ctmux-hash", spec::hash(pane)));
+    cmds.push(set("@ctmux-spec", spec::digest(pane)));
     cmds.push(set("@ctmux-started", now_secs().to_string()));
     cmds.push(set("@ctmux-state", String::new()));
     cmds.push(set("@ctmux-health", String::new()));

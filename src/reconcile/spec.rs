@@ -34,6 +34,72 @@ pub fn env(pane: &Pane, project: &str) -> Vec<String> {
     out
 }
 
+/// Per-field digests of the process-shaping spec, kept as `@ctmux-spec` beside `@ctmux-hash` so
+/// `plan -v` can say which fields a recreate changes: `command=H cwd=H env:KEY=H…`. Env values
+/// are only hashed (and the pane's environment is readable by the same user anyway).
+pub fn digest(pane: &Pane) -> String {
+    let mut out = format!("command={} cwd={}", fnv(argv(pane).iter().map(String::as_str)), {
+        let cwd = pane.cwd.to_string_lossy();
+        fnv([cwd.as_ref()])
+    });
+    for (k, v) in &pane.env {
+        out.push_str(&format!(" env:{k}={}", fnv([v.as_str()])));
+    }
+    out
+}
+
+/// What differs between a pane's recorded [`digest`] and `pane`: `command`, `cwd`, `env KEY`
+/// (changed), `env +KEY` (added), `env -KEY` (removed). Empty when `recorded` is empty (a pane
+/// started before panes recorded it) or equal.
+pub fn changed_fields(recorded: &str, pane: &Pane) -> Vec<String> {
+    /// (name, hash) pairs in written order.
+    type Pairs<'a> = Vec<(&'a str, &'a str)>;
+    /// The fields and the env keys, each with its hash.
+    fn parse(d: &str) -> (Pairs<'_>, Pairs<'_>) {
+        let (mut fields, mut env) = (Vec::new(), Vec::new());
+        for part in d.split(' ').filter(|p| !p.is_empty()) {
+            let Some((k, h)) = part.rsplit_once('=') else { continue };
+            match k.strip_prefix("env:") {
+                Some(name) => env.push((name, h)),
+                None => fields.push((k, h)),
+            }
+        }
+        (fields, env)
+    }
+    if recorded.trim().is_empty() {
+        return Vec::new();
+    }
+    let now = digest(pane);
+    let ((old_fields, old_env), (new_fields, new_env)) = (parse(recorded), parse(&now));
+    let old_env: std::collections::HashMap<&str, &str> = old_env.into_iter().collect();
+    let new_keys: std::collections::HashSet<&str> = new_env.iter().map(|(k, _)| *k).collect();
+    let mut out: Vec<String> =
+        new_fields.iter().filter(|f| !old_fields.contains(f)).map(|(k, _)| (*k).to_string()).collect();
+    for (k, h) in &new_env {
+        match old_env.get(k) {
+            None => out.push(format!("env +{k}")),
+            Some(old) if old != h => out.push(format!("env {k}")),
+            Some(_) => {}
+        }
+    }
+    let mut removed: Vec<&&str> = old_env.keys().filter(|k| !new_keys.contains(**k)).collect();
+    removed.sort();
+    out.extend(removed.into_iter().map(|k| format!("env -{k}")));
+    out
+}
+
+/// FNV-1a over `parts`, each terminated by a NUL, as 16 hex digits.
+fn fnv<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// Stable 64-bit FNV-1a of the process-shaping spec, as 16 hex digits (stable across builds,
 /// unlike `std`'s hasher).
 pub fn hash(pane: &Pane) -> String {

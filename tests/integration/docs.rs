@@ -102,3 +102,125 @@ fn every_example_validates_against_the_schema() {
     }
     assert!(checked >= 4);
 }
+
+/// Rows of the tables in `doc` whose header's first cell is `header`: each row's first cell.
+fn first_cells<'a>(doc: &'a str, header: &str) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in doc.lines() {
+        if !line.starts_with('|') {
+            inside = false;
+            continue;
+        }
+        let first = line.split('|').nth(1).unwrap_or_default().trim();
+        if first == header {
+            inside = true;
+        } else if inside && !first.starts_with("---") {
+            // `\|` is a pipe inside a cell.
+            out.push(line.split(" | ").next().unwrap_or_default().trim_start_matches('|').trim());
+        }
+    }
+    out
+}
+
+/// The backticked parts of a cell.
+fn code_spans(cell: &str) -> Vec<&str> {
+    cell.split('`').skip(1).step_by(2).collect()
+}
+
+fn schema_keys() -> BTreeSet<String> {
+    let s = schema_value();
+    let mut keys = properties(&s);
+    for def in s["definitions"].as_object().unwrap().values() {
+        keys.extend(properties(def));
+    }
+    keys
+}
+
+#[test]
+fn the_manifest_docs_and_the_schema_have_the_same_keys() {
+    let doc = std::fs::read_to_string(root().join("docs/manifest.md")).unwrap();
+    let documented: BTreeSet<String> = first_cells(&doc, "key")
+        .into_iter()
+        .flat_map(code_spans)
+        .flat_map(|span| span.split(','))
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    let schema = schema_keys();
+    let unknown: Vec<&String> = documented.difference(&schema).collect();
+    assert!(unknown.is_empty(), "docs/manifest.md documents keys the schema does not have: {unknown:?}");
+    let undocumented: Vec<&String> = schema.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "docs/manifest.md has no table row for: {undocumented:?}");
+}
+
+/// Every verb path clap knows (`pane meta set`), leaves only, hidden ones left out; with
+/// `aliases`, their aliases too.
+fn help_verbs(aliases: bool) -> BTreeSet<String> {
+    fn walk(cmd: &clap::Command, prefix: &str, aliases: bool, out: &mut BTreeSet<String>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+            let mut names = vec![sub.get_name().to_string()];
+            if aliases {
+                names.extend(sub.get_all_aliases().map(String::from));
+            }
+            for name in names {
+                let path = if prefix.is_empty() { name } else { format!("{prefix} {name}") };
+                if sub.has_subcommands() {
+                    walk(sub, &path, aliases, out);
+                } else {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&<ctmux::cli::args::Cli as clap::CommandFactory>::command(), "", aliases, &mut out);
+    out
+}
+
+/// Verb paths named in docs/cli.md's verb tables: `pane meta set T K V` / `get T [K]` gives
+/// `pane meta set` and `pane meta get`; `daemon start\|stop` gives both.
+fn doc_verbs() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
+    let top: BTreeSet<String> = help_verbs(true).iter().map(|p| p.split(' ').next().unwrap().to_string()).collect();
+    let mut out = BTreeSet::new();
+    for cell in first_cells(&doc, "verb") {
+        let mut previous: Vec<String> = Vec::new();
+        for span in code_spans(cell) {
+            let words: Vec<&str> = span
+                .split_whitespace()
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '\\' || c == '|'))
+                .filter(|w| !w.starts_with('-'))
+                .collect();
+            let Some(first) = words.first() else { continue };
+            let mut path: Vec<String> = if top.contains(*first) || first.contains("\\|") && previous.is_empty() {
+                Vec::new()
+            } else {
+                previous[..previous.len().saturating_sub(1)].to_vec()
+            };
+            path.extend(words.iter().map(|w| w.to_string()));
+            let last = path.pop().unwrap_or_default();
+            for alternative in last.split("\\|") {
+                out.insert([path.clone(), vec![alternative.to_string()]].concat().join(" "));
+            }
+            path.push(last);
+            previous = path;
+        }
+    }
+    out
+}
+
+#[test]
+fn every_verb_in_the_cli_docs_is_in_help_and_the_other_way_round() {
+    let documented = doc_verbs();
+    for sample in
+        ["validate", "status", "ps", "pane meta get", "daemon logs", "group kill", "completions", "unsubscribe"]
+    {
+        assert!(documented.contains(sample), "the docs reader missed `{sample}`: {documented:?}");
+    }
+    let known = help_verbs(true);
+    let unknown: Vec<&String> = documented.iter().filter(|v| !known.contains(*v)).collect();
+    assert!(unknown.is_empty(), "docs/cli.md documents verbs that --help does not have: {unknown:?}");
+    let undocumented: Vec<String> = help_verbs(false).into_iter().filter(|v| !documented.contains(v)).collect();
+    assert!(undocumented.is_empty(), "docs/cli.md has no row for: {undocumented:?}");
+}

@@ -88,6 +88,21 @@ async fn stop_in_order(
     out
 }
 
+/// "1 pane stopped: app/worker", "3 panes stopped: a/x, a/y, a/z" (the first 8 named), for the
+/// one line `down` and `stop` print: what was stopped, in stop order.
+fn stopped_summary(stopped: &[Stopped]) -> String {
+    const NAMED: usize = 8;
+    if stopped.is_empty() {
+        return "nothing was running".into();
+    }
+    let noun = if stopped.len() == 1 { "pane" } else { "panes" };
+    let mut names: Vec<&str> = stopped.iter().take(NAMED).map(|s| s.address.as_str()).collect();
+    let more = stopped.len().saturating_sub(NAMED);
+    let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+    names.dedup();
+    format!("{} {noun} stopped: {}{tail}", stopped.len(), names.join(", "))
+}
+
 fn survivors_error(stopped: &[Stopped]) -> Option<Error> {
     let left: Vec<String> = stopped
         .iter()
@@ -147,10 +162,13 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
     stack.report_traffic(ctx);
     if ctx.json() {
         ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });
-    } else if stopped.is_empty() {
+    } else if stopped.is_empty() && args.targets.is_empty() {
         ctx.say(format!("{} is not running", stack.project().name));
+    } else if args.targets.is_empty() {
+        ctx.say(format!("✔ {} is down: {}", stack.project().name, stopped_summary(&stopped)));
     } else {
-        ctx.say(format!("✔ {} is down: {} pane(s) stopped", stack.project().name, stopped.len()));
+        // Only part of the project went down: say what, not "the project is down".
+        ctx.say(format!("✔ {}", stopped_summary(&stopped)));
     }
     survivors_error(&stopped).map_or(Ok(Exit::Ok), Err)
 }
@@ -172,7 +190,7 @@ pub fn run_stop(ctx: &Ctx, args: &TargetArgs) -> Result {
     if ctx.json() {
         ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });
     } else {
-        ctx.say(format!("✔ stopped {} pane(s)", stopped.len()));
+        ctx.say(format!("✔ {}", stopped_summary(&stopped)));
     }
     survivors_error(&stopped).map_or(Ok(Exit::Ok), Err)
 }

@@ -128,8 +128,11 @@ pub fn run(ctx: &Ctx, args: &EventsArgs) -> Result {
         }
         return Ok(Exit::Ok);
     }
-    for e in &history {
-        print_event(ctx, e);
+    // Like `docker compose events`, following starts now; `--since` or `-n` asks for history first.
+    if args.since.is_some() || args.lines.is_some() {
+        for e in &history {
+            print_event(ctx, e);
+        }
     }
     drop(store);
     ensure_daemon(&socket)?;

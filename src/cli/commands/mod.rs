@@ -77,7 +77,10 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         }
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut script);
+            super::output::write_stdout(&script)
+                .map_err(|e| crate::error::Error::failed(format!("cannot print the completions: {e}"), None))?;
             Ok(crate::exit::Exit::Ok)
         }
     }

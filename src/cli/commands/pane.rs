@@ -319,7 +319,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             let lp = server.pane(ctx, &target).await?;
             super::pane_stream::run(ctx, server, &lp, 0, true, grep, timeout).await
         }
-        PaneCmd::Tail { target, lines, follow, grep, timeout } => {
+        PaneCmd::Tail { target, lines, follow, grep, timeout, .. } => {
             let grep = grep.as_deref().map(regex).transpose()?;
             let timeout = parse_timeout(timeout.as_deref())?;
             let lp = server.pane(ctx, &target).await?;

@@ -14,7 +14,7 @@ use crate::reconcile::pending::{self, Waiting};
 use crate::reconcile::{health, observe};
 use crate::tmux::LivePane;
 
-/// A pane in `--json` output: SPEC §6's shared pane shape.
+/// A pane in `--json` output: the pane shape shared by every verb (docs/cli.md).
 #[derive(Debug, Serialize)]
 pub struct PaneDoc {
     /// ctmux address (`session/pane`).
@@ -46,7 +46,7 @@ pub struct PaneDoc {
     /// Pane metadata.
     pub metadata: BTreeMap<String, String>,
     /// CPU of the pane's process tree, % of one core, from the daemon's last sample (`status`
-    /// only; null when there is none from the last two minutes).
+    /// only; measured on the spot when there is none from the last two minutes).
     pub cpu_percent: Option<f64>,
     /// Resident memory of the tree in bytes, likewise.
     pub memory_bytes: Option<u64>,
@@ -117,6 +117,11 @@ fn state_of(lp: Option<&LivePane>) -> &'static str {
 }
 
 async fn health_of(pane: &Pane, lp: Option<&LivePane>, output: Option<&String>) -> health::State {
+    // A pane that is not there, or that was stopped on purpose (`down`, `stop`), has no health to
+    // report: its state says it all.
+    if matches!(state_of(lp), "missing" | "stopped") {
+        return health::State::None;
+    }
     let Some(lp) = lp.filter(|lp| !lp.dead) else {
         return if pane.health.is_some() || pane.ready_when.is_some() {
             health::State::Unhealthy
@@ -149,6 +154,9 @@ async fn health_of(pane: &Pane, lp: Option<&LivePane>, output: Option<&String>) 
         None => health::State::None,
     }
 }
+
+/// How long `status` measures CPU itself when the daemon has no sample of a pane yet.
+const ON_DEMAND_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Runs `status`.
 pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
@@ -217,6 +225,22 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             if let Ok(Some((ts, u))) = store.latest_metrics(&stack.tmux.socket.key(), &project.name, address)
                 && ts >= fresh
             {
+                d.cpu_percent = Some(u.cpu_percent);
+                d.memory_bytes = Some(u.memory_bytes);
+            }
+        }
+    }
+    // No sample yet (the daemon's first comes up to 60 s after a start): measure now, once.
+    let unsampled: Vec<LivePane> = docs
+        .iter()
+        .filter(|d| d.state == "running" && d.cpu_percent.is_none())
+        .filter_map(|d| managed.get(d.address.as_deref()?).map(|lp| (*lp).clone()))
+        .collect();
+    if !unsampled.is_empty() {
+        let measured = rt.block_on(super::metrics::measure(&unsampled, ON_DEMAND_INTERVAL));
+        for m in measured {
+            let (Some(address), Some(u)) = (m.address, m.usage) else { continue };
+            if let Some(d) = docs.iter_mut().find(|d| d.address.as_deref() == Some(address.as_str())) {
                 d.cpu_percent = Some(u.cpu_percent);
                 d.memory_bytes = Some(u.memory_bytes);
             }

@@ -1,5 +1,7 @@
 //! `ctmux up` and `ctmux plan`: compute the plan under the project lock, print it, apply it.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::stack::{Stack, parse_timeout, runtime};
@@ -26,6 +28,9 @@ struct PlanDoc<'a> {
     changes: &'a [plan::Step],
     unchanged: &'a [String],
     orphans: &'a [String],
+    /// With `-v`: per recreated pane, the fields that changed (see [`spec_changes`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    changed_fields: &'a BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -36,10 +41,14 @@ struct UpDoc<'a> {
     panes: Vec<PaneResult>,
 }
 
-/// Renders a plan for people.
-pub fn render_plan(plan: &Plan) -> String {
+/// Renders a plan for people; `fields` adds, under a recreate, what changed (`plan -v`).
+pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> String {
     let mut out = String::new();
     for step in &plan.steps {
+        if let Some(changed) = fields.get(&step.address) {
+            out.push_str(&format!("~ recreate {} (changed: {})\n", step.address, changed.join(", ")));
+            continue;
+        }
         let line = match &step.change {
             Change::Create => format!("+ create   {}", step.address),
             Change::Recreate { reason, .. } => format!("~ recreate {} ({reason})", step.address),
@@ -88,18 +97,55 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
     let rt = runtime()?;
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    let fields = if ctx.global.verbose > 0 { rt.block_on(spec_changes(&stack, &plan))? } else { BTreeMap::new() };
     if ctx.json() {
         ctx.print_json(&PlanDoc {
             project: &stack.project().name,
             changes: &plan.steps,
             unchanged: &plan.unchanged,
             orphans: &plan.orphans,
+            changed_fields: &fields,
         });
     } else {
-        print!("{}", render_plan(&plan));
+        print!("{}", render_plan(&plan, &fields));
     }
     stack.report_traffic(ctx);
     Ok(if args.exit_code && !plan.is_empty() { Exit::Changes } else { Exit::Ok })
+}
+
+/// For each pane the plan recreates because its spec changed: which fields (command, cwd, env
+/// key names; never values), read from the `@ctmux-spec` it was started with, in one tmux call.
+async fn spec_changes(stack: &Stack, plan: &Plan) -> Result<BTreeMap<String, Vec<String>>> {
+    let changed: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.change {
+            Change::Recreate { tmux_id, reason } if reason == "spec changed" => {
+                Some((s.address.as_str(), tmux_id.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    if changed.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let cmds: Vec<crate::tmux::Cmd> = changed
+        .iter()
+        .map(|(_, id)| crate::tmux::Cmd::query("display-message").args(["-p", "-t", id, "#{@ctmux-spec}"]))
+        .collect();
+    let out = stack.tmux.run(&cmds).await.map_err(|e| e.into_error("reading pane specs"))?;
+    let mut lines = out.lines();
+    let mut fields = BTreeMap::new();
+    for (address, _) in changed {
+        let recorded = lines.next().unwrap_or_default();
+        let Some(pane) = stack.project().pane(address) else { continue };
+        let mut list = crate::reconcile::spec::changed_fields(recorded, pane);
+        if list.is_empty() {
+            list.push("unknown: the pane was started by a ctmux that did not record its fields".into());
+        }
+        fields.insert(address.to_string(), list);
+    }
+    Ok(fields)
 }
 
 /// Runs `up`.
@@ -113,7 +159,7 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
-        eprint!("{}", render_plan(&plan));
+        eprint!("{}", render_plan(&plan, &BTreeMap::new()));
     }
     // The daemon watches new sessions before their commands start (see `Settings::gate`).
     let gate = (!args.no_daemon).then(|| {
