@@ -311,7 +311,8 @@ pub enum PaneCmd {
         /// Target pane.
         target: String,
     },
-    /// Type a command into a pane's shell; with --wait, return its exit status and output.
+    /// Type a command into a pane's idle shell; with --wait, return its output and exit with its
+    /// status.
     Exec {
         /// Target pane (running a POSIX shell).
         target: String,
@@ -324,7 +325,11 @@ pub enum PaneCmd {
         /// On timeout, interrupt the command (SIGINT to the foreground process group).
         #[arg(long)]
         kill_on_timeout: bool,
-        /// The command.
+        /// Type even when the pane is not an idle shell (the keys go to whatever runs there).
+        #[arg(long)]
+        force: bool,
+        /// The command, after `--`: one word is shell text, several are an argv (each word
+        /// quoted for the shell). Every word after `--` is the command's.
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

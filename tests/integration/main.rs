@@ -5,6 +5,7 @@ mod daemon;
 mod docs;
 mod events;
 mod examples;
+mod exec;
 mod harness;
 mod manifest;
 mod reconcile;

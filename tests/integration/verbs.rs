@@ -47,11 +47,11 @@ fn exec_wait_returns_status_and_only_that_commands_output() {
             "pane",
             "exec",
             "work",
-            "--",
-            "echo before; ls /nonexistent-ctmux; false",
             "--wait",
             "--timeout",
             "10s",
+            "--",
+            "echo before; ls /nonexistent-ctmux; false",
         ],
         1,
     ));

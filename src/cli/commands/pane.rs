@@ -163,24 +163,12 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
                 .map_err(|e| e.into_error("killing the pane"))?;
             ok(ctx, &lp, &format!("killed {}", lp.pane_id))
         }
-        PaneCmd::Exec { target, mut wait, mut timeout, mut kill_on_timeout, mut command } => {
-            // SPEC writes `pane exec T -- CMD [--wait] [--timeout D]`: trailing words that are our
-            // own flags (as separate arguments) are taken as flags. A quoted command is literal.
-            while command.len() > 1 {
-                let n = command.len();
-                match command[n - 1].as_str() {
-                    "--wait" => wait = true,
-                    "--kill-on-timeout" => kill_on_timeout = true,
-                    _ if n > 2 && command[n - 2] == "--timeout" => {
-                        timeout = command.pop();
-                    }
-                    _ => break,
-                }
-                command.pop();
-            }
+        PaneCmd::Exec { target, wait, timeout, kill_on_timeout, force, command } => {
+            // Every word after `--` is the command's, even one that looks like our flag.
             let timeout = parse_timeout(timeout.as_deref())?;
             let lp = server.pane(ctx, &target).await?;
-            super::pane_exec::run(ctx, server, &lp, &command.join(" "), wait, timeout, kill_on_timeout).await
+            let args = super::pane_exec::ExecArgs { command, wait, timeout, kill_on_timeout, force };
+            super::pane_exec::run(ctx, server, &lp, args).await
         }
         PaneCmd::Capture { target, lines, all, ansi } => {
             let lp = server.pane(ctx, &target).await?;

@@ -1,0 +1,218 @@
+//! What `pane exec` checks before it types: the words to type, whether the pane holds an idle
+//! shell we can drive, whether that text is complete shell syntax, and a per-pane lock.
+//!
+//! Typing into a pane is only safe when the pane's shell is waiting at its prompt: otherwise
+//! the keys go to whatever runs in the foreground (an editor, a REPL, a password prompt). The
+//! kernel says who owns the terminal: the foreground process group of the pane's tty (`tpgid`
+//! in `/proc/PID/stat`). The shell is idle when that group is its own, or when the group it
+//! handed the terminal to has no live process left (the shell is about to take it back).
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::tmux::LivePane;
+use crate::tmux::command::sh_quote;
+
+/// Shells whose syntax the typed wrapper (`printf …; eval '…'; printf … "$?"`) is written in.
+const POSIX_SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "yash"];
+
+/// The shell text for the words after `--`: one word is shell text as given (`'make && x'`);
+/// several are an argv, each quoted for the shell so it stays one word (as `ssh` and `docker
+/// exec` treat them, but never re-split).
+pub fn shell_text(words: &[String]) -> String {
+    match words {
+        [one] => one.clone(),
+        many => many.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" "),
+    }
+}
+
+/// The pane's shell, found idle at its prompt.
+#[derive(Debug)]
+pub struct Shell {
+    /// Its executable (`/proc/PID/exe`), for the syntax check.
+    pub exe: Option<PathBuf>,
+}
+
+/// What runs in the pane, for a refusal: its command line, shortened.
+fn describe(pid: u32) -> String {
+    let text = crate::process::cmdline(pid)
+        .map(|a| a.join(" "))
+        .or_else(|| crate::process::comm(pid))
+        .unwrap_or_else(|| format!("pid {pid}"));
+    if text.chars().count() > 60 { format!("{}…", text.chars().take(59).collect::<String>()) } else { text }
+}
+
+fn busy(lp: &LivePane, what: String, pid: u32) -> Error {
+    Error::Refused {
+        code: "pane_busy",
+        message: format!("{} is busy: `{what}` (pid {pid}) runs in it, not an idle shell", lp.pane_id),
+        hint: Some(
+            "wait for it (`ctmux pane wait T --exit`), stop it (`ctmux pane send-keys T C-c`), or type anyway with --force"
+                .into(),
+        ),
+    }
+}
+
+/// Checks that `lp` holds an interactive POSIX shell at its prompt: `pane_busy` when the pane
+/// runs something else (in the foreground, or as its own process), `unsupported_shell` for a
+/// shell with another syntax (fish, nu…).
+pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
+    let pid = lp.pid;
+    let argv = crate::process::cmdline(pid).unwrap_or_default();
+    let name = crate::process::comm(pid).unwrap_or_default();
+    let name = name.trim_start_matches('-');
+    if !POSIX_SHELLS.contains(&name) {
+        if matches!(name, "fish" | "nu" | "elvish" | "xonsh" | "pwsh" | "tcsh" | "csh") {
+            return Err(Error::Refused {
+                code: "unsupported_shell",
+                message: format!(
+                    "{} runs {name}, whose syntax pane exec does not speak (it types POSIX sh)",
+                    lp.pane_id
+                ),
+                hint: Some("`ctmux pane send-keys T --literal TEXT` then `Enter` types into any program".into()),
+            });
+        }
+        return Err(busy(lp, describe(pid), pid));
+    }
+    // `sh -c CMD` or `bash script.sh` runs a program, not a prompt.
+    if argv.iter().skip(1).any(|a| a == "-c" || !a.starts_with('-')) {
+        return Err(busy(lp, describe(pid), pid));
+    }
+    if let Some(group) = crate::process::foreground_group(pid)
+        && group != pid
+        // A member without a command line has released its memory: it is exiting.
+        && let Some(&leader) =
+            crate::process::group_members(group).iter().find(|&&m| crate::process::cmdline(m).is_some())
+    {
+        let shown = if crate::process::alive(group) { group } else { leader };
+        return Err(busy(lp, describe(shown), shown));
+    }
+    Ok(Shell { exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok() })
+}
+
+/// Refuses text the shell would not run as one complete command (an unbalanced quote, a
+/// dangling `&&`): typed, it would leave the shell waiting for more input forever. The pane's
+/// own shell parses it with `-n` (read, do not execute).
+pub async fn check_syntax(shell: &Shell, text: &str) -> Result<(), Error> {
+    let Some(exe) = &shell.exe else { return Ok(()) };
+    let run = tokio::process::Command::new(exe)
+        .args(["-n", "-c", text])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let Ok(Ok(out)) = tokio::time::timeout(std::time::Duration::from_secs(5), run).await else { return Ok(()) };
+    if out.status.success() {
+        return Ok(());
+    }
+    let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(Error::Usage {
+        message: format!("the command is not complete shell syntax: {why}"),
+        hint: Some("typed as is it would leave the shell waiting for more input; check its quotes".into()),
+    })
+}
+
+/// The line typed into the shell: markers around the command, then its status. The markers are
+/// typed as octal escapes (`\103` is `C`) so the shell's echo of the typed line never looks like
+/// them; the command runs through `eval` of one quoted word, so a multi-line command is read
+/// whole before any of it runs, and `$?` after it is its status.
+pub fn wrapper(id: &str, text: &str) -> String {
+    format!(" printf '\\103TMUX-BEGIN-{id}\\n'; eval {}; printf '\\103TMUX-END-{id} %s\\n' \"$?\"", sh_quote(text))
+}
+
+/// An exclusive lock on one pane of one server: `exec`s on a pane take turns, so one's markers
+/// and output capture never mix with another's. Released on drop (and by the OS if we die).
+pub struct PaneLock {
+    file: File,
+}
+
+fn lock_file(server_key: &str, pane_id: &str) -> Result<File, Error> {
+    let dir = crate::daemon::paths::runtime_dir()
+        .map(|d| d.join("exec"))
+        .and_then(|d| std::fs::create_dir_all(&d).map(|()| d))
+        .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
+    let path = dir.join(format!("{server_key}--{}.lock", pane_id.trim_start_matches('%')));
+    File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::failed(format!("cannot open lock {}: {e}", path.display()), None))
+}
+
+impl PaneLock {
+    /// Waits (up to `timeout`) for the pane's lock; `Ok(None)` when the time ran out.
+    pub async fn wait(
+        server_key: &str,
+        pane_id: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<PaneLock>, Error> {
+        let file = lock_file(server_key, pane_id)?;
+        if file.try_lock().is_ok() {
+            return Ok(Some(PaneLock { file }));
+        }
+        // A plain thread: a runtime's blocking pool would keep the process alive after a timeout.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(file.lock().map(|()| file));
+        });
+        let got = match timeout {
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(got) => got,
+                Err(_) => return Ok(None),
+            },
+            None => rx.await,
+        };
+        match got {
+            Ok(Ok(file)) => Ok(Some(PaneLock { file })),
+            Ok(Err(e)) => Err(Error::failed(format!("cannot lock the pane: {e}"), None)),
+            Err(_) => Err(Error::failed("cannot lock the pane", None)),
+        }
+    }
+
+    /// Takes the pane's lock if no other `exec` holds it; `Ok(None)` when one does.
+    pub fn try_take(server_key: &str, pane_id: &str) -> Result<Option<PaneLock>, Error> {
+        let file = lock_file(server_key, pane_id)?;
+        Ok(file.try_lock().is_ok().then_some(PaneLock { file }))
+    }
+
+    /// Records what this exec runs, for the message another exec refused meanwhile prints.
+    pub fn note(&mut self, text: &str) {
+        use std::io::{Seek, Write};
+        let _ = self.file.set_len(0);
+        let _ = self.file.rewind();
+        let _ = self.file.write_all(text.as_bytes());
+    }
+
+    /// What the holder of `pane_id`'s lock noted it runs.
+    pub fn holder_note(server_key: &str, pane_id: &str) -> String {
+        use std::io::Read;
+        let mut text = String::new();
+        if let Ok(mut f) = lock_file(server_key, pane_id) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_word_is_shell_text_and_several_are_an_argv() {
+        assert_eq!(shell_text(&["echo a; echo b".into()]), "echo a; echo b");
+        let argv: Vec<String> = ["sh", "-c", "echo hi; exit 3"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(shell_text(&argv), "sh -c 'echo hi; exit 3'");
+    }
+
+    #[test]
+    fn the_wrapper_runs_multi_line_text_whole_and_reports_its_status() {
+        let line = wrapper("7", "echo 'a\nb'; (exit 4)");
+        let out = std::process::Command::new("sh").arg("-c").arg(&line).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "CTMUX-BEGIN-7\na\nb\nCTMUX-END-7 4\n");
+    }
+}
