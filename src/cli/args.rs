@@ -220,7 +220,7 @@ pub enum GroupCmd {
         /// Group name.
         name: String,
     },
-    /// Add sessions or panes (any target) to a group.
+    /// Add sessions or panes (any target) to a group; each must exist.
     Add {
         /// Group name.
         name: String,
@@ -236,13 +236,20 @@ pub enum GroupCmd {
         #[arg(required = true)]
         members: Vec<String>,
     },
-    /// List groups and their members.
-    Ls,
-    /// Type a command into every pane of the group.
+    /// List groups and their members (or one group).
+    Ls {
+        /// Only this group.
+        name: Option<String>,
+    },
+    /// Type a command into the idle shell of every pane of the group (exit 1 unless every
+    /// member ran it).
     Exec {
         /// Group name.
         name: String,
-        /// The command.
+        /// Type even into panes that are not an idle shell.
+        #[arg(long)]
+        force: bool,
+        /// The command, after `--`: one word is shell text, several are an argv.
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
@@ -263,7 +270,11 @@ pub enum SessionCmd {
         /// Working directory.
         #[arg(long)]
         cwd: Option<PathBuf>,
-        /// Command of its first pane (default: a shell).
+        /// Layout of its window, kept for the panes `pane new` adds: a tmux layout name
+        /// (`tiled`, `even-horizontal`, `main-vertical`…) or a layout string (`window_layout`).
+        #[arg(long)]
+        layout: Option<String>,
+        /// Command of its first pane (default: a shell), after `--`.
         #[arg(last = true)]
         command: Vec<String>,
     },
@@ -296,7 +307,8 @@ pub enum PaneCmd {
     New {
         /// Session.
         session: String,
-        /// Name (stored as `@ctmux-name`, shown as the pane title).
+        /// Name (stored as `@ctmux-name`, shown as the pane title): address it as
+        /// `SESSION/NAME`, or `NAME` when unique.
         #[arg(long)]
         name: Option<String>,
         /// Working directory.

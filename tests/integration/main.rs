@@ -9,4 +9,5 @@ mod exec;
 mod harness;
 mod manifest;
 mod reconcile;
+mod toolkit;
 mod verbs;

@@ -95,7 +95,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         exec_shell::check_syntax(&shell, &text).await?;
     }
     if !args.wait {
-        type_text(server, lp, &format!(" {text}")).await?;
+        type_text(server, &lp.pane_id, &format!(" {text}")).await?;
         if ctx.json() {
             ctx.print_json(&serde_json::json!({ "ok": true, "tmux_id": lp.pane_id }));
         }
@@ -148,13 +148,32 @@ fn timed_out(ctx: &Ctx, lp: &LivePane, text: &str, args: &ExecArgs, output: Stri
     })
 }
 
-/// Pastes `text` into the pane and presses Enter.
-async fn type_text(server: &Server, lp: &LivePane, text: &str) -> Result<()> {
+/// Pastes `text` into the pane and presses Enter. The text reaches tmux on `load-buffer`'s
+/// stdin: a command-line argument is capped by tmux's message size (16 KiB).
+pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
     let buffer = format!("ctmux-exec-{}-{}", std::process::id(), crate::reconcile::build::now_nanos());
+    let mut load = tokio::process::Command::new(server.tmux.binary());
+    load.args(server.tmux.socket.flags())
+        .args(["load-buffer", "-b", &buffer, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if server.tmux.socket != crate::tmux::Socket::Default {
+        load.env_remove("TMUX");
+    }
+    let failed = |e: String| Error::failed(format!("typing the command: tmux load-buffer: {e}"), None);
+    let mut child = load.spawn().map_err(|e| failed(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).await.map_err(|e| failed(e.to_string()))?;
+    }
+    let out = child.wait_with_output().await.map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
     let cmds = [
-        Cmd::new("set-buffer").args(["-b", &buffer, "--", text]),
-        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &buffer, "-t", &lp.pane_id]),
-        Cmd::new("send-keys").args(["-t", &lp.pane_id, "Enter"]),
+        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &buffer, "-t", pane_id]),
+        Cmd::new("send-keys").args(["-t", pane_id, "Enter"]),
     ];
     server.tmux.run(&cmds).await.map_err(|e| e.into_error("typing the command"))?;
     Ok(())
@@ -257,7 +276,7 @@ async fn read_until_end(
     use tokio::signal::unix::{SignalKind, signal};
     let end = format!("CTMUX-END-{id} ");
     let mut raw: Vec<u8> = Vec::new();
-    type_text(server, lp, &exec_shell::wrapper(id, text)).await?;
+    type_text(server, &lp.pane_id, &exec_shell::wrapper(id, text)).await?;
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let exit_of = crate::process::exit_of(lp.pid).ok();
     let shell_exit = async move {
