@@ -11,15 +11,22 @@ fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// A server with an unmanaged session `work` whose pane is an interactive `sh`.
+/// A server with an unmanaged session `work` whose pane is an interactive `sh` (dash: no line
+/// editor, the terminal in canonical mode) and `bashed`, an interactive bash (readline,
+/// bracketed paste).
 fn with_shell() -> Server {
     let s = Server::new("version: 1\nname: execs\nsessions:\n  app:\n    panes:\n      api: exec sleep 1000\n");
     s.expect(&["session", "new", "work", "--", "sh"], 0);
+    s.expect(&["session", "new", "bashed", "--", "bash", "--norc", "--noprofile"], 0);
     s
 }
 
 fn exec_doc(s: &Server, args: &[&str], code: i32) -> serde_json::Value {
-    let mut all = vec!["--json", "pane", "exec", "work", "--wait", "--timeout", "20s", "--"];
+    exec_in(s, "work", args, code)
+}
+
+fn exec_in(s: &Server, pane: &str, args: &[&str], code: i32) -> serde_json::Value {
+    let mut all = vec!["--json", "pane", "exec", pane, "--wait", "--timeout", "20s", "--"];
     all.extend(args);
     let out = s.ctmux(&all);
     assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
@@ -48,6 +55,25 @@ fn exec_keeps_each_word_after_double_dash_as_one_argument() {
     assert_eq!(doc["output"], "one\ntwo\n  lines\n");
     let doc = exec_doc(&s, &["printf 'a\\tb\\n'; echo\t'tab'"], 0);
     assert_eq!(doc["output"], "a\tb\ntab\n");
+    // The same in bash, where the text arrives as a bracketed paste.
+    let doc = exec_in(&s, "bashed", &["printf", "[%s]\\n", "a  b", "$HOME", "line1\nline2", "ünï ✓", "\t"], 0);
+    assert_eq!(doc["output"], "[a  b]\n[$HOME]\n[line1\nline2]\n[ünï ✓]\n[\t]\n");
+    let doc = exec_in(&s, "bashed", &["echo one\necho 'two\n  lines'\n(exit 5)"], 5);
+    assert_eq!(doc["output"], "one\ntwo\n  lines\n");
+}
+
+#[test]
+fn long_and_many_line_commands_reach_the_shell_whole() {
+    let s = with_shell();
+    let long = format!("echo {} | wc -c", "x".repeat(20_000));
+    let heredoc = format!("cat <<'EOF' | wc -c\n{}EOF", format!("{}\n", "y".repeat(100)).repeat(300));
+    for pane in ["work", "bashed"] {
+        let doc = exec_in(&s, pane, &[&long], 0);
+        assert_eq!(doc["output"].as_str().unwrap().trim(), "20001", "{pane}");
+        let doc = exec_in(&s, pane, &[&heredoc], 0);
+        assert_eq!(doc["output"].as_str().unwrap().trim(), "30300", "{pane}");
+    }
+    assert_eq!(s.tmux(&["list-buffers"]).trim(), "", "tmux buffers left behind");
 }
 
 #[test]
@@ -188,4 +214,24 @@ fn killed_exec_leaves_no_pipe_or_temp_file_behind() {
     assert!(left.iter().all(|f| f.ends_with(".lock")), "temp files left: {left:?}");
     // And the pane is usable at once.
     s.expect(&["pane", "exec", "work", "--wait", "--timeout", "10s", "--", "true"], 0);
+}
+
+#[test]
+fn interrupted_exec_closes_its_pipe_and_exits_130() {
+    let s = with_shell();
+    let child = s
+        .cmd(&["pane", "exec", "work", "--wait", "--", "sleep 2; echo late"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || s
+        .tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"])
+        .trim()
+        == "1"));
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(s.tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"]).trim(), "0", "pipe left open");
 }

@@ -114,12 +114,60 @@ pub async fn check_syntax(shell: &Shell, text: &str) -> Result<(), Error> {
     })
 }
 
+/// How the command reaches the shell. Short single-line text is typed as it is, so a person
+/// watching the pane reads it. Anything else (newlines, tabs, control characters, over 1 KiB)
+/// is put in a tmux buffer that the shell reads back with `tmux show-buffer` (the pane's `$TMUX`
+/// names the server): pasted into a terminal in canonical mode (`dash`, `sh`), long input
+/// overflows the tty's 4 KiB line buffer and is lost, leaving the shell waiting forever.
+pub struct Delivery {
+    /// What to type.
+    pub line: String,
+    /// The tmux buffer to load first, and its content.
+    pub buffer: Option<(String, String)>,
+}
+
+/// Whether `text` can be typed as is.
+fn typable(text: &str) -> bool {
+    text.len() <= 1024 && !text.chars().any(char::is_control)
+}
+
+/// The shell words that yield the command for `eval`.
+fn source(text: &str, tmux: &str, buffer: &str) -> String {
+    if typable(text) {
+        sh_quote(text)
+    } else {
+        let t = sh_quote(tmux);
+        format!("\"$({t} show-buffer -b {buffer} && {t} delete-buffer -b {buffer})\"")
+    }
+}
+
+/// The command typed as is (short text), or read from a tmux buffer; no markers.
+pub fn plain(text: &str, tmux: &str, buffer: &str) -> Delivery {
+    if typable(text) {
+        return Delivery { line: format!(" {text}"), buffer: None };
+    }
+    Delivery {
+        line: format!(" eval {}", source(text, tmux, buffer)),
+        buffer: Some((buffer.to_string(), text.to_string())),
+    }
+}
+
 /// The line typed into the shell: markers around the command, then its status. The markers are
 /// typed as octal escapes (`\103` is `C`) so the shell's echo of the typed line never looks like
-/// them; the command runs through `eval` of one quoted word, so a multi-line command is read
-/// whole before any of it runs, and `$?` after it is its status.
-pub fn wrapper(id: &str, text: &str) -> String {
-    format!(" printf '\\103TMUX-BEGIN-{id}\\n'; eval {}; printf '\\103TMUX-END-{id} %s\\n' \"$?\"", sh_quote(text))
+/// them; the command runs through `eval` of one word, so a multi-line command is read whole
+/// before any of it runs, and `$?` after it is its status.
+pub fn wrapped(id: &str, text: &str, tmux: &str, buffer: &str) -> Delivery {
+    let line = format!(
+        " printf '\\103TMUX-BEGIN-{id}\\n'; eval {}; printf '\\103TMUX-END-{id} %s\\n' \"$?\"",
+        source(text, tmux, buffer)
+    );
+    Delivery { line, buffer: (!typable(text)).then(|| (buffer.to_string(), text.to_string())) }
+}
+
+/// `text` shortened for a message.
+pub fn shown(text: &str) -> String {
+    let one: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if one.chars().count() > 80 { format!("{}…", one.chars().take(79).collect::<String>()) } else { one }
 }
 
 /// An exclusive lock on one pane of one server: `exec`s on a pane take turns, so one's markers
@@ -211,8 +259,18 @@ mod tests {
 
     #[test]
     fn the_wrapper_runs_multi_line_text_whole_and_reports_its_status() {
-        let line = wrapper("7", "echo 'a\nb'; (exit 4)");
-        let out = std::process::Command::new("sh").arg("-c").arg(&line).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "CTMUX-BEGIN-7\na\nb\nCTMUX-END-7 4\n");
+        let short = wrapped("7", "echo 'a b'; (exit 4)", "tmux", "B");
+        assert!(short.buffer.is_none());
+        let out = std::process::Command::new("sh").arg("-c").arg(&short.line).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "CTMUX-BEGIN-7\na b\nCTMUX-END-7 4\n");
+        // Multi-line text goes through the buffer; a stand-in `tmux` prints it back.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("tmux");
+        std::fs::write(&fake, "#!/bin/sh\n[ \"$1\" = show-buffer ] && printf '%s' \"$CONTENT\"; exit 0\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let long = wrapped("8", "echo 'a\nb'\n(exit 5)", &fake.to_string_lossy(), "B");
+        let (_, content) = long.buffer.clone().unwrap();
+        let out = std::process::Command::new("sh").arg("-c").arg(&long.line).env("CONTENT", content).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "CTMUX-BEGIN-8\na\nb\nCTMUX-END-8 5\n");
     }
 }

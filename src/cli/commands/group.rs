@@ -171,7 +171,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCmd) -> Result {
         GroupCmd::Exec { name, force, command } => {
             let members =
                 groups.get(&name).or_else(|| manifest.get(&name)).cloned().ok_or_else(|| not_found(&name, &groups))?;
-            let text = format!(" {}", super::exec_shell::shell_text(&command));
+            let text = super::exec_shell::shell_text(&command);
             let rt = runtime()?;
             let panes = rt.block_on(server.panes())?;
             let mut targets: Vec<LivePane> = Vec::new();
@@ -196,7 +196,8 @@ pub fn run(ctx: &Ctx, cmd: GroupCmd) -> Result {
                 }
             }
             for p in &targets {
-                rt.block_on(super::pane_exec::type_text(&server, &p.pane_id, &text))?;
+                let d = super::exec_shell::plain(&text, server.tmux.binary(), &super::pane_exec::buffer_name());
+                rt.block_on(super::pane_exec::deliver(&server, &p.pane_id, &d))?;
             }
             let ids: Vec<&str> = targets.iter().map(|p| p.pane_id.as_str()).collect();
             let all_ran = skipped.is_empty();

@@ -69,7 +69,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
                     message: format!(
                         "{} is busy: another `ctmux pane exec --wait` runs `{}` in it",
                         lp.pane_id,
-                        PaneLock::holder_note(&key, &lp.pane_id)
+                        exec_shell::shown(&PaneLock::holder_note(&key, &lp.pane_id))
                     ),
                     hint: Some("use --wait to take turns, or type anyway with --force".into()),
                 });
@@ -95,7 +95,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         exec_shell::check_syntax(&shell, &text).await?;
     }
     if !args.wait {
-        type_text(server, &lp.pane_id, &format!(" {text}")).await?;
+        deliver(server, &lp.pane_id, &exec_shell::plain(&text, server.tmux.binary(), &buffer_name())).await?;
         if ctx.json() {
             ctx.print_json(&serde_json::json!({ "ok": true, "tmux_id": lp.pane_id }));
         }
@@ -123,7 +123,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             timed_out(ctx, lp, &text, &args, output, "running")
         }
         Outcome::Signalled(sig) => {
-            eprintln!("ctmux: pane exec interrupted; `{text}` may still run in {}", lp.pane_id);
+            eprintln!("ctmux: pane exec interrupted; `{}` may still run in {}", exec_shell::shown(&text), lp.pane_id);
             Ok(Exit::Command(128 + sig))
         }
     }
@@ -139,7 +139,7 @@ fn timed_out(ctx: &Ctx, lp: &LivePane, text: &str, args: &ExecArgs, output: Stri
     print!("{}", doc.output);
     let secs = args.timeout.map_or(String::new(), crate::units::format_duration);
     Err(Error::Timeout {
-        message: format!("`{text}` in {} did not finish within {secs} ({doing})", lp.pane_id),
+        message: format!("`{}` in {} did not finish within {secs} ({doing})", exec_shell::shown(text), lp.pane_id),
         hint: Some(if args.kill_on_timeout && doing == "running" {
             "it was interrupted (SIGINT)".into()
         } else {
@@ -148,14 +148,13 @@ fn timed_out(ctx: &Ctx, lp: &LivePane, text: &str, args: &ExecArgs, output: Stri
     })
 }
 
-/// Pastes `text` into the pane and presses Enter. The text reaches tmux on `load-buffer`'s
-/// stdin: a command-line argument is capped by tmux's message size (16 KiB).
-pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
+/// Loads `content` into tmux buffer `name`, through `load-buffer`'s stdin: a command-line
+/// argument is capped by tmux's message size (16 KiB).
+async fn load_buffer(server: &Server, name: &str, content: &str) -> Result<()> {
     use tokio::io::AsyncWriteExt;
-    let buffer = format!("ctmux-exec-{}-{}", std::process::id(), crate::reconcile::build::now_nanos());
     let mut load = tokio::process::Command::new(server.tmux.binary());
     load.args(server.tmux.socket.flags())
-        .args(["load-buffer", "-b", &buffer, "-"])
+        .args(["load-buffer", "-b", name, "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
@@ -165,14 +164,30 @@ pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()>
     let failed = |e: String| Error::failed(format!("typing the command: tmux load-buffer: {e}"), None);
     let mut child = load.spawn().map_err(|e| failed(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).await.map_err(|e| failed(e.to_string()))?;
+        stdin.write_all(content.as_bytes()).await.map_err(|e| failed(e.to_string()))?;
     }
     let out = child.wait_with_output().await.map_err(|e| failed(e.to_string()))?;
     if !out.status.success() {
         return Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_string()));
     }
+    Ok(())
+}
+
+/// A fresh tmux buffer name.
+pub fn buffer_name() -> String {
+    format!("ctmux-exec-{}-{}", std::process::id(), crate::reconcile::build::now_nanos())
+}
+
+/// Types `d` into the pane: loads its buffer, pastes its line (bracketed where the shell asks
+/// for it, so it is text, not keys) and presses Enter.
+pub async fn deliver(server: &Server, pane_id: &str, d: &exec_shell::Delivery) -> Result<()> {
+    if let Some((name, content)) = &d.buffer {
+        load_buffer(server, name, content).await?;
+    }
+    let line = buffer_name();
     let cmds = [
-        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &buffer, "-t", pane_id]),
+        Cmd::new("set-buffer").args(["-b", &line, "--", &d.line]),
+        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &line, "-t", pane_id]),
         Cmd::new("send-keys").args(["-t", pane_id, "Enter"]),
     ];
     server.tmux.run(&cmds).await.map_err(|e| e.into_error("typing the command"))?;
@@ -276,7 +291,10 @@ async fn read_until_end(
     use tokio::signal::unix::{SignalKind, signal};
     let end = format!("CTMUX-END-{id} ");
     let mut raw: Vec<u8> = Vec::new();
-    type_text(server, &lp.pane_id, &exec_shell::wrapper(id, text)).await?;
+    let delivery = exec_shell::wrapped(id, text, server.tmux.binary(), &buffer_name());
+    deliver(server, &lp.pane_id, &delivery).await?;
+    let forget =
+        |d: &exec_shell::Delivery| d.buffer.as_ref().map(|(name, _)| Cmd::new("delete-buffer").args(["-b", name]));
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let exit_of = crate::process::exit_of(lp.pid).ok();
     let shell_exit = async move {
@@ -316,12 +334,20 @@ async fn read_until_end(
                         return Ok(Outcome::Finished { output, status: status.unwrap_or(1) });
                     }
                 }
-                None => return Err(ended_early(server, lp).await),
+                None => {
+                    if let Some(c) = forget(&delivery) {
+                        let _ = server.tmux.run(&[c]).await;
+                    }
+                    return Err(ended_early(server, lp).await);
+                }
             },
             () = &mut shell_exit => {
                 // Let the last output through the pipe before saying what happened.
                 while let Ok(Some(c)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
                     raw.extend_from_slice(&c);
+                }
+                if let Some(c) = forget(&delivery) {
+                    let _ = server.tmux.run(&[c]).await;
                 }
                 return Err(ended_early(server, lp).await);
             }
