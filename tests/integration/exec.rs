@@ -98,7 +98,7 @@ fn exec_wait_exits_with_the_commands_own_status_and_chains_with_and() {
     assert!(chain("true").contains("DEPLOYED"));
     assert!(!chain("false").contains("DEPLOYED"), "a failed command must stop the chain");
     // ctmux's own failures keep their codes, and the JSON says which is which.
-    let out = s.ctmux(&["--json", "pane", "exec", "nope", "--wait", "--", "true"]);
+    let out = s.ctmux(&["--json", "pane", "exec", "nope", "--wait", "--timeout", "30s", "--", "true"]);
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(json(&out.stdout)["error"]["code"], "not_found");
     let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--timeout", "300ms", "--", "sleep 5"]);
@@ -115,7 +115,7 @@ fn exec_refuses_a_busy_pane_naming_what_runs_unless_forced() {
         .tmux(&["display-message", "-p", "-t", "work", "#{pane_current_command}"])
         .trim()
         == "sleep"));
-    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--", "echo typed"]);
+    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--timeout", "30s", "--", "echo typed"]);
     assert_eq!(out.status.code(), Some(1));
     let doc = json(&out.stdout);
     assert_eq!(doc["error"]["code"], "pane_busy", "{doc}");
@@ -126,12 +126,18 @@ fn exec_refuses_a_busy_pane_naming_what_runs_unless_forced() {
     // --force types anyway: here, into sleep's terminal (the shell reads it after sleep ends).
     s.expect(&["pane", "exec", "work", "--force", "--", "echo forced"], 0);
     assert!(eventually(Duration::from_secs(5), || s.tmux(&["capture-pane", "-p", "-t", "work"]).contains("forced")));
+    // A shell whose syntax is not POSIX is refused as such (here dash under the name `fish`).
+    let fish = s.path("fish");
+    std::os::unix::fs::symlink("/bin/sh", &fish).unwrap();
+    let id = s.expect(&["pane", "new", "work", "--", &fish.to_string_lossy()], 0).trim().to_string();
+    let out = s.ctmux(&["--json", "pane", "exec", &id, "--wait", "--timeout", "30s", "--", "true"]);
+    assert_eq!((out.status.code(), json(&out.stdout)["error"]["code"].clone()), (Some(1), "unsupported_shell".into()));
     // A pane whose own process is not an interactive shell is busy too.
     for cmd in [vec!["sleep", "300"], vec!["sh", "-c", "sleep 300"]] {
         let mut args = vec!["pane", "new", "work", "--"];
         args.extend(&cmd);
         let id = s.expect(&args, 0).trim().to_string();
-        let out = s.ctmux(&["--json", "pane", "exec", &id, "--wait", "--", "true"]);
+        let out = s.ctmux(&["--json", "pane", "exec", &id, "--wait", "--timeout", "30s", "--", "true"]);
         assert_eq!(out.status.code(), Some(1));
         let doc = json(&out.stdout);
         assert_eq!(doc["error"]["code"], "pane_busy", "{doc}");
@@ -142,10 +148,18 @@ fn exec_refuses_a_busy_pane_naming_what_runs_unless_forced() {
 #[test]
 fn ten_concurrent_exec_waits_on_one_pane_each_get_their_own_output() {
     let s = with_shell();
-    let children: Vec<_> = (0..10)
+    // Panes past %9, and a second busy pane beside the first.
+    let first = s.tmux(&["display-message", "-p", "-t", "=work:", "#{pane_id}"]).trim().to_string();
+    let mut last = String::new();
+    for _ in 0..9 {
+        last = s.expect(&["pane", "new", "work", "--", "sh"], 0).trim().to_string();
+    }
+    assert!(last[1..].parse::<u32>().unwrap() >= 10, "{last}");
+    let children: Vec<_> = (0..14)
         .map(|i| {
             let cmd = format!("echo out-{i}-$(({i}*3)); sleep 0.1; (exit {i})");
-            s.cmd(&["--json", "pane", "exec", "work", "--wait", "--timeout", "60s", "--", &cmd])
+            let pane = if i < 10 { first.as_str() } else { last.as_str() };
+            s.cmd(&["--json", "pane", "exec", pane, "--wait", "--timeout", "60s", "--", &cmd])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -159,26 +173,35 @@ fn ten_concurrent_exec_waits_on_one_pane_each_get_their_own_output() {
         assert_eq!(doc["exit_status"], i, "{doc}");
         assert_eq!(doc["output"], format!("out-{i}-{}\n", i * 3), "{doc}");
     }
-    assert_eq!(s.tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"]).trim(), "0", "pipe left open");
+    let pipes = s.tmux(&["list-panes", "-a", "-F", "#{pane_pipe}"]);
+    assert!(pipes.lines().all(|p| p == "0"), "pipe left open: {pipes}");
 }
 
 #[test]
 fn exec_that_exits_the_shell_or_never_completes_ends_with_an_error_not_a_hang() {
     let s = with_shell();
     let start = Instant::now();
-    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--", "echo 'oops"]);
+    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--timeout", "30s", "--", "echo 'oops"]);
     assert_eq!(out.status.code(), Some(2), "unbalanced quote");
     let doc = json(&out.stdout);
     assert!(doc["error"]["message"].as_str().unwrap().contains("not complete shell syntax"), "{doc}");
-    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--", "make &&"]);
+    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--timeout", "30s", "--", "make &&"]);
     assert_eq!(out.status.code(), Some(2), "dangling &&");
-    s.expect(&["pane", "exec", "work", "--wait", "--", "echo still-alive"], 0);
-    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--", "echo bye; exit 3"]);
+    s.expect(&["pane", "exec", "work", "--wait", "--timeout", "30s", "--", "echo still-alive"], 0);
+    let out = s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--timeout", "30s", "--", "echo bye; exit 3"]);
     assert_eq!(out.status.code(), Some(1));
     let doc = json(&out.stdout);
     assert_eq!(doc["error"]["code"], "shell_exited", "{doc}");
     assert!(doc["error"]["message"].as_str().unwrap().contains("status 3"), "{doc}");
-    assert!(start.elapsed() < Duration::from_secs(15), "took {:?}", start.elapsed());
+    // Quick exits race the look at the shell (tmux may reap it before ctmux looks): each one
+    // must still end promptly with shell_exited.
+    for i in 0..6 {
+        let name = format!("quit{i}");
+        s.expect(&["session", "new", &name, "--", "sh"], 0);
+        let out = s.ctmux(&["--json", "pane", "exec", &name, "--wait", "--timeout", "30s", "--", "exit 3"]);
+        assert_eq!((out.status.code(), json(&out.stdout)["error"]["code"].clone()), (Some(1), "shell_exited".into()));
+    }
+    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
     let exec_dir = s.state.path().join("ctmux/exec");
     let left: Vec<String> = std::fs::read_dir(&exec_dir)
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
@@ -190,7 +213,7 @@ fn exec_that_exits_the_shell_or_never_completes_ends_with_an_error_not_a_hang() 
 fn killed_exec_leaves_no_pipe_or_temp_file_behind() {
     let s = with_shell();
     let mut child = s
-        .cmd(&["pane", "exec", "work", "--wait", "--", "sleep 1; echo done-$((6*7))"])
+        .cmd(&["pane", "exec", "work", "--wait", "--timeout", "30s", "--", "sleep 1; echo done-$((6*7))"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -220,7 +243,7 @@ fn killed_exec_leaves_no_pipe_or_temp_file_behind() {
 fn interrupted_exec_closes_its_pipe_and_exits_130() {
     let s = with_shell();
     let child = s
-        .cmd(&["pane", "exec", "work", "--wait", "--", "sleep 2; echo late"])
+        .cmd(&["pane", "exec", "work", "--wait", "--timeout", "30s", "--", "sleep 2; echo late"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

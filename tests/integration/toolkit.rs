@@ -25,8 +25,21 @@ fn args_to(file: &std::path::Path) -> String {
 fn words_after_double_dash_are_the_commands_even_when_they_look_like_flags() {
     let s = server();
     // pane exec
-    let out =
-        s.ctmux(&["--json", "pane", "exec", "work", "--wait", "--", "echo", "hello", "--timeout", "1s", "--wait"]);
+    let out = s.ctmux(&[
+        "--json",
+        "pane",
+        "exec",
+        "work",
+        "--wait",
+        "--timeout",
+        "30s",
+        "--",
+        "echo",
+        "hello",
+        "--timeout",
+        "1s",
+        "--wait",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json(&out.stdout)["output"], "hello --timeout 1s --wait\n");
     // group exec (before `work` gets a busy pane)
@@ -64,7 +77,9 @@ fn a_pane_named_by_pane_new_is_addressable_like_a_manifest_pane() {
         let doc = json(s.expect(&["--json", "pane", "status", target], 0));
         assert_eq!(doc["pane"]["tmux_id"], id.as_str(), "{target}");
     }
-    let doc = json(s.expect(&["--json", "pane", "exec", "worker", "--wait", "--", "echo", "in-worker"], 0));
+    let doc = json(
+        s.expect(&["--json", "pane", "exec", "worker", "--wait", "--timeout", "30s", "--", "echo", "in-worker"], 0),
+    );
     assert_eq!(doc["output"], "in-worker\n");
     // The name is taken in that session, must be addressable, and an ambiguous one says so.
     assert_eq!(s.ctmux(&["pane", "new", "work", "--name", "worker"]).status.code(), Some(2));

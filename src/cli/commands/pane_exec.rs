@@ -291,16 +291,19 @@ async fn read_until_end(
     use tokio::signal::unix::{SignalKind, signal};
     let end = format!("CTMUX-END-{id} ");
     let mut raw: Vec<u8> = Vec::new();
+    // Watch the shell before typing: a command that ends it (`exit 3`) can be done, and the
+    // shell reaped by tmux, before a later look.
+    let exit_of = crate::process::exit_of(lp.pid);
     let delivery = exec_shell::wrapped(id, text, server.tmux.binary(), &buffer_name());
     deliver(server, &lp.pane_id, &delivery).await?;
     let forget =
         |d: &exec_shell::Delivery| d.buffer.as_ref().map(|(name, _)| Cmd::new("delete-buffer").args(["-b", name]));
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let exit_of = crate::process::exit_of(lp.pid).ok();
     let shell_exit = async move {
         match exit_of {
-            Some(f) => f.await,
-            None => std::future::pending().await,
+            Ok(f) => f.await,
+            // No pidfd (kernel < 5.3): the pipe's end or the timeout ends the wait.
+            Err(_) => std::future::pending().await,
         }
     };
     tokio::pin!(shell_exit);
