@@ -258,3 +258,24 @@ fn interrupted_exec_closes_its_pipe_and_exits_130() {
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(s.tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"]).trim(), "0", "pipe left open");
 }
+
+#[test]
+fn exec_waits_for_a_shell_still_running_its_startup_files_and_names_a_slow_one() {
+    let s = with_shell();
+    let rc = s.path("rc");
+    std::fs::write(&rc, "echo starting\nsleep 1.5\necho rc-done\n").unwrap();
+    let rc = rc.to_string_lossy().into_owned();
+    s.expect(&["session", "new", "slow", "--", "bash", "--noprofile", "--rcfile", &rc, "-i"], 0);
+    let doc = exec_in(&s, "slow", &["echo", "after-startup"], 0);
+    assert_eq!(doc["output"], "after-startup\n");
+    // A startup that does not end in time is refused, naming what it runs.
+    let stuck = s.path("stuck");
+    std::fs::write(&stuck, "echo starting\nsleep 300\n").unwrap();
+    let stuck = stuck.to_string_lossy().into_owned();
+    s.expect(&["session", "new", "stuck", "--", "bash", "--noprofile", "--rcfile", &stuck, "-i"], 0);
+    let out = s.ctmux(&["--json", "pane", "exec", "stuck", "--wait", "--timeout", "1s", "--", "echo", "never"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out.stdout);
+    assert_eq!(doc["error"]["code"], "pane_busy", "{doc}");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("sleep 300"), "{doc}");
+}

@@ -75,9 +75,13 @@ pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
         }
         return Err(busy(lp, describe(pid), pid));
     }
-    // `sh -c CMD` or `bash script.sh` runs a program, not a prompt.
-    if argv.iter().skip(1).any(|a| a == "-c" || !a.starts_with('-')) {
+    if runs_a_script(&argv) {
         return Err(busy(lp, describe(pid), pid));
+    }
+    // A shell still running its startup files (or any command without job control) runs
+    // children in its own group and reads no input yet.
+    if let Some(&child) = startup_children(pid).first() {
+        return Err(busy(lp, describe(child), child));
     }
     if let Some(group) = crate::process::foreground_group(pid)
         && group != pid
@@ -89,6 +93,38 @@ pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
         return Err(busy(lp, describe(shown), shown));
     }
     Ok(Shell { exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok() })
+}
+
+/// Whether a shell's arguments make it run a command (`sh -c CMD`, `bash -lc CMD`) or a script
+/// file (`bash run.sh`) rather than read a prompt (`bash -l`, `bash --rcfile F -i`).
+fn runs_a_script(argv: &[String]) -> bool {
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--rcfile" | "--init-file" | "-o" | "+o" | "-O" | "+O" => {
+                args.next();
+            }
+            "--" => return args.next().is_some(),
+            a if a.starts_with("--") => {}
+            a if a.starts_with('-') || a.starts_with('+') => {
+                if a[1..].contains('c') {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    false
+}
+
+/// Live processes in the shell's own process group other than the shell: what it runs before
+/// its first prompt (`.profile`, `.bashrc` helpers). At the prompt, a job-control shell puts
+/// every job in a group of its own.
+pub fn startup_children(shell: u32) -> Vec<u32> {
+    crate::process::group_members(shell)
+        .into_iter()
+        .filter(|&p| p != shell && crate::process::cmdline(p).is_some())
+        .collect()
 }
 
 /// Refuses text the shell would not run as one complete command (an unbalanced quote, a
@@ -249,6 +285,20 @@ impl PaneLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shell_with_a_command_or_a_script_is_not_at_a_prompt() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for prompt in
+            [&["-bash"][..], &["bash", "-l"], &["bash", "--rcfile", "/x/rc", "-i"], &["sh"], &["zsh", "-o", "vi"]]
+        {
+            assert!(!runs_a_script(&v(prompt)), "{prompt:?}");
+        }
+        for script in [&["sh", "-c", "sleep 1"][..], &["bash", "-lc", "x"], &["bash", "run.sh"], &["sh", "--", "x.sh"]]
+        {
+            assert!(runs_a_script(&v(script)), "{script:?}");
+        }
+    }
 
     #[test]
     fn one_word_is_shell_text_and_several_are_an_argv() {

@@ -90,6 +90,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         ));
     }
     wait_for_prompt(server, lp).await;
+    wait_for_startup(lp.pid, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
     if !args.force {
         let shell = exec_shell::idle_shell(lp)?;
         exec_shell::check_syntax(&shell, &text).await?;
@@ -390,6 +391,21 @@ async fn ended_early(server: &Server, lp: &LivePane) -> Error {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A shell still running its startup files (children in its own process group) gets up to
+/// 10 s (or what is left of `--timeout`) to reach its prompt; each child's exit wakes us.
+async fn wait_for_startup(shell: u32, timeout: Option<Duration>) {
+    let wait = async {
+        while let Some(&child) = exec_shell::startup_children(shell).first() {
+            match crate::process::exit_of(child) {
+                Ok(exit) => exit.await,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+    };
+    let cap = timeout.map_or(Duration::from_secs(10), |t| t.min(Duration::from_secs(10)));
+    let _ = tokio::time::timeout(cap, wait).await;
 }
 
 /// A shell that has not printed anything yet is still starting, and keys typed now can be lost
