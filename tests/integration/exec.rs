@@ -126,6 +126,23 @@ fn exec_refuses_a_busy_pane_naming_what_runs_unless_forced() {
     // --force types anyway: here, into sleep's terminal (the shell reads it after sleep ends).
     s.expect(&["pane", "exec", "work", "--force", "--", "echo forced"], 0);
     assert!(eventually(Duration::from_secs(5), || s.tmux(&["capture-pane", "-p", "-t", "work"]).contains("forced")));
+    // While another exec waits on its command, one without --wait is refused, naming it.
+    let waiting = s
+        .cmd(&["pane", "exec", "bashed", "--wait", "--timeout", "30s", "--", "sleep 2; echo waited"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || s
+        .tmux(&["display-message", "-p", "-t", "bashed", "#{pane_current_command}"])
+        .trim()
+        == "sleep"));
+    let out = s.ctmux(&["--json", "pane", "exec", "bashed", "--", "echo", "cut-in"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out.stdout);
+    assert_eq!(doc["error"]["code"], "pane_busy", "{doc}");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("sleep 2"), "{doc}");
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned()), (Some(0), "waited\n".into()));
     // A shell whose syntax is not POSIX is refused as such (here dash under the name `fish`).
     let fish = s.path("fish");
     std::os::unix::fs::symlink("/bin/sh", &fish).unwrap();

@@ -59,6 +59,28 @@ fn busy(lp: &LivePane, what: String, pid: u32) -> Error {
 /// shell with another syntax (fish, nu…).
 pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
     let pid = lp.pid;
+    drivable(lp)?;
+    // A shell still running its startup files (or any command without job control) runs
+    // children in its own group and reads no input yet.
+    if let Some(&child) = startup_children(pid).first() {
+        return Err(busy(lp, describe(child), child));
+    }
+    if let Some(group) = crate::process::foreground_group(pid)
+        && group != pid
+        // A member without a command line has released its memory: it is exiting.
+        && let Some(&leader) =
+            crate::process::group_members(group).iter().find(|&&m| crate::process::cmdline(m).is_some())
+    {
+        let shown = if crate::process::alive(group) { group } else { leader };
+        return Err(busy(lp, describe(shown), shown));
+    }
+    Ok(Shell { exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok() })
+}
+
+/// Checks that the pane's own process is an interactive POSIX shell (not a program, not a
+/// shell running a command or script), which no waiting would change.
+pub fn drivable(lp: &LivePane) -> Result<(), Error> {
+    let pid = lp.pid;
     let argv = crate::process::cmdline(pid).unwrap_or_default();
     let name = crate::process::comm(pid).unwrap_or_default();
     let name = name.trim_start_matches('-');
@@ -78,21 +100,7 @@ pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
     if runs_a_script(&argv) {
         return Err(busy(lp, describe(pid), pid));
     }
-    // A shell still running its startup files (or any command without job control) runs
-    // children in its own group and reads no input yet.
-    if let Some(&child) = startup_children(pid).first() {
-        return Err(busy(lp, describe(child), child));
-    }
-    if let Some(group) = crate::process::foreground_group(pid)
-        && group != pid
-        // A member without a command line has released its memory: it is exiting.
-        && let Some(&leader) =
-            crate::process::group_members(group).iter().find(|&&m| crate::process::cmdline(m).is_some())
-    {
-        let shown = if crate::process::alive(group) { group } else { leader };
-        return Err(busy(lp, describe(shown), shown));
-    }
-    Ok(Shell { exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok() })
+    Ok(())
 }
 
 /// Whether a shell's arguments make it run a command (`sh -c CMD`, `bash -lc CMD`) or a script
@@ -207,17 +215,19 @@ pub fn shown(text: &str) -> String {
 }
 
 /// An exclusive lock on one pane of one server: `exec`s on a pane take turns, so one's markers
-/// and output capture never mix with another's. Released on drop (and by the OS if we die).
+/// and output capture never mix with another's. One file per server, one byte per pane (`%12`
+/// locks byte 12) with an open-file-description lock (`F_OFD_SETLK`), so locks leave no file
+/// per pane behind. Released when dropped, and by the kernel if we die.
 pub struct PaneLock {
-    file: File,
+    _file: File,
 }
 
-fn lock_file(server_key: &str, pane_id: &str) -> Result<File, Error> {
+fn lock_file(server_key: &str) -> Result<File, Error> {
     let dir = crate::daemon::paths::runtime_dir()
         .map(|d| d.join("exec"))
         .and_then(|d| std::fs::create_dir_all(&d).map(|()| d))
         .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
-    let path = dir.join(format!("{server_key}--{}.lock", pane_id.trim_start_matches('%')));
+    let path = dir.join(format!("{server_key}.lock"));
     File::options()
         .create(true)
         .truncate(false)
@@ -227,6 +237,31 @@ fn lock_file(server_key: &str, pane_id: &str) -> Result<File, Error> {
         .map_err(|e| Error::failed(format!("cannot open lock {}: {e}", path.display()), None))
 }
 
+/// Locks byte `%N` of `file`, waiting for it when `wait`; `Ok(false)` when another holds it.
+fn lock_byte(file: &File, pane_id: &str, wait: bool) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let n: libc::off_t = pane_id.trim_start_matches('%').parse().unwrap_or(0);
+    // SAFETY: an all-zero flock is valid; the fields we need are set below.
+    let mut range: libc::flock = unsafe { std::mem::zeroed() };
+    range.l_type = libc::F_WRLCK as libc::c_short;
+    range.l_whence = libc::SEEK_SET as libc::c_short;
+    range.l_start = n;
+    range.l_len = 1;
+    let cmd = if wait { libc::F_OFD_SETLKW } else { libc::F_OFD_SETLK };
+    loop {
+        // SAFETY: fcntl reads the flock we own, on a descriptor `file` keeps open.
+        if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &range) } == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EAGAIN | libc::EACCES) if !wait => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
 impl PaneLock {
     /// Waits (up to `timeout`) for the pane's lock; `Ok(None)` when the time ran out.
     pub async fn wait(
@@ -234,14 +269,15 @@ impl PaneLock {
         pane_id: &str,
         timeout: Option<std::time::Duration>,
     ) -> Result<Option<PaneLock>, Error> {
-        let file = lock_file(server_key, pane_id)?;
-        if file.try_lock().is_ok() {
-            return Ok(Some(PaneLock { file }));
+        if let Some(lock) = PaneLock::try_take(server_key, pane_id)? {
+            return Ok(Some(lock));
         }
+        let file = lock_file(server_key)?;
+        let pane = pane_id.to_string();
         // A plain thread: a runtime's blocking pool would keep the process alive after a timeout.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(file.lock().map(|()| file));
+            let _ = tx.send(lock_byte(&file, &pane, true).map(|_| file));
         });
         let got = match timeout {
             Some(t) => match tokio::time::timeout(t, rx).await {
@@ -251,7 +287,7 @@ impl PaneLock {
             None => rx.await,
         };
         match got {
-            Ok(Ok(file)) => Ok(Some(PaneLock { file })),
+            Ok(Ok(file)) => Ok(Some(PaneLock { _file: file })),
             Ok(Err(e)) => Err(Error::failed(format!("cannot lock the pane: {e}"), None)),
             Err(_) => Err(Error::failed("cannot lock the pane", None)),
         }
@@ -259,26 +295,12 @@ impl PaneLock {
 
     /// Takes the pane's lock if no other `exec` holds it; `Ok(None)` when one does.
     pub fn try_take(server_key: &str, pane_id: &str) -> Result<Option<PaneLock>, Error> {
-        let file = lock_file(server_key, pane_id)?;
-        Ok(file.try_lock().is_ok().then_some(PaneLock { file }))
-    }
-
-    /// Records what this exec runs, for the message another exec refused meanwhile prints.
-    pub fn note(&mut self, text: &str) {
-        use std::io::{Seek, Write};
-        let _ = self.file.set_len(0);
-        let _ = self.file.rewind();
-        let _ = self.file.write_all(text.as_bytes());
-    }
-
-    /// What the holder of `pane_id`'s lock noted it runs.
-    pub fn holder_note(server_key: &str, pane_id: &str) -> String {
-        use std::io::Read;
-        let mut text = String::new();
-        if let Ok(mut f) = lock_file(server_key, pane_id) {
-            let _ = f.read_to_string(&mut text);
+        let file = lock_file(server_key)?;
+        match lock_byte(&file, pane_id, false) {
+            Ok(true) => Ok(Some(PaneLock { _file: file })),
+            Ok(false) => Ok(None),
+            Err(e) => Err(Error::failed(format!("cannot lock the pane: {e}"), None)),
         }
-        text
     }
 }
 

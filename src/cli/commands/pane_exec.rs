@@ -64,22 +64,16 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             Some(lock) => Some(lock),
             None if args.force => None,
             None => {
+                // What the other exec runs is what runs in the pane now.
+                exec_shell::idle_shell(lp)?;
                 return Err(Error::Refused {
                     code: "pane_busy",
-                    message: format!(
-                        "{} is busy: another `ctmux pane exec --wait` runs `{}` in it",
-                        lp.pane_id,
-                        exec_shell::shown(&PaneLock::holder_note(&key, &lp.pane_id))
-                    ),
+                    message: format!("{} is busy: another `ctmux pane exec --wait` is typing into it", lp.pane_id),
                     hint: Some("use --wait to take turns, or type anyway with --force".into()),
                 });
             }
         }
     };
-    let mut lock = lock;
-    if let Some(l) = lock.as_mut() {
-        l.note(&text);
-    }
     // The pane as it is now that it is our turn: the exec before us may have ended its shell.
     let now = server.panes().await?.into_iter().find(|p| p.pane_id == lp.pane_id);
     let lp = &now.ok_or_else(|| Error::NotFound { message: format!("pane {} is gone", lp.pane_id), hint: None })?;
@@ -88,6 +82,9 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             format!("{} has exited; exec needs a running shell", lp.pane_id),
             Some("`ctmux pane new SESSION` makes a pane with a shell".into()),
         ));
+    }
+    if !args.force {
+        exec_shell::drivable(lp)?;
     }
     wait_for_prompt(server, lp).await;
     wait_for_startup(lp.pid, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
