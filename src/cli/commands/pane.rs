@@ -171,17 +171,14 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             let mut lines = out.lines();
             let id = lines.next().unwrap_or_default().trim().to_string();
             let layout = lines.next().map(str::trim).filter(|l| !l.is_empty()).unwrap_or("tiled").to_string();
-            if server
-                .tmux
-                .run(&[Cmd::new("select-layout").args(["-t", &format!("={session}:"), &layout])])
-                .await
-                .is_err()
-            {
+            let keep = Cmd::new("set-option").args(["-w", "-t", &id, "remain-on-exit", "on"]);
+            let arrange = Cmd::new("select-layout").args(["-t", &format!("={session}:"), &layout]);
+            if server.tmux.run(&[keep, arrange]).await.is_err() {
                 // A layout string for more panes than there are yet.
                 let tiled = Cmd::new("select-layout").args(["-t", &format!("={session}:"), "tiled"]);
                 server.tmux.run(&[tiled]).await.map_err(|e| e.into_error("arranging the panes"))?;
             }
-            let mut cmds = vec![Cmd::new("set-option").args(["-w", "-t", &id, "remain-on-exit", "on"])];
+            let mut cmds = Vec::new();
             if let Some(n) = &name {
                 cmds.push(Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-name", n]));
                 cmds.push(Cmd::new("select-pane").args(["-t", &id, "-T", n]));
