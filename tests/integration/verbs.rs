@@ -315,6 +315,8 @@ fn json_shapes_of_every_verb_are_stable() {
     let s = with_shell();
     s.expect(&["up"], 0);
     s.expect(&["pane", "meta", "set", "app/api", "role", "api"], 0);
+    s.expect(&["group", "new", "g"], 0);
+    s.expect(&["group", "add", "g", "work"], 0);
     let runs: Vec<(&str, Vec<&str>, i32)> = vec![
         ("session_ls", vec!["session", "ls"], 0),
         ("session_health", vec!["session", "health", "work"], 0),
@@ -333,6 +335,7 @@ fn json_shapes_of_every_verb_are_stable() {
         ("pane_meta_get", vec!["pane", "meta", "get", "app/api"], 0),
         ("pane_send_keys", vec!["pane", "send-keys", "work", "Enter"], 0),
         ("group_ls", vec!["group", "ls"], 0),
+        ("group_exec", vec!["group", "exec", "g", "--", "true"], 0),
         ("status", vec!["status"], 0),
         ("plan", vec!["plan"], 0),
         ("up", vec!["up"], 0),
