@@ -41,6 +41,16 @@ pub enum Error {
         /// Details (states, last lines).
         hint: Option<String>,
     },
+    /// A refusal scripts tell apart by its own code (exit 1): `pane_busy`, `shell_exited`….
+    #[error("{message}")]
+    Refused {
+        /// The stable `--json` code.
+        code: &'static str,
+        /// What was refused, and why.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
     /// Anything else that failed (exit 1).
     #[error("{message}")]
     Failed {
@@ -64,7 +74,7 @@ impl Error {
             Error::NotFound { .. } => Exit::NotFound,
             Error::TmuxUnavailable { .. } => Exit::TmuxUnavailable,
             Error::Timeout { .. } => Exit::Timeout,
-            Error::Failed { .. } => Exit::Failed,
+            Error::Failed { .. } | Error::Refused { .. } => Exit::Failed,
         }
     }
 
@@ -77,6 +87,7 @@ impl Error {
             Error::TmuxUnavailable { .. } => "tmux_unavailable",
             Error::Timeout { .. } => "timeout",
             Error::Failed { .. } => "failed",
+            Error::Refused { code, .. } => code,
         }
     }
 
@@ -88,7 +99,8 @@ impl Error {
             | Error::NotFound { hint, .. }
             | Error::TmuxUnavailable { hint, .. }
             | Error::Timeout { hint, .. }
-            | Error::Failed { hint, .. } => hint.clone(),
+            | Error::Failed { hint, .. }
+            | Error::Refused { hint, .. } => hint.clone(),
         }
     }
 }

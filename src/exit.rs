@@ -1,27 +1,39 @@
 //! The exit-code contract (SPEC §6), decided in one place.
 
-/// Why ctmux exits; the discriminant is the process exit code.
+/// Why ctmux exits; [`Exit::code`] is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Success.
-    Ok = 0,
+    Ok,
     /// The operation failed.
-    Failed = 1,
+    Failed,
     /// Bad usage or an invalid manifest; nothing was applied.
-    Usage = 2,
+    Usage,
     /// A wait ran out of time.
-    Timeout = 3,
+    Timeout,
     /// A target does not exist.
-    NotFound = 4,
+    NotFound,
     /// tmux is missing or its server is unreachable.
-    TmuxUnavailable = 5,
+    TmuxUnavailable,
     /// `plan --exit-code`: there are changes to apply.
-    Changes = 6,
+    Changes,
+    /// `pane exec --wait` passes on the status of the command it ran, as `docker exec` and `ssh`
+    /// do, so `ctmux pane exec T --wait -- make && deploy` chains.
+    Command(u8),
 }
 
 impl Exit {
     /// The process exit code.
     pub fn code(self) -> i32 {
-        self as i32
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Timeout => 3,
+            Exit::NotFound => 4,
+            Exit::TmuxUnavailable => 5,
+            Exit::Changes => 6,
+            Exit::Command(status) => i32::from(status),
+        }
     }
 }

@@ -187,6 +187,38 @@ pub fn foreground_group(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(5)?.parse::<i64>().ok().filter(|g| *g > 0).map(|g| g as u32)
 }
 
+/// `pid`'s arguments (`/proc/PID/cmdline`), so a refusal can name what runs in a pane.
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> =
+        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    (!args.is_empty()).then_some(args)
+}
+
+/// `pid`'s command name (`/proc/PID/comm`, at most 15 bytes), as `ps` shows it.
+pub fn comm(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim_end().to_string())
+}
+
+/// Live (not zombie) processes whose process group is `pgid`: is a terminal's foreground group
+/// still running something, or is its job gone and the shell about to take the terminal back?
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = all_pids()
+        .into_iter()
+        .filter(|&pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
+                let Some(i) = stat.rfind(')') else { return false };
+                let mut f = stat[i + 2..].split_whitespace();
+                let state = f.next();
+                let group = f.nth(1).and_then(|g| g.parse::<u32>().ok());
+                group == Some(pgid) && !matches!(state, Some("Z" | "X"))
+            })
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
 /// A future that resolves when process `pid` exits, from a pidfd (Linux ≥ 5.3): the kernel
 /// wakes us, nothing polls. `Err` when pidfds are unavailable or the process is already gone.
 pub fn exit_of(pid: u32) -> std::io::Result<impl std::future::Future<Output = ()>> {

@@ -1,5 +1,5 @@
 //! The state store (SPEC §5): one SQLite database under the state directory holding every event,
-//! runtime subscriptions and runtime groups. WAL mode, so the daemon writes while CLIs read, and a
+//! runtime subscriptions and runtime groups (each of one tmux server). WAL mode, so the daemon writes while CLIs read, and a
 //! crash at any point leaves a readable database; the schema is versioned (`PRAGMA user_version`)
 //! and upgraded by the migrations below, in order, each in its own transaction.
 
@@ -49,6 +49,20 @@ const MIGRATIONS: &[&str] = &[
         usage TEXT NOT NULL
     );
     CREATE INDEX metrics_pane ON metrics (project, session, pane, ts);
+",
+    // Runtime groups belong to one tmux server (its socket key), like subscriptions: a group made
+    // on `-L a` is not shown or run on `-L b`. Groups from before had no server; tmux's default
+    // server is where they were most likely made.
+    "
+    CREATE TABLE groups_by_server (
+        server TEXT NOT NULL,
+        name TEXT NOT NULL,
+        members TEXT NOT NULL,
+        PRIMARY KEY (server, name)
+    );
+    INSERT INTO groups_by_server (server, name, members) SELECT 'default', name, members FROM groups;
+    DROP TABLE groups;
+    ALTER TABLE groups_by_server RENAME TO groups;
 ",
 ];
 
@@ -465,11 +479,14 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Runtime groups: name → members.
-    pub fn groups(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT name, members FROM groups ORDER BY name").map_err(|e| self.sql(e))?;
+    /// Runtime groups of tmux server `server`: name → members.
+    pub fn groups(&self, server: &str) -> Result<std::collections::BTreeMap<String, Vec<String>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, members FROM groups WHERE server = ?1 ORDER BY name")
+            .map_err(|e| self.sql(e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![server], |r| {
                 let members: String = r.get(1)?;
                 Ok((r.get::<_, String>(0)?, serde_json::from_str(&members).unwrap_or_default()))
             })
@@ -477,43 +494,26 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Sets (or, with `None`, deletes) group `name`.
-    pub fn set_group(&self, name: &str, members: Option<&[String]>) -> Result<(), StoreError> {
+    /// Sets (or, with `None`, deletes) group `name` of tmux server `server`.
+    pub fn set_group(&self, server: &str, name: &str, members: Option<&[String]>) -> Result<(), StoreError> {
         match members {
             Some(m) => self.conn.execute(
-                "INSERT INTO groups (name, members) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET members = excluded.members",
-                params![name, serde_json::to_string(m).unwrap_or_default()],
+                "INSERT INTO groups (server, name, members) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (server, name) DO UPDATE SET members = excluded.members",
+                params![server, name, serde_json::to_string(m).unwrap_or_default()],
             ),
-            None => self.conn.execute("DELETE FROM groups WHERE name = ?1", params![name]),
+            None => self.conn.execute("DELETE FROM groups WHERE server = ?1 AND name = ?2", params![server, name]),
         }
         .map(|_| ())
         .map_err(|e| self.sql(e))
     }
 
-    /// Replaces every runtime group at once (in one transaction).
-    pub fn replace_groups(
-        &mut self,
-        groups: &std::collections::BTreeMap<String, Vec<String>>,
-    ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sql = |source| StoreError::Sql { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(sql)?;
-        tx.execute("DELETE FROM groups", []).map_err(sql)?;
-        for (name, members) in groups {
-            tx.execute(
-                "INSERT INTO groups (name, members) VALUES (?1, ?2)",
-                params![name, serde_json::to_string(members).unwrap_or_default()],
-            )
-            .map_err(sql)?;
-        }
-        tx.commit().map_err(sql)
-    }
-
-    /// One group's members, if it exists.
-    pub fn group(&self, name: &str) -> Result<Option<Vec<String>>, StoreError> {
+    /// One group's members on tmux server `server`, if it exists.
+    pub fn group(&self, server: &str, name: &str) -> Result<Option<Vec<String>>, StoreError> {
         self.conn
-            .query_row("SELECT members FROM groups WHERE name = ?1", params![name], |r| r.get::<_, String>(0))
+            .query_row("SELECT members FROM groups WHERE server = ?1 AND name = ?2", params![server, name], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()
             .map(|m| m.map(|m| serde_json::from_str(&m).unwrap_or_default()))
             .map_err(|e| self.sql(e))
@@ -586,13 +586,31 @@ mod tests {
         assert_eq!(store.events("L-a", &Query::default()).unwrap().len(), 2);
         let id = store.subscriptions("L-a").unwrap()[0].id;
         assert!(store.unsubscribe("L-a", id).unwrap());
-        store.set_group("g", Some(&["db".to_string()])).unwrap();
-        assert_eq!(store.group("g").unwrap(), Some(vec!["db".to_string()]));
-        store.set_group("g", None).unwrap();
-        assert_eq!(store.group("g").unwrap(), None);
+        store.set_group("L-a", "g", Some(&["db".to_string()])).unwrap();
+        assert_eq!(store.group("L-a", "g").unwrap(), Some(vec!["db".to_string()]));
+        assert_eq!(store.group("L-b", "g").unwrap(), None, "groups belong to one server");
+        assert!(store.groups("L-b").unwrap().is_empty());
+        store.set_group("L-a", "g", None).unwrap();
+        assert_eq!(store.group("L-a", "g").unwrap(), None);
         // A store from a newer ctmux is refused, not damaged.
         store.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(store);
         assert!(matches!(Store::open_at(path), Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn groups_made_before_they_had_a_server_go_to_the_default_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute("INSERT INTO groups (name, members) VALUES ('old', '[\"db\"]')", []).unwrap();
+        }
+        let store = Store::open_at(path).unwrap();
+        assert_eq!(store.group("default", "old").unwrap(), Some(vec!["db".to_string()]));
+        assert!(store.groups("L-other").unwrap().is_empty());
     }
 }

@@ -240,7 +240,7 @@ pub enum GroupCmd {
         /// Group name.
         name: String,
     },
-    /// Add sessions or panes (any target) to a group.
+    /// Add sessions or panes (any target) to a group; each must exist.
     Add {
         /// Group name.
         name: String,
@@ -256,13 +256,20 @@ pub enum GroupCmd {
         #[arg(required = true)]
         members: Vec<String>,
     },
-    /// List groups and their members.
-    Ls,
-    /// Type a command into every pane of the group.
+    /// List groups and their members (or one group).
+    Ls {
+        /// Only this group.
+        name: Option<String>,
+    },
+    /// Type a command into the idle shell of every pane of the group (exit 1 unless every
+    /// member ran it).
     Exec {
         /// Group name.
         name: String,
-        /// The command.
+        /// Type even into panes that are not an idle shell.
+        #[arg(long)]
+        force: bool,
+        /// The command, after `--`: one word is shell text, several are an argv.
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
@@ -283,7 +290,11 @@ pub enum SessionCmd {
         /// Working directory.
         #[arg(long)]
         cwd: Option<PathBuf>,
-        /// Command of its first pane (default: a shell).
+        /// Layout of its window, kept for the panes `pane new` adds: a tmux layout name
+        /// (`tiled`, `even-horizontal`, `main-vertical`…) or a layout string (`window_layout`).
+        #[arg(long)]
+        layout: Option<String>,
+        /// Command of its first pane (default: a shell), after `--`.
         #[arg(last = true)]
         command: Vec<String>,
     },
@@ -316,7 +327,8 @@ pub enum PaneCmd {
     New {
         /// Session.
         session: String,
-        /// Name (stored as `@ctmux-name`, shown as the pane title).
+        /// Name (stored as `@ctmux-name`, shown as the pane title): address it as
+        /// `SESSION/NAME`, or `NAME` when unique.
         #[arg(long)]
         name: Option<String>,
         /// Working directory.
@@ -331,7 +343,8 @@ pub enum PaneCmd {
         /// Target pane.
         target: String,
     },
-    /// Type a command into a pane's shell; with --wait, return its exit status and output.
+    /// Type a command into a pane's idle shell; with --wait, return its output and exit with its
+    /// status.
     Exec {
         /// Target pane (running a POSIX shell).
         target: String,
@@ -344,7 +357,11 @@ pub enum PaneCmd {
         /// On timeout, interrupt the command (SIGINT to the foreground process group).
         #[arg(long)]
         kill_on_timeout: bool,
-        /// The command.
+        /// Type even when the pane is not an idle shell (the keys go to whatever runs there).
+        #[arg(long)]
+        force: bool,
+        /// The command, after `--`: one word is shell text, several are an argv (each word
+        /// quoted for the shell). Every word after `--` is the command's.
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

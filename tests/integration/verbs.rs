@@ -47,11 +47,11 @@ fn exec_wait_returns_status_and_only_that_commands_output() {
             "pane",
             "exec",
             "work",
-            "--",
-            "echo before; ls /nonexistent-ctmux; false",
             "--wait",
             "--timeout",
             "10s",
+            "--",
+            "echo before; ls /nonexistent-ctmux; false",
         ],
         1,
     ));
@@ -96,11 +96,14 @@ fn exec_timeout_exits_3_and_leaves_the_command_running_unless_told() {
     s.expect(&["pane", "exec", "other", "--wait", "--timeout", "10s", "--", "true"], 0);
 }
 
-/// Output typed 20 ms after `pane wait` starts in an *unmanaged* pane (no daemon log) is seen,
-/// whether it lands before or after the control client attaches. Managed panes are covered
-/// down to 1 ms after the call by `events::wait_match_sees_output_1ms_after_the_call_…`.
+/// Output typed soon after `pane wait` starts in an *unmanaged* pane (no daemon log) is seen,
+/// whether it lands before or after the control client attaches. An unmanaged pane counts from
+/// ctmux's first look (~5 ms after the start on an idle machine, but tens of ms when the test
+/// binary's other tests load both cores — this waited 20 ms and flaked then), so the line comes
+/// 150 ms after the call. Managed panes are covered down to 1 ms after the call by
+/// `events::wait_match_sees_output_1ms_after_the_call_…`.
 #[test]
-fn wait_match_sees_output_that_arrives_20ms_after_the_call() {
+fn wait_match_sees_output_that_arrives_soon_after_the_call() {
     let s = with_shell();
     for _ in 0..5 {
         let child = s
@@ -108,7 +111,7 @@ fn wait_match_sees_output_that_arrives_20ms_after_the_call() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(150));
         s.tmux(&["send-keys", "-t", "work", "-l", "echo MARK-$((40+2))"]);
         s.tmux(&["send-keys", "-t", "work", "Enter"]);
         let out = child.wait_with_output().unwrap();
@@ -315,6 +318,8 @@ fn json_shapes_of_every_verb_are_stable() {
     let s = with_shell();
     s.expect(&["up"], 0);
     s.expect(&["pane", "meta", "set", "app/api", "role", "api"], 0);
+    s.expect(&["group", "new", "g"], 0);
+    s.expect(&["group", "add", "g", "work"], 0);
     let runs: Vec<(&str, Vec<&str>, i32)> = vec![
         ("session_ls", vec!["session", "ls"], 0),
         ("session_health", vec!["session", "health", "work"], 0),
@@ -333,6 +338,7 @@ fn json_shapes_of_every_verb_are_stable() {
         ("pane_meta_get", vec!["pane", "meta", "get", "app/api"], 0),
         ("pane_send_keys", vec!["pane", "send-keys", "work", "Enter"], 0),
         ("group_ls", vec!["group", "ls"], 0),
+        ("group_exec", vec!["group", "exec", "g", "--", "true"], 0),
         ("status", vec!["status"], 0),
         ("plan", vec!["plan"], 0),
         ("up", vec!["up"], 0),

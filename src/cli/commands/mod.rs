@@ -5,6 +5,7 @@ mod config;
 mod daemon;
 mod down;
 mod events;
+mod exec_shell;
 mod graph;
 mod group;
 mod logs;

@@ -66,6 +66,30 @@ struct OkDoc<'a> {
     tmux_id: &'a str,
 }
 
+/// A name `pane new --name` can give: addressable (`SESSION/NAME`, so no `/ : . %`), and not
+/// taken by another pane of the session.
+async fn check_name(server: &Server, session: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        return Err(Error::Usage {
+            message: format!("invalid pane name `{name}`"),
+            hint: Some("names use letters, digits, `-` and `_`".into()),
+        });
+    }
+    let taken = server
+        .tmux
+        .run(&[Cmd::query("list-panes").args(["-s", "-t", &format!("={session}"), "-F", "#{@ctmux-name}"])])
+        .await
+        .map_err(|e| e.into_error(&format!("listing the panes of `{session}`")))?;
+    if taken.lines().any(|n| n == name) {
+        return Err(Error::Usage {
+            message: format!("session `{session}` already has a pane named `{name}`"),
+            hint: Some(format!("address it as `{session}/{name}`; pick another name for a new one")),
+        });
+    }
+    Ok(())
+}
+
 /// Runs a `pane` verb.
 pub fn run(ctx: &Ctx, cmd: PaneCmd) -> Result {
     let server = Server::open(ctx)?;
@@ -130,18 +154,32 @@ async fn scope(ctx: &Ctx, server: &Server, session: Option<&str>, all: bool) -> 
 async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
     match cmd {
         PaneCmd::New { session, name, cwd, command } => {
+            if let Some(n) = &name {
+                check_name(server, &session, n).await?;
+            }
             let mut c = Cmd::new("split-window").args(["-t", &format!("={session}:"), "-P", "-F", "#{pane_id}"]);
             if let Some(cwd) = cwd {
                 c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
             }
             let c = c.args(command);
-            let out =
-                server.tmux.run(&[c]).await.map_err(|e| e.into_error(&format!("creating a pane in `{session}`")))?;
-            let id = out.trim().to_string();
-            let mut cmds = vec![
-                Cmd::new("select-layout").args(["-t", &format!("={session}:"), "tiled"]),
-                Cmd::new("set-option").args(["-w", "-t", &id, "remain-on-exit", "on"]),
-            ];
+            // The layout `session new --layout` chose, else tiled.
+            let layout = Cmd::query("show-options").args(["-qv", "-t", &format!("={session}:"), "@ctmux-layout"]);
+            let out = server
+                .tmux
+                .run(&[c, layout])
+                .await
+                .map_err(|e| e.into_error(&format!("creating a pane in `{session}`")))?;
+            let mut lines = out.lines();
+            let id = lines.next().unwrap_or_default().trim().to_string();
+            let layout = lines.next().map(str::trim).filter(|l| !l.is_empty()).unwrap_or("tiled").to_string();
+            let keep = Cmd::new("set-option").args(["-w", "-t", &id, "remain-on-exit", "on"]);
+            let arrange = Cmd::new("select-layout").args(["-t", &format!("={session}:"), &layout]);
+            if server.tmux.run(&[keep, arrange]).await.is_err() {
+                // A layout string for more panes than there are yet.
+                let tiled = Cmd::new("select-layout").args(["-t", &format!("={session}:"), "tiled"]);
+                server.tmux.run(&[tiled]).await.map_err(|e| e.into_error("arranging the panes"))?;
+            }
+            let mut cmds = Vec::new();
             if let Some(n) = &name {
                 cmds.push(Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-name", n]));
                 cmds.push(Cmd::new("select-pane").args(["-t", &id, "-T", &literal(n)]));
@@ -164,24 +202,12 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
                 .map_err(|e| e.into_error("killing the pane"))?;
             ok(ctx, &lp, &format!("killed {}", lp.pane_id))
         }
-        PaneCmd::Exec { target, mut wait, mut timeout, mut kill_on_timeout, mut command } => {
-            // SPEC writes `pane exec T -- CMD [--wait] [--timeout D]`: trailing words that are our
-            // own flags (as separate arguments) are taken as flags. A quoted command is literal.
-            while command.len() > 1 {
-                let n = command.len();
-                match command[n - 1].as_str() {
-                    "--wait" => wait = true,
-                    "--kill-on-timeout" => kill_on_timeout = true,
-                    _ if n > 2 && command[n - 2] == "--timeout" => {
-                        timeout = command.pop();
-                    }
-                    _ => break,
-                }
-                command.pop();
-            }
+        PaneCmd::Exec { target, wait, timeout, kill_on_timeout, force, command } => {
+            // Every word after `--` is the command's, even one that looks like our flag.
             let timeout = parse_timeout(timeout.as_deref())?;
             let lp = server.pane(ctx, &target).await?;
-            super::pane_exec::run(ctx, server, &lp, &command.join(" "), wait, timeout, kill_on_timeout).await
+            let args = super::pane_exec::ExecArgs { command, wait, timeout, kill_on_timeout, force };
+            super::pane_exec::run(ctx, server, &lp, args).await
         }
         PaneCmd::Capture { target, lines, all, ansi } => {
             let lp = server.pane(ctx, &target).await?;

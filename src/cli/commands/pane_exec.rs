@@ -1,15 +1,21 @@
-//! `pane exec T -- CMD [--wait]`: type a command into a pane's shell; with `--wait`, return its
-//! exit status and exactly its output, without polling.
+//! `pane exec T [--wait] -- CMD…`: type a command into a pane's idle shell; with `--wait`, return
+//! its exit status and exactly its output, and exit with that status (as `docker exec` does).
 //!
-//! The typed line brackets the command with two markers and ends with `tmux wait-for -S CHANNEL`;
-//! ctmux blocks in `tmux wait-for CHANNEL` (tmux wakes it; a signal sent before the wait starts is
-//! kept), while `pipe-pane` copies everything the pane prints to a file. The markers are typed as
-//! octal escapes (`\103TMUX-…`) so the shell's echo of the typed line never looks like them.
+//! Before typing, the pane's lock is taken (execs on one pane take turns), the shell is checked
+//! to be idle at its prompt and the text to be complete syntax ([`super::exec_shell`]). The text
+//! is delivered with `paste-buffer` (bracketed paste where the shell asks for it, so a tab or a
+//! newline in it is text, not completion or Enter), wrapped in two markers and its status.
+//! `--wait` reads the pane's output as tmux pushes it, through `pipe-pane` into a FIFO that is
+//! unlinked as soon as both ends are open: the read ends at the end marker, and nothing is left
+//! on disk even if ctmux is killed (the `cat` behind the pipe then dies on the pane's next output,
+//! and tmux closes the pipe).
 
-use std::time::Duration;
+use std::io::Read;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::exec_shell::{self, PaneLock};
 use super::target::Server;
 use crate::cli::{Ctx, Result};
 use crate::error::Error;
@@ -17,7 +23,8 @@ use crate::exit::Exit;
 use crate::tmux::command::sh_quote;
 use crate::tmux::{Cmd, LivePane};
 
-/// SPEC §6: `{"exit_status","output","timed_out"}`.
+/// `{"exit_status","output","timed_out"}`: what the command did. ctmux's own failures are an
+/// `{"error":…}` document instead, so a script tells them apart.
 #[derive(Debug, Serialize)]
 pub struct ExecDoc {
     /// The command's exit status (null on timeout).
@@ -28,97 +35,378 @@ pub struct ExecDoc {
     pub timed_out: bool,
 }
 
+/// What `pane exec` was asked to do.
+pub struct ExecArgs {
+    /// The words after `--`.
+    pub command: Vec<String>,
+    /// Wait for the command and report its status and output.
+    pub wait: bool,
+    /// Give up waiting after this long.
+    pub timeout: Option<Duration>,
+    /// On timeout, SIGINT the pane's foreground process group.
+    pub kill_on_timeout: bool,
+    /// Type even when the pane is not an idle shell.
+    pub force: bool,
+}
+
 /// Runs `pane exec`.
-pub async fn run(
-    ctx: &Ctx,
-    server: &Server,
-    lp: &LivePane,
-    command: &str,
-    wait: bool,
-    timeout: Option<Duration>,
-    kill_on_timeout: bool,
-) -> Result {
+pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> Result {
+    let started = Instant::now();
+    let text = exec_shell::shell_text(&args.command);
+    let key = server.tmux.socket.key();
+    let lock = if args.wait {
+        match PaneLock::wait(&key, &lp.pane_id, args.timeout).await? {
+            Some(lock) => Some(lock),
+            None => return timed_out(ctx, lp, &text, &args, String::new(), "waiting for another exec on the pane"),
+        }
+    } else {
+        match PaneLock::try_take(&key, &lp.pane_id)? {
+            Some(lock) => Some(lock),
+            None if args.force => None,
+            None => {
+                // What the other exec runs is what runs in the pane now.
+                exec_shell::idle_shell(lp)?;
+                return Err(Error::Refused {
+                    code: "pane_busy",
+                    message: format!("{} is busy: another `ctmux pane exec --wait` is typing into it", lp.pane_id),
+                    hint: Some("use --wait to take turns, or type anyway with --force".into()),
+                });
+            }
+        }
+    };
+    // The pane as it is now that it is our turn: the exec before us may have ended its shell.
+    let now = server.panes().await?.into_iter().find(|p| p.pane_id == lp.pane_id);
+    let lp = &now.ok_or_else(|| Error::NotFound { message: format!("pane {} is gone", lp.pane_id), hint: None })?;
     if lp.dead {
         return Err(Error::failed(
             format!("{} has exited; exec needs a running shell", lp.pane_id),
             Some("`ctmux pane new SESSION` makes a pane with a shell".into()),
         ));
     }
+    if !args.force {
+        exec_shell::drivable(lp)?;
+    }
     wait_for_prompt(server, lp).await;
-    if !wait {
-        let cmds = [
-            Cmd::new("send-keys").args(["-t", &lp.pane_id, "-l", &format!(" {command}")]),
-            Cmd::new("send-keys").args(["-t", &lp.pane_id, "Enter"]),
-        ];
-        server.tmux.run(&cmds).await.map_err(|e| e.into_error("typing the command"))?;
+    wait_for_startup(lp.pid, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+    if !args.force {
+        let shell = exec_shell::idle_shell(lp)?;
+        exec_shell::check_syntax(&shell, &text).await?;
+    }
+    if !args.wait {
+        deliver(server, &lp.pane_id, &exec_shell::plain(&text, server.tmux.binary(), &buffer_name())).await?;
         if ctx.json() {
             ctx.print_json(&serde_json::json!({ "ok": true, "tmux_id": lp.pane_id }));
         }
         return Ok(Exit::Ok);
     }
-    let id = format!("{}-{}", std::process::id(), crate::reconcile::build::now_nanos());
-    let dir = crate::state::subdir("exec")
-        .map_err(|e| Error::failed(format!("cannot create the state directory: {e}"), None))?;
-    let file = dir.join(format!("{id}.out"));
-    let channel = format!("ctmux-exec-{id}");
-    let line = format!(
-        " printf '\\103TMUX-BEGIN-{id}\\n'; {command}; ctmux_rc=$?; printf '\\103TMUX-END-{id} %s\\n' \"$ctmux_rc\"; tmux wait-for -S {channel}"
-    );
-    let start = [
-        Cmd::new("pipe-pane").args([
-            "-t",
-            &lp.pane_id,
-            &crate::tmux::command::literal(&format!("exec cat >> {}", sh_quote(&file.to_string_lossy()))),
-        ]),
-        Cmd::new("send-keys").args(["-t", &lp.pane_id, "-l", &line]),
-        Cmd::new("send-keys").args(["-t", &lp.pane_id, "Enter"]),
-    ];
-    server.tmux.run(&start).await.map_err(|e| e.into_error("starting the command"))?;
-    let mut waiter = tokio::process::Command::new(server.tmux.binary());
-    waiter.args(server.tmux.socket.flags()).args(["wait-for", &channel]).kill_on_drop(true);
-    if server.tmux.socket != crate::tmux::Socket::Default {
-        waiter.env_remove("TMUX");
-    }
-    let mut child = waiter.spawn().map_err(|e| Error::failed(format!("cannot run tmux wait-for: {e}"), None))?;
-    let finished = match timeout {
-        Some(t) => tokio::time::timeout(t, child.wait()).await.is_ok(),
-        None => child.wait().await.is_ok(),
-    };
-    if !finished {
-        let _ = child.kill().await;
-        if kill_on_timeout && let Some(group) = crate::process::foreground_group(lp.pid) {
-            crate::process::signal_group(group, "SIGINT");
+    let left = args.timeout.map(|t| t.saturating_sub(started.elapsed()));
+    let result = run_and_read(server, lp, &text, left).await;
+    drop(lock);
+    match result? {
+        Outcome::Finished { output, status } => {
+            let doc = ExecDoc { exit_status: Some(status), output, timed_out: false };
+            if ctx.json() {
+                ctx.print_json(&doc);
+            } else {
+                print!("{}", doc.output);
+            }
+            Ok(Exit::Command(u8::try_from(status).unwrap_or(1)))
+        }
+        Outcome::TimedOut { output } => {
+            if args.kill_on_timeout
+                && let Some(group) = crate::process::foreground_group(lp.pid)
+            {
+                crate::process::signal_group(group, "SIGINT");
+            }
+            timed_out(ctx, lp, &text, &args, output, "running")
+        }
+        Outcome::Signalled(sig) => {
+            eprintln!("ctmux: pane exec interrupted; `{}` may still run in {}", exec_shell::shown(&text), lp.pane_id);
+            Ok(Exit::Command(128 + sig))
         }
     }
-    let _ = server.tmux.run(&[Cmd::new("pipe-pane").args(["-t", &lp.pane_id])]).await;
-    let raw = std::fs::read(&file).unwrap_or_default();
-    let _ = std::fs::remove_file(&file);
-    let (output, exit_status) = extract(&String::from_utf8_lossy(&raw), &id);
-    let doc = ExecDoc { exit_status: if finished { exit_status } else { None }, output, timed_out: !finished };
+}
+
+/// A timeout: the JSON document says so (exit 3), or the human error does.
+fn timed_out(ctx: &Ctx, lp: &LivePane, text: &str, args: &ExecArgs, output: String, doing: &str) -> Result {
+    let doc = ExecDoc { exit_status: None, output, timed_out: true };
     if ctx.json() {
         ctx.print_json(&doc);
-        // One JSON document: the timeout is in it, and in the exit code.
-        return Ok(if doc.timed_out {
-            Exit::Timeout
-        } else if doc.exit_status == Some(0) {
-            Exit::Ok
-        } else {
-            Exit::Failed
-        });
+        return Ok(Exit::Timeout);
     }
     print!("{}", doc.output);
-    if doc.timed_out {
-        let secs = timeout.map_or(String::new(), crate::units::format_duration);
-        return Err(Error::Timeout {
-            message: format!("`{command}` in {} did not finish within {secs}", lp.pane_id),
-            hint: Some(if kill_on_timeout {
-                "it was interrupted (SIGINT)".into()
-            } else {
-                "it is still running; --kill-on-timeout interrupts it".into()
-            }),
-        });
+    let secs = args.timeout.map_or(String::new(), crate::units::format_duration);
+    Err(Error::Timeout {
+        message: format!("`{}` in {} did not finish within {secs} ({doing})", exec_shell::shown(text), lp.pane_id),
+        hint: Some(if args.kill_on_timeout && doing == "running" {
+            "it was interrupted (SIGINT)".into()
+        } else {
+            "it is still running; --kill-on-timeout interrupts it".into()
+        }),
+    })
+}
+
+/// Loads `content` into tmux buffer `name`, through `load-buffer`'s stdin: a command-line
+/// argument is capped by tmux's message size (16 KiB).
+async fn load_buffer(server: &Server, name: &str, content: &str) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut load = tokio::process::Command::new(server.tmux.binary());
+    load.args(server.tmux.socket.flags())
+        .args(["load-buffer", "-b", name, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if server.tmux.socket != crate::tmux::Socket::Default {
+        load.env_remove("TMUX");
     }
-    Ok(if doc.exit_status == Some(0) { Exit::Ok } else { Exit::Failed })
+    let failed = |e: String| Error::failed(format!("typing the command: tmux load-buffer: {e}"), None);
+    let mut child = load.spawn().map_err(|e| failed(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(content.as_bytes()).await.map_err(|e| failed(e.to_string()))?;
+    }
+    let out = child.wait_with_output().await.map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        return Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    Ok(())
+}
+
+/// A fresh tmux buffer name.
+pub fn buffer_name() -> String {
+    format!("ctmux-exec-{}-{}", std::process::id(), crate::reconcile::build::now_nanos())
+}
+
+/// Types `d` into the pane: loads its buffer, pastes its line (bracketed where the shell asks
+/// for it, so it is text, not keys) and presses Enter.
+pub async fn deliver(server: &Server, pane_id: &str, d: &exec_shell::Delivery) -> Result<()> {
+    if let Some((name, content)) = &d.buffer {
+        load_buffer(server, name, content).await?;
+    }
+    let line = buffer_name();
+    let cmds = [
+        Cmd::new("set-buffer").args(["-b", &line, "--", &d.line]),
+        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &line, "-t", pane_id]),
+        Cmd::new("send-keys").args(["-t", pane_id, "Enter"]),
+    ];
+    server.tmux.run(&cmds).await.map_err(|e| e.into_error("typing the command"))?;
+    Ok(())
+}
+
+enum Outcome {
+    Finished { output: String, status: i32 },
+    TimedOut { output: String },
+    Signalled(u8),
+}
+
+/// Types the wrapped command and reads the pane's output until its end marker.
+async fn run_and_read(server: &Server, lp: &LivePane, text: &str, timeout: Option<Duration>) -> Result<Outcome> {
+    let id = format!("{}-{}", std::process::id(), crate::reconcile::build::now_nanos());
+    let fifo = make_fifo(&id)?;
+    // Both ends of a FIFO block in open() until the other comes: a plain thread opens ours, then
+    // unlinks it and forwards what it reads.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let Ok(mut f) = std::fs::File::open(&path) else { return };
+        let _ = std::fs::remove_file(&path);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let pipe = format!("exec cat > {}", sh_quote(&fifo.to_string_lossy()));
+    // `-I` too, though `cat` writes nothing back: tmux then reads the pipe and closes it the
+    // moment `cat` is gone, instead of at its next failed write.
+    if let Err(e) = server
+        .tmux
+        .run(&[Cmd::new("pipe-pane").args(["-I", "-O", "-t", &lp.pane_id, &crate::tmux::command::literal(&pipe)])])
+        .await
+    {
+        let _ = std::fs::remove_file(&fifo);
+        return Err(e.into_error("capturing the pane's output"));
+    }
+    let outcome = read_until_end(server, lp, text, &id, &mut rx, timeout).await;
+    if server.tmux.run(&[Cmd::new("pipe-pane").args(["-t", &lp.pane_id])]).await.is_err() {
+        // tmux refuses pipe-pane on a dead pane (the shell ran `exit`): end the pipe's `cat`.
+        stop_writer(&fifo);
+    }
+    let _ = std::fs::remove_file(&fifo);
+    outcome
+}
+
+/// Terminates the process writing into `fifo` (the `cat` behind the pane's pipe); tmux closes a
+/// pipe whose process is gone.
+fn stop_writer(fifo: &std::path::Path) {
+    let Some(name) = fifo.file_name().map(|n| n.to_string_lossy().into_owned()) else { return };
+    let Ok(procs) = std::fs::read_dir("/proc") else { return };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if std::fs::read_link(p.path().join("fd/1")).is_ok_and(|l| l.to_string_lossy().contains(&name)) {
+            crate::process::signal(pid, "SIGTERM");
+        }
+    }
+}
+
+/// The FIFO for one exec's output, in the runtime directory; stale ones of dead execs go first.
+fn make_fifo(id: &str) -> Result<std::path::PathBuf> {
+    let dir = crate::daemon::paths::runtime_dir()
+        .map(|d| d.join("exec"))
+        .and_then(|d| std::fs::create_dir_all(&d).map(|()| d))
+        .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let owner = name.strip_suffix(".fifo").and_then(|n| n.split('-').next()).and_then(|p| p.parse().ok());
+            if owner.is_some_and(|pid| !crate::process::alive(pid)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let path = dir.join(format!("{id}.fifo"));
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::failed("runtime directory path holds a NUL byte", None))?;
+    // SAFETY: mkfifo reads the NUL-terminated path we own.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(Error::failed(
+            format!("cannot create {}: {}", path.display(), std::io::Error::last_os_error()),
+            None,
+        ));
+    }
+    Ok(path)
+}
+
+async fn read_until_end(
+    server: &Server,
+    lp: &LivePane,
+    text: &str,
+    id: &str,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    timeout: Option<Duration>,
+) -> Result<Outcome> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let end = format!("CTMUX-END-{id} ");
+    let mut raw: Vec<u8> = Vec::new();
+    // Watch the shell before typing: a command that ends it (`exit 3`) can be done, and the
+    // shell reaped by tmux, before a later look.
+    let exit_of = crate::process::exit_of(lp.pid);
+    let delivery = exec_shell::wrapped(id, text, server.tmux.binary(), &buffer_name());
+    deliver(server, &lp.pane_id, &delivery).await?;
+    let forget =
+        |d: &exec_shell::Delivery| d.buffer.as_ref().map(|(name, _)| Cmd::new("delete-buffer").args(["-b", name]));
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let shell_exit = async move {
+        match exit_of {
+            Ok(f) => f.await,
+            // No pidfd (kernel < 5.3): the pipe's end or the timeout ends the wait.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::pin!(shell_exit);
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    loop {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(c) => {
+                    let from = raw.len().saturating_sub(end.len() + 16);
+                    raw.extend_from_slice(&c);
+                    if let Some(at) = find(&raw[from..], end.as_bytes()).map(|i| i + from)
+                        && raw[at..].contains(&b'\n')
+                    {
+                        let (output, status) = extract(&String::from_utf8_lossy(&raw), id);
+                        return Ok(Outcome::Finished { output, status: status.unwrap_or(1) });
+                    }
+                }
+                None => {
+                    if let Some(c) = forget(&delivery) {
+                        let _ = server.tmux.run(&[c]).await;
+                    }
+                    return Err(ended_early(server, lp).await);
+                }
+            },
+            () = &mut shell_exit => {
+                // Let the last output through the pipe before saying what happened.
+                while let Ok(Some(c)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                    raw.extend_from_slice(&c);
+                }
+                if let Some(c) = forget(&delivery) {
+                    let _ = server.tmux.run(&[c]).await;
+                }
+                return Err(ended_early(server, lp).await);
+            }
+            () = sleep => {
+                let (output, _) = extract(&String::from_utf8_lossy(&raw), id);
+                return Ok(Outcome::TimedOut { output });
+            }
+            () = recv(&mut int) => return Ok(Outcome::Signalled(libc::SIGINT as u8)),
+            () = recv(&mut term) => return Ok(Outcome::Signalled(libc::SIGTERM as u8)),
+            () = recv(&mut hup) => return Ok(Outcome::Signalled(libc::SIGHUP as u8)),
+        }
+    }
+}
+
+/// The output stopped before the end marker: the shell exited (`exit`, `exec`), or someone
+/// replaced the pane's pipe.
+async fn ended_early(server: &Server, lp: &LivePane) -> Error {
+    let now = server.panes().await.ok().and_then(|ps| ps.into_iter().find(|p| p.pane_id == lp.pane_id));
+    match now {
+        Some(p) if !p.dead && crate::process::alive(lp.pid) => Error::failed(
+            format!("the output of {} stopped before the command finished (its pipe-pane was replaced)", lp.pane_id),
+            Some("another program ran `tmux pipe-pane` on the pane".into()),
+        ),
+        p => Error::Refused {
+            code: "shell_exited",
+            message: format!(
+                "the shell of {} exited{} before the command finished (did it run `exit` or `exec`?)",
+                lp.pane_id,
+                p.and_then(|p| p.exit_status).map_or(String::new(), |s| format!(" with status {s}"))
+            ),
+            hint: Some(
+                "to run a command that ends its shell, use `sh -c '…'`; `pane new SESSION` makes a new pane".into(),
+            ),
+        },
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A shell still running its startup files (children in its own process group) gets up to
+/// 10 s (or what is left of `--timeout`) to reach its prompt; each child's exit wakes us.
+async fn wait_for_startup(shell: u32, timeout: Option<Duration>) {
+    let wait = async {
+        while let Some(&child) = exec_shell::startup_children(shell).first() {
+            match crate::process::exit_of(child) {
+                Ok(exit) => exit.await,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+    };
+    let cap = timeout.map_or(Duration::from_secs(10), |t| t.min(Duration::from_secs(10)));
+    let _ = tokio::time::timeout(cap, wait).await;
 }
 
 /// A shell that has not printed anything yet is still starting, and keys typed now can be lost

@@ -56,13 +56,30 @@ fn sessions(panes: &[LivePane]) -> Vec<SessionDoc> {
         .collect()
 }
 
+/// tmux's layout names.
+pub const LAYOUTS: &[&str] = &["even-horizontal", "even-vertical", "main-horizontal", "main-vertical", "tiled"];
+
+/// A layout name, or something shaped like a layout string (`c2b8,240x60,0,0{…}`: checksum,
+/// size, offsets); tmux checks the rest when it applies it.
+fn check_layout(layout: &str) -> Result<()> {
+    let string = regex::Regex::new(r"^[0-9a-f]{4},\d+x\d+,\d+,\d+").is_ok_and(|re| re.is_match(layout));
+    if LAYOUTS.contains(&layout) || string {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: format!("unknown layout `{layout}`"),
+        hint: crate::suggest::hint(layout, LAYOUTS.iter().copied())
+            .or(Some(format!("layouts: {}, or a layout string from `#{{window_layout}}`", LAYOUTS.join(", ")))),
+    })
+}
+
 /// Runs a `session` verb.
 pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result {
     let server = Server::open(ctx)?;
     let rt = runtime()?;
     rt.block_on(async {
         match cmd {
-            SessionCmd::New { name, cwd, command } => {
+            SessionCmd::New { name, cwd, layout, command } => {
                 if name.is_empty() || name.contains([':', '.']) {
                     return Err(Error::Usage {
                         message: format!("invalid session name `{name}`"),
@@ -73,11 +90,21 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result {
                 if let Some(cwd) = cwd {
                     c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
                 }
-                let cmds = [
+                if let Some(l) = &layout {
+                    check_layout(l)?;
+                }
+                let mut cmds = vec![
                     c.args(command),
                     Cmd::new("set-option").args(["-w", "-t", &format!("={name}:"), "remain-on-exit", "on"]).sticky(),
                 ];
+                if let Some(l) = &layout {
+                    cmds.push(Cmd::new("set-option").args(["-t", &format!("={name}:"), "@ctmux-layout", l]).sticky());
+                }
                 server.tmux.run(&cmds).await.map_err(|e| e.into_error(&format!("creating session `{name}`")))?;
+                if let Some(l) = &layout {
+                    // A layout string describing more panes than one fits later, as panes come.
+                    let _ = server.tmux.run(&[Cmd::new("select-layout").args(["-t", &format!("={name}:"), l])]).await;
+                }
                 let panes = server.panes().await?;
                 let doc = sessions(&panes).into_iter().find(|s| s.name == name);
                 if ctx.json() {

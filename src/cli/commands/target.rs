@@ -1,5 +1,6 @@
 //! Finding a pane from what a user typed: a ctmux address (`session/pane`), a unique pane name of
-//! a managed pane, or any tmux target (`%12`, `dev:0.1`, `dev`). Works without a manifest.
+//! a managed pane, a pane named by `pane new --name` (`session/name`, or `name` when unique), or
+//! any tmux target (`%12`, `dev:0.1`, `dev`). Works without a manifest.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -95,6 +96,29 @@ impl Server {
         {
             return Ok(p);
         }
+        // A pane named by `pane new --name`: `session/name`, or `name` when unique.
+        if !target.starts_with('%') && !target.contains(':') && !target.contains('.') {
+            let named = self.named().await?;
+            let found: Vec<&(String, String, String)> = match target.split_once('/') {
+                Some((session, name)) => named.iter().filter(|(_, s, n)| s == session && n == name).collect(),
+                None => named.iter().filter(|(_, _, n)| n == target).collect(),
+            };
+            match found.as_slice() {
+                [(id, _, _)] => {
+                    if let Some(p) = panes.iter().find(|p| &p.pane_id == id) {
+                        return Ok(p.clone());
+                    }
+                }
+                [] => {}
+                many => {
+                    let all: Vec<String> = many.iter().map(|(id, s, n)| format!("{s}/{n} ({id})")).collect();
+                    return Err(Error::NotFound {
+                        message: format!("`{target}` names {} panes: {}", many.len(), all.join(", ")),
+                        hint: Some("address one as SESSION/NAME or by its id".into()),
+                    });
+                }
+            }
+        }
         // Any tmux target: let tmux resolve it.
         match self.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", target, "#{pane_id}"])]).await {
             Ok(id) => {
@@ -107,12 +131,30 @@ impl Server {
             Err(e) => return Err(e.into_error("finding the pane")),
         }
         let mut names: Vec<String> = panes.iter().filter(managed).map(|p| p.address.clone()).collect();
+        names.extend(self.named().await.unwrap_or_default().into_iter().map(|(_, s, n)| format!("{s}/{n}")));
         names.extend(panes.iter().map(|p| p.pane_id.clone()));
         let hint = suggest::hint(target, names.iter().map(String::as_str)).or_else(|| {
             (!names.is_empty())
                 .then(|| format!("panes: {}", names.iter().take(12).cloned().collect::<Vec<_>>().join(", ")))
         });
         Err(Error::NotFound { message: format!("no pane `{target}` on {}", self.tmux.command_line()), hint })
+    }
+
+    /// Panes named by `pane new --name` (`@ctmux-name`): `(pane id, session, name)`.
+    async fn named(&self) -> Result<Vec<(String, String, String)>> {
+        let format = "#{pane_id}\x1f#{session_name}\x1f#{@ctmux-name}";
+        let text = self
+            .tmux
+            .run(&[Cmd::query("list-panes").args(["-a", "-F", format])])
+            .await
+            .map_err(|e| self.error(e, "listing pane names"))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split('\x1f');
+                Some((f.next()?.to_string(), f.next()?.to_string(), f.next().filter(|n| !n.is_empty())?.to_string()))
+            })
+            .collect())
     }
 
     /// Metadata (`@ctmux-meta-*`) of each pane in `ids`, in one tmux call.
