@@ -136,11 +136,20 @@ pub fn read(path: &Path) -> String {
 /// The lines a child prints on stdout, as they come (a thread reads them; drop the receiver to
 /// stop caring).
 pub fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    lines_from(child.stdout.take().expect("stdout piped"))
+}
+
+/// The lines a child prints on stderr, as they come.
+pub fn stderr_lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    lines_from(child.stderr.take().expect("stderr piped"))
+}
+
+/// The lines read from `input`, as they come, on a thread of their own.
+fn lines_from(input: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
-    let out = child.stdout.take().expect("stdout piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(input).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 return;
             }

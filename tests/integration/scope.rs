@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Server, eventually};
+use crate::harness::{Server, eventually, stderr_lines_of};
 
 /// Nine panes with `ready_when` (ids `%0`…`%8`, then `%9`+ for the dependent), each with
 /// metadata, in a directory whose name tmux would expand as a format (`#S`).
@@ -323,21 +323,6 @@ fn plain_up_returns_and_the_daemon_starts_a_waiting_pane_when_its_dependency_get
     assert!(pane_of(&status, "api/server").get("waiting_for").is_none());
 }
 
-/// The lines a child prints on stderr, as they come.
-fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let err = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 /// Waits for a line containing `text`; returns every line seen.
 fn wait_line(rx: &std::sync::mpsc::Receiver<String>, text: &str) -> Result<Vec<String>, Vec<String>> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -357,11 +342,11 @@ fn a_killed_up_wait_leaves_its_waiting_pane_to_the_daemon_and_a_lock_wait_says_w
     use std::process::Stdio;
     let s = Server::new(WAITS_FOR_GO);
     let mut first = s.cmd(&["up", "--wait", "--timeout", "120s"]).stderr(Stdio::piped()).spawn().unwrap();
-    let first_err = stderr_lines(&mut first);
+    let first_err = stderr_lines_of(&mut first);
     wait_line(&first_err, "waiting for db/postgres healthy").expect("up --wait built the placeholder");
     // A second `up` waits for the first one's lock and says so after a second.
     let mut second = s.cmd(&["up"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let second_err = stderr_lines(&mut second);
+    let second_err = stderr_lines_of(&mut second);
     let notice = format!("ctmux: waiting for ctmux up (pid {}) to finish with handoff", first.id());
     wait_line(&second_err, &notice).unwrap_or_else(|seen| panic!("no lock notice in {seen:?}"));
     // `up --wait` dies: nothing of its work may stay undone.
