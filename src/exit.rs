@@ -1,4 +1,4 @@
-//! The exit-code contract (SPEC §6), decided in one place.
+//! The exit-code contract (docs/cli.md), decided in one place.
 
 /// Why ctmux exits; [`Exit::code`] is the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

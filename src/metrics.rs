@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// One pane's resource use (SPEC §6 `pane metrics`).
+/// One pane's resource use (`pane metrics` in docs/cli.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     /// CPU over the last interval, in % of one core (150 = one and a half cores).

@@ -1,4 +1,4 @@
-//! Where ctmux keeps state on disk (SPEC §5): `$CTMUX_STATE_DIR`, else
+//! Where ctmux keeps state on disk (docs/architecture.md): `$CTMUX_STATE_DIR`, else
 //! `$XDG_STATE_HOME/ctmux`, else `~/.local/state/ctmux`.
 
 use std::path::PathBuf;

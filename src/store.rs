@@ -1,4 +1,4 @@
-//! The state store (SPEC §5): one SQLite database under the state directory holding every event,
+//! The state store (docs/architecture.md): one SQLite database under the state directory holding every event,
 //! runtime subscriptions and runtime groups (each of one tmux server). WAL mode, so the daemon writes while CLIs read, and a
 //! crash at any point leaves a readable database; the schema is versioned (`PRAGMA user_version`)
 //! and upgraded by the migrations below, in order, each in its own transaction.
@@ -98,7 +98,7 @@ impl From<StoreError> for crate::error::Error {
     }
 }
 
-/// One recorded event (SPEC §4, §6 shape).
+/// One recorded event, in the shape docs/cli.md gives for events.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     /// Increasing id: `events -f` resumes after it.

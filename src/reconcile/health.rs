@@ -1,5 +1,5 @@
-//! Health probes (exec, http, tcp) and the per-pane health state machine of SPEC §2:
-//! probes every `start_interval` until the first success, then every `interval`; `retries`
+//! Health probes (exec, http, tcp) and the per-pane health state machine of the manifest's
+//! `health:` (docs/manifest.md): probes every `start_interval` until the first success, then every `interval`; `retries`
 //! consecutive failures after `start_period` make the pane unhealthy. `ready_when` and `log`
 //! checks are evaluated against the pane's output by the caller.
 

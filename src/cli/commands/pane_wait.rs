@@ -21,7 +21,7 @@ use crate::exit::Exit;
 use crate::tmux::control::{Control, Event};
 use crate::tmux::{Cmd, LivePane};
 
-/// SPEC §6: `{"matched","exit_status","timed_out"}`.
+/// `pane wait`'s document (docs/cli.md): `{"matched","exit_status","timed_out"}`.
 #[derive(Debug, Serialize)]
 pub struct WaitDoc {
     /// The matching line (`--match`).
