@@ -117,6 +117,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
                 && let Some(group) = crate::process::foreground_group(lp.pid)
             {
                 crate::process::signal_group(group, "SIGINT");
+                shell_back(lp.pid, group).await;
             }
             timed_out(ctx, lp, &text, &args, output, "running")
         }
@@ -124,6 +125,21 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             eprintln!("ctmux: pane exec interrupted; `{}` may still run in {}", exec_shell::shown(&text), lp.pane_id);
             Ok(Exit::Command(128 + sig))
         }
+    }
+}
+
+/// After interrupting `group`, waits (at most 2 s) until the shell `shell` has the terminal
+/// again, so the next `pane exec` finds an idle shell instead of `pane_busy`: the interrupted
+/// job's exits are told by pidfds; the shell's taking the terminal back is looked at every 10 ms.
+async fn shell_back(shell: u32, group: u32) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for pid in crate::process::group_members(group) {
+        if let Ok(exited) = crate::process::exit_of(pid) {
+            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), exited).await;
+        }
+    }
+    while crate::process::foreground_group(shell).is_some_and(|g| g != shell) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
