@@ -216,6 +216,9 @@ enum Outcome {
 
 /// Types the wrapped command and reads the pane's output until its end marker.
 async fn run_and_read(server: &Server, lp: &LivePane, text: &str, timeout: Option<Duration>) -> Result<Outcome> {
+    // Ours before the pipe exists: a Ctrl-C from then on closes it (exit 130) instead of killing
+    // ctmux with the pipe left open.
+    let mut signals = Signals::new();
     let id = format!("{}-{}", std::process::id(), crate::reconcile::build::now_nanos());
     let fifo = make_fifo(&id)?;
     // Both ends of a FIFO block in open() until the other comes: a plain thread opens ours, then
@@ -248,7 +251,7 @@ async fn run_and_read(server: &Server, lp: &LivePane, text: &str, timeout: Optio
         let _ = std::fs::remove_file(&fifo);
         return Err(e.into_error("capturing the pane's output"));
     }
-    let outcome = read_until_end(server, lp, text, &id, &mut rx, timeout).await;
+    let outcome = read_until_end(server, lp, text, &id, &mut rx, timeout, &mut signals).await;
     if server.tmux.run(&[Cmd::new("pipe-pane").args(["-t", &lp.pane_id])]).await.is_err() {
         // tmux refuses pipe-pane on a dead pane (the shell ran `exit`): end the pipe's `cat`.
         stop_writer(&fifo);
@@ -305,8 +308,8 @@ async fn read_until_end(
     id: &str,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
     timeout: Option<Duration>,
+    signals: &mut Signals,
 ) -> Result<Outcome> {
-    use tokio::signal::unix::{SignalKind, signal};
     let end = format!("CTMUX-END-{id} ");
     let mut raw: Vec<u8> = Vec::new();
     // Watch the shell before typing: a command that ends it (`exit 3`) can be done, and the
@@ -325,17 +328,7 @@ async fn read_until_end(
         }
     };
     tokio::pin!(shell_exit);
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-        match s {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    }
+    let Signals { int, term, hup } = signals;
     loop {
         let sleep = async {
             match deadline {
@@ -376,10 +369,39 @@ async fn read_until_end(
                 let (output, _) = extract(&String::from_utf8_lossy(&raw), id);
                 return Ok(Outcome::TimedOut { output });
             }
-            () = recv(&mut int) => return Ok(Outcome::Signalled(libc::SIGINT as u8)),
-            () = recv(&mut term) => return Ok(Outcome::Signalled(libc::SIGTERM as u8)),
-            () = recv(&mut hup) => return Ok(Outcome::Signalled(libc::SIGHUP as u8)),
+            () = recv(int) => return Ok(Outcome::Signalled(libc::SIGINT as u8)),
+            () = recv(term) => return Ok(Outcome::Signalled(libc::SIGTERM as u8)),
+            () = recv(hup) => return Ok(Outcome::Signalled(libc::SIGHUP as u8)),
         }
+    }
+}
+
+/// The signals that end a waiting exec (exit 128 + N, the pipe closed), caught from before the
+/// pipe is set.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+}
+
+/// Resolves when `s` is delivered; never without a handler.
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
