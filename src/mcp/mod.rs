@@ -272,7 +272,7 @@ impl Server {
                     a.push("--kill-on-timeout".into());
                 }
                 a.push("--".into());
-                a.extend(p.command.words());
+                a.push(p.command.shell_text());
                 let mut doc = self.doc(&a, ctx).await?;
                 if let Some(out) = doc.get("output").and_then(Value::as_str) {
                     let out = if p.ansi { out.to_string() } else { bound::strip_ansi(out) };
@@ -346,13 +346,14 @@ impl Server {
             "pane_kill" => {
                 let p: tools::TargetParams = parse(args)?;
                 let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
-                let id = st["tmux_id"].as_str().unwrap_or_default().to_string();
+                let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                    return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
+                };
                 if let Some(refusal) = self.refuse_own(std::slice::from_ref(&id), "kill").await {
                     return Err(refusal);
                 }
                 // The id, not the name: what was checked is what gets killed.
-                let target = if id.is_empty() { p.target } else { id };
-                self.doc(&["pane".into(), "kill".into(), target], ctx).await
+                self.doc(&["pane".into(), "kill".into(), id], ctx).await
             }
             "session_new" => {
                 let p: tools::SessionNewParams = parse(args)?;

@@ -58,6 +58,25 @@ impl CommandLine {
             CommandLine::Argv(v) => v.clone(),
         }
     }
+
+    /// One line of shell text: an argv quoted word by word here, so `pane exec` gets the
+    /// same text whichever way it treats several words.
+    pub fn shell_text(&self) -> String {
+        match self {
+            CommandLine::Text(t) => t.clone(),
+            CommandLine::Argv(v) => v.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+/// `word` quoted for a POSIX shell (left bare when nothing in it is special).
+pub fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// `pane_exec` parameters.
@@ -376,6 +395,9 @@ mod tests {
         let p: ExecParams = serde_json::from_str(r#"{"target":"a","command":["ls","-l"],"wait":false}"#).expect("argv");
         assert_eq!(p.command.words(), ["ls", "-l"]);
         assert!(!p.wait);
+        let p: ExecParams =
+            serde_json::from_str(r#"{"target":"a","command":["printf","%s|","a b","it's",""]}"#).expect("argv");
+        assert_eq!(p.command.shell_text(), r#"printf %s| 'a b' 'it'\''s' ''"#.replace("%s|", "'%s|'"));
         assert!(serde_json::from_str::<ExecParams>(r#"{"target":"a","command":"x","bogus":1}"#).is_err());
     }
 }

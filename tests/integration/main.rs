@@ -10,6 +10,7 @@ mod faults;
 mod harness;
 mod limits;
 mod manifest;
+mod mcp;
 mod reconcile;
 mod restart;
 mod scope;
