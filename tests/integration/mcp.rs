@@ -268,3 +268,39 @@ fn mcp_read_only_offers_only_reading_tools_and_kill_refuses_the_clients_own_pane
         inside.cancel().await.expect("close");
     });
 }
+
+#[test]
+fn mcp_python_sdk_client_drives_up_exec_wait_logs_down() {
+    let has_sdk = std::process::Command::new("python3")
+        .args(["-c", "import mcp.client.stdio"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        eprintln!("skipped: Python's `mcp` package is not installed (pip install mcp)");
+        return;
+    }
+    let server = Server::new(MANIFEST);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/mcp/python_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_ctmux"))
+        .arg(&server.name)
+        .arg(server.dir.path())
+        .env("CTMUX_STATE_DIR", server.state.path())
+        .env("XDG_RUNTIME_DIR", server.state.path())
+        .env("CTMUX_TMUX_CONF", "/dev/null")
+        .env_remove("TMUX")
+        .env_remove("TMUX_PANE")
+        .env_remove("CTMUX_TMUX_SOCKET")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "python client failed ({:?})\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.panes().is_empty(), "down left {:?}", server.panes());
+}
