@@ -304,3 +304,55 @@ fn mcp_python_sdk_client_drives_up_exec_wait_logs_down() {
     );
     assert!(server.panes().is_empty(), "down left {:?}", server.panes());
 }
+
+/// A client that keeps the progress notifications it gets.
+#[derive(Clone, Default)]
+struct Progress(std::sync::Arc<std::sync::Mutex<Vec<rmcp::model::ProgressNotificationParam>>>);
+
+impl rmcp::ClientHandler for Progress {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.0.lock().expect("lock").push(params);
+    }
+}
+
+#[test]
+fn mcp_up_wait_sends_progress_notifications_while_it_waits() {
+    let server = Server::new(
+        r#"
+version: 1
+name: slow
+sessions:
+  app:
+    panes:
+      web:
+        command: sh -c 'sleep 3; echo now serving; exec sleep 1000'
+        ready_when: now serving
+"#,
+    );
+    runtime().block_on(async {
+        let progress = Progress::default();
+        let cmd = tokio::process::Command::from(server.cmd(&["mcp"]));
+        let client = progress.clone().serve(TokioChildProcess::new(cmd).expect("spawn")).await.expect("handshake");
+        let mut params = CallToolRequestParams::new("up")
+            .with_arguments(json!({"wait": true, "timeout": "60s"}).as_object().cloned().expect("object"));
+        let token = rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(7));
+        let mut meta = rmcp::model::RequestMetaObject::default();
+        meta.set_progress_token(token);
+        params.meta = Some(meta);
+        let res = tokio::time::timeout(Duration::from_secs(90), client.call_tool(params))
+            .await
+            .expect("up in time")
+            .expect("up");
+        assert_ne!(res.is_error, Some(true), "{res:?}");
+        let got = progress.0.lock().expect("lock").clone();
+        assert!(!got.is_empty(), "no progress notification during a 3 s up --wait");
+        // (rmcp's client puts its own token on every request; all of ours carry that one.)
+        assert!(got.iter().all(|p| p.progress_token == got[0].progress_token), "{got:?}");
+        assert!(got.windows(2).all(|w| w[0].progress <= w[1].progress), "progress must not go back: {got:?}");
+        client.cancel().await.expect("close");
+    });
+}
