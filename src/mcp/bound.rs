@@ -17,6 +17,20 @@ fn line_hash(line: &str) -> String {
     format!("{h:016x}")
 }
 
+/// How many bytes `c` takes inside a JSON string (serde_json's escapes).
+fn json_char_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// How many bytes `s` takes inside a JSON string: limits are on what the agent receives.
+fn json_len(s: &str) -> usize {
+    s.chars().map(json_char_len).sum()
+}
+
 /// The cursor after the first `end` lines: their count and the hash of the last one.
 fn capture_cursor(lines: &[&str], end: usize) -> String {
     match end.checked_sub(1).and_then(|i| lines.get(i)) {
@@ -60,7 +74,7 @@ pub fn capture(text: &str, last: usize, since: Option<&str>, max: usize) -> Resu
     let mut used = 0;
     let mut end = start;
     while end < lines.len() {
-        let add = lines[end].len() + 1;
+        let add = json_len(lines[end]) + 2;
         if end > start && used + add > budget {
             break;
         }
@@ -70,19 +84,25 @@ pub fn capture(text: &str, last: usize, since: Option<&str>, max: usize) -> Resu
     let mut out = lines[start..end].join("\n");
     let mut doc = json!({});
     if end < lines.len() {
-        let rest: usize = lines[end..].iter().map(|l| l.len() + 1).sum();
+        let rest: usize = lines[end..].iter().map(|l| json_len(l) + 2).sum();
         let cursor = capture_cursor(&lines, end);
         doc["truncated"] = json!(format!("truncated, {rest} more bytes, call again with since={cursor}"));
         doc["cursor"] = json!(cursor);
     } else {
         doc["cursor"] = json!(capture_cursor(&lines, end.saturating_sub(1).max(start)));
     }
-    if out.len() > budget {
+    if json_len(&out) > budget {
         // One line longer than the budget: keep its start.
-        let cut = floor_char_boundary(&out, budget);
-        let rest = out.len() - cut;
-        out.truncate(cut);
-        doc["truncated"] = json!(format!("truncated, {rest} more bytes of a long line"));
+        let mut used = 0;
+        let cut = out.char_indices().find(|&(_, c)| {
+            used += json_char_len(c);
+            used > budget
+        });
+        if let Some((cut, _)) = cut {
+            let rest = json_len(&out[cut..]);
+            out.truncate(cut);
+            doc["truncated"] = json!(format!("truncated, {rest} more bytes of a long line"));
+        }
     }
     if lost {
         doc["cursor_lost"] = json!(true);
@@ -192,12 +212,18 @@ fn fit(items: &[Value], max: usize) -> (usize, usize) {
 /// A command's output cut to its last `max` bytes (the end is what says why it failed).
 pub fn tail(output: &str, max: usize) -> (String, Option<String>) {
     let budget = max.saturating_sub(SLACK).max(1);
-    if output.len() <= budget {
+    if json_len(output) <= budget {
         return (output.to_string(), None);
     }
-    let mut cut = output.len() - budget;
-    while !output.is_char_boundary(cut) {
-        cut += 1;
+    // Walk back from the end until the budget (as JSON) is spent.
+    let mut used = 0;
+    let mut cut = output.len();
+    for (i, c) in output.char_indices().rev() {
+        used += json_char_len(c);
+        if used > budget {
+            break;
+        }
+        cut = i;
     }
     let note = format!("truncated: the first {cut} bytes of output are not shown (pane_capture or logs have them)");
     (output[cut..].to_string(), Some(note))
@@ -255,7 +281,7 @@ mod tests {
         let text: String = (0..1000).map(|i| format!("line {i:04}\n")).collect();
         let first = capture(&text, 1000, None, 2048).expect("capture");
         let out = first["output"].as_str().expect("output");
-        assert!(out.len() <= 2048 && out.starts_with("line 0000"), "{out}");
+        assert!(first.to_string().len() <= 2048 && out.starts_with("line 0000"), "{out}");
         let note = first["truncated"].as_str().expect("truncated note");
         let cursor = first["cursor"].as_str().expect("cursor");
         assert!(note.contains("more bytes") && note.contains(&format!("since={cursor}")), "{note}");
@@ -304,6 +330,10 @@ mod tests {
         let out = "x".repeat(5000) + "the error";
         let (kept, note) = tail(&out, 1024);
         assert!(kept.ends_with("the error") && kept.len() <= 1024);
+        // The limit is on the JSON the agent gets: escapes count.
+        let lines = "1\n".repeat(5000);
+        let (kept, _) = tail(&lines, 2048);
+        assert!(json!(kept).to_string().len() <= 2048 && kept.ends_with("1\n"));
         assert!(note.expect("note").contains("bytes of output are not shown"));
         assert_eq!(tail("short", 1024), ("short".to_string(), None));
     }

@@ -163,6 +163,43 @@ impl Server {
         Ok(Ran { code: status.code().unwrap_or(1), stdout, stderr })
     }
 
+    /// Pastes `text` into pane `id` in one go: `load-buffer` from stdin into a buffer of its
+    /// own, then `paste-buffer -d -p` (deleted after; bracketed if the program asked for it).
+    async fn paste(&self, id: &str, text: &str) -> Result<(), Value> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::AsyncWriteExt;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let buffer = format!("ctmux-mcp-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let tmux_failed = |what: &str, e: String| error_doc("failed", format!("tmux {what}: {e}"), None);
+        let mut load = tokio::process::Command::new("tmux")
+            .args(&self.cfg.tmux_flags)
+            .args(["load-buffer", "-b", &buffer, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| tmux_failed("load-buffer", e.to_string()))?;
+        if let Some(mut stdin) = load.stdin.take() {
+            stdin.write_all(text.as_bytes()).await.map_err(|e| tmux_failed("load-buffer", e.to_string()))?;
+        }
+        let out = load.wait_with_output().await.map_err(|e| tmux_failed("load-buffer", e.to_string()))?;
+        if !out.status.success() {
+            return Err(tmux_failed("load-buffer", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        let out = tokio::process::Command::new("tmux")
+            .args(&self.cfg.tmux_flags)
+            .args(["paste-buffer", "-d", "-p", "-b", &buffer, "-t", id])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| tmux_failed("paste-buffer", e.to_string()))?;
+        if !out.status.success() {
+            return Err(tmux_failed("paste-buffer", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        Ok(())
+    }
+
     /// The pane this MCP client runs in (`$TMUX_PANE`), when it is on the server we drive.
     async fn own_pane(&self) -> Option<String> {
         let pane = std::env::var("TMUX_PANE").ok().filter(|p| !p.is_empty())?;
@@ -250,6 +287,12 @@ impl Server {
                             Ok(()) => self.doc_with(Some(&path), &["validate".into()], ctx).await,
                             Err(e) => Err(error_doc("failed", format!("cannot write {}: {e}", path.display()), None)),
                         };
+                        // The scratch file's path means nothing to the agent: name it `manifest`.
+                        let rename = |doc: Value| -> Value {
+                            let text = doc.to_string().replace(&path.display().to_string(), "manifest");
+                            serde_json::from_str(&text).unwrap_or(doc)
+                        };
+                        let result = result.map(rename).map_err(rename);
                         let _ = std::fs::remove_dir_all(&dir);
                         result
                     }
@@ -320,13 +363,32 @@ impl Server {
             }
             "pane_send_keys" => {
                 let p: tools::SendKeysParams = parse(args)?;
-                let mut a = vec!["pane".to_string(), "send-keys".into(), p.target];
-                if p.literal {
-                    a.push("--literal".into());
+                if p.text.is_none() && p.keys.is_empty() {
+                    return Err(error_doc("usage", "give `text` to paste, `keys` to send, or both", None));
                 }
-                a.push("--".into());
-                a.extend(p.keys);
-                self.doc(&a, ctx).await
+                let mut doc = json!({ "schema_version": 1, "ok": true });
+                let mut target = p.target;
+                if let Some(text) = p.text {
+                    let st = self.doc(&["pane".into(), "status".into(), target.clone()], ctx).await?;
+                    let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                        return Err(error_doc("failed", format!("cannot tell which pane `{target}` is: {st}"), None));
+                    };
+                    self.paste(&id, &text).await?;
+                    doc["tmux_id"] = json!(id);
+                    doc["pasted_bytes"] = json!(text.len());
+                    target = id;
+                }
+                if !p.keys.is_empty() {
+                    let mut a = vec!["pane".to_string(), "send-keys".into(), target];
+                    if p.literal {
+                        a.push("--literal".into());
+                    }
+                    a.push("--".into());
+                    a.extend(p.keys);
+                    let sent = self.doc(&a, ctx).await?;
+                    doc["tmux_id"] = sent["tmux_id"].clone();
+                }
+                Ok(doc)
             }
             "pane_new" => {
                 let p: tools::PaneNewParams = parse(args)?;

@@ -140,15 +140,19 @@ pub struct CaptureParams {
     pub max_bytes: Option<usize>,
 }
 
-/// `pane_send_keys` parameters.
+/// `pane_send_keys` parameters: `text` (pasted), then `keys`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendKeysParams {
     /// Pane.
     pub target: String,
-    /// tmux key names (`C-c`, `Enter`, `Up`) or, with `literal`, text.
+    /// Text to paste first, any number of lines, in one go (tmux `load-buffer` +
+    /// `paste-buffer`, bracketed when the program asked for it), never typed line by line.
+    pub text: Option<String>,
+    /// Then these tmux key names (`C-c`, `Enter`, `Up`) or, with `literal`, text.
+    #[serde(default)]
     pub keys: Vec<String>,
-    /// Send the keys as literal text.
+    /// Send `keys` as literal text.
     #[serde(default)]
     pub literal: bool,
 }
@@ -311,7 +315,7 @@ pub const TOOLS: &[Spec] = &[
     },
     Spec {
         name: "pane_send_keys",
-        description: "Send tmux keys (`C-c`, `Enter`, `Up`) or literal text to a pane, for interactive programs. To run a command and read its result, use pane_exec instead.",
+        description: "Paste text (any number of lines, in one paste) and/or send tmux keys (`C-c`, `Enter`, `Up`) to a pane, for interactive programs (a REPL, an editor, a prompt). To run a command and read its result, use pane_exec instead.",
         effect: Effect::Write,
         schema: schema!(SendKeysParams),
     },

@@ -60,7 +60,10 @@ async fn call(client: &Client, name: &'static str, args: Value) -> (bool, Value)
     .await
     .unwrap_or_else(|_| panic!("{name}: no answer in 90 s"))
     .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let doc = res.structured_content.clone().unwrap_or_else(|| panic!("{name}: no structured content: {res:?}"));
+    let doc = res.structured_content.clone().unwrap_or_else(|| {
+        let text = format!("{res:?}");
+        panic!("{name}: no structured content: {}", &text[..text.len().min(2000)])
+    });
     // The text content is the same document.
     let text = res.content.first().and_then(|c| c.as_text()).map(|t| t.text.clone()).expect("text content");
     assert_eq!(serde_json::from_str::<Value>(&text).expect("text is JSON"), doc, "{name}");
@@ -159,6 +162,60 @@ fn mcp_client_lists_tools_and_drives_a_stack_up_exec_wait_logs_down() {
         let (_, next) = call(&client, "pane_capture", json!({"target": "scratch", "since": cursor})).await;
         let new = next["output"].as_str().expect("output");
         assert!(new.contains("after-cursor") && !new.contains("out-one"), "{new}");
+
+        // Bounded: a long output keeps its end and says what it left out ...
+        let (_, long) =
+            call(&client, "pane_exec", json!({"target": "scratch", "command": "seq 1 20000", "timeout": "60s"})).await;
+        let out = long["output"].as_str().expect("output");
+        assert!(out.len() <= 16 * 1024 && out.ends_with("19999\n20000\n"), "{} bytes", out.len());
+        assert!(long["truncated"].as_str().is_some_and(|t| t.contains("bytes of output are not shown")), "{long}");
+        // ... and a long capture says how many bytes are left and where to go on.
+        let (_, page) =
+            call(&client, "pane_capture", json!({"target": "scratch", "lines": 1500, "max_bytes": 2048})).await;
+        let text = page["output"].as_str().expect("output");
+        assert!(text.len() <= 2048, "{} bytes", text.len());
+        let note = page["truncated"].as_str().expect("truncated note");
+        let cursor = page["cursor"].as_str().expect("cursor");
+        assert!(note.contains("more bytes") && note.contains(&format!("since={cursor}")), "{note}");
+        let last: u32 = text.lines().last().and_then(|l| l.trim().parse().ok()).expect("a number");
+        let (_, more) =
+            call(&client, "pane_capture", json!({"target": "scratch", "since": cursor, "max_bytes": 2048})).await;
+        let first: u32 = more["output"]
+            .as_str()
+            .and_then(|t| t.lines().next())
+            .and_then(|l| l.trim().parse().ok())
+            .expect("a number");
+        assert_eq!(first, last + 1, "the next page starts where the last ended");
+
+        // Several lines of text are pasted in one go, and the shell runs them.
+        let (err, pasted) = call(
+            &client,
+            "pane_send_keys",
+            json!({"target": "scratch", "text": "echo pasted-$((1+1))\necho pasted-$((1+2))", "keys": ["Enter"]}),
+        )
+        .await;
+        assert!(!err, "{pasted}");
+        let (_, seen) = call(
+            &client,
+            "pane_wait",
+            json!({"target": "scratch", "match": "pasted-3", "since_start": true, "timeout": "30s"}),
+        )
+        .await;
+        assert_eq!(seen["timed_out"], false, "{seen}");
+
+        // A manifest's text is validated where it stands; problems point into it.
+        let (err, bad) = call(
+            &client,
+            "validate",
+            json!({"manifest": "version: 1\nsessions:\n  a:\n    panes:\n      p: { comand: x }\n"}),
+        )
+        .await;
+        assert!(err, "{bad}");
+        assert_eq!(bad["error"]["code"], "unknown_key", "{bad}");
+        assert_eq!(bad["error"]["location"]["line"], 5, "{bad}");
+        assert_eq!(bad["error"]["location"]["file"], "manifest", "{bad}");
+        let (err, good) = call(&client, "validate", json!({})).await;
+        assert!(!err && good["valid"] == true, "{good}");
 
         // Logs (the daemon's) and events, bounded and with cursors.
         // The daemon writes the log as the pane prints: poll it (tests only) for a while.
