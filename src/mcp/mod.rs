@@ -163,6 +163,76 @@ impl Server {
         Ok(Ran { code: status.code().unwrap_or(1), stdout, stderr })
     }
 
+    /// Waits until pane `target` prints nothing for `idle`: follows its output with
+    /// `ctmux pane stream` (control mode, no polling) and restarts the quiet clock on every line.
+    /// The pane's process ending ends its output, so that counts as idle too.
+    async fn wait_idle(
+        &self,
+        target: &str,
+        idle: &str,
+        timeout: Option<&str>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Value, Value> {
+        let duration = |what: &str, text: &str| {
+            crate::units::parse_duration(text).map_err(|e| error_doc("usage", format!("`{what}`: {e}"), None))
+        };
+        let quiet = duration("idle", idle)?;
+        let limit = timeout.map(|t| duration("timeout", t)).transpose()?;
+        // Fail like the other verbs on a pane that is not there (the stream would just end).
+        self.doc(&["pane".into(), "status".into(), target.to_string()], ctx).await?;
+        let mut cmd = tokio::process::Command::new(&self.cfg.exe);
+        if let Some(f) = &self.cfg.file {
+            cmd.arg("-f").arg(f);
+        }
+        let mut child = cmd
+            .args(&self.cfg.socket_flags)
+            .args(["--json", "--no-color", "pane", "stream", target])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| error_doc("failed", format!("cannot run {}: {e}", self.cfg.exe.display()), None))?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let started = tokio::time::Instant::now();
+        let give_up = limit.map(|l| started + l);
+        let mut quiet_until = started + quiet;
+        let mut seen = 0u64;
+        let (idle, timed_out) = loop {
+            let next_deadline = give_up.map_or(quiet_until, |g| g.min(quiet_until));
+            tokio::select! {
+                line = lines.next_line() => match line {
+                    Ok(Some(_)) => {
+                        seen += 1;
+                        quiet_until = tokio::time::Instant::now() + quiet;
+                    }
+                    // The stream ended: the pane's process exited, so no more output comes.
+                    _ => break (true, false),
+                },
+                _ = tokio::time::sleep_until(next_deadline) => {
+                    if tokio::time::Instant::now() >= quiet_until {
+                        break (true, false);
+                    }
+                    break (false, true);
+                }
+                _ = ctx.ct.cancelled() => {
+                    stop(&mut child).await;
+                    return Err(error_doc("cancelled", "the client cancelled the call; its ctmux process was stopped", None));
+                }
+            }
+        };
+        stop(&mut child).await;
+        Ok(json!({
+            "schema_version": 1,
+            "matched": null,
+            "exit_status": null,
+            "timed_out": timed_out,
+            "idle": idle,
+            "lines_seen": seen,
+            "waited_ms": started.elapsed().as_millis() as u64,
+        }))
+    }
+
     /// Pastes `text` into pane `id` in one go: `load-buffer` from stdin into a buffer of its
     /// own, then `paste-buffer -d -p` (deleted after; bracketed if the program asked for it).
     async fn paste(&self, id: &str, text: &str) -> Result<(), Value> {
@@ -329,6 +399,16 @@ impl Server {
             }
             "pane_wait" => {
                 let p: tools::WaitParams = parse(args)?;
+                if let Some(idle) = p.idle {
+                    if p.exit || p.pattern.is_some() || p.since_start {
+                        return Err(error_doc(
+                            "usage",
+                            "`idle` waits alone: not with `match`, `exit` or `since_start`",
+                            None,
+                        ));
+                    }
+                    return self.wait_idle(&p.target, &idle, p.timeout.as_deref(), ctx).await;
+                }
                 let mut a = vec!["pane".to_string(), "wait".into(), p.target];
                 if p.exit {
                     a.push("--exit".into());

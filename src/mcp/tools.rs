@@ -116,6 +116,9 @@ pub struct WaitParams {
     /// Wait for the pane's process to exit.
     #[serde(default)]
     pub exit: bool,
+    /// Wait until the pane prints nothing for this long, e.g. `2s` (a build or test run that
+    /// went quiet); `idle: true` in the result.
+    pub idle: Option<String>,
     /// Give up after this long, e.g. `30s` (`timed_out: true`).
     pub timeout: Option<String>,
     /// Also match output already in the scrollback (default: only output after the call).
@@ -303,7 +306,7 @@ pub const TOOLS: &[Spec] = &[
     },
     Spec {
         name: "pane_wait",
-        description: "Wait (event-driven, no polling) for an output line matching `match`, or for the pane's process to exit (`exit`), up to `timeout`. Returns matched, exit_status, timed_out. Use it to wait for a server's 'listening' line or a job's end.",
+        description: "Wait (event-driven, no polling) for an output line matching `match`, for the pane's process to exit (`exit`), or for the pane to go quiet (`idle`: no output for that long), up to `timeout`. Returns matched, exit_status, timed_out (and idle). Use it to wait for a server's 'listening' line, a job's end, or a command you started with pane_send_keys to settle.",
         effect: Effect::Read,
         schema: schema!(WaitParams),
     },

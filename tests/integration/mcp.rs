@@ -203,6 +203,27 @@ fn mcp_client_lists_tools_and_drives_a_stack_up_exec_wait_logs_down() {
         .await;
         assert_eq!(seen["timed_out"], false, "{seen}");
 
+        // Idle: a command that prints for about 1.5 s, then stops; and one that never stops.
+        call(
+            &client,
+            "pane_exec",
+            json!({"target": "scratch", "command": "for i in 1 2 3; do echo tick; sleep 0.5; done", "wait": false}),
+        )
+        .await;
+        let (err, quiet) =
+            call(&client, "pane_wait", json!({"target": "scratch", "idle": "1s", "timeout": "60s"})).await;
+        assert!(!err && quiet["idle"] == true && quiet["timed_out"] == false, "{quiet}");
+        assert!(quiet["lines_seen"].as_u64() >= Some(1), "it saw the ticks: {quiet}");
+        call(
+            &client,
+            "pane_exec",
+            json!({"target": "scratch", "command": "while :; do echo busy; sleep 0.1; done", "wait": false}),
+        )
+        .await;
+        let (err, busy) = call(&client, "pane_wait", json!({"target": "scratch", "idle": "3s", "timeout": "1s"})).await;
+        assert!(!err && busy["idle"] == false && busy["timed_out"] == true, "{busy}");
+        call(&client, "pane_send_keys", json!({"target": "scratch", "keys": ["C-c"]})).await;
+
         // A manifest's text is validated where it stands; problems point into it.
         let (err, bad) = call(
             &client,
