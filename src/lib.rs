@@ -12,6 +12,7 @@ pub mod error;
 pub mod exit;
 pub mod graph;
 pub mod manifest;
+pub mod mcp;
 pub mod metrics;
 pub mod process;
 pub mod reconcile;

@@ -112,8 +112,22 @@ pub enum Command {
         /// Its id (`subscribe --list`).
         id: i64,
     },
+    /// Serve the verbs as Model Context Protocol tools on stdin/stdout, for AI agents.
+    Mcp(McpArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `mcp` flags.
+#[derive(Debug, ClapArgs)]
+pub struct McpArgs {
+    /// Offer only the tools that read (status, plan, validate, pane_wait, pane_capture,
+    /// session_ls, logs, events).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Byte limit of one tool result; longer output is cut with a note saying how to continue.
+    #[arg(long, default_value_t = 16384, value_name = "BYTES")]
+    pub max_bytes: usize,
 }
 
 /// `daemon` verbs.

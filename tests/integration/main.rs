@@ -11,6 +11,7 @@ mod faults;
 mod harness;
 mod limits;
 mod manifest;
+mod mcp;
 mod names;
 mod reconcile;
 mod restart;

@@ -9,6 +9,7 @@ mod exec_shell;
 mod graph;
 mod group;
 mod logs;
+mod mcp;
 mod metrics;
 mod pane;
 mod pane_exec;
@@ -76,6 +77,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
             let lp = rt.block_on(server.pane(ctx, &target))?;
             metrics::history(ctx, &server, &lp, since.as_deref())
         }
+        Command::Mcp(args) => mcp::run(ctx, &args),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

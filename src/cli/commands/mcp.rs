@@ -1,0 +1,28 @@
+//! `ctmux mcp`: serve the verbs as Model Context Protocol tools on stdio (see `crate::mcp`).
+
+use crate::cli::args::McpArgs;
+use crate::cli::{Ctx, Result};
+use crate::error::Error;
+use crate::exit::Exit;
+
+/// Serves until the client closes stdin.
+pub fn run(ctx: &Ctx, args: &McpArgs) -> Result {
+    // Calls get -L/-S only as given: without them each call picks the server as the CLI does
+    // (CTMUX_TMUX_SOCKET, the manifest's `socket:`), and so does the own-pane check below.
+    let mut socket_flags = Vec::new();
+    if let Some(n) = &ctx.global.socket_name {
+        socket_flags.extend(["-L".to_string(), n.clone()]);
+    }
+    if let Some(p) = &ctx.global.socket_path {
+        socket_flags.extend(["-S".to_string(), p.display().to_string()]);
+    }
+    let tmux_flags = super::daemon::socket(ctx).flags();
+    let cfg = crate::mcp::config(ctx.global.file.clone(), socket_flags, tmux_flags, args.read_only, args.max_bytes)
+        .map_err(|e| Error::failed(e, None))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}"), None))?;
+    rt.block_on(crate::mcp::serve(cfg)).map_err(|e| Error::failed(e, None))?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,715 @@
+//! `ctmux mcp`: the verbs as Model Context Protocol tools, over stdio (rmcp).
+//!
+//! Each tool call runs this same binary with `--json` and the server's global flags, as its own
+//! child process, and returns that JSON document (bounded, see [`bound`]). The verbs print as
+//! they go, so a child keeps each call's output apart; it also makes every call independent (one
+//! tool's panic or hang cannot take the server down), lets calls run concurrently, and makes
+//! cancellation exact: the child is killed. Spawning costs a few milliseconds per call.
+
+pub mod bound;
+pub mod tools;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+
+use tools::{Effect, Spec};
+
+/// The default byte limit of one tool result.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024;
+/// The largest byte limit a call may ask for.
+const MAX_MAX_BYTES: usize = 1024 * 1024;
+
+/// How the server was started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The ctmux binary each call runs.
+    pub exe: PathBuf,
+    /// `-f FILE`, absolute.
+    pub file: Option<PathBuf>,
+    /// `-L NAME` / `-S PATH` as given to `ctmux mcp` (passed on to every call).
+    pub socket_flags: Vec<String>,
+    /// The flags that select the tmux server for `tmux` itself (to find the caller's own pane).
+    pub tmux_flags: Vec<String>,
+    /// Only list and allow the reading tools.
+    pub read_only: bool,
+    /// Byte limit of one result unless a call asks for less (or more, up to 1 MiB).
+    pub max_bytes: usize,
+}
+
+/// The MCP server: stateless apart from its configuration, so calls run side by side.
+#[derive(Debug, Clone)]
+pub struct Server {
+    cfg: Arc<Config>,
+}
+
+/// Serves MCP on stdin/stdout until the client closes it.
+pub async fn serve(cfg: Config) -> Result<(), String> {
+    let server = Server { cfg: Arc::new(cfg) };
+    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| format!("MCP handshake failed: {e}"))?;
+    running.waiting().await.map_err(|e| format!("MCP server stopped: {e}"))?;
+    Ok(())
+}
+
+/// What a finished call printed and how it exited.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A ctmux-shaped error document.
+fn error_doc(code: &str, message: impl Into<String>, hint: Option<&str>) -> Value {
+    json!({ "schema_version": 1, "error": { "code": code, "message": message.into(), "hint": hint } })
+}
+
+impl Server {
+    /// The tools this server offers (`--read-only`: the reading ones).
+    fn specs(&self) -> impl Iterator<Item = &'static Spec> + '_ {
+        tools::TOOLS.iter().filter(|s| !self.cfg.read_only || s.effect == Effect::Read)
+    }
+
+    /// Runs `ctmux --json [global flags] ARGS`, killing it if the client cancels the call;
+    /// while it runs, its stderr lines (and the time spent) go out as progress notifications
+    /// when the client asked for them.
+    async fn ctmux(&self, args: &[String], ctx: &RequestContext<RoleServer>) -> Result<Ran, Value> {
+        self.ctmux_with(self.cfg.file.as_deref(), args, ctx).await
+    }
+
+    async fn ctmux_with(
+        &self,
+        file: Option<&std::path::Path>,
+        args: &[String],
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Ran, Value> {
+        let mut cmd = tokio::process::Command::new(&self.cfg.exe);
+        if let Some(f) = file {
+            cmd.arg("-f").arg(f);
+        }
+        cmd.args(&self.cfg.socket_flags)
+            .args(["--json", "--no-color"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| error_doc("failed", format!("cannot run {}: {e}", self.cfg.exe.display()), None))?;
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let out_task = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut buf).await;
+            buf
+        });
+        let (line_tx, mut line_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let err_task = tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            let mut all = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = line_tx.send(line.clone());
+                if all.len() < 64 * 1024 {
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            }
+            all
+        });
+        let token = ctx.meta.get_progress_token();
+        let started = std::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        let mut last_line = String::new();
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                _ = ctx.ct.cancelled() => {
+                    stop(&mut child).await;
+                    return Err(error_doc("cancelled", "the client cancelled the call; its ctmux process was stopped", None));
+                }
+                Some(line) = line_rx.recv() => {
+                    last_line = line;
+                    if let Some(t) = &token {
+                        let p = ProgressNotificationParam::new(t.clone(), started.elapsed().as_secs_f64())
+                            .with_message(last_line.clone());
+                        let _ = ctx.peer.notify_progress(p).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(t) = &token {
+                        let secs = started.elapsed().as_secs_f64();
+                        let message = if last_line.is_empty() { format!("running for {secs:.0}s") } else { last_line.clone() };
+                        let p = ProgressNotificationParam::new(t.clone(), secs).with_message(message);
+                        let _ = ctx.peer.notify_progress(p).await;
+                    }
+                }
+            }
+        };
+        let status = status.map_err(|e| error_doc("failed", format!("waiting for ctmux: {e}"), None))?;
+        let stdout = String::from_utf8_lossy(&out_task.await.unwrap_or_default()).into_owned();
+        let stderr = err_task.await.unwrap_or_default();
+        Ok(Ran { code: status.code().unwrap_or(1), stdout, stderr })
+    }
+
+    /// Waits until pane `target` prints nothing for `idle`: follows its output with
+    /// `ctmux pane stream` (control mode, no polling) and restarts the quiet clock on every line.
+    /// The pane's process ending ends its output, so that counts as idle too.
+    async fn wait_idle(
+        &self,
+        target: &str,
+        idle: &str,
+        timeout: Option<&str>,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Value, Value> {
+        let duration = |what: &str, text: &str| {
+            crate::units::parse_duration(text).map_err(|e| error_doc("usage", format!("`{what}`: {e}"), None))
+        };
+        let quiet = duration("idle", idle)?;
+        let limit = timeout.map(|t| duration("timeout", t)).transpose()?;
+        // Fail like the other verbs on a pane that is not there (the stream would just end).
+        self.doc(&["pane".into(), "status".into(), target.to_string()], ctx).await?;
+        let mut cmd = tokio::process::Command::new(&self.cfg.exe);
+        if let Some(f) = &self.cfg.file {
+            cmd.arg("-f").arg(f);
+        }
+        let mut child = cmd
+            .args(&self.cfg.socket_flags)
+            .args(["--json", "--no-color", "pane", "stream", target])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| error_doc("failed", format!("cannot run {}: {e}", self.cfg.exe.display()), None))?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let started = tokio::time::Instant::now();
+        let give_up = limit.map(|l| started + l);
+        let mut quiet_until = started + quiet;
+        let mut seen = 0u64;
+        let (idle, timed_out) = loop {
+            let next_deadline = give_up.map_or(quiet_until, |g| g.min(quiet_until));
+            tokio::select! {
+                line = lines.next_line() => match line {
+                    Ok(Some(_)) => {
+                        seen += 1;
+                        quiet_until = tokio::time::Instant::now() + quiet;
+                    }
+                    // The stream ended: the pane's process exited, so no more output comes.
+                    _ => break (true, false),
+                },
+                _ = tokio::time::sleep_until(next_deadline) => {
+                    if tokio::time::Instant::now() >= quiet_until {
+                        break (true, false);
+                    }
+                    break (false, true);
+                }
+                _ = ctx.ct.cancelled() => {
+                    stop(&mut child).await;
+                    return Err(error_doc("cancelled", "the client cancelled the call; its ctmux process was stopped", None));
+                }
+            }
+        };
+        stop(&mut child).await;
+        Ok(json!({
+            "schema_version": 1,
+            "matched": null,
+            "exit_status": null,
+            "timed_out": timed_out,
+            "idle": idle,
+            "lines_seen": seen,
+            "waited_ms": started.elapsed().as_millis() as u64,
+        }))
+    }
+
+    /// Pastes `text` into pane `id` in one go: `load-buffer` from stdin into a buffer of its
+    /// own, then `paste-buffer -d -p` (deleted after; bracketed if the program asked for it).
+    async fn paste(&self, id: &str, text: &str) -> Result<(), Value> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use tokio::io::AsyncWriteExt;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let buffer = format!("ctmux-mcp-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let tmux_failed = |what: &str, e: String| error_doc("failed", format!("tmux {what}: {e}"), None);
+        let mut load = tokio::process::Command::new("tmux")
+            .args(&self.cfg.tmux_flags)
+            .args(["load-buffer", "-b", &buffer, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| tmux_failed("load-buffer", e.to_string()))?;
+        if let Some(mut stdin) = load.stdin.take() {
+            stdin.write_all(text.as_bytes()).await.map_err(|e| tmux_failed("load-buffer", e.to_string()))?;
+        }
+        let out = load.wait_with_output().await.map_err(|e| tmux_failed("load-buffer", e.to_string()))?;
+        if !out.status.success() {
+            return Err(tmux_failed("load-buffer", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        let out = tokio::process::Command::new("tmux")
+            .args(&self.cfg.tmux_flags)
+            .args(["paste-buffer", "-d", "-p", "-b", &buffer, "-t", id])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| tmux_failed("paste-buffer", e.to_string()))?;
+        if !out.status.success() {
+            return Err(tmux_failed("paste-buffer", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
+        Ok(())
+    }
+
+    /// The pane this MCP client runs in (`$TMUX_PANE`), when it is on the server we drive.
+    async fn own_pane(&self) -> Option<String> {
+        let pane = std::env::var("TMUX_PANE").ok().filter(|p| !p.is_empty())?;
+        let server_pid = std::env::var("TMUX").ok()?.split(',').nth(1)?.to_string();
+        let out = tokio::process::Command::new("tmux")
+            .args(&self.cfg.tmux_flags)
+            .args(["display-message", "-p", "-t", &pane, "#{pid}"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .await
+            .ok()?;
+        (out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == server_pid).then_some(pane)
+    }
+
+    /// An error document when any of `panes` (tmux ids) is the caller's own pane.
+    async fn refuse_own(&self, panes: &[String], what: &str) -> Option<Value> {
+        let own = self.own_pane().await?;
+        panes.contains(&own).then(|| {
+            error_doc(
+                "refused",
+                format!("refusing to {what} pane {own}: the MCP client runs in it"),
+                Some("name other targets, or run that from a shell yourself"),
+            )
+        })
+    }
+
+    /// Runs one tool; `Err` carries an error document for the agent.
+    async fn call(&self, spec: &Spec, args: Value, ctx: &RequestContext<RoleServer>) -> Result<Value, Value> {
+        let max_of = |asked: Option<usize>| asked.unwrap_or(self.cfg.max_bytes).clamp(1024, MAX_MAX_BYTES);
+        match spec.name {
+            "up" => {
+                let p: tools::UpParams = parse(args)?;
+                let mut a = vec!["up".to_string()];
+                if p.wait {
+                    a.push("--wait".into());
+                }
+                if let Some(t) = p.timeout {
+                    a.extend(["--timeout".into(), t]);
+                }
+                a.push("--".into());
+                a.extend(p.targets);
+                self.doc(&a, ctx).await
+            }
+            "down" => {
+                let p: tools::TargetsParams = parse(args)?;
+                let mut status = vec!["status".to_string(), "--".into()];
+                status.extend(p.targets.iter().cloned());
+                let doc = self.doc(&status, ctx).await?;
+                let ids: Vec<String> = doc["panes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["tmux_id"].as_str().map(str::to_string))
+                    .collect();
+                if let Some(refusal) = self.refuse_own(&ids, "stop").await {
+                    return Err(refusal);
+                }
+                let mut a = vec!["down".to_string(), "--".into()];
+                a.extend(p.targets);
+                self.doc(&a, ctx).await
+            }
+            "status" | "plan" => {
+                let p: tools::TargetsParams = parse(args)?;
+                let mut a = vec![spec.name.to_string(), "--".into()];
+                a.extend(p.targets);
+                self.doc(&a, ctx).await
+            }
+            "validate" => {
+                let p: tools::ValidateParams = parse(args)?;
+                match (p.manifest, p.path) {
+                    (Some(_), Some(_)) => Err(error_doc("usage", "give `manifest` text or a `path`, not both", None)),
+                    (Some(text), None) => {
+                        let ext = match p.format.as_deref() {
+                            None | Some("yaml") | Some("yml") => "yaml",
+                            Some("toml") => "toml",
+                            Some(other) => {
+                                return Err(error_doc("usage", format!("format `{other}`: not yaml or toml"), None));
+                            }
+                        };
+                        let dir = scratch_dir().map_err(|e| error_doc("failed", e, None))?;
+                        let path = dir.join(format!("ctmux.{ext}"));
+                        let wrote = std::fs::write(&path, text);
+                        let result = match wrote {
+                            Ok(()) => self.doc_with(Some(&path), &["validate".into()], ctx).await,
+                            Err(e) => Err(error_doc("failed", format!("cannot write {}: {e}", path.display()), None)),
+                        };
+                        // The scratch file's path means nothing to the agent: name it `manifest`.
+                        let rename = |doc: Value| -> Value {
+                            let text = doc.to_string().replace(&path.display().to_string(), "manifest");
+                            serde_json::from_str(&text).unwrap_or(doc)
+                        };
+                        let result = result.map(rename).map_err(rename);
+                        let _ = std::fs::remove_dir_all(&dir);
+                        result
+                    }
+                    (None, Some(path)) => {
+                        self.doc_with(Some(std::path::Path::new(&path)), &["validate".into()], ctx).await
+                    }
+                    (None, None) => self.doc(&["validate".into()], ctx).await,
+                }
+            }
+            "pane_exec" => {
+                let p: tools::ExecParams = parse(args)?;
+                let mut a = vec!["pane".to_string(), "exec".into(), p.target];
+                if p.wait {
+                    a.push("--wait".into());
+                }
+                if let Some(t) = p.timeout {
+                    a.extend(["--timeout".into(), t]);
+                }
+                if p.kill_on_timeout {
+                    a.push("--kill-on-timeout".into());
+                }
+                a.push("--".into());
+                a.push(p.command.shell_text());
+                let mut doc = self.doc(&a, ctx).await?;
+                if let Some(out) = doc.get("output").and_then(Value::as_str) {
+                    let out = if p.ansi { out.to_string() } else { bound::strip_ansi(out) };
+                    let (kept, note) = bound::tail(&out, self.cfg.max_bytes);
+                    doc["output"] = json!(kept);
+                    if let Some(note) = note {
+                        doc["truncated"] = json!(note);
+                    }
+                }
+                Ok(doc)
+            }
+            "pane_wait" => {
+                let p: tools::WaitParams = parse(args)?;
+                if let Some(idle) = p.idle {
+                    if p.exit || p.pattern.is_some() || p.since_start {
+                        return Err(error_doc(
+                            "usage",
+                            "`idle` waits alone: not with `match`, `exit` or `since_start`",
+                            None,
+                        ));
+                    }
+                    return self.wait_idle(&p.target, &idle, p.timeout.as_deref(), ctx).await;
+                }
+                let mut a = vec!["pane".to_string(), "wait".into(), p.target];
+                if p.exit {
+                    a.push("--exit".into());
+                }
+                if let Some(re) = p.pattern {
+                    a.extend(["--match".into(), re]);
+                }
+                if let Some(t) = p.timeout {
+                    a.extend(["--timeout".into(), t]);
+                }
+                if p.since_start {
+                    a.push("--since-start".into());
+                }
+                self.doc(&a, ctx).await
+            }
+            "pane_capture" => {
+                let p: tools::CaptureParams = parse(args)?;
+                let mut a = vec!["pane".to_string(), "capture".into(), p.target, "--all".into()];
+                if p.ansi {
+                    a.push("--ansi".into());
+                }
+                let mut doc = self.doc(&a, ctx).await?;
+                let text = doc.get("output").and_then(Value::as_str).unwrap_or_default().to_string();
+                let part = bound::capture(&text, p.lines.unwrap_or(200), p.since.as_deref(), max_of(p.max_bytes))
+                    .map_err(|e| error_doc("usage", e, Some("pass the `cursor` of an earlier pane_capture result")))?;
+                if let (Some(d), Some(part)) = (doc.as_object_mut(), part.as_object()) {
+                    for (k, v) in part {
+                        d.insert(k.clone(), v.clone());
+                    }
+                }
+                Ok(doc)
+            }
+            "pane_send_keys" => {
+                let p: tools::SendKeysParams = parse(args)?;
+                if p.text.is_none() && p.keys.is_empty() {
+                    return Err(error_doc("usage", "give `text` to paste, `keys` to send, or both", None));
+                }
+                let mut doc = json!({ "schema_version": 1, "ok": true });
+                let mut target = p.target;
+                if let Some(text) = p.text {
+                    let st = self.doc(&["pane".into(), "status".into(), target.clone()], ctx).await?;
+                    let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                        return Err(error_doc("failed", format!("cannot tell which pane `{target}` is: {st}"), None));
+                    };
+                    self.paste(&id, &text).await?;
+                    doc["tmux_id"] = json!(id);
+                    doc["pasted_bytes"] = json!(text.len());
+                    target = id;
+                }
+                if !p.keys.is_empty() {
+                    let mut a = vec!["pane".to_string(), "send-keys".into(), target];
+                    if p.literal {
+                        a.push("--literal".into());
+                    }
+                    a.push("--".into());
+                    a.extend(p.keys);
+                    let sent = self.doc(&a, ctx).await?;
+                    doc["tmux_id"] = sent["tmux_id"].clone();
+                }
+                Ok(doc)
+            }
+            "pane_new" => {
+                let p: tools::PaneNewParams = parse(args)?;
+                let mut a = vec!["pane".to_string(), "new".into(), p.session];
+                if let Some(n) = p.name {
+                    a.extend(["--name".into(), n]);
+                }
+                if let Some(c) = p.cwd {
+                    a.extend(["--cwd".into(), c]);
+                }
+                if let Some(c) = p.command {
+                    a.push("--".into());
+                    a.extend(c.words());
+                }
+                self.doc(&a, ctx).await
+            }
+            "pane_kill" => {
+                let p: tools::TargetParams = parse(args)?;
+                let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
+                let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                    return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
+                };
+                if let Some(refusal) = self.refuse_own(std::slice::from_ref(&id), "kill").await {
+                    return Err(refusal);
+                }
+                // The id, not the name: what was checked is what gets killed.
+                self.doc(&["pane".into(), "kill".into(), id], ctx).await
+            }
+            "session_new" => {
+                let p: tools::SessionNewParams = parse(args)?;
+                let mut a = vec!["session".to_string(), "new".into(), p.name];
+                if let Some(c) = p.cwd {
+                    a.extend(["--cwd".into(), c]);
+                }
+                if let Some(c) = p.command {
+                    a.push("--".into());
+                    a.extend(c.words());
+                }
+                self.doc(&a, ctx).await
+            }
+            "session_ls" => {
+                let _: tools::NoParams = parse(args)?;
+                self.doc(&["session".into(), "ls".into()], ctx).await
+            }
+            "logs" => {
+                let p: tools::LogsParams = parse(args)?;
+                let cursor = p.since.as_deref().and_then(bound::LogsCursor::parse);
+                let mut a = vec!["logs".to_string()];
+                match (&cursor, &p.since) {
+                    (Some(c), _) => a.extend(["--since".into(), c.ts.to_string()]),
+                    (None, Some(since)) => a.extend(["--since".into(), since.clone()]),
+                    (None, None) => a.extend(["-n".into(), p.lines.unwrap_or(100).to_string()]),
+                }
+                if let (Some(n), Some(_)) = (p.lines, &p.since) {
+                    a.extend(["-n".into(), n.to_string()]);
+                }
+                if let Some(g) = p.grep {
+                    a.extend(["--grep".into(), g]);
+                }
+                if p.ansi {
+                    a.push("--ansi".into());
+                }
+                a.push("--".into());
+                a.extend(p.targets);
+                let ran = self.ctmux(&a, ctx).await?;
+                let mut lines = Vec::new();
+                for l in ran.stdout.lines().filter(|l| !l.trim().is_empty()) {
+                    let v: Value = serde_json::from_str(l).map_err(|_| not_json(&a, &ran))?;
+                    if v.get("error").is_some() {
+                        return Err(v);
+                    }
+                    lines.push(v);
+                }
+                if ran.code != 0 && lines.is_empty() {
+                    return Err(not_json(&a, &ran));
+                }
+                for l in &mut lines {
+                    if let Some(o) = l.as_object_mut() {
+                        o.remove("schema_version");
+                    }
+                }
+                let mut doc = bound::logs(lines, cursor, max_of(p.max_bytes));
+                if let Some(o) = doc.as_object_mut() {
+                    o.shift_insert(0, "schema_version".into(), json!(1));
+                }
+                Ok(doc)
+            }
+            "events" => {
+                let p: tools::EventsParams = parse(args)?;
+                let limit = p.limit.unwrap_or(100).max(1);
+                let mut a = vec!["events".to_string()];
+                if p.since_id.is_none() {
+                    a.extend(["-n".into(), limit.to_string()]);
+                }
+                for k in p.kinds {
+                    a.extend(["--kind".into(), k]);
+                }
+                a.push("--".into());
+                a.extend(p.targets);
+                let doc = self.doc(&a, ctx).await?;
+                let events = doc["events"].as_array().cloned().unwrap_or_default();
+                let mut out = bound::events(events, p.since_id, limit, max_of(p.max_bytes));
+                if let Some(o) = out.as_object_mut() {
+                    o.shift_insert(0, "schema_version".into(), json!(1));
+                }
+                Ok(out)
+            }
+            other => Err(error_doc("usage", format!("no tool `{other}`"), None)),
+        }
+    }
+
+    /// Runs a verb whose `--json` output is one document.
+    async fn doc(&self, args: &[String], ctx: &RequestContext<RoleServer>) -> Result<Value, Value> {
+        self.doc_with(self.cfg.file.as_deref(), args, ctx).await
+    }
+
+    async fn doc_with(
+        &self,
+        file: Option<&std::path::Path>,
+        args: &[String],
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Value, Value> {
+        let ran = self.ctmux_with(file, args, ctx).await?;
+        // A non-zero exit with a document is a result (a command's own exit status, a
+        // timeout); the document says whether ctmux itself failed.
+        let doc: Value = serde_json::from_str(ran.stdout.trim()).map_err(|_| not_json(args, &ran))?;
+        if doc.get("error").is_some() { Err(doc) } else { Ok(doc) }
+    }
+}
+
+/// The error when a call printed no JSON document (it should always print one).
+fn not_json(args: &[String], ran: &Ran) -> Value {
+    let tail: Vec<&str> = ran.stderr.lines().rev().take(5).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    error_doc(
+        "failed",
+        format!("`ctmux {}` exited {} without a JSON result: {}", args.join(" "), ran.code, tail.join(" / ")),
+        None,
+    )
+}
+
+/// Tool arguments as `T`, or a usage error document naming what is wrong.
+fn parse<T: DeserializeOwned>(args: Value) -> Result<T, Value> {
+    serde_json::from_value(args).map_err(|e| error_doc("usage", format!("bad arguments: {e}"), None))
+}
+
+/// A private directory for a manifest text to validate (its name must be `ctmux.yaml`).
+fn scratch_dir() -> Result<PathBuf, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir =
+        std::env::temp_dir().join(format!("ctmux-mcp-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Stops a cancelled call: SIGTERM (so it can let go of tmux), SIGKILL after 2 s.
+async fn stop(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on our own child's pid; it touches no memory.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
+/// A tool result: the document as JSON text and as structured content, bounded.
+fn result(doc: Value, is_error: bool, max: usize) -> CallToolResult {
+    let text = doc.to_string();
+    match bound::text(&text, max) {
+        None if is_error => CallToolResult::structured_error(doc),
+        None => CallToolResult::structured(doc),
+        Some(cut) if is_error => CallToolResult::error(vec![ContentBlock::text(cut)]),
+        Some(cut) => CallToolResult::success(vec![ContentBlock::text(cut)]),
+    }
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        let mode = if self.cfg.read_only { " This server is read-only: it only offers reading tools." } else { "" };
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("ctmux", env!("CARGO_PKG_VERSION")))
+            .with_instructions(format!(
+                "ctmux drives tmux: start a manifest's stack (up), read its state (status), run a \
+                 command in a pane and get its exit status and output (pane_exec), wait for output \
+                 or an exit (pane_wait), read output (pane_capture, logs) and events. Results are \
+                 the JSON documents of `ctmux --json`; long ones are cut and say how to continue.{mode}"
+            ))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult { tools: self.specs().map(tools::listing).collect(), ..Default::default() })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.specs().find(|s| s.name == name).map(tools::listing)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(spec) = self.specs().find(|s| s.name == request.name) else {
+            let why = if tools::find(&request.name).is_some() && self.cfg.read_only {
+                format!("tool `{}` changes things; this server runs with --read-only", request.name)
+            } else {
+                format!("no tool `{}`", request.name)
+            };
+            return Err(ErrorData::invalid_params(why, None));
+        };
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        let max = self
+            .cfg
+            .max_bytes
+            .max(args.get("max_bytes").and_then(Value::as_u64).map_or(0, |m| (m as usize).min(MAX_MAX_BYTES)));
+        let out = match self.call(spec, args, &context).await {
+            Ok(doc) => result(doc, false, max),
+            Err(doc) => result(doc, true, max),
+        };
+        Ok(out.into())
+    }
+}
+
+/// `ctmux mcp` arguments other than the global flags, as the CLI verb passes them on.
+pub fn config(
+    file: Option<PathBuf>,
+    socket_flags: Vec<String>,
+    tmux_flags: Vec<String>,
+    read_only: bool,
+    max_bytes: usize,
+) -> Result<Config, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the ctmux binary: {e}"))?;
+    let file = match file {
+        Some(f) => Some(std::path::absolute(&f).map_err(|e| format!("-f {}: {e}", f.display()))?),
+        None => None,
+    };
+    Ok(Config { exe, file, socket_flags, tmux_flags, read_only, max_bytes })
+}

@@ -1,0 +1,58 @@
+"""Drives `ctmux mcp` with the Python MCP SDK's stdio client (run by tests/integration/mcp.rs).
+
+Usage: python_client.py CTMUX_BINARY SOCKET_NAME PROJECT_DIR; prints "ok" when every check holds.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def field(obj, snake: str, camel: str):
+    """A result field, under the SDK's current (snake_case) or older (camelCase) name."""
+    return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel, None)
+
+
+async def main(exe: str, socket: str, cwd: str) -> None:
+    params = StdioServerParameters(command=exe, args=["mcp", "-L", socket], env=dict(os.environ), cwd=cwd)
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = {t.name: t for t in (await session.list_tools()).tools}
+            assert {"up", "pane_exec", "pane_wait", "logs", "down"} <= set(tools), sorted(tools)
+            assert field(tools["down"].annotations, "destructive_hint", "destructiveHint") is True
+            assert field(tools["status"].annotations, "read_only_hint", "readOnlyHint") is True
+
+            async def call(name: str, args: dict) -> tuple[bool, dict]:
+                res = await session.call_tool(name, args)
+                doc = field(res, "structured_content", "structuredContent") or json.loads(res.content[0].text)
+                return bool(field(res, "is_error", "isError")), doc
+
+            err, up = await call("up", {"wait": True, "timeout": "60s"})
+            assert not err and up["schema_version"] == 1, up
+            err, ran = await call(
+                "pane_exec", {"target": "app/sh", "command": "echo py-out; (exit 3)", "timeout": "30s"}
+            )
+            assert not err and ran["exit_status"] == 3 and ran["output"] == "py-out\n", ran
+            err, waited = await call(
+                "pane_wait", {"target": "app/web", "match": "web is ready", "since_start": True, "timeout": "30s"}
+            )
+            assert not err and waited["timed_out"] is False, waited
+            for _ in range(200):
+                err, logs = await call("logs", {"targets": ["app/web"], "lines": 5})
+                if any(line["line"] == "web is ready" for line in logs["lines"]):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"logs never showed the line: {logs}")
+            err, down = await call("down", {})
+            assert not err, down
+    print("ok")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
