@@ -107,6 +107,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: MetricsCmd,
     },
+    /// Garbage-collect now what the manifest's `gc:` TTLs say is due (exited panes, idle
+    /// sessions, old logs, orphans); `--dry-run` prints the plan, `gc status` what is due when.
+    Gc(GcArgs),
     /// Remove a subscription.
     Unsubscribe {
         /// Its id (`subscribe --list`).
@@ -114,6 +117,31 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `gc` flags.
+#[derive(Debug, ClapArgs)]
+pub struct GcArgs {
+    /// Print what would be removed, and why, without removing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `status`: everything GC would remove, now or later, and when.
+    #[command(subcommand)]
+    pub cmd: Option<GcCmd>,
+}
+
+impl GcArgs {
+    /// Whether this is `gc status`.
+    pub fn status(&self) -> bool {
+        matches!(self.cmd, Some(GcCmd::Status))
+    }
+}
+
+/// `gc` verbs.
+#[derive(Debug, Subcommand)]
+pub enum GcCmd {
+    /// What GC would remove, now or later, and when each is due.
+    Status,
 }
 
 /// `daemon` verbs.

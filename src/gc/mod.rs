@@ -105,7 +105,8 @@ pub enum Kind {
 /// One decision of the plan, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
-    /// What is done.
+    /// What is done (`action` in JSON).
+    #[serde(rename = "action")]
     pub kind: Kind,
     /// Project the object belongs to.
     pub project: String,
@@ -152,6 +153,17 @@ impl Action {
         self.guard = vec![(p.id.clone(), p.pid)];
         self
     }
+}
+
+/// The `data` of the `gc.collected` event that records a removal.
+pub fn event_data(a: &Action) -> serde_json::Value {
+    serde_json::json!({
+        "action": a.kind,
+        "session": a.session,
+        "tmux_id": if a.kind == Kind::RemoveSession { &a.session_id } else { &a.pane },
+        "path": a.path,
+        "reason": a.reason,
+    })
 }
 
 /// The actions due at `now` (Unix seconds): [`outlook`] without what is due later.

@@ -7,6 +7,7 @@ mod docs;
 mod events;
 mod examples;
 mod faults;
+mod gc;
 mod harness;
 mod limits;
 mod manifest;

@@ -5,6 +5,7 @@ mod config;
 mod daemon;
 mod down;
 mod events;
+mod gc;
 mod graph;
 mod group;
 mod logs;
@@ -69,6 +70,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Events(args) => events::run(ctx, &args),
         Command::Subscribe(args) => events::subscribe(ctx, &args),
         Command::Unsubscribe { id } => events::unsubscribe(ctx, id),
+        Command::Gc(args) => gc::run(ctx, &args),
         Command::Metrics { cmd: super::args::MetricsCmd::History { target, since } } => {
             let server = target::Server::open(ctx)?;
             let rt = stack::runtime()?;
