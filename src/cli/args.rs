@@ -110,6 +110,9 @@ pub enum Command {
     /// Garbage-collect now what the manifest's `gc:` TTLs say is due (exited panes, idle
     /// sessions, old logs, orphans); `--dry-run` prints the plan, `gc status` what is due when.
     Gc(GcArgs),
+    /// A live full-screen table of the project's panes: state, health, CPU, memory, restarts,
+    /// uptime, last line; keys to sort, filter, restart, stop, start, follow logs, attach.
+    Top(TopArgs),
     /// Remove a subscription.
     Unsubscribe {
         /// Its id (`subscribe --list`).
@@ -117,6 +120,17 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `top` flags.
+#[derive(Debug, ClapArgs)]
+pub struct TopArgs {
+    /// Every pane on the tmux server, not only the project's.
+    #[arg(long)]
+    pub all_sessions: bool,
+    /// Print the table once and exit (also without a terminal).
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// `gc` flags.

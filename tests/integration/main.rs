@@ -15,4 +15,5 @@ mod reconcile;
 mod restart;
 mod scope;
 mod toolkit;
+mod top;
 mod verbs;

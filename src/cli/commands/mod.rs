@@ -19,6 +19,7 @@ mod stack;
 pub mod status;
 mod supervise;
 mod target;
+mod top;
 mod up;
 mod validate;
 mod watch;
@@ -71,6 +72,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Subscribe(args) => events::subscribe(ctx, &args),
         Command::Unsubscribe { id } => events::unsubscribe(ctx, id),
         Command::Gc(args) => gc::run(ctx, &args),
+        Command::Top(args) => top::run(ctx, &args),
         Command::Metrics { cmd: super::args::MetricsCmd::History { target, since } } => {
             let server = target::Server::open(ctx)?;
             let rt = stack::runtime()?;
