@@ -1,6 +1,7 @@
 //! ctmux's integration tests: one binary, each test a user's session against a real tmux server
 //! on a private socket (see `harness.rs`).
 
+mod accuracy;
 mod compose;
 mod daemon;
 mod docs;
