@@ -473,10 +473,12 @@ impl Daemon {
             self.events.emit("gc.collected", &a.project, &a.address, crate::gc::event_data(a));
         }
         let (tx, generation) = (self.tx.clone(), self.gc_generation);
-        tokio::spawn(async move {
-            tokio::time::sleep(next).await;
-            let _ = tx.send(Msg::Gc(generation));
-        });
+        if let Some(next) = next {
+            tokio::spawn(async move {
+                tokio::time::sleep(next).await;
+                let _ = tx.send(Msg::Gc(generation));
+            });
+        }
         if removed.is_empty() { true } else { self.refresh().await }
     }
 
@@ -840,7 +842,13 @@ impl Daemon {
         let Ok(file) = self.tmux.run(&[cmd]).await else { return };
         let env: HashMap<String, String> = std::env::vars().collect();
         if let Ok(loaded) = crate::manifest::load(std::path::Path::new(file.trim()), &env) {
+            let new = !self.projects.contains_key(&loaded.project.name);
             self.projects.insert(loaded.project.name.clone(), loaded.project);
+            if new {
+                // Its GC policy takes effect after a daemon restart too.
+                self.gc_generation += 1;
+                let _ = self.tx.send(Msg::Gc(self.gc_generation));
+            }
         }
     }
 

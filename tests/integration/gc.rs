@@ -211,3 +211,23 @@ fn the_daemon_removes_an_exited_pane_once_its_ttl_passes_and_records_why() {
     assert_eq!(removed[0]["address"], "app/once");
     assert!(removed[0]["data"]["reason"].as_str().unwrap().contains("gc.exited is 2s"), "{events:#}");
 }
+
+#[test]
+fn a_daemon_restarted_after_sigkill_still_collects_by_the_manifest_it_adopts() {
+    let s = Server::new(
+        "version: 1\nname: adopt\ngc: { exited: 2s }\nsessions:\n  app:\n    panes:\n      later: sh -c 'sleep 3'\n      svc: sleep 600\n",
+    );
+    s.expect(&["up"], 0);
+    let pid = json(&s.expect(&["--json", "daemon", "status"], 0))["status"]["pid"].as_i64().unwrap();
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(eventually(Duration::from_secs(10), || s.panes().iter().any(|p| p.0 == "app/later" && p.3)));
+    // The next command about the stack starts a new daemon, which learns the manifest from tmux.
+    s.expect(&["status"], 0);
+    assert!(
+        eventually(Duration::from_secs(30), || !s.panes().iter().any(|p| p.0 == "app/later")),
+        "the new daemon never removed app/later: {:?}",
+        s.panes()
+    );
+    assert!(s.panes().iter().any(|p| p.0 == "app/svc" && !p.3));
+}
