@@ -229,7 +229,8 @@ impl Model {
 pub fn run(ctx: &Ctx, args: &TopArgs) -> Result {
     let mut model = Model::default();
     model.replace(Model::rows_from(&snapshot(ctx, args)?));
-    refresh_extras(ctx, args, &mut model);
+    let source = Source::new(ctx, args);
+    refresh_extras(&source, &mut model);
     let now = crate::reconcile::build::now_secs();
     if ctx.json() {
         #[derive(Serialize)]
@@ -243,7 +244,7 @@ pub fn run(ctx: &Ctx, args: &TopArgs) -> Result {
         print!("{}", model.table(now));
         return Ok(Exit::Ok);
     }
-    tui::run(ctx, args, model)
+    tui::run(ctx, args, &source, model)
 }
 
 /// The global flags to hand to a child `ctmux`.
@@ -288,21 +289,34 @@ fn snapshot(ctx: &Ctx, args: &TopArgs) -> Result<Value> {
     Ok(doc)
 }
 
+/// Where the extras are read: the project (its name keys samples and logs) and the server key.
+struct Source {
+    project: Option<crate::manifest::model::Project>,
+    server: String,
+}
+
+impl Source {
+    /// Loaded once: a manifest's warnings are printed before the screen is taken, not over it.
+    fn new(ctx: &Ctx, args: &TopArgs) -> Source {
+        let project = if args.all_sessions { None } else { super::load(ctx).ok().map(|l| l.project) };
+        let socket = crate::tmux::Socket::choose(
+            ctx.global.socket_name.as_deref(),
+            ctx.global.socket_path.as_deref(),
+            std::env::var("CTMUX_TMUX_SOCKET").ok().as_deref(),
+            project.as_ref().and_then(|p| p.socket.as_deref()),
+        );
+        Source { project, server: socket.key() }
+    }
+}
+
 /// The daemon's latest samples (state store) and each pane's last logged line (pane logs).
-fn refresh_extras(ctx: &Ctx, args: &TopArgs, model: &mut Model) {
-    let project = if args.all_sessions { None } else { super::load(ctx).ok().map(|l| l.project) };
-    let socket = crate::tmux::Socket::choose(
-        ctx.global.socket_name.as_deref(),
-        ctx.global.socket_path.as_deref(),
-        std::env::var("CTMUX_TMUX_SOCKET").ok().as_deref(),
-        project.as_ref().and_then(|p| p.socket.as_deref()),
-    );
+fn refresh_extras(source: &Source, model: &mut Model) {
     let store = crate::store::Store::open().ok();
     let fresh = crate::store::now_ms() - 120_000;
     for r in &mut model.rows {
-        let Some(project) = &project else { continue };
+        let Some(project) = &source.project else { continue };
         if let Some(store) = &store
-            && let Ok(Some((ts, u))) = store.latest_metrics(&socket.key(), &project.name, &r.address)
+            && let Ok(Some((ts, u))) = store.latest_metrics(&source.server, &project.name, &r.address)
             && ts >= fresh
         {
             r.cpu_percent = Some(u.cpu_percent);
@@ -350,7 +364,7 @@ mod tui {
     use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table, TableState};
 
     /// The full-screen loop.
-    pub fn run(ctx: &Ctx, args: &TopArgs, mut model: Model) -> Result {
+    pub fn run(ctx: &Ctx, args: &TopArgs, source: &Source, mut model: Model) -> Result {
         let (mut follower, events) = follow_events(ctx);
         let mut terminal = ratatui::init();
         let mut editing = false;
@@ -407,7 +421,21 @@ mod tui {
                             let verb: &[&str] = if c == 'l' { &["logs", "-f", "-n", "50"] } else { &["attach"] };
                             let mut argv: Vec<&str> = verb.to_vec();
                             argv.push(&t);
-                            let _ = ctmux(ctx, &argv).status();
+                            // Ctrl-C ends the child (`logs -f`), not the view: ignored here while
+                            // it runs, the default again in the child.
+                            let mut child = ctmux(ctx, &argv);
+                            // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+                            unsafe {
+                                use std::os::unix::process::CommandExt;
+                                child.pre_exec(|| {
+                                    libc::signal(libc::SIGINT, libc::SIG_DFL);
+                                    Ok(())
+                                });
+                                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                            }
+                            let _ = child.status();
+                            // SAFETY: restores the default disposition of SIGINT for this process.
+                            unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
                             terminal = ratatui::init();
                         }
                     }
@@ -423,7 +451,7 @@ mod tui {
                 model.replace(Model::rows_from(&doc));
             }
             if changed || last_extras.elapsed() >= Duration::from_secs(2) {
-                refresh_extras(ctx, args, &mut model);
+                refresh_extras(source, &mut model);
                 last_extras = Instant::now();
             }
         };
