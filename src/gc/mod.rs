@@ -180,7 +180,7 @@ pub fn outlook(now: u64, world: &World, manifests: &[Project]) -> Vec<Action> {
         if s.attached {
             continue;
         }
-        if let Some(a) = idle_session(now, s, manifests) {
+        if let Some(a) = idle_session(now, world, s, manifests) {
             let due_now = a.due <= now;
             out.push(a);
             if due_now {
@@ -188,6 +188,9 @@ pub fn outlook(now: u64, world: &World, manifests: &[Project]) -> Vec<Action> {
             }
         }
         for p in &s.panes {
+            if awaited(world, manifests, p) {
+                continue;
+            }
             if let Some(a) = pane_action(now, s, p, manifests) {
                 out.push(a);
             }
@@ -213,6 +216,17 @@ fn comes_back(spec: &Pane, p: &LivePane) -> bool {
         Restart::OnFailure => restarts_left && p.exit_status != Some(0),
         Restart::Always | Restart::UnlessStopped => restarts_left,
     }
+}
+
+/// Whether a pane still waiting to start depends on `p` (say, on its completion): removing `p`
+/// would leave that pane waiting for good.
+fn awaited(world: &World, manifests: &[Project], p: &LivePane) -> bool {
+    let Some(m) = manifest(manifests, &p.project) else { return false };
+    world.sessions.iter().filter(|s| s.server == world.server).flat_map(|s| &s.panes).any(|w| {
+        w.project == p.project
+            && w.state == "waiting"
+            && m.pane(&w.address).is_some_and(|spec| spec.depends_on.iter().any(|d| d.target == p.address))
+    })
 }
 
 fn kept(m: &Project, s: &Session, p: &LivePane) -> bool {
@@ -263,7 +277,7 @@ fn pane_action(now: u64, s: &Session, p: &LivePane, manifests: &[Project]) -> Op
 
 /// A session whose every pane is ctmux's, of a loaded manifest that declares the session, and
 /// is dead (for good) or an idle shell, with a TTL for idleness.
-fn idle_session(now: u64, s: &Session, manifests: &[Project]) -> Option<Action> {
+fn idle_session(now: u64, world: &World, s: &Session, manifests: &[Project]) -> Option<Action> {
     let project = &s.panes.first()?.project;
     let m = manifest(manifests, project)?;
     let ms = m.sessions.get(&s.name)?;
@@ -273,6 +287,9 @@ fn idle_session(now: u64, s: &Session, manifests: &[Project]) -> Option<Action> 
     let ttl = ms.gc.idle.or(m.gc.idle)?;
     for p in &s.panes {
         if p.project != *project || p.address.is_empty() || kept(m, s, p) {
+            return None;
+        }
+        if awaited(world, manifests, p) {
             return None;
         }
         let spec = m.pane(&p.address).filter(|_| p.address.split_once('/').is_some_and(|(ses, _)| ses == s.name))?;

@@ -16,6 +16,8 @@ const TTLS: [u64; 4] = [60, 120, 600, 1000];
 
 #[derive(Debug, Clone)]
 struct PaneSpec {
+    /// Waits for `p0` of its session to complete.
+    after_p0: bool,
     restart: &'static str,
     max_restarts: Option<u32>,
     keep: bool,
@@ -52,8 +54,10 @@ fn pane_spec() -> impl Strategy<Value = PaneSpec> {
         prop::bool::weighted(0.2),
         ttl(),
         any::<bool>(),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(restart, max_restarts, keep, exited, shell)| PaneSpec {
+        .prop_map(|(restart, max_restarts, keep, exited, shell, after_p0)| PaneSpec {
+            after_p0,
             restart,
             max_restarts,
             keep,
@@ -113,6 +117,9 @@ fn yaml(spec: &ManifestSpec) -> String {
             y += &format!("      {p}:\n        restart: {}\n        keep: {}\n", ps.restart, ps.keep);
             if !ps.shell {
                 y += "        command: sleep 1\n";
+            }
+            if ps.after_p0 && *p != "p0" {
+                y += &format!("        depends_on: {{ {s}/p0: completed }}\n");
             }
             if let Some(m) = ps.max_restarts {
                 y += &format!("        max_restarts: {m}\n");
@@ -258,6 +265,22 @@ mod oracle {
         spec.gc.exited.or(m.sessions[&s.name].gc.exited).or(m.gc.exited).map(|d| d.as_secs())
     }
 
+    /// A waiting pane of this server depends on `p`.
+    pub fn awaited(world: &World, m: &Project, p: &LivePane) -> bool {
+        for ws in world.sessions.iter().filter(|x| x.server == world.server) {
+            for w in &ws.panes {
+                if w.project == m.name
+                    && w.state == "waiting"
+                    && let Some(spec) = m.pane(&w.address)
+                    && spec.depends_on.iter().any(|d| d.target == p.address)
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Why removing pane `p` of session `s` would be wrong, if it would.
     pub fn wrong_pane(world: &World, m: Option<&Project>, s: &Session, p: &LivePane) -> Option<&'static str> {
         if s.server != world.server {
@@ -275,6 +298,9 @@ mod oracle {
         }
         if keep(m, s, p) {
             return Some("keep: true");
+        }
+        if awaited(world, m, p) {
+            return Some("a waiting pane depends on it");
         }
         if declared(m, s, p).is_none() {
             return (m.gc.orphans != Orphans::Remove).then_some("orphan while orphans: report");
@@ -311,6 +337,9 @@ mod oracle {
             }
             if keep(m, s, p) {
                 return Some("a kept pane");
+            }
+            if awaited(world, m, p) {
+                return Some("a pane a waiting pane depends on");
             }
             if p.dead && will_run_again(m, s, p) {
                 return Some("a pane that will run again");
@@ -416,7 +445,17 @@ fn a_dead_pane_is_due_exactly_at_its_ttl() {
                 keep: false,
                 exited: None,
                 idle: None,
-                panes: vec![PaneSpec { restart: "no", max_restarts: None, keep: false, exited: None, shell: false }; 3],
+                panes: vec![
+                    PaneSpec {
+                        after_p0: false,
+                        restart: "no",
+                        max_restarts: None,
+                        keep: false,
+                        exited: None,
+                        shell: false
+                    };
+                    3
+                ],
             };
             3
         ],
