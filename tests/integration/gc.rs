@@ -231,3 +231,37 @@ fn a_daemon_restarted_after_sigkill_still_collects_by_the_manifest_it_adopts() {
     );
     assert!(s.panes().iter().any(|p| p.0 == "app/svc" && !p.3));
 }
+
+#[test]
+fn gc_deletes_old_and_oversized_logs_but_never_a_live_panes_log() {
+    let s = Server::new(
+        "version: 1\nname: logs\ngc: { logs: { max_age: 7d, max_size: 1KiB } }\nsessions:\n  app:\n    panes:\n      web: sh -c 'echo hi; sleep 600'\n",
+    );
+    s.expect(&["up", "--no-daemon"], 0);
+    let dir = s.state.path().join("logs/logs/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, bytes: usize, age: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![b'x'; bytes]).unwrap();
+        let ok = std::process::Command::new("touch").args(["-d", age]).arg(&path).status().unwrap().success();
+        assert!(ok);
+        path
+    };
+    let ancient = write("gone.log", 10, "10 days ago");
+    let big_old = write("old.log", 900, "3 days ago");
+    let big_newer = write("newer.log", 900, "2 days ago");
+    // The live pane's own log: old, and still never deleted.
+    let live = write("web.log", 100, "30 days ago");
+    let done = json(&s.expect(&["gc", "--json"], 0));
+    let removed: BTreeSet<String> = done["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["action"] == "remove_log" && x["result"] == "removed")
+        .map(|x| x["path"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = [&ancient, &big_old].iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(removed, want, "{done:#}");
+    assert!(!ancient.exists() && !big_old.exists());
+    assert!(big_newer.exists() && live.exists());
+}
