@@ -265,3 +265,33 @@ fn gc_deletes_old_and_oversized_logs_but_never_a_live_panes_log() {
     assert!(!ancient.exists() && !big_old.exists());
     assert!(big_newer.exists() && live.exists());
 }
+
+#[test]
+fn concurrent_gc_runs_remove_each_object_once_and_all_succeed() {
+    let mut panes = String::new();
+    for i in 0..10 {
+        panes += &format!("      j{i}: \"true\"\n");
+    }
+    let s = Server::new(&format!(
+        "version: 1\nname: race\ngc: {{ exited: 1s }}\nsessions:\n  app:\n    panes:\n{panes}      svc: sleep 600\n"
+    ));
+    s.expect(&["up", "--no-daemon"], 0);
+    assert!(eventually(Duration::from_secs(30), || {
+        json(&s.expect(&["gc", "--dry-run", "--json"], 0))["actions"].as_array().unwrap().len() == 10
+    }));
+    let outs: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..3).map(|_| scope.spawn(|| s.ctmux(&["gc", "--json"]))).collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut removed = 0;
+    for out in &outs {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc = json(&String::from_utf8_lossy(&out.stdout));
+        removed += doc["actions"].as_array().unwrap().iter().filter(|x| x["result"] == "removed").count();
+    }
+    assert_eq!(removed, 10);
+    let left: Vec<String> = s.panes().into_iter().map(|p| p.0).collect();
+    assert_eq!(left, vec!["app/svc".to_string()]);
+    let events = s.expect(&["events", "--json", "--kind", "gc.collected"], 0);
+    assert_eq!(events.matches("\"remove_pane\"").count(), 10, "{events}");
+}

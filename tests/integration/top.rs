@@ -26,6 +26,13 @@ fn top_without_a_terminal_prints_one_table_and_json() {
     let panes = doc["panes"].as_array().unwrap();
     assert_eq!(panes.len(), 2, "{doc}");
     assert_eq!(doc["schema_version"], 1);
+    // --all-sessions: every pane of the server, a pane ctmux did not create too.
+    s.tmux(&["new-session", "-d", "-s", "mine", "sleep 600"]);
+    let all: serde_json::Value = serde_json::from_str(&s.expect(&["top", "--all-sessions", "--json"], 0)).unwrap();
+    let addresses: Vec<&str> =
+        all["panes"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap()).collect();
+    assert_eq!(addresses.len(), 3, "{all}");
+    assert!(addresses.iter().any(|a| a.starts_with("mine/%")), "{all}");
 }
 
 #[test]

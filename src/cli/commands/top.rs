@@ -272,7 +272,8 @@ fn ctmux(ctx: &Ctx, args: &[&str]) -> Command {
 
 /// One look at the panes, as `status --json` (or `pane ls --json`) gives it.
 fn snapshot(ctx: &Ctx, args: &TopArgs) -> Result<Value> {
-    let verb: &[&str] = if args.all_sessions { &["pane", "ls", "--json"] } else { &["status", "--json"] };
+    let verb: &[&str] =
+        if args.all_sessions { &["pane", "ls", "--all-sessions", "--json"] } else { &["status", "--json"] };
     let out = ctmux(ctx, verb)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
