@@ -4,8 +4,9 @@
 //! was planned (another pid, no longer dead, a client attached, `keep` added…) is not in the new
 //! plan with the same facts and is aborted. Then each removal goes to tmux behind a guard tmux
 //! evaluates itself in the same command (`if-shell -F`): the pane is still dead with the same
-//! pid, and the session still has exactly the clients counted at that look (ctmux's own control
-//! clients), so a person attaching in between stops it.
+//! pid, or the session still has exactly the panes (ids, pids, dead or not) seen just before,
+//! and exactly the clients counted at that look (ctmux's own control clients), so a person
+//! attaching or a pane starting in between stops it.
 
 use serde::Serialize;
 
@@ -83,12 +84,36 @@ async fn remove_pane(tmux: &Tmux, world: &World, a: &Action) -> Result<(), Strin
     Ok(())
 }
 
+/// Every pane of a session as `%ID:PID:DEAD `, windows and panes in tmux's order.
+const FINGERPRINT: &str = "#{W:#{P:#{pane_id}:#{pane_pid}:#{pane_dead} }}";
+
 async fn remove_session(tmux: &Tmux, world: &World, a: &Action) -> Result<(), String> {
-    let guard = format!("#{{==:#{{session_attached}},{}}}", clients(world, &a.session_id));
+    // The session's panes as tmux has them now: exactly the planned ones, same processes.
+    let look = Cmd::query("display-message").args(["-p", "-t", &a.session_id, FINGERPRINT]);
+    let fingerprint = tmux.run(&[look]).await.map_err(|e| e.to_string())?;
+    let fingerprint = fingerprint.trim_end_matches('\n');
+    let mut seen: Vec<(String, u32)> = fingerprint
+        .split_whitespace()
+        .filter_map(|p| {
+            let mut f = p.split(':');
+            Some((f.next()?.to_string(), f.next()?.parse().ok()?))
+        })
+        .collect();
+    let mut planned = a.guard.clone();
+    seen.sort();
+    planned.sort();
+    if seen != planned {
+        return Err("its panes changed since it was planned".into());
+    }
+    // tmux removes it only if that is still so, and no client came.
+    let guard = format!(
+        "#{{&&:#{{==:#{{session_attached}},{}}},#{{==:{FINGERPRINT},{fingerprint}}}}}",
+        clients(world, &a.session_id)
+    );
     guarded(tmux, &a.session_id, &guard, &format!("kill-session -t {}", a.session_id)).await?;
     let ids = tmux.run(&[Cmd::query("list-sessions").args(["-F", "#{session_id}"])]).await.unwrap_or_default();
     if ids.lines().any(|l| l == a.session_id) {
-        return Err("tmux's own check refused it (a client attached)".into());
+        return Err("tmux's own check refused it (a client attached or a pane changed)".into());
     }
     Ok(())
 }
