@@ -10,6 +10,7 @@ pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod exit;
+pub mod gc;
 pub mod graph;
 pub mod manifest;
 pub mod mcp;

@@ -107,6 +107,12 @@ pub enum Command {
         #[command(subcommand)]
         cmd: MetricsCmd,
     },
+    /// Garbage-collect now what the manifest's `gc:` TTLs say is due (exited panes, idle
+    /// sessions, old logs, orphans); `--dry-run` prints the plan, `gc status` what is due when.
+    Gc(GcArgs),
+    /// A live full-screen table of the project's panes: state, health, CPU, memory, restarts,
+    /// uptime, last line; keys to sort, filter, restart, stop, start, follow logs, attach.
+    Top(TopArgs),
     /// Remove a subscription.
     Unsubscribe {
         /// Its id (`subscribe --list`).
@@ -128,6 +134,42 @@ pub struct McpArgs {
     /// Byte limit of one tool result; longer output is cut with a note saying how to continue.
     #[arg(long, default_value_t = 16384, value_name = "BYTES")]
     pub max_bytes: usize,
+}
+
+/// `top` flags.
+#[derive(Debug, ClapArgs)]
+pub struct TopArgs {
+    /// Every pane on the tmux server, not only the project's.
+    #[arg(long)]
+    pub all_sessions: bool,
+    /// Print the table once and exit (also without a terminal).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// `gc` flags.
+#[derive(Debug, ClapArgs)]
+pub struct GcArgs {
+    /// Print what would be removed, and why, without removing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// `status`: everything GC would remove, now or later, and when.
+    #[command(subcommand)]
+    pub cmd: Option<GcCmd>,
+}
+
+impl GcArgs {
+    /// Whether this is `gc status`.
+    pub fn status(&self) -> bool {
+        matches!(self.cmd, Some(GcCmd::Status))
+    }
+}
+
+/// `gc` verbs.
+#[derive(Debug, Subcommand)]
+pub enum GcCmd {
+    /// What GC would remove, now or later, and when each is due.
+    Status,
 }
 
 /// `daemon` verbs.

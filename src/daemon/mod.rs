@@ -14,6 +14,7 @@
 pub mod backlog;
 pub mod client;
 pub mod events;
+pub mod gc;
 pub mod logfile;
 pub mod paths;
 mod pending;
@@ -72,6 +73,8 @@ enum Msg {
     RuleDropped(String, String),
     /// Time to record the drops counted since the last `rule.dropped` events.
     FlushDrops,
+    /// Time for a GC pass ([`gc`]) of this generation (a newer one replaces the timer).
+    Gc(u64),
     Request(Request, oneshot::Sender<Response>),
     Follow(i64, mpsc::Sender<String>),
 }
@@ -121,6 +124,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         pending_queued: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         runner: Arc::new(rules::Runner::new()),
         drops: HashMap::new(),
+        gc_generation: 0,
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     // Control clients a daemon killed before it could close them would keep tmux from reading
@@ -148,6 +152,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         watch_deaths(daemon.tmux.clone(), daemon.tx.clone());
     }
     let _ = daemon.tx.send(Msg::Sample);
+    let _ = daemon.tx.send(Msg::Gc(0));
     if !daemon.refresh().await {
         daemon.events.emit("daemon.stopped", "", "", serde_json::json!({ "reason": "no tmux server" }));
         let _ = std::fs::remove_file(&path);
@@ -277,6 +282,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 }
                 true
             }
+            Msg::Gc(generation) if generation == daemon.gc_generation => daemon.collect().await,
+            Msg::Gc(_) => true,
             Msg::Request(request, reply) => {
                 let stop = request == Request::Stop;
                 let response = daemon.handle(request).await;
@@ -387,6 +394,8 @@ struct Daemon {
     runner: Arc<rules::Runner>,
     /// Matches whose `run` was dropped since the last `rule.dropped`, by (pane id, rule).
     drops: HashMap<(String, String), u64>,
+    /// The current GC timer; a [`Msg::Gc`] of another generation is stale.
+    gc_generation: u64,
 }
 
 impl Daemon {
@@ -417,6 +426,9 @@ impl Daemon {
                         self.projects.insert(project.name.clone(), project);
                         self.prune(&name, retention);
                         self.refresh().await;
+                        // A new policy: a pass now, and a timer that follows it.
+                        self.gc_generation += 1;
+                        let _ = self.tx.send(Msg::Gc(self.gc_generation));
                         // New sessions are watched (their history captured) before we answer.
                         for attached in self.attaching.drain(..) {
                             let _ = tokio::time::timeout(Duration::from_secs(3), attached).await;
@@ -450,6 +462,24 @@ impl Daemon {
                 Response::ok()
             }
         }
+    }
+
+    /// One GC pass: removes what the projects' `gc:` TTLs say is due, records each removal as
+    /// `gc.collected` with its reason, and schedules the next pass.
+    async fn collect(&mut self) -> bool {
+        let projects: Vec<Project> = self.projects.values().cloned().collect();
+        let (removed, next) = gc::pass(&self.tmux, &projects).await;
+        for a in &removed {
+            self.events.emit("gc.collected", &a.project, &a.address, crate::gc::event_data(a));
+        }
+        let (tx, generation) = (self.tx.clone(), self.gc_generation);
+        if let Some(next) = next {
+            tokio::spawn(async move {
+                tokio::time::sleep(next).await;
+                let _ = tx.send(Msg::Gc(generation));
+            });
+        }
+        if removed.is_empty() { true } else { self.refresh().await }
     }
 
     /// Drops recorded events older than `retention` (the manifest's `gc.event_retention`).
@@ -812,7 +842,13 @@ impl Daemon {
         let Ok(file) = self.tmux.run(&[cmd]).await else { return };
         let env: HashMap<String, String> = std::env::vars().collect();
         if let Ok(loaded) = crate::manifest::load(std::path::Path::new(file.trim()), &env) {
+            let new = !self.projects.contains_key(&loaded.project.name);
             self.projects.insert(loaded.project.name.clone(), loaded.project);
+            if new {
+                // Its GC policy takes effect after a daemon restart too.
+                self.gc_generation += 1;
+                let _ = self.tx.send(Msg::Gc(self.gc_generation));
+            }
         }
     }
 

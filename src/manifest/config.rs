@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::interpolate::escape;
-use super::model::{Action, Check, Command, Health, Pane, Project, Restart};
+use super::model::{Action, Check, Command, GcOverride, Health, Pane, Project, Restart};
 use crate::units::{format_cpu, format_duration, format_size};
 
 /// The manifest document for `project`.
@@ -19,6 +19,23 @@ pub fn render(project: &Project) -> Value {
     }
     let mut gc = Map::new();
     gc.insert("event_retention".into(), json!(format_duration(project.gc.event_retention)));
+    if let Some(d) = project.gc.exited {
+        gc.insert("exited".into(), json!(format_duration(d)));
+    }
+    if let Some(d) = project.gc.idle {
+        gc.insert("idle".into(), json!(format_duration(d)));
+    }
+    gc.insert("orphans".into(), json!(project.gc.orphans.as_str()));
+    let mut logs = Map::new();
+    if let Some(d) = project.gc.logs_max_age {
+        logs.insert("max_age".into(), json!(format_duration(d)));
+    }
+    if let Some(n) = project.gc.logs_max_size {
+        logs.insert("max_size".into(), json!(format_size(n)));
+    }
+    if !logs.is_empty() {
+        gc.insert("logs".into(), Value::Object(logs));
+    }
     top.insert("gc".into(), Value::Object(gc));
     top.insert("history_limit".into(), json!(project.history_limit));
     if !project.groups.is_empty() {
@@ -39,7 +56,10 @@ pub fn render(project: &Project) -> Value {
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
         }
-        sessions.insert(session.name.clone(), json!({ "windows": windows }));
+        let mut sm = Map::new();
+        sm.insert("windows".into(), Value::Object(windows));
+        gc_override(&mut sm, &session.gc);
+        sessions.insert(session.name.clone(), Value::Object(sm));
     }
     top.insert("sessions".into(), Value::Object(sessions));
     Value::Object(top)
@@ -142,7 +162,25 @@ fn pane(p: &Pane) -> Value {
     if p.job {
         m.insert("job".into(), json!(true));
     }
+    gc_override(&mut m, &p.gc);
     Value::Object(m)
+}
+
+/// A session's or pane's `gc:` and `keep:`, when set.
+fn gc_override(m: &mut Map<String, Value>, o: &GcOverride) {
+    let mut gc = Map::new();
+    if let Some(d) = o.exited {
+        gc.insert("exited".into(), json!(format_duration(d)));
+    }
+    if let Some(d) = o.idle {
+        gc.insert("idle".into(), json!(format_duration(d)));
+    }
+    if !gc.is_empty() {
+        m.insert("gc".into(), Value::Object(gc));
+    }
+    if o.keep {
+        m.insert("keep".into(), json!(true));
+    }
 }
 
 fn health(h: &Health) -> Value {

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 
 use super::deps::{self, DeclaredDep};
 use super::diagnostic::Problem;
-use super::model::{Gc, Pane, Project, Session, Window};
+use super::model::{Gc, GcOverride, Orphans, Pane, Project, Session, Window};
 use super::node::{Node, NodeKind, Span};
 use super::pane;
 use super::reader::Reader;
@@ -19,11 +19,17 @@ use super::reader::Reader;
 pub const PROJECT_KEYS: &[&str] =
     &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "history_limit", "groups", "sessions"];
 /// Keys of a session.
-pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on"];
+pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep"];
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
-pub const GC_KEYS: &[&str] = &["event_retention"];
+pub const GC_KEYS: &[&str] = &["exited", "idle", "orphans", "logs", "event_retention"];
+/// Keys of a session's `gc`.
+pub const SESSION_GC_KEYS: &[&str] = &["exited", "idle"];
+/// Keys of a pane's `gc`.
+pub const PANE_GC_KEYS: &[&str] = &["exited"];
+/// Keys of `gc.logs`.
+pub const GC_LOGS_KEYS: &[&str] = &["max_age", "max_size"];
 
 /// Keys that are planned but not built: rejected as "not supported yet" rather than accepted and
 /// ignored, as (where, key) with `where` as `Reader::fields` names the map.
@@ -167,7 +173,52 @@ fn lower_gc(reader: &mut Reader<'_>, node: &Node) -> Gc {
     if let Some(d) = f.get("event_retention").and_then(|n| reader.duration(n, "gc.event_retention")) {
         gc.event_retention = d;
     }
+    gc.exited = f.get("exited").and_then(|n| reader.duration(n, "gc.exited"));
+    gc.idle = f.get("idle").and_then(|n| reader.duration(n, "gc.idle"));
+    if let Some(n) = f.get("orphans")
+        && let Some(s) = reader.string(n, "gc.orphans")
+    {
+        match s.as_str() {
+            "report" => gc.orphans = Orphans::Report,
+            "remove" => gc.orphans = Orphans::Remove,
+            other => reader.problem(
+                Problem::new(
+                    "invalid_value",
+                    n.span.clone(),
+                    format!("gc.orphans: unknown value `{other}`"),
+                    "not report or remove",
+                )
+                .help(format!("gc.orphans is one of: {}", Orphans::NAMES.join(", "))),
+            ),
+        }
+    }
+    if let Some(n) = f.get("logs")
+        && let Some(l) = reader.fields(n, "gc.logs", GC_LOGS_KEYS)
+    {
+        gc.logs_max_age = l.get("max_age").and_then(|n| reader.duration(n, "gc.logs.max_age"));
+        gc.logs_max_size = l.get("max_size").and_then(|n| reader.size(n, "gc.logs.max_size"));
+    }
     gc
+}
+
+/// Reads a session's or pane's `gc:` (with `keys`) and `keep:`.
+pub fn lower_gc_override(
+    reader: &mut Reader<'_>,
+    fields: &super::reader::Fields<'_>,
+    what: &str,
+    keys: &[&str],
+) -> GcOverride {
+    let mut o = GcOverride {
+        keep: fields.get("keep").and_then(|n| reader.bool(n, &format!("{what}.keep"))).unwrap_or(false),
+        ..GcOverride::default()
+    };
+    if let Some(n) = fields.get("gc")
+        && let Some(f) = reader.fields(n, &format!("{what}.gc"), keys)
+    {
+        o.exited = f.get("exited").and_then(|n| reader.duration(n, &format!("{what}.gc.exited")));
+        o.idle = f.get("idle").and_then(|n| reader.duration(n, &format!("{what}.gc.idle")));
+    }
+    o
 }
 
 /// Applies the cascading keys (cwd, env, shell, depends_on) of one level.
@@ -205,7 +256,11 @@ fn lower_session(
         let pane = pane::lower_pane(reader, name, name, name, node, top, declared)?;
         let window =
             Window { name: name.into(), layout: None, focus: false, panes: IndexMap::from([(name.to_string(), pane)]) };
-        return Some(Session { name: name.into(), windows: IndexMap::from([(name.to_string(), window)]) });
+        return Some(Session {
+            name: name.into(),
+            windows: IndexMap::from([(name.to_string(), window)]),
+            gc: GcOverride::default(),
+        });
     }
     if matches!(node.kind, NodeKind::Null) {
         reader.problem(
@@ -216,6 +271,7 @@ fn lower_session(
     }
     let f = reader.fields(node, &what, SESSION_KEYS)?;
     let inherited = cascade(reader, &f, top, &what);
+    let gc = lower_gc_override(reader, &f, &what, SESSION_GC_KEYS);
     let mut windows = IndexMap::new();
     match (f.get("windows"), f.get("panes")) {
         (Some(_), Some(_)) => {
@@ -270,7 +326,7 @@ fn lower_session(
             .help("add `panes:` (one window named after the session) or `windows:`"),
         ),
     }
-    Some(Session { name: name.into(), windows })
+    Some(Session { name: name.into(), windows, gc })
 }
 
 fn lower_window(

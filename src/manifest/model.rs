@@ -38,17 +38,68 @@ pub const DEFAULT_HISTORY_LIMIT: u32 = 50_000;
 /// tmux; tmux itself refuses more than `INT_MAX`).
 pub const MAX_HISTORY_LIMIT: u32 = 10_000_000;
 
-/// Garbage-collection policy for the daemon.
+/// Garbage-collection policy for the daemon and `ctmux gc` (project level; sessions and panes
+/// override `exited`/`idle` and opt out with `keep: true` through [`GcOverride`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gc {
     /// How long recorded events are kept.
     pub event_retention: Duration,
+    /// Remove a managed pane this long after its process exited (no restart will bring it
+    /// back); `None` (the default) never does.
+    pub exited: Option<Duration>,
+    /// Remove a managed session idle this long (no output, no client, nothing running);
+    /// `None` (the default) never does.
+    pub idle: Option<Duration>,
+    /// What to do with panes tagged by ctmux whose manifest no longer declares them.
+    pub orphans: Orphans,
+    /// Age limit of the project's pane logs; `None` keeps them.
+    pub logs_max_age: Option<Duration>,
+    /// Size limit of all the project's pane logs together; `None` has none.
+    pub logs_max_size: Option<u64>,
 }
 
 impl Default for Gc {
     fn default() -> Self {
-        Gc { event_retention: Duration::from_secs(7 * 24 * 3600) }
+        Gc {
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+            exited: None,
+            idle: None,
+            orphans: Orphans::Report,
+            logs_max_age: None,
+            logs_max_size: None,
+        }
     }
+}
+
+/// What GC does with orphans: panes ctmux tagged that their manifest no longer declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Orphans {
+    /// List them in `ctmux gc` and `gc status` only (the default).
+    #[default]
+    Report,
+    /// Remove the dead ones too (running ones are only reported).
+    Remove,
+}
+
+impl Orphans {
+    /// Every accepted spelling.
+    pub const NAMES: [&'static str; 2] = ["report", "remove"];
+
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// A session's or pane's own GC settings: overrides of the project's TTLs, or `keep: true`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GcOverride {
+    /// Overrides the project's `gc.exited` for these panes.
+    pub exited: Option<Duration>,
+    /// Overrides the project's `gc.idle` (sessions only).
+    pub idle: Option<Duration>,
+    /// Never collected by GC.
+    pub keep: bool,
 }
 
 /// A tmux session.
@@ -58,6 +109,8 @@ pub struct Session {
     pub name: String,
     /// Windows in manifest order.
     pub windows: IndexMap<String, Window>,
+    /// Its GC settings (`gc:`, `keep:`).
+    pub gc: GcOverride,
 }
 
 /// A tmux window.
@@ -116,6 +169,8 @@ pub struct Pane {
     /// A pane is also a job when another depends on it with `completed[_successfully]`
     /// ([`Project::is_job`]).
     pub job: bool,
+    /// Its GC settings (`gc: { exited }`, `keep:`).
+    pub gc: GcOverride,
 }
 
 impl Pane {

@@ -29,6 +29,8 @@ pub const PANE_KEYS: &[&str] = &[
     "focus",
     "keep_shell",
     "job",
+    "gc",
+    "keep",
 ];
 /// Keys of `health`.
 pub const HEALTH_KEYS: &[&str] =
@@ -75,6 +77,7 @@ pub fn lower_pane(
         focus: false,
         keep_shell: false,
         job: false,
+        gc: Default::default(),
     };
     let address = pane.address();
     let mut own_deps = outer.deps.clone();
@@ -119,6 +122,7 @@ pub fn lower_pane(
             pane.focus = f.get("focus").and_then(|n| reader.bool(n, "focus")).unwrap_or(false);
             pane.keep_shell = f.get("keep_shell").and_then(|n| reader.bool(n, "keep_shell")).unwrap_or(false);
             pane.job = f.get("job").and_then(|n| reader.bool(n, "job")).unwrap_or(false);
+            pane.gc = super::lower::lower_gc_override(reader, &f, &what, super::lower::PANE_GC_KEYS);
         }
     }
     // Interactive shells ignore SIGTERM; SIGHUP is what closing their terminal sends.

@@ -30,7 +30,7 @@ pub struct Manifest {
     cwd: Option<String>,
     /// Shell that runs string commands; default `$SHELL`, then `/bin/sh`.
     shell: Option<String>,
-    /// Garbage collection of recorded events.
+    /// Garbage collection: TTLs of exited panes and idle sessions, orphans, logs, events.
     gc: Option<Gc>,
     /// tmux `history-limit` of the project's panes (default 50000): what a daemon that was down
     /// can still log once it is back.
@@ -45,8 +45,57 @@ pub struct Manifest {
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Gc {
+    /// Remove a managed pane this long after its process exited, when no restart policy will
+    /// bring it back (default: never).
+    exited: Option<DurationStr>,
+    /// Remove a managed session with no output, no attached client and nothing running this
+    /// long (default: never).
+    idle: Option<DurationStr>,
+    /// Panes ctmux tagged that the manifest no longer declares: `report` (default) or `remove`
+    /// (dead ones; running ones are only reported).
+    orphans: Option<OrphansPolicy>,
+    /// Limits on the project's pane logs.
+    logs: Option<GcLogs>,
     /// Keep recorded events and metric samples this long (default `7d`).
     event_retention: Option<DurationStr>,
+}
+
+/// What GC does with orphaned panes.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrphansPolicy {
+    /// List them only.
+    Report,
+    /// Remove the dead ones.
+    Remove,
+}
+
+/// Limits on the project's pane logs.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GcLogs {
+    /// Delete log files not written for this long.
+    max_age: Option<DurationStr>,
+    /// Delete the oldest log files until all of the project's logs fit in this size (`500M`, `1GiB`).
+    max_size: Option<String>,
+}
+
+/// A session's own GC TTLs (override the project's).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionGc {
+    /// Overrides the project's `gc.exited` for this session's panes.
+    exited: Option<DurationStr>,
+    /// Overrides the project's `gc.idle` for this session.
+    idle: Option<DurationStr>,
+}
+
+/// A pane's own GC TTL (overrides the session's and project's).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaneGc {
+    /// Overrides `gc.exited` for this pane.
+    exited: Option<DurationStr>,
 }
 
 /// A session: a map of settings, or a command string for a one-pane session.
@@ -77,6 +126,10 @@ pub struct Session {
     shell: Option<String>,
     /// What every pane of this session waits for.
     depends_on: Option<DependsOn>,
+    /// This session's GC TTLs.
+    gc: Option<SessionGc>,
+    /// Never garbage-collect this session or its panes.
+    keep: Option<bool>,
 }
 
 /// A window: a map of settings, or a command string for a one-pane window.
@@ -168,6 +221,10 @@ pub struct Pane {
     /// A job runs to completion: `up --wait` waits for it to exit 0 (also implied when another
     /// pane depends on it with `completed` or `completed_successfully`).
     job: Option<bool>,
+    /// This pane's GC TTL.
+    gc: Option<PaneGc>,
+    /// Never garbage-collect this pane.
+    keep: Option<bool>,
 }
 
 /// Restart policy, as in compose.

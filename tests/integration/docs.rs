@@ -166,6 +166,10 @@ fn help_verbs(aliases: bool) -> BTreeSet<String> {
             for name in names {
                 let path = if prefix.is_empty() { name } else { format!("{prefix} {name}") };
                 if sub.has_subcommands() {
+                    // `gc` runs by itself too (`gc status` is its one subcommand).
+                    if !sub.is_subcommand_required_set() {
+                        out.insert(path.clone());
+                    }
                     walk(sub, &path, aliases, out);
                 } else {
                     out.insert(path);

@@ -1,6 +1,7 @@
 //! ctmux's integration tests: one binary, each test a user's session against a real tmux server
 //! on a private socket (see `harness.rs`).
 
+mod accuracy;
 mod compose;
 mod daemon;
 mod docs;
@@ -8,6 +9,7 @@ mod events;
 mod examples;
 mod exec;
 mod faults;
+mod gc;
 mod harness;
 mod limits;
 mod manifest;
@@ -17,4 +19,5 @@ mod reconcile;
 mod restart;
 mod scope;
 mod toolkit;
+mod top;
 mod verbs;

@@ -6,6 +6,7 @@ mod daemon;
 mod down;
 mod events;
 mod exec_shell;
+mod gc;
 mod graph;
 mod group;
 mod logs;
@@ -20,6 +21,7 @@ mod stack;
 pub mod status;
 mod supervise;
 mod target;
+mod top;
 mod up;
 mod validate;
 mod watch;
@@ -71,6 +73,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Events(args) => events::run(ctx, &args),
         Command::Subscribe(args) => events::subscribe(ctx, &args),
         Command::Unsubscribe { id } => events::unsubscribe(ctx, id),
+        Command::Gc(args) => gc::run(ctx, &args),
+        Command::Top(args) => top::run(ctx, &args),
         Command::Metrics { cmd: super::args::MetricsCmd::History { target, since } } => {
             let server = target::Server::open(ctx)?;
             let rt = stack::runtime()?;

@@ -1,0 +1,141 @@
+//! Reads a [`World`] from one tmux server (one tmux call) and the projects' log directories.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use super::{LivePane, LogFile, Session, World};
+use crate::manifest::model::Project;
+use crate::tmux::{Cmd, Tmux, TmuxError};
+
+const SEP: char = '\x1f';
+const CLIENTS: &str = "\x1ectmux-gc-clients\x1e";
+
+/// The `list-panes -a` fields, in [`parse_pane`] order.
+const FIELDS: [&str; 16] = [
+    "#{session_name}",
+    "#{session_id}",
+    "#{session_attached}",
+    "#{window_activity}",
+    "#{pane_id}",
+    "#{@ctmux-project}",
+    "#{@ctmux-id}",
+    "#{pane_pid}",
+    "#{pane_dead}",
+    "#{pane_dead_time}",
+    "#{pane_dead_status}",
+    "#{@ctmux-state}",
+    "#{@ctmux-restarts}",
+    "#{pane_current_command}",
+    "#{@ctmux-manifest}",
+    "#{session_activity}",
+];
+
+/// A log file written within this long is treated as in use (a pane of the same project on
+/// another tmux server may write it; logs are per project, not per server).
+pub const LOG_IN_USE_SECS: u64 = 3600;
+
+/// Reads the server behind `tmux` (keyed `server`) and the log files of `manifests`.
+pub async fn observe(tmux: &Tmux, server: &str, manifests: &[Project], now: u64) -> Result<World, TmuxError> {
+    let cmds = [
+        Cmd::query("list-panes").args(["-a", "-F", &FIELDS.join(&SEP.to_string())]),
+        Cmd::query("display-message").args(["-p", CLIENTS]),
+        Cmd::query("list-clients").args(["-F", "#{session_id}\x1f#{client_control_mode}"]),
+    ];
+    let text = match tmux.run(&cmds).await {
+        Ok(t) => t,
+        Err(TmuxError::NoServer) => String::new(),
+        Err(TmuxError::Failed { message }) if message.contains("no current target") => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut world = parse(server, &text, manifests);
+    world.logs = logs(&world, manifests, now);
+    Ok(world)
+}
+
+/// Parses the output of [`observe`]'s tmux call.
+pub fn parse(server: &str, text: &str, manifests: &[Project]) -> World {
+    let (panes, clients) = text.split_once(CLIENTS).unwrap_or((text, ""));
+    let people: HashSet<&str> = clients
+        .lines()
+        .filter_map(|l| l.split_once(SEP))
+        .filter(|(_, control)| *control != "1")
+        .map(|(session, _)| session)
+        .collect();
+    let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
+    for line in panes.lines() {
+        let f: Vec<&str> = line.split(SEP).collect();
+        if f.len() != FIELDS.len() {
+            continue;
+        }
+        let s = sessions.entry(f[1].to_string()).or_insert_with(|| Session {
+            server: server.into(),
+            name: f[0].into(),
+            id: f[1].into(),
+            attached: people.contains(f[1]),
+            clients: f[2].parse().unwrap_or(0),
+            activity: f[15].parse().unwrap_or(0),
+            panes: Vec::new(),
+        });
+        s.activity = s.activity.max(f[3].parse().unwrap_or(0));
+        let dead = f[8] == "1";
+        let (project, address) = (f[5].to_string(), f[6].to_string());
+        let manifest = f[14];
+        // An interactive-shell pane (no command in its manifest) running nothing but its shell.
+        let idle_shell = !dead
+            && manifests.iter().find(|m| m.name == project).and_then(|m| m.pane(&address)).is_some_and(|spec| {
+                spec.command.is_none()
+                    && Path::new(&spec.shell).file_name().is_some_and(|n| n.to_string_lossy() == f[13])
+            });
+        s.panes.push(LivePane {
+            id: f[4].into(),
+            pid: f[7].parse().unwrap_or(0),
+            dead,
+            dead_since: if dead { f[9].parse().ok() } else { None },
+            exit_status: if dead { f[10].parse().ok() } else { None },
+            state: f[11].into(),
+            restarts: f[12].parse().unwrap_or(0),
+            idle_shell,
+            manifest_missing: !project.is_empty() && !manifest.is_empty() && !Path::new(manifest).exists(),
+            project,
+            address,
+        });
+    }
+    World { server: server.into(), sessions: sessions.into_values().collect(), logs: Vec::new() }
+}
+
+/// The log files of `manifests`' projects, `current` when a pane of this server writes them
+/// or they were written lately ([`LOG_IN_USE_SECS`]).
+fn logs(world: &World, manifests: &[Project], now: u64) -> Vec<LogFile> {
+    let live: HashSet<(&str, &str)> =
+        world.sessions.iter().flat_map(|s| &s.panes).map(|p| (p.project.as_str(), p.address.as_str())).collect();
+    let mut out = Vec::new();
+    for m in manifests {
+        let root = crate::state::dir().join("logs").join(&m.name);
+        let Ok(sessions) = std::fs::read_dir(&root) else { continue };
+        for session in sessions.flatten() {
+            let Ok(files) = std::fs::read_dir(session.path()) else { continue };
+            for file in files.flatten() {
+                let Ok(meta) = file.path().symlink_metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let name = file.file_name().to_string_lossy().into_owned();
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                let address = format!("{}/{}", session.file_name().to_string_lossy(), name.trim_end_matches(".log"));
+                let active = name.ends_with(".log") && live.contains(&(m.name.as_str(), address.as_str()));
+                out.push(LogFile {
+                    project: m.name.clone(),
+                    path: file.path(),
+                    modified,
+                    size: meta.len(),
+                    current: active || modified + LOG_IN_USE_SECS > now,
+                });
+            }
+        }
+    }
+    out
+}
