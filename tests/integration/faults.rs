@@ -276,7 +276,8 @@ sessions:
     eprintln!("rule flood: peak {peak} shells, {} ran, {} dropped", ran(), dropped());
     assert_eq!(ran() as u64 + dropped(), 1000, "ran {} + dropped {}", ran(), dropped());
     assert!(dropped() > 0, "nothing was dropped");
-    assert!((1..=4).contains(&peak), "peak {peak} concurrent shells");
+    // 4 for the flood rule's bound, plus the cooldown rule's one shell, which may overlap them.
+    assert!((1..=5).contains(&peak), "peak {peak} concurrent shells");
     assert_eq!(read(&s.path("cool.txt")), "c\n", "cooldown: 1h fired more than once");
     // Queued matches ran after the first ones: more than the running bound.
     assert!(ran() > 4, "only {} ran", ran());
