@@ -118,7 +118,8 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(u.processes >= 2, "{u:?}");
-        assert!(u.cpu_percent > 30.0, "a spinning child counts: {u:?}");
+        // Well above an idle tree's 0 %, and below what a loaded machine still grants a spinner.
+        assert!(u.cpu_percent > 5.0, "a spinning child counts: {u:?}");
         assert!(u.memory_bytes > 0 && u.threads >= 2);
     }
 }

@@ -277,7 +277,10 @@ sessions:
     let mem = hog["metrics"]["memory_bytes"].as_u64().unwrap();
     assert!(mem > 90 << 20, "hog uses {mem} bytes");
     let spin: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "pane", "metrics", "spin"], 0)).unwrap();
-    assert!(spin["metrics"]["cpu_percent"].as_f64().unwrap() > 40.0, "{spin}");
+    assert!(
+        spin["metrics"]["cpu_percent"].as_f64().unwrap() > 10.0,
+        "a spinning child counts (a loaded machine grants it less than a core): {spin}"
+    );
     assert!(spin["metrics"]["processes"].as_u64().unwrap() >= 2, "the spinning child is in the tree: {spin}");
     let session: serde_json::Value =
         serde_json::from_str(&s.expect(&["--json", "session", "metrics", "r"], 0)).unwrap();
