@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod process;
 pub mod reconcile;
+pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod suggest;

@@ -112,8 +112,42 @@ pub enum Command {
         /// Its id (`subscribe --list`).
         id: i64,
     },
+    /// Write what the tmux server runs now as a manifest (`ctmux restore` brings it back).
+    Snapshot(SnapshotArgs),
+    /// Bring a snapshot (or any manifest) back: `up -f FILE`, leaving existing sessions alone.
+    Restore(RestoreArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `snapshot` flags.
+#[derive(Debug, ClapArgs)]
+pub struct SnapshotArgs {
+    /// Sessions to write; default: the sessions of the manifest's project here, else every one.
+    pub targets: Vec<String>,
+    /// Write to FILE (TOML when it ends in `.toml`) instead of stdout; written atomically, 0600.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Every session on the server.
+    #[arg(long, conflicts_with = "targets")]
+    pub all_sessions: bool,
+}
+
+/// `restore` flags.
+#[derive(Debug, ClapArgs)]
+pub struct RestoreArgs {
+    /// The snapshot (any manifest) to bring back.
+    pub file: std::path::PathBuf,
+    /// Replace sessions of the snapshot that exist already but were not created from it
+    /// (they are killed first); without it they are left alone and skipped.
+    #[arg(long)]
+    pub replace: bool,
+    /// Show what would be created, and change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Do not start the daemon.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// `daemon` verbs.

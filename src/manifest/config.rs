@@ -39,7 +39,12 @@ pub fn render(project: &Project) -> Value {
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
         }
-        sessions.insert(session.name.clone(), json!({ "windows": windows }));
+        let mut sm = Map::new();
+        if let Some((x, y)) = session.size {
+            sm.insert("size".into(), json!(format!("{x}x{y}")));
+        }
+        sm.insert("windows".into(), Value::Object(windows));
+        sessions.insert(session.name.clone(), Value::Object(sm));
     }
     top.insert("sessions".into(), Value::Object(sessions));
     Value::Object(top)
@@ -50,7 +55,8 @@ fn s(text: &str) -> Value {
     Value::String(escape(text))
 }
 
-fn pane(p: &Pane) -> Value {
+/// One pane in long form (also what `ctmux snapshot` writes for each pane).
+pub fn pane(p: &Pane) -> Value {
     let mut m = Map::new();
     match &p.command {
         Some(Command::Shell(c)) => {

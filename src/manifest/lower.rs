@@ -19,7 +19,7 @@ use super::reader::Reader;
 pub const PROJECT_KEYS: &[&str] =
     &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "history_limit", "groups", "sessions"];
 /// Keys of a session.
-pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on"];
+pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "size"];
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
@@ -205,7 +205,7 @@ fn lower_session(
         let pane = pane::lower_pane(reader, name, name, name, node, top, declared)?;
         let window =
             Window { name: name.into(), layout: None, focus: false, panes: IndexMap::from([(name.to_string(), pane)]) };
-        return Some(Session { name: name.into(), windows: IndexMap::from([(name.to_string(), window)]) });
+        return Some(Session { name: name.into(), windows: IndexMap::from([(name.to_string(), window)]), size: None });
     }
     if matches!(node.kind, NodeKind::Null) {
         reader.problem(
@@ -216,6 +216,7 @@ fn lower_session(
     }
     let f = reader.fields(node, &what, SESSION_KEYS)?;
     let inherited = cascade(reader, &f, top, &what);
+    let size = f.get("size").and_then(|n| lower_size(reader, n, &what));
     let mut windows = IndexMap::new();
     match (f.get("windows"), f.get("panes")) {
         (Some(_), Some(_)) => {
@@ -270,7 +271,23 @@ fn lower_session(
             .help("add `panes:` (one window named after the session) or `windows:`"),
         ),
     }
-    Some(Session { name: name.into(), windows })
+    Some(Session { name: name.into(), windows, size })
+}
+
+/// Reads a session `size: 200x50` (columns x rows, as tmux's `new-session -x -y` takes them).
+fn lower_size(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<(u16, u16)> {
+    let text = reader.string(node, &format!("{what}.size"))?;
+    let parsed = text
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse::<u16>().ok()?, h.trim().parse::<u16>().ok()?)))
+        .filter(|(w, h)| (1..=10_000).contains(w) && (1..=10_000).contains(h));
+    if parsed.is_none() {
+        reader.problem(
+            Problem::new("invalid_value", node.span.clone(), format!("invalid size `{text}`"), "not COLUMNSxROWS")
+                .help("write the size as columns x rows, e.g. `size: 200x50` (1 to 10000 each)"),
+        );
+    }
+    parsed
 }
 
 fn lower_window(
@@ -401,18 +418,45 @@ fn find_key_span(root: &Node, path: &[&str]) -> Option<Span> {
 }
 
 /// Checks a session, window, pane or project name: tmux forbids `:` and `.`, addresses use `/`.
+/// Session and window names may also hold spaces, quotes and other punctuation, as tmux's own do
+/// (so a snapshot of any tmux session loads back); pane and project names are identifiers.
 fn checked_name(reader: &mut Reader<'_>, name: String, span: Span, kind: &str) -> Option<String> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let ok = if kind == "session" {
+        valid_session_name(&name)
+    } else if kind == "window" {
+        valid_tmux_name(&name)
+    } else {
+        !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    };
     if ok {
         return Some(name);
     }
-    reader.problem(Problem::new("invalid_name", span, format!("invalid {kind} name `{name}`"), "invalid name").help(
-        format!(
-            "{kind} names use letters, digits, `-` and `_` (tmux reserves `:` and `.`, addresses use `/`); try `{}`",
+    let rule = if kind == "session" {
+        "names hold no `:`, `.`, `/`, `$`, `\\` or control characters and do not start or end with a space"
+    } else if kind == "window" {
+        "names hold no `:`, `.`, `/` or control characters and do not start or end with a space"
+    } else {
+        "names use letters, digits, `-` and `_`"
+    };
+    reader.problem(
+        Problem::new("invalid_name", span, format!("invalid {kind} name `{name}`"), "invalid name").help(format!(
+            "{kind} {rule} (tmux reserves `:` and `.`, addresses use `/`); try `{}`",
             sanitize_name(&name)
-        ),
-    ));
+        )),
+    );
     None
+}
+
+/// Whether `name` can be a session name: as [`valid_tmux_name`], and without `$` or `\\`, which
+/// tmux 3.3a escapes in session names (`a$b` becomes `a\\$b`), so the name would not match.
+pub fn valid_session_name(name: &str) -> bool {
+    valid_tmux_name(name) && !name.contains(['$', '\\'])
+}
+
+/// Whether `name` can be a session or window name: tmux targets split at `:` and `.`, ctmux
+/// addresses at `/`; control characters and edge spaces would not survive a round trip.
+pub fn valid_tmux_name(name: &str) -> bool {
+    !name.is_empty() && name.trim() == name && !name.chars().any(|c| c == ':' || c == '.' || c == '/' || c.is_control())
 }
 
 /// Turns a directory name into a valid project name.

@@ -58,7 +58,13 @@ pub struct Session {
     pub name: String,
     /// Windows in manifest order.
     pub windows: IndexMap<String, Window>,
+    /// Size (columns, rows) the session is created at, so saved layout strings fit exactly;
+    /// `None` is [`DEFAULT_SESSION_SIZE`].
+    pub size: Option<(u16, u16)>,
 }
+
+/// The size of a session created without `size:` (wide enough for several panes side by side).
+pub const DEFAULT_SESSION_SIZE: (u16, u16) = (240, 60);
 
 /// A tmux window.
 #[derive(Debug, Clone, PartialEq)]

@@ -77,6 +77,9 @@ pub struct Session {
     shell: Option<String>,
     /// What every pane of this session waits for.
     depends_on: Option<DependsOn>,
+    /// Size the session is created at, `COLUMNSxROWS` (default `240x60`); snapshots record it so
+    /// saved layouts fit exactly.
+    size: Option<String>,
 }
 
 /// A window: a map of settings, or a command string for a one-pane window.

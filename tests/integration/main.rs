@@ -13,5 +13,6 @@ mod manifest;
 mod reconcile;
 mod restart;
 mod scope;
+mod snapshot;
 mod toolkit;
 mod verbs;

@@ -14,6 +14,7 @@ mod pane_exec;
 mod pane_stream;
 mod pane_wait;
 mod session;
+mod snapshot;
 mod stack;
 pub mod status;
 mod supervise;
@@ -75,6 +76,8 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
             let lp = rt.block_on(server.pane(ctx, &target))?;
             metrics::history(ctx, &server, &lp, since.as_deref())
         }
+        Command::Snapshot(args) => snapshot::run(ctx, &args),
+        Command::Restore(args) => snapshot::restore(ctx, &args),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -1,0 +1,254 @@
+//! `snapshot` and `restore`: live tmux → manifest → tmux again, on real private servers.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, eventually};
+
+/// The manifest part of a snapshot (the header says when it was taken, so it differs).
+fn body(text: &str) -> String {
+    text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
+}
+
+/// Windows as tmux sees them: session, index, name, layout string, active flag.
+fn windows(s: &Server) -> Vec<String> {
+    let mut w: Vec<String> = s
+        .tmux(&[
+            "list-windows",
+            "-a",
+            "-F",
+            "#{session_name}|#{window_index}|#{window_name}|#{window_layout}|#{window_active}",
+        ])
+        .lines()
+        .map(String::from)
+        .collect();
+    w.sort();
+    w
+}
+
+/// Active pane of each window, by pane index.
+fn active_panes(s: &Server) -> Vec<String> {
+    let mut p: Vec<String> = s
+        .tmux(&["list-panes", "-a", "-F", "#{session_name}|#{window_index}|#{pane_index}|#{pane_active}"])
+        .lines()
+        .map(String::from)
+        .collect();
+    p.sort();
+    p
+}
+
+fn snapshot_to(s: &Server, file: &std::path::Path, args: &[&str]) -> String {
+    let f = file.to_str().unwrap();
+    let mut all = vec!["snapshot", "-o", f];
+    all.extend_from_slice(args);
+    s.expect(&all, 0);
+    std::fs::read_to_string(file).unwrap()
+}
+
+const STACK: &str = r#"
+version: 1
+name: shop
+env: { API_TOKEN: "${SNAP_SECRET}", MODE: "x$$y" }
+sessions:
+  db:
+    panes:
+      pg:
+        command: echo 'ready to accept connections'; exec sleep 1000
+        ready_when: ready to accept connections
+        restart: on-failure
+        metadata: { role: primary }
+  work:
+    windows:
+      grid:
+        layout: tiled
+        panes:
+          p1: exec sleep 1001
+          p2: exec sleep 1002
+          p3: exec sleep 1003
+          p4: exec sleep 1004
+          p5: exec sleep 1005
+          p6: exec sleep 1006
+          p7: exec sleep 1007
+          p8: { command: [sleep, "1008"], depends_on: { db/pg: healthy } }
+          p9:
+            command: exec sleep 1009
+            health: { exec: "true", interval: 5s }
+            on: [{ match: 'panic', do: restart, cooldown: 10s }]
+      edit:
+        panes:
+          sh:
+"#;
+
+#[test]
+fn a_managed_stack_round_trips_through_snapshot_down_and_up() {
+    let s = Server::new(STACK);
+    let up = |args: &[&str]| {
+        let out = s.cmd(args).env("SNAP_SECRET", "hunter2").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    up(&["up", "--no-daemon", "--wait", "--timeout", "60s"]);
+    let first = snapshot_to(&s, &s.path("snap.yaml"), &[]);
+    assert!(!first.contains("hunter2"), "a secret value was written:\n{first}");
+    assert!(first.contains("${SNAP_SECRET}"), "the variable reference was lost:\n{first}");
+    assert!(first.contains("x$$y"), "a literal $ lost its escape:\n{first}");
+    for key in [
+        "ready_when:",
+        "restart: on-failure",
+        "role: primary",
+        "depends_on:",
+        "db/pg: healthy",
+        "health:",
+        "cooldown: 10s",
+    ] {
+        assert!(first.contains(key), "`{key}` missing from the snapshot:\n{first}");
+    }
+    s.expect(&["validate", "-f", "snap.yaml"], 0);
+    let before = windows(&s);
+    s.expect(&["down"], 0);
+    up(&["up", "-f", "snap.yaml", "--no-daemon", "--wait", "--timeout", "60s"]);
+    assert_eq!(windows(&s), before, "windows or layouts differ after the round trip");
+    let second = snapshot_to(&s, &s.path("snap2.yaml"), &["-f", "snap.yaml"]);
+    assert_eq!(body(&second), body(&first), "the second snapshot differs");
+}
+
+#[test]
+fn unmanaged_sessions_come_back_with_names_layouts_argv_and_focus() {
+    let live = Server::new("version: 1\nsessions: { x: echo }\n");
+    std::fs::write(live.path("app.log"), "hello\n").unwrap();
+    let log = live.path("app.log");
+    let log = log.to_str().unwrap();
+    let weird = "my app ü \"q\" 'r' #1";
+    live.tmux(&["new-session", "-d", "-s", weird, "-n", "main window", "-x", "200", "-y", "50", "-c", "/tmp"]);
+    live.tmux(&["split-window", "-h", "-t", &format!("={weird}:"), "-c", "/", "tail", "-n", "1", "-f", log]);
+    live.tmux(&[
+        "split-window",
+        "-v",
+        "-t",
+        &format!("={weird}:"),
+        "python3",
+        "-c",
+        "import time; time.sleep(1000)",
+        "two words",
+    ]);
+    live.tmux(&["resize-pane", "-t", &format!("={weird}:.0"), "-x", "70"]);
+    live.tmux(&["new-window", "-t", &format!("={weird}:"), "-n", "zoomed ⚡"]);
+    // /bin/sh: an interactive shell with job control that starts at once (bash here runs rc files).
+    live.tmux(&["split-window", "-t", &format!("={weird}:1"), "/bin/sh"]);
+    live.tmux(&["send-keys", "-t", &format!("={weird}:1.1"), "sleep 4242", "Enter"]);
+    live.tmux(&["resize-pane", "-Z", "-t", &format!("={weird}:1.0")]);
+    live.tmux(&["new-session", "-d", "-s", "other", "-x", "120", "-y", "40"]);
+    live.tmux(&["select-window", "-t", &format!("={weird}:0")]);
+    live.tmux(&["select-pane", "-t", &format!("={weird}:0.1")]);
+    // The foreground program of the shell in window 1 is `sleep 4242` once the shell ran it, and
+    // python3 may start through a wrapper script (pyenv) that execs it.
+    assert!(eventually(Duration::from_secs(20), || {
+        let now = live.tmux(&["list-panes", "-a", "-F", "#{pane_current_command}"]);
+        now.contains("sleep") && now.contains("python")
+    }));
+    let text = snapshot_to(&live, &live.path("snap.yaml"), &["--all-sessions"]);
+    for want in [
+        "- tail\n",
+        "- -f\n",
+        "- import time; time.sleep(1000)",
+        "- two words",
+        "- sleep\n",
+        "keep_shell: true",
+        "size: 200x50",
+        "size: 120x40",
+        "zoomed windows are written unzoomed",
+    ] {
+        assert!(text.contains(want), "`{want}` missing:\n{text}");
+    }
+    live.expect(&["validate", "-f", "snap.yaml"], 0);
+
+    let fresh = Server::new("version: 1\nsessions: { x: echo }\n");
+    let file = live.path("snap.yaml");
+    fresh.expect(&["up", "-f", file.to_str().unwrap(), "--no-daemon"], 0);
+    let unzoomed: Vec<String> = windows(&live);
+    assert_eq!(windows(&fresh), unzoomed, "names, order, layouts or the active window differ");
+    assert_eq!(active_panes(&fresh), active_panes(&live), "active panes differ");
+    let again = snapshot_to(&fresh, &fresh.path("again.yaml"), &["--all-sessions"]);
+    assert_eq!(body(&again), body(&text), "the restored server snapshots differently");
+    let argv = fresh.tmux(&["list-panes", "-a", "-F", "#{pane_current_command}"]);
+    assert!(argv.contains("tail") && argv.contains("python"), "{argv}");
+}
+
+#[test]
+fn a_hundred_panes_in_ten_sessions_round_trip_quickly() {
+    let live = Server::new("version: 1\nsessions: { x: echo }\n");
+    let mut args: Vec<String> = Vec::new();
+    for s in 0..10 {
+        let name = format!("s{s}");
+        args.extend(["new-session", "-d", "-s", &name, "-x", "240", "-y", "60"].map(String::from));
+        for p in 1..10 {
+            args.push(";".into());
+            args.extend(
+                ["split-window", "-t", &format!("={name}:"), "sleep", &format!("{}", 2000 + s * 10 + p)]
+                    .map(String::from),
+            );
+            args.push(";".into());
+            args.extend(["select-layout", "-t", &format!("={name}:"), "tiled"].map(String::from));
+        }
+        args.push(";".into());
+    }
+    args.pop();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    live.tmux(&refs);
+    assert_eq!(live.tmux(&["list-panes", "-a"]).lines().count(), 100);
+    let started = Instant::now();
+    let text = snapshot_to(&live, &live.path("snap.yaml"), &["--all-sessions"]);
+    let took_snapshot = started.elapsed();
+    let fresh = Server::new("version: 1\nsessions: { x: echo }\n");
+    let file = live.path("snap.yaml");
+    let started = Instant::now();
+    fresh.expect(&["up", "-f", file.to_str().unwrap(), "--no-daemon"], 0);
+    let took_up = started.elapsed();
+    assert_eq!(fresh.tmux(&["list-panes", "-a"]).lines().count(), 100);
+    assert_eq!(windows(&fresh), windows(&live));
+    let again = snapshot_to(&fresh, &fresh.path("again.yaml"), &["--all-sessions"]);
+    assert_eq!(body(&again), body(&text));
+    eprintln!("100 panes: snapshot {took_snapshot:?}, restore {took_up:?}");
+}
+
+#[test]
+fn snapshot_of_a_missing_session_is_not_found() {
+    let s = Server::new("version: 1\nsessions: { x: exec sleep 100 }\n");
+    s.expect(&["up", "--no-daemon"], 0);
+    let out = s.ctmux(&["--json", "snapshot", "nosuch"]);
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "not_found", "{v}");
+}
+
+#[test]
+fn restore_leaves_existing_sessions_alone_unless_replace_and_plan_changes_nothing() {
+    let live = Server::new("version: 1\nsessions: { x: echo }\n");
+    live.tmux(&["new-session", "-d", "-s", "a", "-x", "160", "-y", "40", "sleep", "1111"]);
+    live.tmux(&["split-window", "-h", "-t", "=a:", "sleep", "2222"]);
+    live.tmux(&["new-session", "-d", "-s", "b b", "-x", "100", "-y", "30", "sleep", "3333"]);
+    let file = live.path("snap.yaml");
+    let file = file.to_str().unwrap();
+    live.expect(&["snapshot", "--all-sessions", "-o", file], 0);
+
+    let other = Server::new("version: 1\nsessions: { x: echo }\n");
+    other.tmux(&["new-session", "-d", "-s", "a", "sleep", "7777"]);
+    let mine = other.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]);
+    let plan: serde_json::Value =
+        serde_json::from_str(&other.expect(&["--json", "restore", file, "--plan"], 0)).expect("plan json");
+    assert_eq!(plan["create"][0]["session"], "b b", "{plan}");
+    assert_eq!(plan["create"][0]["panes"], 1, "{plan}");
+    assert_eq!(plan["skip"], serde_json::json!(["a"]), "{plan}");
+    assert_eq!(other.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]), mine, "--plan changed tmux");
+
+    other.expect(&["restore", file, "--no-daemon"], 0);
+    let sessions = other.tmux(&["list-sessions", "-F", "#{session_name}"]);
+    assert_eq!(sessions, "a\nb b\n");
+    assert!(
+        other.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]).starts_with(mine.trim()),
+        "session a was touched"
+    );
+    assert_eq!(other.tmux(&["list-panes", "-t", "=a:", "-F", "#{pane_current_command}"]).trim(), "sleep");
+
+    other.expect(&["restore", file, "--replace", "--no-daemon"], 0);
+    assert_eq!(windows(&other), windows(&live), "--replace did not bring the snapshot's sessions back");
+    assert!(!other.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]).contains(mine.trim()));
+}
