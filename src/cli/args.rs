@@ -120,9 +120,16 @@ pub enum Command {
     Completions(CompletionsArgs),
 }
 
-/// `snapshot` flags.
+/// `snapshot` flags (or a store verb).
 #[derive(Debug, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SnapshotArgs {
+    /// The snapshot store instead: `ls`, `show ID`, `rm ID`.
+    #[command(subcommand)]
+    pub cmd: Option<SnapshotCmd>,
+    /// Also keep it in the snapshot store (`snapshot ls`), under the state directory.
+    #[arg(long)]
+    pub save: bool,
     /// Sessions to write; default: the sessions of the manifest's project here, else every one.
     pub targets: Vec<String>,
     /// Write to FILE (TOML when it ends in `.toml`) instead of stdout; written atomically, 0600.
@@ -133,11 +140,32 @@ pub struct SnapshotArgs {
     pub all_sessions: bool,
 }
 
+/// The snapshot store's verbs.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCmd {
+    /// List stored snapshots, oldest first.
+    Ls,
+    /// Print a stored snapshot.
+    Show {
+        /// Its id (`snapshot ls`), or `PROJECT/ID`.
+        id: String,
+    },
+    /// Remove a stored snapshot.
+    Rm {
+        /// Its id, or `PROJECT/ID`.
+        id: String,
+    },
+}
+
 /// `restore` flags.
 #[derive(Debug, ClapArgs)]
 pub struct RestoreArgs {
     /// The snapshot (any manifest) to bring back.
-    pub file: std::path::PathBuf,
+    #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+    pub file: Option<std::path::PathBuf>,
+    /// The newest stored snapshot (of the manifest's project here, if it has one).
+    #[arg(long)]
+    pub latest: bool,
     /// Replace sessions of the snapshot that exist already but were not created from it
     /// (they are killed first); without it they are left alone and skipped.
     #[arg(long)]

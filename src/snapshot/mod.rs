@@ -8,6 +8,7 @@
 pub mod argv;
 pub mod capture;
 pub mod managed;
+pub mod store;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};

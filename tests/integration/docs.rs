@@ -154,7 +154,7 @@ fn the_manifest_docs_and_the_schema_have_the_same_keys() {
     assert!(undocumented.is_empty(), "docs/manifest.md has no table row for: {undocumented:?}");
 }
 
-/// Every verb path clap knows (`pane meta set`), leaves only, hidden ones left out; with
+/// Every verb path clap knows (`pane meta set`), leaves and verbs that run on their own, hidden ones left out; with
 /// `aliases`, their aliases too.
 fn help_verbs(aliases: bool) -> BTreeSet<String> {
     fn walk(cmd: &clap::Command, prefix: &str, aliases: bool, out: &mut BTreeSet<String>) {
@@ -166,6 +166,10 @@ fn help_verbs(aliases: bool) -> BTreeSet<String> {
             for name in names {
                 let path = if prefix.is_empty() { name } else { format!("{prefix} {name}") };
                 if sub.has_subcommands() {
+                    // A verb that runs on its own too (`snapshot` beside `snapshot ls`).
+                    if sub.is_args_conflicts_with_subcommands_set() {
+                        out.insert(path.clone());
+                    }
                     walk(sub, &path, aliases, out);
                 } else {
                     out.insert(path);

@@ -252,3 +252,35 @@ fn restore_leaves_existing_sessions_alone_unless_replace_and_plan_changes_nothin
     assert_eq!(windows(&other), windows(&live), "--replace did not bring the snapshot's sessions back");
     assert!(!other.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]).contains(mine.trim()));
 }
+
+#[test]
+fn saved_snapshots_are_listed_shown_removed_and_restored_latest() {
+    let live = Server::new("version: 1\nname: keep\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    live.expect(&["up", "--no-daemon"], 0);
+    let first: serde_json::Value = serde_json::from_str(&live.expect(&["--json", "snapshot", "--save"], 0)).unwrap();
+    let id = first["id"].as_str().expect("an id").to_string();
+    live.tmux(&["split-window", "-t", "=app:", "sleep", "5555"]);
+    let second: serde_json::Value = serde_json::from_str(&live.expect(&["--json", "snapshot", "--save"], 0)).unwrap();
+    let newest = second["id"].as_str().unwrap().to_string();
+    assert_ne!(id, newest);
+    let ls: serde_json::Value = serde_json::from_str(&live.expect(&["--json", "snapshot", "ls"], 0)).unwrap();
+    let ids: Vec<&str> = ls["snapshots"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id.as_str(), newest.as_str()]);
+    assert_eq!(ls["snapshots"][1]["panes"], 2);
+    let path = std::path::PathBuf::from(ls["snapshots"][1]["path"].as_str().unwrap());
+    assert!(path.starts_with(live.state.path().join("snapshots/keep")), "{path:?}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(live.expect(&["snapshot", "show", &newest], 0).contains("- \"5555\""));
+
+    live.expect(&["down"], 0);
+    live.tmux(&["kill-session", "-t", "=app"]);
+    live.tmux(&["new-session", "-d", "-s", "placeholder"]);
+    live.expect(&["restore", "--latest", "--no-daemon"], 0);
+    assert_eq!(live.tmux(&["list-panes", "-t", "=app:", "-F", "#{pane_index}"]).lines().count(), 2);
+
+    live.expect(&["snapshot", "rm", &id], 0);
+    let out = live.ctmux(&["--json", "snapshot", "show", &id]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(live.expect(&["--json", "snapshot", "ls"], 0).matches("\"id\"").count(), 1);
+}

@@ -15,6 +15,7 @@ mod pane_stream;
 mod pane_wait;
 mod session;
 mod snapshot;
+mod snapshot_store;
 mod stack;
 pub mod status;
 mod supervise;

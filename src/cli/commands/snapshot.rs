@@ -1,8 +1,5 @@
 //! `ctmux snapshot` (live tmux → manifest) and `ctmux restore` (manifest → tmux, headless).
 
-use std::io::Write as _;
-use std::path::Path;
-
 use serde::Serialize;
 
 use super::stack::runtime;
@@ -17,6 +14,8 @@ use crate::snapshot::{self, Selection};
 struct SnapshotDoc<'a> {
     schema_version: u32,
     file: Option<String>,
+    /// Its id in the store, with `--save`.
+    id: Option<String>,
     sessions: usize,
     panes: usize,
     notes: &'a [String],
@@ -24,8 +23,11 @@ struct SnapshotDoc<'a> {
     manifest: Option<&'a str>,
 }
 
-/// Captures the server and writes the manifest.
+/// Captures the server and writes the manifest (or runs a store verb).
 pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
+    if let Some(cmd) = &args.cmd {
+        return super::snapshot_store::run(ctx, cmd);
+    }
     let server = target::Server::open(ctx)?;
     let rt = runtime()?;
     let captured =
@@ -65,21 +67,33 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
     let taken = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let toml = args.output.as_ref().is_some_and(|f| f.extension().is_some_and(|e| e == "toml"));
     let text = snap.render(&taken, toml).map_err(|e| Error::failed(e, None))?;
+    let saved = if args.save {
+        Some(
+            snapshot::store::save(&name_of(&snap), &text)
+                .map_err(|e| Error::failed(format!("cannot store the snapshot: {e}"), None))?,
+        )
+    } else {
+        None
+    };
     if let Some(file) = &args.output {
-        write_atomically(file, text.as_bytes())
+        snapshot::store::write_atomically(file, text.as_bytes())
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", file.display()), None))?;
     }
     if ctx.json() {
         ctx.print_json(&SnapshotDoc {
             schema_version: 1,
             file: args.output.as_ref().map(|f| f.display().to_string()),
+            id: saved.as_ref().map(|e| e.id.clone()),
             sessions: snap.sessions,
             panes: snap.panes,
             notes: &snap.notes,
-            manifest: args.output.is_none().then_some(text.as_str()),
+            manifest: (args.output.is_none() && saved.is_none()).then_some(text.as_str()),
         });
-    } else if let Some(file) = &args.output {
-        if !ctx.global.quiet {
+    } else if args.output.is_some() || saved.is_some() {
+        if let Some(e) = saved.as_ref().filter(|_| !ctx.global.quiet) {
+            eprintln!("saved snapshot {} of {} ({})", e.id, e.project, e.path.display());
+        }
+        if let Some(file) = args.output.as_ref().filter(|_| !ctx.global.quiet) {
             eprintln!("wrote {} ({} session(s), {} pane(s))", file.display(), snap.sessions, snap.panes);
             for note in &snap.notes {
                 eprintln!("note: {note}");
@@ -92,35 +106,13 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
     Ok(Exit::Ok)
 }
 
-fn quoted(names: &[&String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+/// The project name a snapshot document carries.
+fn name_of(snap: &snapshot::Snapshot) -> String {
+    snap.document["name"].as_str().unwrap_or("snapshot").to_string()
 }
 
-/// Writes `bytes` to `path` so a reader sees the old file or the whole new one, never a part:
-/// a temporary file beside it (mode 0600), fsync, rename, fsync of the directory. An empty
-/// document is refused, so a failed capture never replaces a good snapshot.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if bytes.is_empty() {
-        return Err(std::io::Error::other("refusing to write an empty snapshot"));
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+fn quoted(names: &[&String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Serialize)]
@@ -147,7 +139,10 @@ struct SessionSummary {
 /// others are left alone, or killed first with `--replace`); `--plan` only says what it would do.
 /// Headless: tmux needs no attached client for any of it.
 pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
-    let file = args.file.clone();
+    let file = match (&args.file, args.latest) {
+        (Some(f), _) => f.clone(),
+        (None, _) => latest(ctx)?,
+    };
     let mut ctx = ctx.clone();
     ctx.global.file = Some(file.clone());
     let stack = super::stack::Stack::open(&ctx)?;
@@ -213,6 +208,24 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
     let mut up = crate::cli::args::UpArgs::start(targets);
     up.no_daemon = args.no_daemon;
     super::up::run_up(&ctx, &up)
+}
+
+/// The newest stored snapshot: of the manifest's project here if it has any, else of any.
+fn latest(ctx: &Ctx) -> Result<std::path::PathBuf> {
+    let cwd = std::env::current_dir().ok();
+    let here = ctx
+        .global
+        .file
+        .clone()
+        .or_else(|| cwd.and_then(|d| crate::manifest::discover(None, &d).ok()))
+        .and_then(|p| crate::manifest::load(&p, &std::env::vars().collect()).ok())
+        .map(|l| l.project.name);
+    let mine = here.as_deref().map(|p| snapshot::store::list(Some(p))).unwrap_or_default();
+    let all = if mine.is_empty() { snapshot::store::list(None) } else { mine };
+    all.iter().max_by(|a, b| a.id.cmp(&b.id)).map(|e| e.path.clone()).ok_or_else(|| Error::NotFound {
+        message: format!("no stored snapshot in {}", snapshot::store::root().display()),
+        hint: Some("`ctmux snapshot --save` stores one; the daemon does with `snapshots:` in the manifest".into()),
+    })
 }
 
 fn render_restore_plan(doc: &RestorePlan<'_>) -> String {
