@@ -21,6 +21,9 @@ pub fn render(project: &Project) -> Value {
     gc.insert("event_retention".into(), json!(format_duration(project.gc.event_retention)));
     top.insert("gc".into(), Value::Object(gc));
     top.insert("history_limit".into(), json!(project.history_limit));
+    if let Some(a) = &project.snapshots {
+        top.insert("snapshots".into(), json!({ "interval": format_duration(a.interval), "keep": a.keep }));
+    }
     if !project.groups.is_empty() {
         top.insert("groups".into(), json!(project.groups));
     }

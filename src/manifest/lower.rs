@@ -16,14 +16,28 @@ use super::pane;
 use super::reader::Reader;
 
 /// Keys of the top level of a manifest.
-pub const PROJECT_KEYS: &[&str] =
-    &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "history_limit", "groups", "sessions"];
+pub const PROJECT_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "socket",
+    "env_file",
+    "env",
+    "cwd",
+    "shell",
+    "gc",
+    "history_limit",
+    "snapshots",
+    "groups",
+    "sessions",
+];
 /// Keys of a session.
 pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "size"];
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
 pub const GC_KEYS: &[&str] = &["event_retention"];
+/// Keys of `snapshots`.
+pub const SNAPSHOTS_KEYS: &[&str] = &["interval", "keep"];
 
 /// Keys that are planned but not built: rejected as "not supported yet" rather than accepted and
 /// ignored, as (where, key) with `where` as `Reader::fields` names the map.
@@ -108,6 +122,7 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
     let default_shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
     let shell = fields.get("shell").and_then(|n| reader.string(n, "shell")).unwrap_or(default_shell);
     let gc = fields.get("gc").map(|n| lower_gc(reader, n)).unwrap_or_default();
+    let snapshots = fields.get("snapshots").and_then(|n| lower_snapshots(reader, n));
     let history_limit = match fields.get("history_limit") {
         Some(n) => match reader.u32(n, "history_limit") {
             // tmux refuses more (INT_MAX), and memory runs out long before.
@@ -150,13 +165,49 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
     }
     check_unique_panes(reader, root, &sessions);
 
-    let mut project =
-        Project { name, file: file.to_path_buf(), socket, gc, history_limit, groups: IndexMap::new(), sessions };
+    let mut project = Project {
+        name,
+        file: file.to_path_buf(),
+        socket,
+        gc,
+        history_limit,
+        snapshots,
+        groups: IndexMap::new(),
+        sessions,
+    };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
     }
     deps::resolve(reader, &mut project, &declared);
     Some(Lowered { project, declared })
+}
+
+fn lower_snapshots(reader: &mut Reader<'_>, node: &Node) -> Option<super::model::Autosave> {
+    let mut autosave = super::model::Autosave::default();
+    let f = reader.fields(node, "snapshots", SNAPSHOTS_KEYS)?;
+    if let Some(n) = f.get("interval")
+        && let Some(d) = reader.duration(n, "snapshots.interval")
+    {
+        if d < std::time::Duration::from_secs(1) {
+            reader.problem(
+                Problem::new("invalid_value", n.span.clone(), "snapshots.interval is under a second", "too short")
+                    .help("snapshots are taken every interval and after each change; `1m` or more is usual"),
+            );
+        }
+        autosave.interval = d;
+    }
+    if let Some(n) = f.get("keep")
+        && let Some(k) = reader.u32(n, "snapshots.keep")
+    {
+        if k == 0 {
+            reader.problem(
+                Problem::new("invalid_value", n.span.clone(), "snapshots.keep is 0", "keeps nothing")
+                    .help("keep at least 1, or remove `snapshots:` to turn autosave off"),
+            );
+        }
+        autosave.keep = k;
+    }
+    Some(autosave)
 }
 
 fn lower_gc(reader: &mut Reader<'_>, node: &Node) -> Gc {

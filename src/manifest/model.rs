@@ -24,6 +24,8 @@ pub struct Project {
     /// tmux `history-limit` of the project's panes (set before they are created: tmux fixes it
     /// then): the lines a daemon that was down can still recover.
     pub history_limit: u32,
+    /// Autosave by the daemon (`snapshots:`); `None` is off.
+    pub snapshots: Option<Autosave>,
     /// Named groups, each expanded to pane addresses.
     pub groups: IndexMap<String, Vec<String>>,
     /// Sessions in manifest order.
@@ -48,6 +50,22 @@ pub struct Gc {
 impl Default for Gc {
     fn default() -> Self {
         Gc { event_retention: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
+/// Autosave: the daemon stores a snapshot of the project's sessions every `interval`, and a
+/// few seconds after any structural change, keeping the newest `keep`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autosave {
+    /// Time between periodic saves.
+    pub interval: Duration,
+    /// Snapshots kept per project (older ones are removed after a save).
+    pub keep: u32,
+}
+
+impl Default for Autosave {
+    fn default() -> Self {
+        Autosave { interval: Duration::from_secs(15 * 60), keep: 20 }
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Manifest {
     /// tmux `history-limit` of the project's panes (default 50000): what a daemon that was down
     /// can still log once it is back.
     history_limit: Option<u32>,
+    /// Autosave by the daemon: a snapshot of the project's sessions every `interval` and after
+    /// each structural change, the newest `keep` kept; off when absent.
+    snapshots: Option<Snapshots>,
     /// Named sets of sessions or `session/pane` addresses, usable as targets and dependencies.
     groups: Option<IndexMap<String, StringOrList>>,
     /// The tmux sessions, in order.
@@ -47,6 +50,16 @@ pub struct Manifest {
 pub struct Gc {
     /// Keep recorded events and metric samples this long (default `7d`).
     event_retention: Option<DurationStr>,
+}
+
+/// Autosave settings.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshots {
+    /// Time between periodic saves (default `15m`).
+    interval: Option<DurationStr>,
+    /// Snapshots kept for the project (default 20).
+    keep: Option<u32>,
 }
 
 /// A session: a map of settings, or a command string for a one-pane session.

@@ -32,11 +32,12 @@ fn properties(def: &serde_json::Value) -> BTreeSet<String> {
 fn schema_objects_have_exactly_the_keys_lowering_accepts() {
     let s = schema_value();
     let defs = &s["definitions"];
-    let cases: [(&str, &serde_json::Value, &[&str]); 9] = [
+    let cases: [(&str, &serde_json::Value, &[&str]); 10] = [
         ("manifest", &s, lower::PROJECT_KEYS),
         ("Session", &defs["Session"], lower::SESSION_KEYS),
         ("Window", &defs["Window"], lower::WINDOW_KEYS),
         ("Gc", &defs["Gc"], lower::GC_KEYS),
+        ("Snapshots", &defs["Snapshots"], lower::SNAPSHOTS_KEYS),
         ("Pane", &defs["Pane"], pane::PANE_KEYS),
         ("Health", &defs["Health"], pane::HEALTH_KEYS),
         ("Stop", &defs["Stop"], pane::STOP_KEYS),

@@ -284,3 +284,60 @@ fn saved_snapshots_are_listed_shown_removed_and_restored_latest() {
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(live.expect(&["--json", "snapshot", "ls"], 0).matches("\"id\"").count(), 1);
 }
+
+/// `snapshot.saved` events recorded so far (of the project of `ctmux.yaml`).
+fn saved_events(s: &Server) -> Vec<serde_json::Value> {
+    saved_events_of(s, "ctmux.yaml")
+}
+
+/// `snapshot.saved` events of the project of `manifest`.
+fn saved_events_of(s: &Server, manifest: &str) -> Vec<serde_json::Value> {
+    let out = s.ctmux(&["--json", "-f", manifest, "events", "--kind", "snapshot.saved"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn the_daemon_autosaves_after_changes_keeps_the_newest_and_never_saves_an_empty_stack() {
+    let s = Server::new(
+        "version: 1\nname: auto\nsnapshots: { interval: 1h, keep: 2 }\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n",
+    );
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(30), || !saved_events(&s).is_empty()), "no snapshot after up");
+    let first = saved_events(&s);
+    assert_eq!(first[0]["data"]["reason"], "load", "{first:?}");
+    assert_eq!(first[0]["data"]["panes"], 1);
+    // Structural changes: each is saved (debounced), and only the newest two are kept.
+    for n in 2..=4 {
+        s.tmux(&["split-window", "-t", "=app:", "sleep", "999"]);
+        assert!(
+            eventually(Duration::from_secs(30), || saved_events(&s).iter().any(|e| e["data"]["panes"] == n)),
+            "no snapshot with {n} panes: {:?}",
+            saved_events(&s)
+        );
+    }
+    let ls: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "snapshot", "ls"], 0)).unwrap();
+    let kept = ls["snapshots"].as_array().unwrap();
+    assert_eq!(kept.len(), 2, "{ls}");
+    assert_eq!(kept[1]["panes"], 4, "{ls}");
+    // A second autosaved project on the same daemon: its saves come after any save of `auto`
+    // queued before them (one debounce for all), so they tell when `auto` had its chance.
+    std::fs::write(
+        s.path("other.yaml"),
+        "version: 1\nname: other\nsnapshots: { interval: 1h, keep: 5 }\nsessions:\n  o:\n    panes:\n      x: exec sleep 1000\n",
+    )
+    .unwrap();
+    s.expect(&["up", "-f", "other.yaml"], 0);
+    let of_other = |s: &Server| saved_events_of(s, "other.yaml").len();
+    assert!(eventually(Duration::from_secs(30), || of_other(&s) == 1));
+    let before = saved_events(&s).len();
+    s.expect(&["down"], 0);
+    s.tmux(&["kill-session", "-t", "=app"]);
+    s.tmux(&["split-window", "-t", "=o:", "sleep", "998"]);
+    assert!(eventually(Duration::from_secs(30), || of_other(&s) == 2), "{:?}", saved_events_of(&s, "other.yaml"));
+    // A change with the project gone is no reason to write an empty snapshot.
+    let after = saved_events(&s).len();
+    assert_eq!(after, before, "{:?}", saved_events(&s));
+    let latest = s.expect(&["snapshot", "show", kept[1]["id"].as_str().unwrap()], 0);
+    assert!(latest.contains("app:") && latest.contains("- '999'") || latest.contains("- \"999\""), "{latest}");
+}
