@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod error;
 pub mod exit;
 pub mod graph;
+pub mod import;
 pub mod manifest;
 pub mod metrics;
 pub mod process;

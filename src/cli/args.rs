@@ -116,8 +116,22 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Bring a snapshot (or any manifest) back: `up -f FILE`, leaving existing sessions alone.
     Restore(RestoreArgs),
+    /// Translate a tmuxp, tmuxinator, Procfile or process-compose file into a ctmux manifest.
+    Import(ImportArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+/// `import` arguments.
+#[derive(Debug, ClapArgs)]
+pub struct ImportArgs {
+    /// What FILE is.
+    pub format: crate::import::Format,
+    /// The file to translate.
+    pub file: std::path::PathBuf,
+    /// Write the manifest here (TOML when it ends in `.toml`) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 /// `snapshot` flags (or a store verb).

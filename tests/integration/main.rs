@@ -8,6 +8,7 @@ mod events;
 mod examples;
 mod faults;
 mod harness;
+mod import;
 mod limits;
 mod manifest;
 mod reconcile;

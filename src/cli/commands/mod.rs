@@ -7,6 +7,7 @@ mod down;
 mod events;
 mod graph;
 mod group;
+mod import;
 mod logs;
 mod metrics;
 mod pane;
@@ -79,6 +80,7 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         }
         Command::Snapshot(args) => snapshot::run(ctx, &args),
         Command::Restore(args) => snapshot::restore(ctx, &args),
+        Command::Import(args) => import::run(ctx, &args),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
