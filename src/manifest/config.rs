@@ -142,6 +142,12 @@ pub fn pane(p: &Pane) -> Value {
     if !p.metadata.is_empty() {
         m.insert("metadata".into(), Value::Object(p.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
     }
+    if let Some(t) = &p.title {
+        m.insert("title".into(), s(t));
+    }
+    if !p.options.is_empty() {
+        m.insert("options".into(), Value::Object(p.options.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+    }
     if p.focus {
         m.insert("focus".into(), json!(true));
     }

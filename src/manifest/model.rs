@@ -132,6 +132,10 @@ pub struct Pane {
     pub on: Vec<Rule>,
     /// User metadata, stored as `@ctmux-meta-<key>`.
     pub metadata: IndexMap<String, String>,
+    /// Pane title (`select-pane -T`), set when the pane is created.
+    pub title: Option<String>,
+    /// tmux user options of the pane (`@name` → value), set when the pane is created.
+    pub options: IndexMap<String, String>,
     /// Select this pane in its window.
     pub focus: bool,
     /// Leave an interactive shell after the command ends.

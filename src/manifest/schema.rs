@@ -177,6 +177,10 @@ pub struct Pane {
     on: Option<Vec<Rule>>,
     /// Free-form labels, stored as `@ctmux-meta-<key>` on the pane.
     metadata: Option<BTreeMap<String, Scalar>>,
+    /// Pane title (`select-pane -T`), set when the pane is created.
+    title: Option<String>,
+    /// tmux user options of the pane, `@name: value`, set when the pane is created.
+    options: Option<IndexMap<String, String>>,
     /// Select this pane in its window.
     focus: Option<bool>,
     /// Leave an interactive shell after the command ends.

@@ -130,6 +130,12 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
     for (k, v) in &pane.metadata {
         cmds.push(set(&format!("@ctmux-meta-{k}"), v.clone()));
     }
+    for (k, v) in &pane.options {
+        cmds.push(set(k, v.clone()));
+    }
+    if let Some(title) = &pane.title {
+        cmds.push(Cmd::new("select-pane").args(["-t", target, "-T"]).arg(literal(title)));
+    }
     cmds
 }
 

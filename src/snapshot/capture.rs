@@ -36,6 +36,8 @@ pub struct Captured {
     pub socket: String,
     /// tmux version.
     pub version: String,
+    /// The host name: tmux's default pane title.
+    pub host: String,
     /// The server's `default-shell`.
     pub default_shell: String,
     /// Sessions in tmux's order (by name).
@@ -95,18 +97,76 @@ pub struct CapturedPane {
     pub address: String,
     /// Pane title.
     pub title: String,
+    /// User options (`@name`, not ctmux's own), read for unmanaged panes only.
+    pub options: Vec<(String, String)>,
 }
 
 /// Reads the server in one tmux call.
 pub async fn capture(tmux: &Tmux) -> Result<Captured, TmuxError> {
     let join = |f: &[&str]| f.join(&SEP.to_string());
     let cmds = [
-        Cmd::query("display-message").args(["-p", &format!("H{SEP}#{{socket_path}}{SEP}#{{version}}")]),
+        Cmd::query("display-message").args(["-p", &format!("H{SEP}#{{socket_path}}{SEP}#{{version}}{SEP}#{{host}}")]),
         Cmd::query("show-options").args(["-gv", "default-shell"]),
         Cmd::query("list-sessions").args(["-F", &format!("S{SEP}{}", join(&SESSION_FIELDS))]),
         Cmd::query("list-panes").args(["-a", "-F", &format!("P{SEP}{}", join(&PANE_FIELDS))]),
     ];
-    Ok(parse(&tmux.run(&cmds).await?))
+    let mut captured = parse(&tmux.run(&cmds).await?);
+    read_options(tmux, &mut captured).await?;
+    Ok(captured)
+}
+
+/// Reads the user options of unmanaged panes: their names (`show-options -p`), then each value
+/// unquoted (`show-options -pqv`), two calls in all.
+async fn read_options(tmux: &Tmux, captured: &mut Captured) -> Result<(), TmuxError> {
+    let ids: Vec<String> = captured
+        .sessions
+        .iter()
+        .flat_map(|s| &s.windows)
+        .flat_map(|w| &w.panes)
+        .filter(|p| p.address.is_empty())
+        .map(|p| p.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let marker = |id: &str| Cmd::query("display-message").args(["-p", &format!("O{SEP}{}", id.replace('%', "%%"))]);
+    let mut cmds = Vec::new();
+    for id in &ids {
+        cmds.push(marker(id));
+        cmds.push(Cmd::query("show-options").args(["-p", "-t", id]));
+    }
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut current = String::new();
+    for line in tmux.run(&cmds).await?.lines() {
+        if let Some(id) = line.strip_prefix(&format!("O{SEP}")) {
+            current = id.to_string();
+        } else if line.starts_with('@') && !line.starts_with("@ctmux-") {
+            let name = line.split_whitespace().next().unwrap_or_default().to_string();
+            names.push((current.clone(), name));
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut cmds = Vec::new();
+    for (id, name) in &names {
+        cmds.push(marker(id));
+        cmds.push(Cmd::query("show-options").args(["-pqv", "-t", id, name]));
+    }
+    let text = tmux.run(&cmds).await?;
+    let sep = format!("O{SEP}");
+    let mut values = text.split(&sep).skip(1);
+    for (id, name) in names {
+        let value =
+            values.next().and_then(|chunk| chunk.split_once('\n')).map(|(_, v)| v.strip_suffix('\n').unwrap_or(v));
+        let Some(value) = value else { continue };
+        if let Some(pane) =
+            captured.sessions.iter_mut().flat_map(|s| &mut s.windows).flat_map(|w| &mut w.panes).find(|p| p.id == id)
+        {
+            pane.options.push((name, value.to_string()));
+        }
+    }
+    Ok(())
 }
 
 /// Parses the output of [`capture`]'s call.
@@ -115,9 +175,10 @@ pub fn parse(text: &str) -> Captured {
     for line in text.lines() {
         let f: Vec<&str> = line.split(SEP).collect();
         match f[0] {
-            "H" if f.len() == 3 => {
+            "H" if f.len() == 4 => {
                 out.socket = f[1].into();
                 out.version = f[2].into();
+                out.host = f[3].into();
             }
             "S" if f.len() == 1 + SESSION_FIELDS.len() => out.sessions.push(CapturedSession {
                 name: f[1].into(),
@@ -168,5 +229,6 @@ fn add_pane(out: &mut Captured, f: &[&str]) {
         project: f[12].into(),
         address: f[13].into(),
         title: f[14].into(),
+        options: Vec::new(),
     });
 }

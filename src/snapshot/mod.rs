@@ -255,6 +255,9 @@ fn unmanaged_pane(
         limits: None,
         on: Vec::new(),
         metadata: IndexMap::new(),
+        // tmux titles a pane with the host name until told otherwise.
+        title: (!pane.title.is_empty() && pane.title != captured.host).then(|| pane.title.clone()),
+        options: pane.options.iter().cloned().collect(),
         focus: false,
         keep_shell,
         job: false,
@@ -286,8 +289,7 @@ fn drop_missing_dependencies(sessions: &mut [(String, Value)], addresses: &[Stri
 }
 
 /// What no snapshot captures (said in every header).
-pub const NOT_CAPTURED: &str = "pane titles, pane user options, the environment of panes ctmux did not start, \
-     scrollback, programs' internal state";
+pub const NOT_CAPTURED: &str = "the environment of panes ctmux did not start, scrollback, programs' internal state";
 
 impl Snapshot {
     /// The header comment: when, from which server, and what could not be captured.

@@ -111,7 +111,7 @@ fn a_managed_stack_round_trips_through_snapshot_down_and_up() {
 }
 
 #[test]
-fn unmanaged_sessions_come_back_with_names_layouts_argv_and_focus() {
+fn unmanaged_sessions_come_back_with_names_layouts_argv_focus_titles_and_options() {
     let live = Server::new("version: 1\nsessions: { x: echo }\n");
     std::fs::write(live.path("app.log"), "hello\n").unwrap();
     let log = live.path("app.log");
@@ -136,6 +136,8 @@ fn unmanaged_sessions_come_back_with_names_layouts_argv_and_focus() {
     live.tmux(&["send-keys", "-t", &format!("={weird}:1.1"), "sleep 4242", "Enter"]);
     live.tmux(&["resize-pane", "-Z", "-t", &format!("={weird}:1.0")]);
     live.tmux(&["new-session", "-d", "-s", "other", "-x", "120", "-y", "40"]);
+    live.tmux(&["select-pane", "-t", &format!("={weird}:0.1"), "-T", "logs #1 ü"]);
+    live.tmux(&["set-option", "-p", "-t", &format!("={weird}:0.2"), "@role", "worker \"two\" $HOME"]);
     live.tmux(&["select-window", "-t", &format!("={weird}:0")]);
     live.tmux(&["select-pane", "-t", &format!("={weird}:0.1")]);
     // The foreground program of the shell in window 1 is `sleep 4242` once the shell ran it, and
@@ -146,6 +148,8 @@ fn unmanaged_sessions_come_back_with_names_layouts_argv_and_focus() {
     }));
     let text = snapshot_to(&live, &live.path("snap.yaml"), &["--all-sessions"]);
     for want in [
+        "title: \"logs #1 ü\"",
+        "\"@role\": worker \"two\" $$HOME",
         "- tail\n",
         "- -f\n",
         "- import time; time.sleep(1000)",
@@ -168,6 +172,11 @@ fn unmanaged_sessions_come_back_with_names_layouts_argv_and_focus() {
     assert_eq!(active_panes(&fresh), active_panes(&live), "active panes differ");
     let again = snapshot_to(&fresh, &fresh.path("again.yaml"), &["--all-sessions"]);
     assert_eq!(body(&again), body(&text), "the restored server snapshots differently");
+    assert_eq!(fresh.tmux(&["display", "-p", "-t", &format!("={weird}:0.1"), "#{pane_title}"]).trim(), "logs #1 ü");
+    assert_eq!(
+        fresh.tmux(&["show-options", "-pqv", "-t", &format!("={weird}:0.2"), "@role"]).trim(),
+        "worker \"two\" $HOME"
+    );
     let argv = fresh.tmux(&["list-panes", "-a", "-F", "#{pane_current_command}"]);
     assert!(argv.contains("tail") && argv.contains("python"), "{argv}");
 }
@@ -340,4 +349,15 @@ fn the_daemon_autosaves_after_changes_keeps_the_newest_and_never_saves_an_empty_
     assert_eq!(after, before, "{:?}", saved_events(&s));
     let latest = s.expect(&["snapshot", "show", kept[1]["id"].as_str().unwrap()], 0);
     assert!(latest.contains("app:") && latest.contains("- '999'") || latest.contains("- \"999\""), "{latest}");
+}
+
+#[test]
+fn pane_options_other_than_user_options_are_refused() {
+    let s = Server::new(
+        "version: 1\nsessions:\n  a:\n    panes:\n      p: { command: exec sleep 100, options: { remain-on-exit: \"off\", \"@ctmux-id\": x } }\n",
+    );
+    let out = s.ctmux(&["--json", "validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["errors"].as_array().map(Vec::len), Some(2), "{v}");
 }
