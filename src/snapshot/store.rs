@@ -62,28 +62,50 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Stores `text` as a new snapshot of `project`; returns its entry.
+/// Stores `text` as a new snapshot of `project`; returns its entry. The file appears whole
+/// under a name no other save took: it is written and synced under a temporary name, then
+/// hard-linked to its final name, which fails rather than replaces when a concurrent save (in
+/// the same millisecond) took that name first — then the next free name is tried.
 pub fn save(project: &str, text: &str) -> std::io::Result<Entry> {
-    use std::os::unix::fs::DirBuilderExt as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if text.trim().is_empty() {
+        return Err(std::io::Error::other("refusing to store an empty snapshot"));
+    }
     let dir = root().join(crate::manifest::lower::sanitize_name(project));
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S-%3f").to_string();
-    let mut id = stamp.clone();
-    let mut n = 1;
-    while dir.join(format!("{id}.yaml")).exists() {
-        n += 1;
-        id = format!("{stamp}-{n}");
+    let tmp = dir.join(format!(".{stamp}.{}.tmp", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    let path = dir.join(format!("{id}.yaml"));
-    write_atomically(&path, text.as_bytes())?;
-    Ok(entry(project, &path).unwrap_or(Entry {
-        id,
-        project: project.into(),
-        path,
-        bytes: text.len() as u64,
-        sessions: None,
-        panes: None,
-    }))
+    let mut result = Err(std::io::Error::other("no free snapshot name"));
+    for n in 1..1000 {
+        let id = if n == 1 { stamp.clone() } else { format!("{stamp}-{n}") };
+        let path = dir.join(format!("{id}.yaml"));
+        match std::fs::hard_link(&tmp, &path) {
+            Ok(()) => {
+                result = Ok(path);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let path = result?;
+    std::fs::File::open(&dir)?.sync_all()?;
+    entry(project, &path).ok_or_else(|| std::io::Error::other("the stored snapshot cannot be read back"))
 }
 
 fn entry(project: &str, path: &Path) -> Option<Entry> {

@@ -361,3 +361,46 @@ fn pane_options_other_than_user_options_are_refused() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["errors"].as_array().map(Vec::len), Some(2), "{v}");
 }
+
+#[test]
+fn concurrent_saves_each_keep_their_own_file() {
+    let s = Server::new("version: 1\nname: many\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    s.expect(&["up", "--no-daemon"], 0);
+    let children: Vec<_> = (0..8)
+        .map(|_| s.cmd(&["--json", "snapshot", "--save"]).stdout(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    let mut ids: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "two saves shared an id: {ids:?}");
+    let ls: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "snapshot", "ls"], 0)).unwrap();
+    assert_eq!(ls["snapshots"].as_array().unwrap().len(), 8);
+    let leftovers = std::fs::read_dir(s.state.path().join("snapshots/many"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(leftovers, 0, "temporary files were left behind");
+}
+
+#[test]
+fn a_snapshot_reads_only_its_own_server_when_two_run_the_same_project() {
+    let manifest = "version: 1\nname: twin\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n";
+    let one = Server::new(manifest);
+    let two = Server::new(manifest);
+    one.expect(&["up", "--no-daemon"], 0);
+    two.expect(&["up", "--no-daemon"], 0);
+    two.tmux(&["split-window", "-t", "=app:", "sleep", "31337"]);
+    let first = one.expect(&["snapshot"], 0);
+    let second = two.expect(&["snapshot"], 0);
+    assert!(!first.contains("31337") && second.contains("31337"), "{first}\n---\n{second}");
+    assert!(first.contains(&one.name) && !first.contains(&two.name), "{first}");
+}
