@@ -40,7 +40,22 @@ pub fn is_shell(argv0: &str, default_shell: &str) -> bool {
 }
 
 /// What pane process `pid` runs now: the leader of its terminal's foreground process group.
+/// A pane created a moment ago may still be tmux's fork, not yet the program it will exec: that
+/// is waited out (up to half a second) rather than recorded as a `tmux` command.
 pub fn running(pid: u32, default_shell: &str) -> Running {
+    for _ in 0..20 {
+        let now = running_now(pid, default_shell);
+        let forking = matches!(&now, Running::Program { argv, .. }
+            if argv[0].rsplit('/').next().is_some_and(|b| b == "tmux" || b.starts_with("tmux:")));
+        if !forking {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    Running::Unknown
+}
+
+fn running_now(pid: u32, default_shell: &str) -> Running {
     let Some(own) = cmdline(pid) else {
         return Running::Unknown;
     };

@@ -144,7 +144,7 @@ fn unmanaged_sessions_come_back_with_names_layouts_argv_focus_titles_and_options
     // python3 may start through a wrapper script (pyenv) that execs it.
     assert!(eventually(Duration::from_secs(20), || {
         let now = live.tmux(&["list-panes", "-a", "-F", "#{pane_current_command}"]);
-        now.contains("sleep") && now.contains("python")
+        now.contains("sleep") && now.contains("python") && now.contains("tail")
     }));
     let text = snapshot_to(&live, &live.path("snap.yaml"), &["--all-sessions"]);
     for want in [
@@ -269,6 +269,11 @@ fn saved_snapshots_are_listed_shown_removed_and_restored_latest() {
     let first: serde_json::Value = serde_json::from_str(&live.expect(&["--json", "snapshot", "--save"], 0)).unwrap();
     let id = first["id"].as_str().expect("an id").to_string();
     live.tmux(&["split-window", "-t", "=app:", "sleep", "5555"]);
+    // A snapshot records what runs at that instant: let the new pane's fork exec `sleep` first.
+    assert!(eventually(Duration::from_secs(20), || live
+        .tmux(&["list-panes", "-t", "=app:", "-F", "#{pane_current_command}"])
+        .lines()
+        .all(|c| c == "sleep")));
     let second: serde_json::Value = serde_json::from_str(&live.expect(&["--json", "snapshot", "--save"], 0)).unwrap();
     let newest = second["id"].as_str().unwrap().to_string();
     assert_ne!(id, newest);
