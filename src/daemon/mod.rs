@@ -835,6 +835,10 @@ impl Daemon {
         let Ok(file) = self.tmux.run(&[cmd]).await else { return };
         let env: HashMap<String, String> = std::env::vars().collect();
         if let Ok(loaded) = crate::manifest::load(std::path::Path::new(file.trim()), &env) {
+            // A daemon killed with SIGKILL leaves no one to autosave: the new one takes over.
+            if !self.projects.contains_key(&loaded.project.name) {
+                self.autosave.loaded(&loaded.project, &self.tx);
+            }
             self.projects.insert(loaded.project.name.clone(), loaded.project);
         }
     }

@@ -409,3 +409,25 @@ fn a_snapshot_reads_only_its_own_server_when_two_run_the_same_project() {
     assert!(!first.contains("31337") && second.contains("31337"), "{first}\n---\n{second}");
     assert!(first.contains(&one.name) && !first.contains(&two.name), "{first}");
 }
+
+#[test]
+fn autosave_resumes_after_the_daemon_is_killed_with_sigkill() {
+    let s = Server::new(
+        "version: 1\nname: phoenix\nsnapshots: { interval: 1h, keep: 5 }\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n",
+    );
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(30), || saved_events(&s).len() == 1), "{:?}", saved_events(&s));
+    let status: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "daemon", "status"], 0)).unwrap();
+    let pid = status["status"]["pid"].as_i64().unwrap();
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    // `status` finds managed panes and no daemon: it starts one, which adopts the project.
+    let doc: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "status"], 0)).unwrap();
+    assert_eq!(doc["daemon"], "restarted", "{doc}");
+    s.tmux(&["split-window", "-t", "=app:", "sleep", "999"]);
+    assert!(
+        eventually(Duration::from_secs(30), || saved_events(&s).iter().any(|e| e["data"]["panes"] == 2)),
+        "no autosave after the daemon was restarted: {:?}",
+        saved_events(&s)
+    );
+}
