@@ -102,6 +102,10 @@ fn a_managed_stack_round_trips_through_snapshot_down_and_up() {
         assert!(first.contains(key), "`{key}` missing from the snapshot:\n{first}");
     }
     s.expect(&["validate", "-f", "snap.yaml"], 0);
+    // The same in TOML, by the file's extension.
+    let toml = snapshot_to(&s, &s.path("snap.toml"), &[]);
+    assert!(toml.contains("[sessions.work.windows.grid.panes.p9.health]"), "{toml}");
+    s.expect(&["validate", "-f", "snap.toml"], 0);
     let before = windows(&s);
     s.expect(&["down"], 0);
     up(&["up", "-f", "snap.yaml", "--no-daemon", "--wait", "--timeout", "60s"]);
@@ -430,4 +434,23 @@ fn autosave_resumes_after_the_daemon_is_killed_with_sigkill() {
         "no autosave after the daemon was restarted: {:?}",
         saved_events(&s)
     );
+}
+
+#[test]
+fn restore_refuses_to_build_a_dependency_into_a_session_it_leaves_alone() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    std::fs::write(
+        s.path("snap.yaml"),
+        "version: 1\nname: deps\nsessions:\n  db:\n    panes:\n      pg: exec sleep 1000\n  api:\n    panes:\n      web: { command: exec sleep 1001, depends_on: [db/pg] }\n",
+    )
+    .unwrap();
+    s.tmux(&["new-session", "-d", "-s", "db", "sleep", "4444"]);
+    let before = s.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]);
+    let out = s.ctmux(&["--json", "restore", "snap.yaml", "--no-daemon"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(s.tmux(&["list-panes", "-a", "-F", "#{pane_id}"]), before, "tmux was changed");
+    // With --replace the user's `db` goes and the snapshot's comes back, with `api`.
+    s.expect(&["restore", "snap.yaml", "--replace", "--no-daemon"], 0);
+    let ids: Vec<String> = s.panes().into_iter().map(|p| p.0).collect();
+    assert!(ids.contains(&"db/pg".to_string()) && ids.contains(&"api/web".to_string()), "{ids:?}");
 }

@@ -152,6 +152,24 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
     let exists = |name: &str| live.panes.iter().any(|p| p.session == name);
     let (existing, missing): (Vec<&String>, Vec<&String>) = project.sessions.keys().partition(|s| exists(s));
     let to_create: Vec<&String> = if args.replace { project.sessions.keys().collect() } else { missing.clone() };
+    // A session to create may wait on a pane of a session left alone: that pane must be this
+    // project's, live, or `up` would build it into the session it promised not to touch.
+    if !args.replace {
+        let addresses: Vec<String> =
+            project.panes().filter(|p| to_create.contains(&&p.session)).map(|p| p.address()).collect();
+        for dep in stack.graph.with_dependencies(&addresses) {
+            let session = dep.split_once('/').map_or(dep.as_str(), |(s, _)| s);
+            let live_ours = live.panes.iter().any(|p| p.address == dep && p.project == project.name);
+            if existing.iter().any(|e| e.as_str() == session) && !live_ours {
+                return Err(Error::Usage {
+                    message: format!(
+                        "a session to restore depends on {dep}, but session `{session}` exists and is not this snapshot's"
+                    ),
+                    hint: Some("restore with --replace, or bring that session back first".into()),
+                });
+            }
+        }
+    }
     let summary = |name: &String| {
         let s = &project.sessions[name];
         SessionSummary {
