@@ -7,6 +7,7 @@
 
 pub mod argv;
 pub mod capture;
+pub mod layout;
 pub mod managed;
 pub mod store;
 
@@ -129,7 +130,7 @@ pub fn build(captured: &Captured, sessions: &[&CapturedSession], fallback_name: 
                 pane_count += 1;
             }
             let mut w = Map::new();
-            w.insert("layout".into(), json!(window.layout));
+            w.insert("layout".into(), json!(layout::canonical(&window.layout)));
             if window.active && session.windows.len() > 1 {
                 w.insert("focus".into(), json!(true));
             }

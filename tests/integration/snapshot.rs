@@ -9,17 +9,21 @@ fn body(text: &str) -> String {
     text.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
 }
 
-/// Windows as tmux sees them: session, index, name, layout string, active flag.
+/// Windows as tmux sees them: session, index, name, layout string (its pane ids, which differ
+/// from server to server and which `select-layout` ignores, renumbered), active flag.
 fn windows(s: &Server) -> Vec<String> {
     let mut w: Vec<String> = s
         .tmux(&[
             "list-windows",
             "-a",
             "-F",
-            "#{session_name}|#{window_index}|#{window_name}|#{window_layout}|#{window_active}",
+            "#{session_name}|#{window_index}|#{window_name}|#{window_active}|#{window_layout}",
         ])
         .lines()
-        .map(String::from)
+        .map(|l| {
+            let (head, layout) = l.rsplit_once('|').unwrap_or((l, ""));
+            format!("{head}|{}", ctmux::snapshot::layout::canonical(layout))
+        })
         .collect();
     w.sort();
     w
@@ -453,4 +457,61 @@ fn restore_refuses_to_build_a_dependency_into_a_session_it_leaves_alone() {
     s.expect(&["restore", "snap.yaml", "--replace", "--no-daemon"], 0);
     let ids: Vec<String> = s.panes().into_iter().map(|p| p.0).collect();
     assert!(ids.contains(&"db/pg".to_string()) && ids.contains(&"api/web".to_string()), "{ids:?}");
+}
+
+/// A small deterministic generator (no crate needed for a few random choices).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn random_split_layouts_come_back_exactly() {
+    for seed in 1..=8u64 {
+        let mut rng = Lcg(seed);
+        let live = Server::new("version: 1\nsessions: { x: echo }\n");
+        let (w, h) = (120 + rng.below(100), 30 + rng.below(30));
+        for sidx in 0..2 {
+            let name = format!("r{sidx}");
+            live.tmux(&[
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-n",
+                "w0",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+                "sleep",
+                "1000",
+            ]);
+            for widx in 0..=rng.below(2) {
+                if widx > 0 {
+                    live.tmux(&["new-window", "-t", &format!("={name}:"), "-n", &format!("w{widx}"), "sleep", "1000"]);
+                }
+                for _ in 0..rng.below(6) {
+                    let panes = live.tmux(&["list-panes", "-t", &format!("={name}:"), "-F", "#{pane_id}"]);
+                    let ids: Vec<&str> = panes.lines().collect();
+                    let target = ids[rng.below(ids.len() as u64) as usize];
+                    let dir = if rng.below(2) == 0 { "-h" } else { "-v" };
+                    live.tmux(&["split-window", dir, "-t", target, "sleep", "1000"]);
+                    let grow = (1 + rng.below(5)).to_string();
+                    let way = ["-L", "-R", "-U", "-D"][rng.below(4) as usize];
+                    live.tmux(&["resize-pane", "-t", target, way, &grow]);
+                }
+            }
+        }
+        let file = live.path("snap.yaml");
+        let text = snapshot_to(&live, &file, &["--all-sessions"]);
+        let fresh = Server::new("version: 1\nsessions: { x: echo }\n");
+        fresh.expect(&["restore", file.to_str().unwrap(), "--no-daemon"], 0);
+        assert_eq!(windows(&fresh), windows(&live), "seed {seed}:\n{text}");
+        assert_eq!(active_panes(&fresh), active_panes(&live), "seed {seed}");
+    }
 }
