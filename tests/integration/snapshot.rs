@@ -513,5 +513,7 @@ fn random_split_layouts_come_back_exactly() {
         fresh.expect(&["restore", file.to_str().unwrap(), "--no-daemon"], 0);
         assert_eq!(windows(&fresh), windows(&live), "seed {seed}:\n{text}");
         assert_eq!(active_panes(&fresh), active_panes(&live), "seed {seed}");
+        let again = snapshot_to(&fresh, &fresh.path("again.yaml"), &["--all-sessions"]);
+        assert_eq!(body(&again), body(&text), "seed {seed}: the restored server snapshots differently");
     }
 }
