@@ -235,6 +235,21 @@ fn unmanaged_pane(
         base
     };
     used.push(name.clone());
+    // tmux reports no path for a pane whose process it cannot read at that instant (one that is
+    // starting); /proc has it once the process runs.
+    let cwd = if pane.cwd.is_empty() {
+        let group = crate::process::foreground_group(pane.pid).unwrap_or(pane.pid);
+        [group, pane.pid]
+            .iter()
+            .find_map(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        pane.cwd.clone()
+    };
+    if cwd.is_empty() {
+        notes.push(format!("{}: its directory could not be read; it starts in the manifest's", pane.id));
+    }
     let mut stop = Stop::default();
     if command.is_none() || keep_shell {
         stop.signal = "SIGHUP".into();
@@ -244,7 +259,7 @@ fn unmanaged_pane(
         session: String::new(),
         window: String::new(),
         command,
-        cwd: pane.cwd.clone().into(),
+        cwd: cwd.into(),
         env: IndexMap::new(),
         shell,
         depends_on: Vec::new(),
@@ -263,7 +278,11 @@ fn unmanaged_pane(
         keep_shell,
         job: false,
     };
-    PaneOut { name, value: crate::manifest::config::pane(&spec) }
+    let mut value = crate::manifest::config::pane(&spec);
+    if let Some(m) = value.as_object_mut().filter(|_| spec.cwd.as_os_str().is_empty()) {
+        m.shift_remove("cwd");
+    }
+    PaneOut { name, value }
 }
 
 /// Removes dependencies on panes the snapshot does not hold (it would not load otherwise).
