@@ -120,6 +120,12 @@ pub enum Command {
     },
     /// Serve the verbs as Model Context Protocol tools on stdin/stdout, for AI agents.
     Mcp(McpArgs),
+    /// Write what the tmux server runs now as a manifest (`ctmux restore` brings it back).
+    Snapshot(SnapshotArgs),
+    /// Bring a snapshot (or any manifest) back: `up -f FILE`, leaving existing sessions alone.
+    Restore(RestoreArgs),
+    /// Translate a tmuxp, tmuxinator, Procfile or process-compose file into a ctmux manifest.
+    Import(ImportArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -170,6 +176,76 @@ impl GcArgs {
 pub enum GcCmd {
     /// What GC would remove, now or later, and when each is due.
     Status,
+}
+
+/// `import` arguments.
+#[derive(Debug, ClapArgs)]
+pub struct ImportArgs {
+    /// What FILE is.
+    pub format: crate::import::Format,
+    /// The file to translate.
+    pub file: std::path::PathBuf,
+    /// Write the manifest here (TOML when it ends in `.toml`) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `snapshot` flags (or a store verb).
+#[derive(Debug, ClapArgs)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SnapshotArgs {
+    /// The snapshot store instead: `ls`, `show ID`, `rm ID`.
+    #[command(subcommand)]
+    pub cmd: Option<SnapshotCmd>,
+    /// Also keep it in the snapshot store (`snapshot ls`), under the state directory.
+    #[arg(long)]
+    pub save: bool,
+    /// Sessions to write; default: the sessions of the manifest's project here, else every one.
+    pub targets: Vec<String>,
+    /// Write to FILE (TOML when it ends in `.toml`) instead of stdout; written atomically, 0600.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Every session on the server.
+    #[arg(long, conflicts_with = "targets")]
+    pub all_sessions: bool,
+}
+
+/// The snapshot store's verbs.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCmd {
+    /// List stored snapshots, oldest first.
+    Ls,
+    /// Print a stored snapshot.
+    Show {
+        /// Its id (`snapshot ls`), or `PROJECT/ID`.
+        id: String,
+    },
+    /// Remove a stored snapshot.
+    Rm {
+        /// Its id, or `PROJECT/ID`.
+        id: String,
+    },
+}
+
+/// `restore` flags.
+#[derive(Debug, ClapArgs)]
+pub struct RestoreArgs {
+    /// The snapshot (any manifest) to bring back.
+    #[arg(required_unless_present = "latest", conflicts_with = "latest")]
+    pub file: Option<std::path::PathBuf>,
+    /// The newest stored snapshot (of the manifest's project here, if it has one).
+    #[arg(long)]
+    pub latest: bool,
+    /// Replace sessions of the snapshot that exist already but were not created from it
+    /// (they are killed first); without it they are left alone and skipped.
+    #[arg(long)]
+    pub replace: bool,
+    /// Show what would be created, and change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Do not start the daemon.
+    #[arg(long)]
+    pub no_daemon: bool,
 }
 
 /// `daemon` verbs.

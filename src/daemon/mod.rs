@@ -11,6 +11,7 @@
 //! is matched on output. After a restart the daemon resumes each pane's log where the last
 //! one stopped ([`backlog`]).
 
+mod autosave;
 pub mod backlog;
 pub mod client;
 pub mod events;
@@ -42,6 +43,8 @@ use state::PaneState;
 
 /// What the tasks tell the loop.
 enum Msg {
+    /// Time to autosave this project (why: `interval`, `change`, `load`).
+    Autosave(String, String),
     Output(String, Vec<u8>),
     /// The kernel says this pane process exited (pidfd).
     Exited(String, u32),
@@ -125,6 +128,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         runner: Arc::new(rules::Runner::new()),
         drops: HashMap::new(),
         gc_generation: 0,
+        autosave: autosave::Autosave::default(),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     // Control clients a daemon killed before it could close them would keep tmux from reading
@@ -208,7 +212,23 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             }
             Msg::Changed => {
                 daemon.changed.store(false, std::sync::atomic::Ordering::SeqCst);
+                daemon.autosave.changed(&daemon.tx);
                 daemon.refresh().await
+            }
+            Msg::Autosave(project, reason) => {
+                if let Some(p) = daemon.projects.get(&project).cloned()
+                    && let Some(saved) = daemon.autosave.save(&daemon.tmux, &p, &reason).await
+                {
+                    let data = serde_json::json!({
+                        "id": saved.entry.id,
+                        "path": saved.entry.path,
+                        "sessions": saved.entry.sessions,
+                        "panes": saved.entry.panes,
+                        "reason": saved.reason,
+                    });
+                    daemon.events.emit("snapshot.saved", &project, "", data);
+                }
+                true
             }
             Msg::ProbeDue(id, generation) => {
                 daemon.probe(&id, generation);
@@ -396,6 +416,8 @@ struct Daemon {
     drops: HashMap<(String, String), u64>,
     /// The current GC timer; a [`Msg::Gc`] of another generation is stale.
     gc_generation: u64,
+    /// Snapshots taken by the daemon ([`autosave`]).
+    autosave: autosave::Autosave,
 }
 
 impl Daemon {
@@ -422,6 +444,7 @@ impl Daemon {
                         for pane in self.panes.values_mut().filter(|p| p.project == project.name) {
                             pane.spec = project.pane(&pane.address).cloned();
                         }
+                        self.autosave.loaded(&project, &self.tx);
                         let (name, retention) = (project.name.clone(), project.gc.event_retention);
                         self.projects.insert(project.name.clone(), project);
                         self.prune(&name, retention);
@@ -843,6 +866,10 @@ impl Daemon {
         let env: HashMap<String, String> = std::env::vars().collect();
         if let Ok(loaded) = crate::manifest::load(std::path::Path::new(file.trim()), &env) {
             let new = !self.projects.contains_key(&loaded.project.name);
+            // A daemon killed with SIGKILL leaves no one to autosave: the new one takes over.
+            if new {
+                self.autosave.loaded(&loaded.project, &self.tx);
+            }
             self.projects.insert(loaded.project.name.clone(), loaded.project);
             if new {
                 // Its GC policy takes effect after a daemon restart too.

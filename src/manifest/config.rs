@@ -38,6 +38,9 @@ pub fn render(project: &Project) -> Value {
     }
     top.insert("gc".into(), Value::Object(gc));
     top.insert("history_limit".into(), json!(project.history_limit));
+    if let Some(a) = &project.snapshots {
+        top.insert("snapshots".into(), json!({ "interval": format_duration(a.interval), "keep": a.keep }));
+    }
     if !project.groups.is_empty() {
         top.insert("groups".into(), json!(project.groups));
     }
@@ -57,6 +60,9 @@ pub fn render(project: &Project) -> Value {
             windows.insert(window.name.clone(), Value::Object(w));
         }
         let mut sm = Map::new();
+        if let Some((x, y)) = session.size {
+            sm.insert("size".into(), json!(format!("{x}x{y}")));
+        }
         sm.insert("windows".into(), Value::Object(windows));
         gc_override(&mut sm, &session.gc);
         sessions.insert(session.name.clone(), Value::Object(sm));
@@ -70,7 +76,8 @@ fn s(text: &str) -> Value {
     Value::String(escape(text))
 }
 
-fn pane(p: &Pane) -> Value {
+/// One pane in long form (also what `ctmux snapshot` writes for each pane).
+pub fn pane(p: &Pane) -> Value {
     let mut m = Map::new();
     match &p.command {
         Some(Command::Shell(c)) => {
@@ -152,6 +159,12 @@ fn pane(p: &Pane) -> Value {
     }
     if !p.metadata.is_empty() {
         m.insert("metadata".into(), Value::Object(p.metadata.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+    }
+    if let Some(t) = &p.title {
+        m.insert("title".into(), s(t));
+    }
+    if !p.options.is_empty() {
+        m.insert("options".into(), Value::Object(p.options.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
     }
     if p.focus {
         m.insert("focus".into(), json!(true));

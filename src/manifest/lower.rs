@@ -16,10 +16,23 @@ use super::pane;
 use super::reader::Reader;
 
 /// Keys of the top level of a manifest.
-pub const PROJECT_KEYS: &[&str] =
-    &["version", "name", "socket", "env_file", "env", "cwd", "shell", "gc", "history_limit", "groups", "sessions"];
+pub const PROJECT_KEYS: &[&str] = &[
+    "version",
+    "name",
+    "socket",
+    "env_file",
+    "env",
+    "cwd",
+    "shell",
+    "gc",
+    "history_limit",
+    "snapshots",
+    "groups",
+    "sessions",
+];
 /// Keys of a session.
-pub const SESSION_KEYS: &[&str] = &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep"];
+pub const SESSION_KEYS: &[&str] =
+    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size"];
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
@@ -30,6 +43,8 @@ pub const SESSION_GC_KEYS: &[&str] = &["exited", "idle"];
 pub const PANE_GC_KEYS: &[&str] = &["exited"];
 /// Keys of `gc.logs`.
 pub const GC_LOGS_KEYS: &[&str] = &["max_age", "max_size"];
+/// Keys of `snapshots`.
+pub const SNAPSHOTS_KEYS: &[&str] = &["interval", "keep"];
 
 /// Keys that are planned but not built: rejected as "not supported yet" rather than accepted and
 /// ignored, as (where, key) with `where` as `Reader::fields` names the map.
@@ -114,6 +129,7 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
     let default_shell = std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into());
     let shell = fields.get("shell").and_then(|n| reader.string(n, "shell")).unwrap_or(default_shell);
     let gc = fields.get("gc").map(|n| lower_gc(reader, n)).unwrap_or_default();
+    let snapshots = fields.get("snapshots").and_then(|n| lower_snapshots(reader, n));
     let history_limit = match fields.get("history_limit") {
         Some(n) => match reader.u32(n, "history_limit") {
             // tmux refuses more (INT_MAX), and memory runs out long before.
@@ -156,13 +172,49 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
     }
     check_unique_panes(reader, root, &sessions);
 
-    let mut project =
-        Project { name, file: file.to_path_buf(), socket, gc, history_limit, groups: IndexMap::new(), sessions };
+    let mut project = Project {
+        name,
+        file: file.to_path_buf(),
+        socket,
+        gc,
+        history_limit,
+        snapshots,
+        groups: IndexMap::new(),
+        sessions,
+    };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
     }
     deps::resolve(reader, &mut project, &declared);
     Some(Lowered { project, declared })
+}
+
+fn lower_snapshots(reader: &mut Reader<'_>, node: &Node) -> Option<super::model::Autosave> {
+    let mut autosave = super::model::Autosave::default();
+    let f = reader.fields(node, "snapshots", SNAPSHOTS_KEYS)?;
+    if let Some(n) = f.get("interval")
+        && let Some(d) = reader.duration(n, "snapshots.interval")
+    {
+        if d < std::time::Duration::from_secs(1) {
+            reader.problem(
+                Problem::new("invalid_value", n.span.clone(), "snapshots.interval is under a second", "too short")
+                    .help("snapshots are taken every interval and after each change; `1m` or more is usual"),
+            );
+        }
+        autosave.interval = d;
+    }
+    if let Some(n) = f.get("keep")
+        && let Some(k) = reader.u32(n, "snapshots.keep")
+    {
+        if k == 0 {
+            reader.problem(
+                Problem::new("invalid_value", n.span.clone(), "snapshots.keep is 0", "keeps nothing")
+                    .help("keep at least 1, or remove `snapshots:` to turn autosave off"),
+            );
+        }
+        autosave.keep = k;
+    }
+    Some(autosave)
 }
 
 fn lower_gc(reader: &mut Reader<'_>, node: &Node) -> Gc {
@@ -260,6 +312,7 @@ fn lower_session(
             name: name.into(),
             windows: IndexMap::from([(name.to_string(), window)]),
             gc: GcOverride::default(),
+            size: None,
         });
     }
     if matches!(node.kind, NodeKind::Null) {
@@ -272,6 +325,7 @@ fn lower_session(
     let f = reader.fields(node, &what, SESSION_KEYS)?;
     let inherited = cascade(reader, &f, top, &what);
     let gc = lower_gc_override(reader, &f, &what, SESSION_GC_KEYS);
+    let size = f.get("size").and_then(|n| lower_size(reader, n, &what));
     let mut windows = IndexMap::new();
     match (f.get("windows"), f.get("panes")) {
         (Some(_), Some(_)) => {
@@ -326,7 +380,23 @@ fn lower_session(
             .help("add `panes:` (one window named after the session) or `windows:`"),
         ),
     }
-    Some(Session { name: name.into(), windows, gc })
+    Some(Session { name: name.into(), windows, gc, size })
+}
+
+/// Reads a session `size: 200x50` (columns x rows, as tmux's `new-session -x -y` takes them).
+fn lower_size(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<(u16, u16)> {
+    let text = reader.string(node, &format!("{what}.size"))?;
+    let parsed = text
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse::<u16>().ok()?, h.trim().parse::<u16>().ok()?)))
+        .filter(|(w, h)| (1..=10_000).contains(w) && (1..=10_000).contains(h));
+    if parsed.is_none() {
+        reader.problem(
+            Problem::new("invalid_value", node.span.clone(), format!("invalid size `{text}`"), "not COLUMNSxROWS")
+                .help("write the size as columns x rows, e.g. `size: 200x50` (1 to 10000 each)"),
+        );
+    }
+    parsed
 }
 
 fn lower_window(
@@ -457,18 +527,45 @@ fn find_key_span(root: &Node, path: &[&str]) -> Option<Span> {
 }
 
 /// Checks a session, window, pane or project name: tmux forbids `:` and `.`, addresses use `/`.
+/// Session and window names may also hold spaces, quotes and other punctuation, as tmux's own do
+/// (so a snapshot of any tmux session loads back); pane and project names are identifiers.
 fn checked_name(reader: &mut Reader<'_>, name: String, span: Span, kind: &str) -> Option<String> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+    let ok = if kind == "session" {
+        valid_session_name(&name)
+    } else if kind == "window" {
+        valid_tmux_name(&name)
+    } else {
+        !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    };
     if ok {
         return Some(name);
     }
-    reader.problem(Problem::new("invalid_name", span, format!("invalid {kind} name `{name}`"), "invalid name").help(
-        format!(
-            "{kind} names use letters, digits, `-` and `_` (tmux reserves `:` and `.`, addresses use `/`); try `{}`",
+    let rule = if kind == "session" {
+        "names hold no `:`, `.`, `/`, `$`, `\\` or control characters and do not start or end with a space"
+    } else if kind == "window" {
+        "names hold no `:`, `.`, `/` or control characters and do not start or end with a space"
+    } else {
+        "names use letters, digits, `-` and `_`"
+    };
+    reader.problem(
+        Problem::new("invalid_name", span, format!("invalid {kind} name `{name}`"), "invalid name").help(format!(
+            "{kind} {rule} (tmux reserves `:` and `.`, addresses use `/`); try `{}`",
             sanitize_name(&name)
-        ),
-    ));
+        )),
+    );
     None
+}
+
+/// Whether `name` can be a session name: as [`valid_tmux_name`], and without `$` or `\\`, which
+/// tmux 3.3a escapes in session names (`a$b` becomes `a\\$b`), so the name would not match.
+pub fn valid_session_name(name: &str) -> bool {
+    valid_tmux_name(name) && !name.contains(['$', '\\'])
+}
+
+/// Whether `name` can be a session or window name: tmux targets split at `:` and `.`, ctmux
+/// addresses at `/`; control characters and edge spaces would not survive a round trip.
+pub fn valid_tmux_name(name: &str) -> bool {
+    !name.is_empty() && name.trim() == name && !name.chars().any(|c| c == ':' || c == '.' || c == '/' || c.is_control())
 }
 
 /// Turns a directory name into a valid project name.

@@ -24,6 +24,8 @@ pub struct Project {
     /// tmux `history-limit` of the project's panes (set before they are created: tmux fixes it
     /// then): the lines a daemon that was down can still recover.
     pub history_limit: u32,
+    /// Autosave by the daemon (`snapshots:`); `None` is off.
+    pub snapshots: Option<Autosave>,
     /// Named groups, each expanded to pane addresses.
     pub groups: IndexMap<String, Vec<String>>,
     /// Sessions in manifest order.
@@ -102,6 +104,22 @@ pub struct GcOverride {
     pub keep: bool,
 }
 
+/// Autosave: the daemon stores a snapshot of the project's sessions every `interval`, and a
+/// few seconds after any structural change, keeping the newest `keep`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autosave {
+    /// Time between periodic saves.
+    pub interval: Duration,
+    /// Snapshots kept per project (older ones are removed after a save).
+    pub keep: u32,
+}
+
+impl Default for Autosave {
+    fn default() -> Self {
+        Autosave { interval: Duration::from_secs(15 * 60), keep: 20 }
+    }
+}
+
 /// A tmux session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
@@ -111,7 +129,13 @@ pub struct Session {
     pub windows: IndexMap<String, Window>,
     /// Its GC settings (`gc:`, `keep:`).
     pub gc: GcOverride,
+    /// Size (columns, rows) the session is created at, so saved layout strings fit exactly;
+    /// `None` is [`DEFAULT_SESSION_SIZE`].
+    pub size: Option<(u16, u16)>,
 }
+
+/// The size of a session created without `size:` (wide enough for several panes side by side).
+pub const DEFAULT_SESSION_SIZE: (u16, u16) = (240, 60);
 
 /// A tmux window.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +185,10 @@ pub struct Pane {
     pub on: Vec<Rule>,
     /// User metadata, stored as `@ctmux-meta-<key>`.
     pub metadata: IndexMap<String, String>,
+    /// Pane title (`select-pane -T`), set when the pane is created.
+    pub title: Option<String>,
+    /// tmux user options of the pane (`@name` → value), set when the pane is created.
+    pub options: IndexMap<String, String>,
     /// Select this pane in its window.
     pub focus: bool,
     /// Leave an interactive shell after the command ends.

@@ -35,6 +35,9 @@ pub struct Manifest {
     /// tmux `history-limit` of the project's panes (default 50000): what a daemon that was down
     /// can still log once it is back.
     history_limit: Option<u32>,
+    /// Autosave by the daemon: a snapshot of the project's sessions every `interval` and after
+    /// each structural change, the newest `keep` kept; off when absent.
+    snapshots: Option<Snapshots>,
     /// Named sets of sessions or `session/pane` addresses, usable as targets and dependencies.
     groups: Option<IndexMap<String, StringOrList>>,
     /// The tmux sessions, in order.
@@ -98,6 +101,16 @@ pub struct PaneGc {
     exited: Option<DurationStr>,
 }
 
+/// Autosave settings.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshots {
+    /// Time between periodic saves (default `15m`).
+    interval: Option<DurationStr>,
+    /// Snapshots kept for the project (default 20).
+    keep: Option<u32>,
+}
+
 /// A session: a map of settings, or a command string for a one-pane session.
 #[derive(JsonSchema)]
 #[serde(untagged)]
@@ -130,6 +143,9 @@ pub struct Session {
     gc: Option<SessionGc>,
     /// Never garbage-collect this session or its panes.
     keep: Option<bool>,
+    /// Size the session is created at, `COLUMNSxROWS` (default `240x60`); snapshots record it so
+    /// saved layouts fit exactly.
+    size: Option<String>,
 }
 
 /// A window: a map of settings, or a command string for a one-pane window.
@@ -214,6 +230,10 @@ pub struct Pane {
     on: Option<Vec<Rule>>,
     /// Free-form labels, stored as `@ctmux-meta-<key>` on the pane.
     metadata: Option<BTreeMap<String, Scalar>>,
+    /// Pane title (`select-pane -T`), set when the pane is created.
+    title: Option<String>,
+    /// tmux user options of the pane, `@name: value`, set when the pane is created.
+    options: Option<IndexMap<String, String>>,
     /// Select this pane in its window.
     focus: Option<bool>,
     /// Leave an interactive shell after the command ends.

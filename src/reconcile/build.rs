@@ -57,6 +57,11 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     let mut base = if new_session {
         existing.sessions.insert(pane.session.clone());
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
+        let (x, y) = project
+            .sessions
+            .get(&pane.session)
+            .and_then(|s| s.size)
+            .unwrap_or(crate::manifest::model::DEFAULT_SESSION_SIZE);
         Cmd::new("new-session").args([
             "-d",
             "-s",
@@ -64,9 +69,9 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
             "-n",
             &literal(&pane.window),
             "-x",
-            "240",
+            &x.to_string(),
             "-y",
-            "60",
+            &y.to_string(),
         ])
     } else if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
@@ -124,6 +129,12 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
     ];
     for (k, v) in &pane.metadata {
         cmds.push(set(&format!("@ctmux-meta-{k}"), v.clone()));
+    }
+    for (k, v) in &pane.options {
+        cmds.push(set(k, v.clone()));
+    }
+    if let Some(title) = &pane.title {
+        cmds.push(Cmd::new("select-pane").args(["-t", target, "-T"]).arg(literal(title)));
     }
     cmds
 }

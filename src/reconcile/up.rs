@@ -317,6 +317,7 @@ impl<'a> Up<'a> {
             let note = self.pending.get(address).map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
             self.progress.line(&format!("+ created {address} {id}{note}"));
         }
+        self.apply_focus(&created, &opened).await?;
         for address in respawned {
             let reason = match plan.step(&address) {
                 Some(Change::Recreate { reason, .. }) => reason.as_str(),
@@ -326,6 +327,31 @@ impl<'a> Up<'a> {
             self.progress.line(&format!("~ recreated {address} ({reason}){note}"));
         }
         Ok(())
+    }
+
+    /// Selects, among the windows and panes this run created, those marked `focus: true` (a
+    /// snapshot records the active window and pane this way); panes are known by id only now.
+    async fn apply_focus(&self, created: &[String], opened: &HashMap<String, String>) -> Result<(), Error> {
+        let fresh = |a: &String| created.contains(a) || opened.contains_key(a);
+        let mut cmds = Vec::new();
+        let windows = || self.project.sessions.values().flat_map(|s| s.windows.values());
+        for pane in windows().flat_map(|w| w.panes.values()).filter(|p| p.focus && fresh(&p.address())) {
+            if let Some(id) = self.ids.get(&pane.address()) {
+                cmds.push(Cmd::new("select-pane").opt("-t", id.clone()));
+            }
+        }
+        // After the panes: a window's own `focus` wins over its panes' windows.
+        for window in windows() {
+            if window.focus
+                && let Some(first) = window.panes.values().find(|p| fresh(&p.address()))
+            {
+                cmds.push(Cmd::new("select-window").opt("-t", build::window_target(&first.session, &window.name)));
+            }
+        }
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        self.tmux.run(&cmds).await.map(|_| ()).map_err(|e| e.into_error("selecting focused panes"))
     }
 
     /// Dependencies of `address` not satisfied now.

@@ -32,11 +32,12 @@ fn properties(def: &serde_json::Value) -> BTreeSet<String> {
 fn schema_objects_have_exactly_the_keys_lowering_accepts() {
     let s = schema_value();
     let defs = &s["definitions"];
-    let cases: [(&str, &serde_json::Value, &[&str]); 9] = [
+    let cases: [(&str, &serde_json::Value, &[&str]); 10] = [
         ("manifest", &s, lower::PROJECT_KEYS),
         ("Session", &defs["Session"], lower::SESSION_KEYS),
         ("Window", &defs["Window"], lower::WINDOW_KEYS),
         ("Gc", &defs["Gc"], lower::GC_KEYS),
+        ("Snapshots", &defs["Snapshots"], lower::SNAPSHOTS_KEYS),
         ("Pane", &defs["Pane"], pane::PANE_KEYS),
         ("Health", &defs["Health"], pane::HEALTH_KEYS),
         ("Stop", &defs["Stop"], pane::STOP_KEYS),
@@ -154,7 +155,7 @@ fn the_manifest_docs_and_the_schema_have_the_same_keys() {
     assert!(undocumented.is_empty(), "docs/manifest.md has no table row for: {undocumented:?}");
 }
 
-/// Every verb path clap knows (`pane meta set`), leaves only, hidden ones left out; with
+/// Every verb path clap knows (`pane meta set`), leaves and verbs that run on their own, hidden ones left out; with
 /// `aliases`, their aliases too.
 fn help_verbs(aliases: bool) -> BTreeSet<String> {
     fn walk(cmd: &clap::Command, prefix: &str, aliases: bool, out: &mut BTreeSet<String>) {
@@ -166,8 +167,9 @@ fn help_verbs(aliases: bool) -> BTreeSet<String> {
             for name in names {
                 let path = if prefix.is_empty() { name } else { format!("{prefix} {name}") };
                 if sub.has_subcommands() {
-                    // `gc` runs by itself too (`gc status` is its one subcommand).
-                    if !sub.is_subcommand_required_set() {
+                    // A verb that runs on its own too (`gc` beside `gc status`, `snapshot` beside
+                    // `snapshot ls`).
+                    if !sub.is_subcommand_required_set() || sub.is_args_conflicts_with_subcommands_set() {
                         out.insert(path.clone());
                     }
                     walk(sub, &path, aliases, out);

@@ -9,6 +9,7 @@ mod exec_shell;
 mod gc;
 mod graph;
 mod group;
+mod import;
 mod logs;
 mod mcp;
 mod metrics;
@@ -17,6 +18,8 @@ mod pane_exec;
 mod pane_stream;
 mod pane_wait;
 mod session;
+mod snapshot;
+mod snapshot_store;
 mod stack;
 pub mod status;
 mod supervise;
@@ -82,6 +85,9 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
             metrics::history(ctx, &server, &lp, since.as_deref())
         }
         Command::Mcp(args) => mcp::run(ctx, &args),
+        Command::Snapshot(args) => snapshot::run(ctx, &args),
+        Command::Restore(args) => snapshot::restore(ctx, &args),
+        Command::Import(args) => import::run(ctx, &args),
         Command::Completions(args) => {
             let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

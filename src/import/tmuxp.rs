@@ -1,0 +1,102 @@
+//! tmuxp workspaces: one session (`session_name`), `windows` with `panes`; commands are typed
+//! into a shell by tmuxp, so each becomes a shell command with `keep_shell: true` (the pane
+//! ends in an interactive shell, as it does under tmuxp).
+
+use serde_json::{Map, Value, json};
+
+use super::{Imported, Names, env, lines, scalar, shell_text, tmux_name, warn_unknown};
+
+const TOP: &[&str] = &["session_name", "start_directory", "windows", "shell_command_before", "environment", "options"];
+const WINDOW: &[&str] =
+    &["window_name", "layout", "panes", "start_directory", "shell_command_before", "focus", "environment", "options"];
+const PANE: &[&str] = &["shell_command", "start_directory", "focus", "environment"];
+
+/// Translates a tmuxp workspace.
+pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
+    let top = v.as_object().ok_or("expected a map")?;
+    let mut warnings = Vec::new();
+    warn_unknown(top, TOP, "", &mut warnings);
+    if top.contains_key("options") {
+        warnings.push("options: tmux session options have no ctmux key; set them in tmux.conf".into());
+    }
+    let session = tmux_name(&top.get("session_name").and_then(scalar).unwrap_or_else(|| stem.to_string()));
+    let before = top.get("shell_command_before").map(lines).unwrap_or_default();
+    let mut names = Names::default();
+    let mut windows = Map::new();
+    let list = top.get("windows").and_then(Value::as_array).ok_or("tmuxp: `windows` must be a list")?;
+    for (i, w) in list.iter().enumerate() {
+        let w = w.as_object().ok_or(format!("tmuxp: window {} is not a map", i + 1))?;
+        let wname = tmux_name(&w.get("window_name").and_then(scalar).unwrap_or_else(|| format!("window-{}", i + 1)));
+        let place = format!("windows[{wname}].");
+        warn_unknown(w, WINDOW, &place, &mut warnings);
+        if w.contains_key("options") {
+            warnings.push(format!("{place}options: tmux window options have no ctmux key; ignored"));
+        }
+        let mut before = before.clone();
+        before.extend(w.get("shell_command_before").map(lines).unwrap_or_default());
+        let mut out = Map::new();
+        if let Some(layout) = w.get("layout").and_then(scalar) {
+            out.insert("layout".into(), json!(layout));
+        }
+        if let Some(dir) = w.get("start_directory").and_then(scalar) {
+            out.insert("cwd".into(), json!(dir));
+        }
+        if let Some(e) = w.get("environment") {
+            out.insert("env".into(), Value::Object(env(e)));
+        }
+        if w.get("focus").is_some_and(truthy) {
+            out.insert("focus".into(), json!(true));
+        }
+        let mut panes = Map::new();
+        let empty = vec![Value::Null];
+        let items = w.get("panes").and_then(Value::as_array).unwrap_or(&empty);
+        for (j, p) in items.iter().enumerate() {
+            let (cmds, pane) = match p {
+                Value::Object(m) => {
+                    warn_unknown(m, PANE, &format!("{place}panes[{}].", j + 1), &mut warnings);
+                    (m.get("shell_command").map(lines).unwrap_or_default(), Some(m))
+                }
+                Value::String(s) if s == "blank" || s == "pane" || s.is_empty() => (Vec::new(), None),
+                other => (lines(other), None),
+            };
+            let mut all = before.clone();
+            all.extend(cmds.iter().cloned());
+            let name = names.take(cmds.first().map_or("shell", String::as_str));
+            let mut po = Map::new();
+            if !all.is_empty() {
+                po.insert("command".into(), shell_text(&all.join("\n")));
+                po.insert("keep_shell".into(), json!(true));
+            }
+            if let Some(m) = pane {
+                if let Some(dir) = m.get("start_directory").and_then(scalar) {
+                    po.insert("cwd".into(), json!(dir));
+                }
+                if let Some(e) = m.get("environment") {
+                    po.insert("env".into(), Value::Object(env(e)));
+                }
+                if m.get("focus").is_some_and(truthy) {
+                    po.insert("focus".into(), json!(true));
+                }
+            }
+            panes.insert(name, Value::Object(po));
+        }
+        out.insert("panes".into(), Value::Object(panes));
+        windows.insert(wname, Value::Object(out));
+    }
+    let mut doc = Map::new();
+    doc.insert("version".into(), json!(1));
+    doc.insert("name".into(), json!(crate::manifest::lower::sanitize_name(&session)));
+    if let Some(dir) = top.get("start_directory").and_then(scalar) {
+        doc.insert("cwd".into(), json!(dir));
+    }
+    if let Some(e) = top.get("environment") {
+        doc.insert("env".into(), Value::Object(env(e)));
+    }
+    doc.insert("sessions".into(), json!({ session: { "windows": windows } }));
+    Ok(Imported { document: Value::Object(doc), warnings })
+}
+
+/// tmuxp's booleans: `true`, `"true"`.
+pub fn truthy(v: &Value) -> bool {
+    v.as_bool().unwrap_or_else(|| scalar(v).is_some_and(|s| s == "true"))
+}

@@ -1,0 +1,152 @@
+//! `ctmux import`: fixtures in tests/corpus/import cover every key each translator claims.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::harness::{Server, eventually};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/import").join(name)
+}
+
+/// Imports `file` as `format` into the server's directory; returns the warnings and the
+/// resolved manifest (`config --json` of the result, which also proves it validates).
+fn import(s: &Server, format: &str, file: &str, out: &str) -> (Vec<String>, serde_json::Value) {
+    let fx = fixture(file);
+    let doc: serde_json::Value =
+        serde_json::from_str(&s.expect(&["--json", "import", format, fx.to_str().unwrap(), "-o", out], 0)).unwrap();
+    let warnings = doc["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    s.expect(&["validate", "-f", out], 0);
+    let config: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "-f", out, "config"], 0)).unwrap();
+    (warnings, config)
+}
+
+fn has(warnings: &[String], text: &str) -> bool {
+    warnings.iter().any(|w| w.starts_with(text))
+}
+
+#[test]
+fn tmuxp_workspaces_translate_and_run_with_their_shell_commands() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, c) = import(&s, "tmuxp", "tmuxp.yaml", "ws.yaml");
+    let session = &c["sessions"]["my project"]["windows"];
+    let editor = &session["editor"];
+    assert_eq!(editor["layout"], "main-vertical");
+    assert_eq!(editor["focus"], true);
+    let one = &editor["panes"]["echo"];
+    assert_eq!(one["command"], "export GREETING=hi\ncd /tmp\necho \"$$GREETING from pane one\"");
+    assert_eq!(one["keep_shell"], true);
+    assert_eq!(one["focus"], true);
+    assert_eq!(one["cwd"], "/");
+    assert_eq!(one["env"]["APP_ENV"], "dev");
+    assert_eq!(one["env"]["EDITOR_MODE"], "vi");
+    assert_eq!(editor["panes"].as_object().unwrap().len(), 4, "blank panes are panes");
+    let server = &session["server"]["panes"]["python3"];
+    assert_eq!(server["cwd"], "/tmp");
+    assert_eq!(server["env"]["PORT"], "8000");
+    assert_eq!(c["name"], "my_project");
+    for w in [
+        "options:",
+        "windows[editor].options:",
+        "windows[server].suppress_history:",
+        "windows[server].panes[1].sleep_before:",
+    ] {
+        assert!(has(&warnings, w), "no warning for {w}: {warnings:?}");
+    }
+    // Brought up, the shell expands $GREETING when it runs the commands, as under tmuxp.
+    s.expect(&["up", "-f", "ws.yaml", "--no-daemon"], 0);
+    assert!(
+        eventually(Duration::from_secs(20), || s
+            .tmux(&["capture-pane", "-p", "-t", "=my project:=editor.0"])
+            .contains("hi from pane one")),
+        "{}",
+        s.tmux(&["capture-pane", "-p", "-t", "=my project:=editor.0"])
+    );
+}
+
+#[test]
+fn tmuxinator_projects_translate_with_pre_window_startup_and_on_project_start() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, c) = import(&s, "tmuxinator", "tmuxinator.yml", "ws.yaml");
+    assert_eq!(c["socket"], "shop-sock");
+    let w = &c["sessions"]["shop"]["windows"];
+    assert_eq!(w["editor"]["layout"], "main-vertical");
+    assert_eq!(w["editor"]["panes"]["echo"]["command"], "export STAGE=dev\necho pre\nvim");
+    assert_eq!(w["editor"]["panes"]["echo"]["cwd"], "/");
+    assert_eq!(w["server"]["panes"]["bundle"]["command"], "export STAGE=dev\nbundle exec rails s");
+    assert_eq!(w["logs"]["focus"], true);
+    assert_eq!(w["logs"]["panes"]["echo-3"]["focus"], true);
+    assert_eq!(w["logs"]["panes"]["echo-3"]["command"], "export STAGE=dev\necho one\necho two");
+    assert_eq!(w["console"]["panes"]["echo-4"]["command"], "export STAGE=dev\necho a\necho b");
+    assert_eq!(w["server"]["panes"]["bundle"]["cwd"], "/tmp");
+    assert_eq!(c["sessions"]["on_project_start"]["windows"]["on_project_start"]["panes"]["run"]["job"], true);
+    let deps = &w["editor"]["panes"]["echo"]["depends_on"];
+    assert_eq!(deps["on_project_start/run"], "completed_successfully", "{deps}");
+    assert!(has(&warnings, "attach:"), "{warnings:?}");
+    assert!(has(&warnings, "on_project_start:"), "{warnings:?}");
+}
+
+#[test]
+fn procfiles_become_one_pane_per_line() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, c) = import(&s, "procfile", "Procfile", "ws.yaml");
+    let session = c["sessions"].as_object().unwrap().values().next().unwrap();
+    let panes = &session["windows"].as_object().unwrap().values().next().unwrap()["panes"];
+    assert_eq!(panes["web"]["command"], "python3 -m http.server $$PORT");
+    assert_eq!(panes["worker_high"]["command"], "echo \"working\" && sleep 1000");
+    assert_eq!(panes.as_object().unwrap().len(), 2);
+    assert!(has(&warnings, "line 3:") && has(&warnings, "line 5:"), "{warnings:?}");
+}
+
+#[test]
+fn process_compose_files_translate_dependencies_probes_restarts_and_shutdown() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, c) = import(&s, "process-compose", "process-compose.yaml", "ws.toml");
+    let session = c["sessions"].as_object().unwrap().values().next().unwrap();
+    let p = &session["windows"].as_object().unwrap().values().next().unwrap()["panes"];
+    let db = &p["db"];
+    assert_eq!(db["health"]["exec"], "true");
+    assert_eq!(db["health"]["interval"], "2s");
+    assert_eq!(db["health"]["timeout"], "3s");
+    assert_eq!(db["health"]["start_period"], "1s");
+    assert_eq!(db["health"]["retries"], 4);
+    assert_eq!(db["stop"]["signal"], "SIGINT");
+    assert_eq!(db["stop"]["timeout"], "7s");
+    let migrate = &p["migrate"];
+    assert_eq!(migrate["cwd"], "/tmp");
+    assert_eq!(migrate["env"]["DB_URL"], "postgres://localhost/x");
+    assert_eq!(migrate["env"]["GLOBAL"], "1");
+    assert_eq!(migrate["command"], "echo migrate $$DB_URL");
+    assert_eq!(migrate["shell"], "/bin/bash");
+    let dep =
+        |pane: &serde_json::Value, cond: &str| pane["depends_on"].as_object().unwrap().values().any(|v| v == cond);
+    assert!(dep(migrate, "healthy"), "{migrate}");
+    let api = &p["api"];
+    assert!(dep(api, "completed_successfully"), "{api}");
+    assert_eq!(api["health"]["http"], "http://127.0.0.1:8080/health");
+    assert_eq!(api["restart"], "on-failure");
+    assert_eq!(api["max_restarts"], 3);
+    assert_eq!(api["stop"]["command"], "kill -TERM $$PID");
+    assert_eq!(api["metadata"]["description"], "the api");
+    assert!(p.get("off").is_none());
+    for w in [
+        "log_location:",
+        "processes.off:",
+        "processes.db.probe.success_threshold:",
+        "processes.api.is_daemon:",
+        "processes.api.depends_on.ghost:",
+        "processes.api.availability.backoff_seconds:",
+    ] {
+        assert!(has(&warnings, w), "no warning for {w}: {warnings:?}");
+    }
+}
+
+#[test]
+fn importing_a_file_of_the_wrong_kind_is_a_usage_error() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let fx = fixture("Procfile");
+    let out = s.ctmux(&["--json", "import", "tmuxp", fx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "usage");
+}
