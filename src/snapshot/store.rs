@@ -34,7 +34,6 @@ pub fn root() -> PathBuf {
 /// a temporary file beside it (mode 0600), fsync, rename, fsync of the directory. An empty
 /// document is refused, so a failed capture never replaces a good snapshot.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(std::io::Error::other("refusing to write an empty snapshot"));
     }
@@ -45,12 +44,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
+        let mut f = new_private_file(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -62,12 +56,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Creates `path` for writing, 0600, failing if it exists or is a symlink: a temporary file
+/// that no one else can have planted or be writing.
+fn new_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
 /// Stores `text` as a new snapshot of `project`; returns its entry. The file appears whole
 /// under a name no other save took: it is written and synced under a temporary name, then
 /// hard-linked to its final name, which fails rather than replaces when a concurrent save (in
 /// the same millisecond) took that name first — then the next free name is tried.
 pub fn save(project: &str, text: &str) -> std::io::Result<Entry> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    use std::os::unix::fs::DirBuilderExt as _;
     if text.trim().is_empty() {
         return Err(std::io::Error::other("refusing to store an empty snapshot"));
     }
@@ -75,12 +76,7 @@ pub fn save(project: &str, text: &str) -> std::io::Result<Entry> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S-%3f").to_string();
     let tmp = dir.join(format!(".{stamp}.{}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+    let mut f = new_private_file(&tmp)?;
     let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
