@@ -46,10 +46,6 @@ pub const GC_LOGS_KEYS: &[&str] = &["max_age", "max_size"];
 /// Keys of `snapshots`.
 pub const SNAPSHOTS_KEYS: &[&str] = &["interval", "keep"];
 
-/// Keys that are planned but not built: rejected as "not supported yet" rather than accepted and
-/// ignored, as (where, key) with `where` as `Reader::fields` names the map.
-pub const NOT_SUPPORTED: &[(&str, &str)] = &[("gc", "ttl"), ("gc", "snapshots_keep")];
-
 /// What a level passes down to the levels inside it.
 #[derive(Clone)]
 pub struct Inherited {

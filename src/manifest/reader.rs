@@ -99,16 +99,6 @@ impl<'s> Reader<'s> {
                 kept.push((key, value));
             } else if what == "the manifest" && key.name.starts_with("x-") {
                 // Compose-style extension fields: a place for YAML anchors.
-            } else if super::lower::NOT_SUPPORTED.contains(&(what, key.name.as_str())) {
-                self.problem(
-                    Problem::new(
-                        "not_supported",
-                        key.span.clone(),
-                        format!("`{what}.{}` is not supported yet", key.name),
-                        "not supported yet",
-                    )
-                    .help(format!("remove it; {what} accepts: {}", allowed.join(", "))),
-                );
             } else {
                 let help = super::spellings::hint(&key.name, allowed)
                     .or_else(|| suggest::hint(&key.name, allowed.iter().copied()))

@@ -27,6 +27,13 @@ pub fn hint(key: &str, allowed: &[&str]) -> Option<String> {
              (e.g. `command: docker run …` to run a container in a pane)"
         ));
     }
+    // The design's first names for two GC settings, built under other names.
+    if key == "ttl" && allowed.contains(&"exited") {
+        return Some("did you mean `exited`? (`gc.exited: 10m` removes a pane whose process exited that long ago; `gc.idle` idle sessions)".into());
+    }
+    if key == "snapshots_keep" && allowed.contains(&"exited") {
+        return Some("snapshots are kept by `snapshots: { keep: 20 }` at the top of the manifest".into());
+    }
     // `command:` (or tmuxp's `shell_command:`) right under a session or window.
     if matches!(key, "command" | "shell_command") && allowed.contains(&"panes") && !allowed.contains(&"command") {
         return Some(
@@ -57,5 +64,7 @@ mod tests {
         assert_eq!(hint("command", pane::PANE_KEYS), None);
         assert!(hint("image", pane::PANE_KEYS).unwrap().starts_with("ctmux runs commands, not containers"));
         assert_eq!(hint("comand", pane::PANE_KEYS), None);
+        assert!(hint("ttl", lower::GC_KEYS).unwrap().contains("`exited`"));
+        assert!(hint("snapshots_keep", lower::GC_KEYS).unwrap().contains("`snapshots: { keep: 20 }`"));
     }
 }
