@@ -102,7 +102,21 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        let pid = Command::new("tmux")
+            .args(["-L", &self.name, "display-message", "-p", "#{pid}"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<i32>().ok());
         let _ = Command::new("tmux").arg("-L").arg(&self.name).arg("kill-server").output();
+        // tmux 3.3a's server waits for its clients to go before it exits: a client that stopped
+        // reading (a test's stalled control client) would keep it alive for good. Ours goes.
+        if let Some(pid) = pid.filter(|p| *p > 1) {
+            let gone = || !Path::new(&format!("/proc/{pid}")).exists();
+            if !eventually(Duration::from_secs(2), gone) {
+                // SAFETY: kill(2) on the server this fixture started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
         // tmux leaves the socket file behind when its server exits; remove ours.
         let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
         // SAFETY: getuid(2) cannot fail and touches no memory.

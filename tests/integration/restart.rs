@@ -2,6 +2,7 @@
 //! `respawn-pane` when a control client attached to the pane's session is behind on the pane's
 //! output (see docs/architecture.md). The daemon's control clients are attached throughout.
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -110,11 +111,13 @@ fn restart_survives_a_control_client_that_is_behind_on_the_pane() {
     let s = Server::new(CHATTY);
     s.expect(&["up", "--no-daemon"], 0);
     let pid = server_pid(&s);
+    // In a process group of its own, so the whole pipeline (the client too) goes at the end.
     let mut lagging = Command::new("sh")
         .arg("-c")
         .arg(format!("sleep 30 | tmux -L {} -C attach -t s 2>/dev/null | sleep 30", s.name))
         .env_remove("TMUX")
         .stdout(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("control client");
     assert!(eventually(Duration::from_secs(5), || {
@@ -128,6 +131,7 @@ fn restart_survives_a_control_client_that_is_behind_on_the_pane() {
         std::thread::sleep(Duration::from_millis(700));
         assert_eq!(server_pid(&s), pid, "the tmux server died after a restart");
     }
-    let _ = lagging.kill();
+    // SAFETY: kill(2) on the process group of the pipeline we spawned.
+    unsafe { libc::kill(-(lagging.id() as i32), libc::SIGKILL) };
     let _ = lagging.wait();
 }
