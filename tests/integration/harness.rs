@@ -108,14 +108,21 @@ impl Drop for Server {
             .ok()
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<i32>().ok());
         let _ = Command::new("tmux").arg("-L").arg(&self.name).arg("kill-server").output();
-        // tmux 3.3a's server waits for its clients to go before it exits: a client that stopped
-        // reading (a test's stalled control client) would keep it alive for good. Ours goes.
+        // tmux 3.3a's server waits for its clients to go before it exits (1-2 s with a daemon
+        // attached): a client that stopped reading (a test's stalled control client) would keep it
+        // alive for good. A watcher that does not hold the test up SIGKILLs it if it is still
+        // there after 5 s — only if that pid is still this server (its argv names our socket).
         if let Some(pid) = pid.filter(|p| *p > 1) {
-            let gone = || !Path::new(&format!("/proc/{pid}")).exists();
-            if !eventually(Duration::from_secs(2), gone) {
-                // SAFETY: kill(2) on the server this fixture started.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+            let script = format!(
+                "sleep 5; tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null | grep -q -- '-L {} ' && kill -9 {pid}",
+                self.name
+            );
+            let _ = Command::new("sh")
+                .args(["-c", &script])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn();
         }
         // tmux leaves the socket file behind when its server exits; remove ours.
         let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
