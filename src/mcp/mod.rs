@@ -476,13 +476,7 @@ impl Server {
                 if let Some(n) = p.name {
                     a.extend(["--name".into(), n]);
                 }
-                if let Some(c) = p.cwd {
-                    a.extend(["--cwd".into(), c]);
-                }
-                if let Some(c) = p.command {
-                    a.push("--".into());
-                    a.extend(c.words());
-                }
+                push_cwd_and_command(&mut a, p.cwd, p.command);
                 self.doc(&a, ctx).await
             }
             "pane_kill" => {
@@ -500,13 +494,7 @@ impl Server {
             "session_new" => {
                 let p: tools::SessionNewParams = parse(args)?;
                 let mut a = vec!["session".to_string(), "new".into(), p.name];
-                if let Some(c) = p.cwd {
-                    a.extend(["--cwd".into(), c]);
-                }
-                if let Some(c) = p.command {
-                    a.push("--".into());
-                    a.extend(c.words());
-                }
+                push_cwd_and_command(&mut a, p.cwd, p.command);
                 self.doc(&a, ctx).await
             }
             "session_ls" => {
@@ -712,4 +700,15 @@ pub fn config(
         None => None,
     };
     Ok(Config { exe, file, socket_flags, tmux_flags, read_only, max_bytes })
+}
+
+/// `--cwd DIR` and `-- COMMAND…` for the verbs that create a pane (`pane new`, `session new`).
+fn push_cwd_and_command(args: &mut Vec<String>, cwd: Option<String>, command: Option<tools::CommandLine>) {
+    if let Some(c) = cwd {
+        args.extend(["--cwd".into(), c]);
+    }
+    if let Some(c) = command {
+        args.push("--".into());
+        args.extend(c.words());
+    }
 }

@@ -2,7 +2,7 @@
 //! pane's terminal (tmux's `#{pane_current_command}` is only the program's name, which is how
 //! `tmux freeze`-style tools lose `python3 -m http.server 8000`).
 
-use std::fs;
+use crate::process::cmdline;
 
 /// Programs that are shells: a pane whose foreground process is its own shell is idle.
 const SHELLS: [&str; 13] =
@@ -22,14 +22,6 @@ pub enum Running {
     },
     /// `/proc` could not tell (the process is gone or not readable).
     Unknown,
-}
-
-/// The argv of `pid`, from `/proc/PID/cmdline`.
-pub fn cmdline(pid: u32) -> Option<Vec<String>> {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let argv: Vec<String> =
-        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-    (!argv.is_empty()).then_some(argv)
 }
 
 /// Whether `argv0` names a shell (`-bash` for a login shell, `/bin/zsh`, or `default_shell`).

@@ -226,25 +226,33 @@ fn exec_that_exits_the_shell_or_never_completes_ends_with_an_error_not_a_hang() 
     assert!(left.iter().all(|f| f.ends_with(".lock")), "temp files left: {left:?}");
 }
 
+/// Whether pane `work` has a pipe (`1`) or not (`0`).
+fn pipe_of_work(s: &Server) -> String {
+    s.tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"]).trim().to_string()
+}
+
+/// `pane exec work --wait -- TEXT` running in the background, once it reads the pane's output.
+fn exec_reading(s: &Server, text: &str) -> std::process::Child {
+    let child = s
+        .cmd(&["pane", "exec", "work", "--wait", "--timeout", "30s", "--", text])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || pipe_of_work(s) == "1"));
+    child
+}
+
 #[test]
 fn killed_exec_leaves_no_pipe_or_temp_file_behind() {
     let s = with_shell();
-    let mut child = s
-        .cmd(&["pane", "exec", "work", "--wait", "--timeout", "30s", "--", "sleep 1; echo done-$((6*7))"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(eventually(Duration::from_secs(10), || s
-        .tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"])
-        .trim()
-        == "1"));
+    let mut child = exec_reading(&s, "sleep 1; echo done-$((6*7))");
     // SAFETY: kill(2) on the child we spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     assert!(eventually(Duration::from_secs(10), || s.tmux(&["capture-pane", "-p", "-t", "work"]).contains("done-42")));
     assert!(
-        eventually(Duration::from_secs(10), || s.tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"]).trim()
-            == "0"),
+        eventually(Duration::from_secs(10), || pipe_of_work(&s) == "0"),
         "the pane's pipe outlived the killed exec"
     );
     let exec_dir = s.state.path().join("ctmux/exec");
@@ -259,21 +267,12 @@ fn killed_exec_leaves_no_pipe_or_temp_file_behind() {
 #[test]
 fn interrupted_exec_closes_its_pipe_and_exits_130() {
     let s = with_shell();
-    let child = s
-        .cmd(&["pane", "exec", "work", "--wait", "--timeout", "30s", "--", "sleep 2; echo late"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(eventually(Duration::from_secs(10), || s
-        .tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"])
-        .trim()
-        == "1"));
+    let child = exec_reading(&s, "sleep 2; echo late");
     // SAFETY: kill(2) on the child we spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(s.tmux(&["display-message", "-p", "-t", "work", "#{pane_pipe}"]).trim(), "0", "pipe left open");
+    assert_eq!(pipe_of_work(&s), "0", "pipe left open");
 }
 
 #[test]
