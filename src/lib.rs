@@ -18,6 +18,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod process;
 pub mod reconcile;
+pub mod sink;
 pub mod snapshot;
 pub mod state;
 pub mod store;

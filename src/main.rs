@@ -1,5 +1,10 @@
 //! The `ctmux` binary: parse arguments, run, exit with the code the run decided.
 
 fn main() {
-    std::process::exit(ctmux::cli::run(std::env::args_os()).code());
+    // `ctmux __sink …`: the log sink, when no `ctmux-sink` binary sits beside this one.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if ctmux::sink::requested(&args) {
+        std::process::exit(ctmux::sink::main(&args[2..]));
+    }
+    std::process::exit(ctmux::cli::run(args).code());
 }

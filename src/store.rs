@@ -64,6 +64,15 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE groups;
     ALTER TABLE groups_by_server RENAME TO groups;
 ",
+    // How far the daemon has processed each pane log (by path, which names the tmux server):
+    // a restarted daemon resumes there, so no line is acted on twice or skipped.
+    "
+    CREATE TABLE log_offsets (
+        path TEXT PRIMARY KEY,
+        inode INTEGER NOT NULL,
+        offset INTEGER NOT NULL
+    );
+",
 ];
 
 /// Why the store could not be used.
@@ -506,6 +515,36 @@ impl Store {
         }
         .map(|_| ())
         .map_err(|e| self.sql(e))
+    }
+
+    /// Where the daemon stopped processing the pane log at `path`: (inode, byte offset).
+    pub fn log_offset(&self, path: &str) -> Result<Option<(u64, u64)>, StoreError> {
+        self.conn
+            .query_row("SELECT inode, offset FROM log_offsets WHERE path = ?1", params![path], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records processed positions (path, inode, offset) in one transaction.
+    pub fn set_log_offsets(&self, positions: &[(String, u64, u64)]) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.sql(e))?;
+        for (path, inode, offset) in positions {
+            tx.execute(
+                "INSERT INTO log_offsets (path, inode, offset) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (path) DO UPDATE SET inode = excluded.inode, offset = excluded.offset",
+                params![path, *inode as i64, *offset as i64],
+            )
+            .map_err(|e| self.sql(e))?;
+        }
+        tx.commit().map_err(|e| self.sql(e))
+    }
+
+    /// Forgets the positions of logs under `dir` (their files were removed).
+    pub fn forget_log_offsets(&self, dir: &str) -> Result<usize, StoreError> {
+        let prefix = format!("{}/%", dir.trim_end_matches('/'));
+        self.conn.execute("DELETE FROM log_offsets WHERE path LIKE ?1", params![prefix]).map_err(|e| self.sql(e))
     }
 
     /// One group's members on tmux server `server`, if it exists.

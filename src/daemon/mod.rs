@@ -1,20 +1,22 @@
-//! The daemon: one per tmux server, pushed every event — output through one control-mode client
-//! per session with managed panes, exits through a pidfd per pane process — never polling.
+//! The daemon: one per tmux server, pushed every event — managed panes' output through inotify
+//! on the logs their sinks write ([`follow`]), exits through a pidfd per pane process and
+//! tmux's `pane-died` hook, layout changes through tmux hooks — never polling.
 //!
-//! It writes every managed pane's output to `logs/<project>/<session>/<pane>.log` (each line
-//! prefixed with its arrival time in milliseconds and a tab), runs the manifest's `on:` rules,
-//! and restarts panes by their `restart:` policy with exponential backoff. Tasks feed one loop
-//! that owns all state, so nothing is shared or locked. It exits when its tmux server is gone.
+//! Each managed pane's output is logged by its own sink process (`pipe-pane`, see
+//! [`crate::sink`]), which outlives the daemon; the daemon reads the logs to run the manifest's
+//! `on:` rules, `ready_when`/`log` health and `pane.output` subscriptions, and restarts panes by
+//! their `restart:` policy with exponential backoff. Tasks feed one loop that owns all state, so
+//! nothing is shared or locked. It exits when its tmux server is gone.
 //!
 //! Every event goes to the state store (`ctmux events`), the daemon's log, live followers and
-//! runtime subscriptions ([`events`]). Health checks run on their own timers; `ready_when`
-//! is matched on output. After a restart the daemon resumes each pane's log where the last
-//! one stopped ([`backlog`]).
+//! runtime subscriptions ([`events`]). Health checks run on their own timers. After a restart
+//! the daemon resumes each pane's log at the offset the last one recorded: no line is acted on
+//! twice, none skipped.
 
 mod autosave;
-pub mod backlog;
 pub mod client;
 pub mod events;
+mod follow;
 pub mod gc;
 pub mod logfile;
 pub mod paths;
@@ -25,7 +27,7 @@ pub mod sampling;
 mod state;
 mod unmanaged;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,18 +57,14 @@ enum Msg {
     RestartDue(String, u32),
     /// A `restart` rule stopped the pane's process (this pid): respawn it once its exit is seen.
     RestartRequested(String, u32),
-    /// Write the marks gathered since the last flush (one tmux call, off the loop).
-    FlushMarks,
+    /// Pane logs grew ([`follow`]).
+    Logs,
+    /// Time to save the log offsets processed since the last save.
+    SaveOffsets,
     /// Time to sample resource use and check limits (then schedule the next tick).
     Sample,
     /// Sample once more, off the regular ticks (a CPU rate needs a second look).
     SampleOnce,
-    /// What a pane printed before the control client attached: rows above the cursor, the
-    /// cursor row (a partial line), captured in order with the output stream, and whether
-    /// tmux's history is at its limit.
-    Backfill(String, Vec<String>, String, bool, bool),
-    /// Every row above this absolute row of the pane has been received: mark the log.
-    Mark(String, usize),
     /// Panes, windows or sessions came or went.
     Changed,
     ProbeDue(String, u64),
@@ -104,9 +102,14 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
     }
     let server = socket.key();
+    let logs = paths::server_logs(&socket);
     let tmux = Arc::new(Tmux::new(socket));
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     spawn_listener(listener, tx.clone());
+    let wake = tx.clone();
+    let follow = follow::Follow::new(&logs, move || {
+        let _ = wake.send(Msg::Logs);
+    });
     let mut daemon = Daemon {
         tmux,
         tx,
@@ -118,12 +121,13 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         attaching: Vec::new(),
         changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         ignored: HashSet::new(),
-        marks: HashMap::new(),
+        follow,
+        save_queued: false,
+        force_look: false,
         sampler: crate::metrics::Sampler::new(),
         sampling: sampling::Sampling::default(),
         unmanaged: unmanaged::Unmanaged::default(),
         born: crate::reconcile::build::now_secs(),
-        watchers: HashMap::new(),
         pending_queued: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         runner: Arc::new(rules::Runner::new()),
         drops: HashMap::new(),
@@ -150,9 +154,13 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     }
     // tmux tells us when it has reaped a pane's process (and so knows its exit status).
     // A stale flag (a daemon killed between a ring and its reset) would silence the bell.
-    let hook = crate::tmux::Cmd::new("set-hook").args(["-g", &died_hook(), &ring(DIED, DIED_RUNG)]);
-    let reset = crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]);
-    if daemon.tmux.run(&[hook, reset]).await.is_ok() {
+    // The same bell rings when panes, windows or sessions come or go (no control client tells).
+    let mut hooks: Vec<crate::tmux::Cmd> = bell_hooks()
+        .into_iter()
+        .map(|h| crate::tmux::Cmd::new("set-hook").args(["-g", &h, &ring(DIED, DIED_RUNG)]))
+        .collect();
+    hooks.push(crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]));
+    if daemon.tmux.run(&hooks).await.is_ok() {
         watch_deaths(daemon.tmux.clone(), daemon.tx.clone());
     }
     let _ = daemon.tx.send(Msg::Sample);
@@ -185,8 +193,12 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 | Msg::Request(Request::Load { .. }, _)
         );
         let keep_going = match msg {
-            Msg::FlushMarks => {
-                daemon.flush_marks();
+            Msg::Logs => {
+                daemon.logs(false).await;
+                true
+            }
+            Msg::SaveOffsets => {
+                daemon.save_offsets();
                 true
             }
             Msg::SampleOnce => {
@@ -200,14 +212,6 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                     tokio::time::sleep(every).await;
                     let _ = tx.send(Msg::Sample);
                 });
-                true
-            }
-            Msg::Backfill(id, rows, partial, full, at_exit) => {
-                daemon.backfill(&id, rows, partial, full, at_exit).await;
-                true
-            }
-            Msg::Mark(id, row) => {
-                daemon.mark(&id, row).await;
                 true
             }
             Msg::Changed => {
@@ -249,16 +253,11 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             Msg::Exited(id, pid) => daemon.exited(&id, pid).await,
             Msg::Died | Msg::DiedLate => daemon.deaths().await,
             Msg::RestartRequested(id, pid) => {
-                let exited = daemon.panes.get_mut(&id).filter(|p| p.pid == pid).map(|p| {
+                let exited = daemon.panes.get_mut(&id).filter(|p| p.pid == pid).and_then(|p| {
                     p.restart_requested = p.watched.is_some();
-                    if !p.restart_requested && p.recapture_pending {
-                        // Exited, its last output not logged yet: restart after that.
-                        p.restart_after_capture = Some(Duration::ZERO);
-                        return None;
-                    }
                     (!p.restart_requested).then_some(p.pid)
                 });
-                if let Some(Some(pid)) = exited {
+                if let Some(pid) = exited {
                     daemon.restart(&id, pid).await;
                     daemon.refresh().await
                 } else {
@@ -271,14 +270,6 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
             }
             Msg::ClientGone(session) => {
                 daemon.sessions.remove(&session);
-                daemon.watchers.remove(&session);
-                // Restarts that waited for an exit capture through that client go ahead.
-                for p in daemon.panes.values_mut().filter(|p| p.session_id == session) {
-                    p.recapture_pending = false;
-                    if let Some(delay) = p.restart_after_capture.take() {
-                        schedule_restart(p.pane_id.clone(), p.pid, delay, daemon.tx.clone());
-                    }
-                }
                 daemon.refresh().await
             }
             Msg::RuleDropped(id, rule) => {
@@ -320,15 +311,11 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     }
     // No new clients from here on; the lock is held until we are done.
     let _ = std::fs::remove_file(&path);
-    let ids: Vec<String> = daemon.panes.keys().cloned().collect();
-    for id in ids {
-        if let Some(pane) = daemon.panes.get_mut(&id) {
-            pane.flush_log();
-        }
-        daemon.mark_now(&id).await;
-    }
-    let mut cmds = daemon.mark_commands();
-    cmds.push(crate::tmux::Cmd::new("set-hook").args(["-g", "-u", &died_hook()]));
+    // What the logs hold now is acted on, and where we stopped is saved.
+    daemon.logs(true).await;
+    daemon.save_offsets();
+    let mut cmds: Vec<crate::tmux::Cmd> =
+        bell_hooks().iter().map(|h| crate::tmux::Cmd::new("set-hook").args(["-g", "-u", h])).collect();
     cmds.push(crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]));
     let _ = daemon.tmux.run(&cmds).await;
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
@@ -396,8 +383,12 @@ struct Daemon {
     changed: Arc<std::sync::atomic::AtomicBool>,
     /// Unmanaged panes in watched sessions: their output is not ours.
     ignored: HashSet<String>,
-    /// `@ctmux-logged` marks waiting for [`Msg::FlushMarks`].
-    marks: HashMap<String, backlog::Mark>,
+    /// Managed panes' logs, read as they grow ([`follow`]).
+    follow: follow::Follow,
+    /// A [`Msg::SaveOffsets`] is queued.
+    save_queued: bool,
+    /// The next [`Msg::Logs`] reads every followed log (one was added).
+    force_look: bool,
     /// Resource use, between samples.
     sampler: crate::metrics::Sampler,
     /// What was sampled when ([`sampling`]).
@@ -406,8 +397,6 @@ struct Daemon {
     unmanaged: unmanaged::Unmanaged,
     /// When this daemon started, Unix seconds.
     born: u64,
-    /// Each session's control client task, by session id: panes to capture again (at exit).
-    watchers: HashMap<String, mpsc::UnboundedSender<String>>,
     /// A pass over waiting panes is queued ([`pending`]): another is not.
     pending_queued: Arc<std::sync::atomic::AtomicBool>,
     /// The bounds on rules' `run` actions.
@@ -517,8 +506,9 @@ impl Daemon {
         }
     }
 
-    /// Re-reads tmux: new sessions get a control client, new pane processes a pidfd watch and a
-    /// `pane.started` event. Returns false when the tmux server is gone (the daemon exits).
+    /// Re-reads tmux: new managed panes get their logs followed (and a sink when they have
+    /// none), new pane processes a pidfd watch and a `pane.started` event. Returns false when
+    /// the tmux server is gone (the daemon exits).
     async fn refresh(&mut self) -> bool {
         let live = match self.tmux.list(&[]).await {
             Ok((live, _)) => live,
@@ -544,7 +534,9 @@ impl Daemon {
             if !self.projects.contains_key(&lp.project) {
                 self.adopt(&lp.session).await;
             }
-            self.watch(&lp.session_id);
+            if !self.follow.has(&lp.pane_id) {
+                self.follow_log(lp);
+            }
             let spec = self.projects.get(&lp.project).and_then(|p| p.pane(&lp.address)).cloned();
             let known = self.panes.contains_key(&lp.pane_id);
             let pane = self.panes.entry(lp.pane_id.clone()).or_insert_with(|| PaneState::new(lp, spec.clone()));
@@ -614,16 +606,24 @@ impl Daemon {
         self.watch_subscribed(&live);
         self.track_unmanaged(&live);
         let gone: Vec<String> = self.panes.keys().filter(|id| !seen.contains(*id)).cloned().collect();
+        if unknown {
+            self.pipe_unpiped().await;
+        }
         for id in gone {
-            if let Some(mut p) = self.panes.remove(&id) {
-                p.flush();
+            if let Some(p) = self.panes.remove(&id) {
+                // Its last lines first.
+                self.log_lines(&id).await;
+                if let Some((path, inode, offset)) = self.follow.remove(&id) {
+                    self.save(&[(path, inode, offset)]);
+                }
                 self.events.emit("pane.removed", &p.project, &p.address, serde_json::json!({ "tmux_id": id }));
             }
         }
         true
     }
 
-    /// Attaches a control client to session `session_id` unless one is attached.
+    /// Attaches a control client to session `session_id` unless one is attached (only for
+    /// sessions a subscription watches: unmanaged panes' output and events).
     fn watch(&mut self, session_id: &str) {
         if self.sessions.contains(session_id) {
             return;
@@ -632,9 +632,7 @@ impl Daemon {
         let (ready, attached) = oneshot::channel();
         self.attaching.push(attached);
         let changed = self.changed.clone();
-        let (recapture, requests) = mpsc::unbounded_channel();
-        self.watchers.insert(session_id.to_string(), recapture);
-        let channels = Channels { tx: self.tx.clone(), ready, changed, requests };
+        let channels = Channels { tx: self.tx.clone(), ready, changed };
         watch_session(self.tmux.clone(), session_id.to_string(), channels);
     }
 
@@ -739,125 +737,6 @@ impl Daemon {
         }
     }
 
-    /// Logs what a pane printed before we watched it, once, resuming where an earlier daemon's
-    /// log stopped ([`backlog`]); rules run on those lines too, since no daemon saw them.
-    async fn backfill(&mut self, id: &str, mut rows: Vec<String>, partial: String, full: bool, at_exit: bool) {
-        let mark = match self.marks.get(id) {
-            Some(pending) => Some(*pending),
-            None => {
-                let query = crate::tmux::Cmd::query("show-options").args(["-p", "-v", "-t", id, "@ctmux-logged"]);
-                self.tmux.run(&[query]).await.ok().and_then(|v| backlog::Mark::parse(&v))
-            }
-        };
-        if at_exit {
-            // tmux's own "Pane is dead (status …)" line is not the process's output.
-            while rows.last().is_some_and(|r| r.trim().is_empty() || r.starts_with("Pane is dead (")) {
-                rows.pop();
-            }
-        }
-        let Some(pane) = self.panes.get_mut(id) else { return };
-        let Some(log) = pane.log_path() else { return };
-        let after = mark.and_then(|m| backlog::after_mark(&log, m));
-        let tail = if mark.is_some() || at_exit { backlog::tail(&log, 100) } else { Vec::new() };
-        let start = if at_exit {
-            // The screen shows only this process's output (a respawn clears it); line it up by
-            // content with what this process logged. Marks cannot be trusted here: tmux moved
-            // its cursor past the very lines it did not send us.
-            // Rows above where it started are an earlier process's (unless the history is at
-            // its limit: rows shifted since).
-            let base = if full { 0 } else { pane.process_row.min(rows.len()) };
-            let mine = backlog::after_mark(&log, pane.process_start).unwrap_or_default();
-            let mine = &mine[mine.len().saturating_sub(100)..];
-            base + match (mine.is_empty(), backlog::overlap(&rows[base..], mine)) {
-                (true, _) => 0,
-                (false, 0) => rows.len() - base, // cannot line up: better a missing line than a repeat
-                (false, j) => j,
-            }
-        } else {
-            backlog::resume_row(&rows, mark, after.as_deref(), &tail, full)
-        };
-        // The log's last line is no longer among the rows tmux kept (its history is at the
-        // limit): lines between it and the first kept row are gone. tmux does not count the rows
-        // it drops, so the event says that, not how many.
-        let gap = !at_exit && mark.is_some() && full && start == 0 && !tail.is_empty() && !rows.is_empty();
-        let (project, address) = (pane.project.clone(), pane.address.clone());
-        let mut lines = Vec::new();
-        for row in rows.iter().skip(start) {
-            lines.extend(pane.feed(format!("{row}\n").as_bytes()));
-        }
-        if !at_exit {
-            pane.seed(partial.as_bytes());
-        }
-        pane.flush_log();
-        let restart = if at_exit { pane.restart_after_capture.take() } else { None };
-        if at_exit {
-            pane.recapture_pending = false;
-        }
-        let pid = pane.pid;
-        if gap {
-            let data = serde_json::json!({ "lines": null, "kept_rows": rows.len() });
-            self.events.emit("log.gap", &project, &address, data);
-        }
-        self.marks.insert(id.to_string(), backlog::Mark::now(&log, rows.len()));
-        let flush = self.mark_commands();
-        let _ = self.tmux.run(&flush).await;
-        // Lines recovered at exit are logged, not acted on: the process is gone, and a rule
-        // that restarts on them could loop.
-        if !at_exit {
-            self.lines(id, lines).await;
-        }
-        if let Some(delay) = restart {
-            schedule_restart(id.to_string(), pid, delay, self.tx.clone());
-        }
-    }
-
-    /// Writes down that the log holds every line above pane row `row` (see [`backlog`]).
-    async fn mark(&mut self, id: &str, row: usize) {
-        let Some(pane) = self.panes.get_mut(id) else { return };
-        pane.flush_log();
-        pane.unmarked = false;
-        let Some(log) = pane.log_path() else { return };
-        // Gathered and written in one tmux call a moment later, in a task: the loop never
-        // waits on tmux for a mark (100 busy panes make 500 marks a second).
-        if self.marks.is_empty() {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let _ = tx.send(Msg::FlushMarks);
-            });
-        }
-        self.marks.insert(id.to_string(), backlog::Mark::now(&log, row));
-    }
-
-    /// The `set-option` commands for the gathered marks (taking them).
-    fn mark_commands(&mut self) -> Vec<crate::tmux::Cmd> {
-        self.marks
-            .drain()
-            .map(|(id, mark)| {
-                crate::tmux::Cmd::new("set-option").args(["-p", "-t", &id, "@ctmux-logged", &mark.render()])
-            })
-            .collect()
-    }
-
-    /// Writes the gathered marks. Two flushes may land out of order; an older mark only means
-    /// more lines after it, which a resuming daemon counts, so any mark stays correct.
-    fn flush_marks(&mut self) {
-        let cmds = self.mark_commands();
-        let tmux = self.tmux.clone();
-        tokio::spawn(async move {
-            let _ = tmux.run(&cmds).await;
-        });
-    }
-
-    /// Marks a pane's log at its current cursor row (at exit, or when the daemon stops).
-    async fn mark_now(&mut self, id: &str) {
-        let query = crate::tmux::Cmd::query("display-message").args(["-p", "-t", id, "#{history_size} #{cursor_y}"]);
-        let Ok(text) = self.tmux.run(&[query]).await else { return };
-        let mut n = text.split_whitespace().map(|x| x.parse::<usize>().unwrap_or(0));
-        let row = n.next().unwrap_or(0) + n.next().unwrap_or(0);
-        self.mark(id, row).await;
-    }
-
     /// Loads the manifest a session was built from (`@ctmux-manifest`), after a daemon restart.
     async fn adopt(&mut self, session: &str) {
         let cmd =
@@ -879,63 +758,157 @@ impl Daemon {
         }
     }
 
+    /// Output a control client pushed (sessions a subscription watches): unmanaged panes'
+    /// lines go to `pane.output` subscriptions; managed panes' output is read from their logs.
     async fn output(&mut self, id: &str, bytes: &[u8]) {
-        // A placeholder prints nothing (or one "waiting" line): output means `up` respawned it
-        // with the real command, whose pid we learn now, before any rule acts on it.
-        let stale = self.panes.get(id).is_some_and(|p| p.placeholder);
-        if stale || !self.panes.contains_key(id) && !self.ignored.contains(id) {
-            // A pane new in a watched session: tmux already tagged it (its tags are set in the
-            // command that created it), so one look makes it known before its first byte is lost.
+        if !self.panes.contains_key(id) && !self.ignored.contains(id) {
+            // A pane new in a watched session: one look tells whether it is managed.
             self.refresh().await;
         }
-        let Some(pane) = self.panes.get_mut(id) else {
+        if !self.panes.contains_key(id) {
             self.unmanaged_output(id, bytes);
-            return;
-        };
-        let lines = pane.feed(bytes);
-        pane.unmarked = true;
-        // Each chunk tmux pushes is on disk before the next is read: `ctmux logs` sees it now,
-        // and a line is logged before any action it triggers runs.
-        pane.flush_log();
-        self.lines(id, lines).await;
+        }
     }
 
-    /// Runs rules and `ready_when` on complete lines of pane `id`.
-    async fn lines(&mut self, id: &str, lines: Vec<String>) {
+    /// Starts following managed pane `lp`'s log: where the last daemon stopped, else from its
+    /// current process's start.
+    fn follow_log(&mut self, lp: &crate::tmux::LivePane) {
+        let Ok(path) = paths::pane_log(&self.tmux.socket, &lp.project, &lp.address) else { return };
+        let key = path.to_string_lossy().into_owned();
+        let saved = self.events.store.as_ref().and_then(|s| s.log_offset(&key).ok().flatten());
+        let from_ms = lp.started.map(|t| t * 1000);
+        self.follow.add(&lp.pane_id, path, saved, from_ms);
+        // Lines it logged before we looked (no inotify event for those).
+        let _ = self.tx.send(Msg::Logs);
+        self.force_look = true;
+    }
+
+    /// Pipes managed panes that have no sink (a stack brought up by an older ctmux, or a sink
+    /// that died) into one, so no managed pane goes unlogged.
+    async fn pipe_unpiped(&mut self) {
+        // Spaces, not control characters: tmux rewrites those for a client that is not UTF-8.
+        let format =
+            "#{pane_id} #{pane_pipe} #{pane_dead} #{?#{@ctmux-hash},#{@ctmux-hash},-} #{@ctmux-project} #{@ctmux-id}";
+        let query = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", format]);
+        let Ok(out) = self.tmux.run(&[query]).await else { return };
+        let cmds: Vec<crate::tmux::Cmd> = out
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.splitn(6, ' ').collect();
+                let [id, pipe, dead, hash, project, address] = f[..] else { return None };
+                let unpiped = pipe != "1" && dead != "1" && hash != "pending" && !project.is_empty();
+                (unpiped && !address.is_empty()).then(|| crate::tmux::pipe::pipe(id, project, address))
+            })
+            .collect();
+        if !cmds.is_empty() {
+            // One at a time: a pane that died meanwhile fails its own command only.
+            for cmd in cmds {
+                let _ = self.tmux.run(&[cmd]).await;
+            }
+        }
+    }
+
+    /// Reads the logs that grew (every followed log when `all`) and acts on their new lines.
+    async fn logs(&mut self, all: bool) {
+        let all = all || std::mem::take(&mut self.force_look);
+        for id in self.follow.changed(all) {
+            self.log_lines(&id).await;
+        }
+    }
+
+    /// Acts on pane `id`'s new log lines: rules, `ready_when`, `pane.output` events. The offset
+    /// past a line is saved before an action or event it triggers, so a daemon killed at any
+    /// point neither repeats nor skips one; other offsets are saved within [`follow::SAVE_EVERY`].
+    async fn log_lines(&mut self, id: &str) {
+        let read = self.follow.read(id);
+        if read.is_empty() || !self.panes.contains_key(id) {
+            if let (false, Some(last)) = (read.is_empty(), read.last()) {
+                self.follow.processed(id, last.inode, last.end);
+                self.queue_save();
+            }
+            return;
+        }
+        let mut lines = Vec::with_capacity(read.len());
+        for line in &read {
+            let text = crate::ansi::strip(&String::from_utf8_lossy(&line.raw));
+            let Some(pane) = self.panes.get_mut(id) else { return };
+            let ready = pane.ready_pattern().is_some_and(|re| re.is_match(&text))
+                && pane.health.as_ref().is_some_and(|h| h.state != crate::reconcile::health::State::Healthy);
+            let fired = pane.rules_for(&text);
+            if !fired.is_empty()
+                && let Some(position) = self.follow.processed(id, line.inode, line.end)
+            {
+                self.save(&[position]);
+            }
+            self.fire(id, &text, fired);
+            if ready {
+                self.set_health(id, crate::reconcile::health::State::Healthy, None).await;
+            }
+            lines.push(text);
+        }
+        if let Some(last) = read.last()
+            && let Some(position) = self.follow.processed(id, last.inode, last.end)
+        {
+            if self.events.subscriptions().iter().any(|s| s.event == "pane.output") {
+                self.save(&[position]);
+            } else {
+                self.queue_save();
+            }
+        }
         if let Some(pane) = self.panes.get(id) {
             let (project, address) = (pane.project.clone(), pane.address.clone());
             self.output_events(id, &project, &address, &lines);
         }
-        for line in lines {
-            let Some(pane) = self.panes.get_mut(id) else { return };
-            let ready = pane.ready_pattern().is_some_and(|re| re.is_match(&line))
-                && pane.health.as_ref().is_some_and(|h| h.state != crate::reconcile::health::State::Healthy);
-            for (rule, groups) in pane.rules_for(&line) {
-                let names: serde_json::Map<String, serde_json::Value> =
-                    groups.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-                // A matched line can be 1 MiB: the event keeps its first 4 KiB.
-                let (text, cut) = rules::cut(&line, 4096);
-                let mut data = serde_json::json!({ "rule": rule.pattern.source, "text": text, "groups": names });
-                if cut {
-                    data["truncated"] = serde_json::Value::Bool(true);
-                }
-                self.events.emit("pattern.matched", &pane.project, &pane.address, data);
-                let tx = self.tx.clone();
-                rules::act(
-                    self.tmux.clone(),
-                    &self.runner,
-                    pane,
-                    &rule.pattern.source,
-                    &rule.action,
-                    &line,
-                    &groups,
-                    tx,
-                );
+    }
+
+    /// Records and runs the rules that fired on `line` of pane `id`.
+    fn fire(&mut self, id: &str, line: &str, fired: Vec<(crate::manifest::model::Rule, Vec<(String, String)>)>) {
+        let Some(pane) = self.panes.get_mut(id) else { return };
+        for (rule, groups) in fired {
+            let names: serde_json::Map<String, serde_json::Value> =
+                groups.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+            // A matched line can be 1 MiB: the event keeps its first 4 KiB.
+            let (text, cut) = rules::cut(line, 4096);
+            let mut data = serde_json::json!({ "rule": rule.pattern.source, "text": text, "groups": names });
+            if cut {
+                data["truncated"] = serde_json::Value::Bool(true);
             }
-            if ready {
-                self.set_health(id, crate::reconcile::health::State::Healthy, None).await;
-            }
+            self.events.emit("pattern.matched", &pane.project, &pane.address, data);
+            let tx = self.tx.clone();
+            rules::act(self.tmux.clone(), &self.runner, pane, &rule.pattern.source, &rule.action, line, &groups, tx);
         }
+    }
+
+    /// Saves log positions now (in one transaction).
+    fn save(&mut self, positions: &[(std::path::PathBuf, u64, u64)]) {
+        let rows: Vec<(String, u64, u64)> =
+            positions.iter().map(|(p, i, o)| (p.to_string_lossy().into_owned(), *i, *o)).collect();
+        if let Some(store) = &self.events.store
+            && let Err(e) = store.set_log_offsets(&rows)
+        {
+            eprintln!("ctmux daemon: saving log offsets: {e}");
+        }
+    }
+
+    /// Saves every position not saved yet.
+    fn save_offsets(&mut self) {
+        self.save_queued = false;
+        let positions = self.follow.unsaved();
+        if !positions.is_empty() {
+            self.save(&positions);
+        }
+    }
+
+    /// Schedules a [`Msg::SaveOffsets`] unless one is queued.
+    fn queue_save(&mut self) {
+        if std::mem::replace(&mut self.save_queued, true) {
+            return;
+        }
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(follow::SAVE_EVERY).await;
+            let _ = tx.send(Msg::SaveOffsets);
+        });
     }
 
     /// The kernel says process `pid` of pane `id` exited. tmux reaps it a moment later; its
@@ -1002,27 +975,13 @@ impl Daemon {
         if let Some(pane) = self.panes.get_mut(id) {
             pane.exit_pending = None;
         }
-        let Some(pane) = self.panes.get_mut(id).filter(|p| p.pid == pid) else { return self.refresh().await };
-        pane.flush();
-        pane.watched = None;
-        let mut recapturing = false;
-        if status.is_some() {
-            // tmux 3.3a drops output it had queued for control clients when the process exits
-            // (`control_write_pending` discards the blocks of a pane whose fd is closed): the
-            // last lines, often the reason, may never reach us. Capture the pane through its
-            // session's client, so the capture lands after every byte that did reach us, and
-            // log what is missing (see `backfill`); a restart waits for that.
-            if let Some(watcher) = self.watchers.get(&pane.session_id) {
-                recapturing = watcher.send(id.to_string()).is_ok();
-                pane.recapture_pending = recapturing;
-            }
-        } else if let Some(log) = pane.log_path().filter(|_| !pane.placeholder) {
-            // Replaced (`respawn-pane -k`): the new process starts on a cleared screen. (A
-            // placeholder printed nothing: its log position is already the new process's.)
-            pane.process_start = backlog::Mark::now(&log, 0);
-            self.marks.insert(id.to_string(), pane.process_start);
+        if self.panes.get(id).is_none_or(|p| p.pid != pid) {
+            return self.refresh().await;
         }
+        // Its last lines are acted on before its exit is told (as far as its sink wrote them).
+        self.log_lines(id).await;
         let Some(pane) = self.panes.get_mut(id) else { return true };
+        pane.watched = None;
         pane.generation += 1;
         if pane.placeholder {
             return self.refresh().await;
@@ -1036,11 +995,7 @@ impl Daemon {
         }
         let requested = std::mem::take(&mut pane.restart_requested) && state != "stopped";
         if let Some(delay) = if requested { Some(Duration::ZERO) } else { pane.restart_delay(exit_status, &state) } {
-            if recapturing {
-                pane.restart_after_capture = Some(delay);
-            } else {
-                schedule_restart(id.to_string(), pid, delay, self.tx.clone());
-            }
+            schedule_restart(id.to_string(), pid, delay, self.tx.clone());
         }
         true
     }
@@ -1050,7 +1005,6 @@ impl Daemon {
         if pane.pid != pid || pane.watched.is_some() {
             return;
         }
-        pane.flush_log();
         let Some(project) = self.projects.get(&pane.project) else { return };
         let Some(spec) = project.pane(&pane.address) else { return };
         pane.restarts += 1;
@@ -1062,16 +1016,7 @@ impl Daemon {
             "@ctmux-restarts",
             &pane.restarts.to_string(),
         ]));
-        // The new process starts on a cleared screen, below the history the old one left (tmux
-        // keeps it), after what is logged now.
-        cmds.push(crate::tmux::Cmd::query("display-message").args(["-p", "-t", id, "#{history_size}"]));
         let out = self.tmux.run(&cmds).await;
-        let row = out.as_deref().ok().and_then(|o| o.lines().last()?.trim().parse().ok()).unwrap_or(0);
-        pane.process_row = row;
-        if let Some(log) = pane.log_path() {
-            pane.process_start = backlog::Mark::now(&log, row);
-            self.marks.insert(id.to_string(), pane.process_start);
-        }
         if out.is_ok() {
             let data = serde_json::json!({ "restarts": pane.restarts });
             self.events.emit("pane.restarted", &pane.project, &pane.address, data);
@@ -1110,9 +1055,22 @@ fn ring(channel: &str, flag: &str) -> String {
     format!("if-shell -F \"#{{{flag}}}\" \"\" \"set-option -g {flag} 1 ; wait-for -S {channel}\"")
 }
 
-/// The daemon's `pane-died` hook, at its own index.
-fn died_hook() -> String {
-    format!("pane-died[{}]", crate::tmux::REAPED_HOOK)
+/// The daemon's hooks, at its own index: `pane-died` (an exit to finish), and the commands
+/// that make panes, windows or sessions come or go (a look at tmux is due).
+fn bell_hooks() -> Vec<String> {
+    [
+        "pane-died",
+        "after-new-session",
+        "after-new-window",
+        "after-split-window",
+        "after-respawn-pane",
+        "after-kill-pane",
+        "after-kill-window",
+        "session-closed",
+    ]
+    .iter()
+    .map(|h| format!("{h}[{}]", crate::tmux::REAPED_HOOK))
+    .collect()
 }
 
 /// Sends [`Msg::Died`] each time the `pane-died` hook rings [`DIED`]. The bell is re-armed
@@ -1122,7 +1080,10 @@ fn watch_deaths(tmux: Arc<Tmux>, tx: mpsc::UnboundedSender<Msg>) {
         let rearm = crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]);
         // A failed wait: the server is gone (the daemon ends by then).
         while tmux.wait_for(DIED).await {
-            if tmux.run(std::slice::from_ref(&rearm)).await.is_err() || tx.send(Msg::Died).is_err() {
+            if tmux.run(std::slice::from_ref(&rearm)).await.is_err()
+                || tx.send(Msg::Died).is_err()
+                || tx.send(Msg::Changed).is_err()
+            {
                 return;
             }
         }
@@ -1145,134 +1106,34 @@ fn schedule_probe(id: String, generation: u64, delay: Duration, tx: mpsc::Unboun
     });
 }
 
-/// A control client for one session, forwarding its panes' output to the loop. Each pane's
-/// earlier output is captured through the same client, so tmux places the capture within the
-/// output stream: output before its reply is in the capture, output after it is new. A pane
-/// that printed is marked ([`Msg::Mark`]) a moment after its output pauses (at most every
-/// [`MARK_EVERY`] while it goes on), the same way: a position query whose reply follows the
-/// output it covers.
 /// What a session watcher talks through.
 struct Channels {
     /// To the loop.
     tx: mpsc::UnboundedSender<Msg>,
-    /// Fired once attached and the first captures are asked for.
+    /// Fired once attached.
     ready: oneshot::Sender<()>,
     /// Set while a [`Msg::Changed`] is queued.
     changed: Arc<std::sync::atomic::AtomicBool>,
-    /// Panes to capture again (they exited).
-    requests: mpsc::UnboundedReceiver<String>,
 }
 
+/// A control client for one session a subscription watches, forwarding its panes' output
+/// (for unmanaged panes' `pane.output` events) and layout changes to the loop.
 fn watch_session(tmux: Arc<Tmux>, session: String, channels: Channels) {
-    let Channels { tx, ready, changed, mut requests } = channels;
+    let Channels { tx, ready, changed } = channels;
     tokio::spawn(async move {
         let Ok(mut control) = Control::attach_ready(&tmux, &session).await else {
             let _ = tx.send(Msg::ClientGone(session));
             return;
         };
-        let ids: Vec<String> = match tmux.list(&[]).await {
-            Ok((live, _)) => live
-                .panes
-                .iter()
-                .filter(|p| p.session_id == session && !p.address.is_empty())
-                .map(|p| p.pane_id.clone())
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        let uncaptured = ids.iter().cloned().collect();
-        let mut watch = Watch { expect: VecDeque::new(), uncaptured, held: Vec::new() };
-        let mut line = Vec::new();
-        for id in &ids {
-            line.push(format!("display-message -p -t {id} '{POSITION}' ; capture-pane -p -t {id} -S -"));
-            watch.expect.push_back(Expect::Position);
-            watch.expect.push_back(Expect::Capture(id.clone()));
-        }
-        if !line.is_empty() && control.send(&[&line.join(" ; ")]).await.is_err() {
-            let _ = tx.send(Msg::ClientGone(session));
-            return;
-        }
         let _ = ready.send(());
-        let mut position = String::new();
-        let mut dirty: HashSet<String> = HashSet::new();
-        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
-            let event = tokio::select! {
-                event = control.next() => event,
-                Some(id) = requests.recv() => {
-                    let line = format!("display-message -p -t {id} '{POSITION}' ; capture-pane -p -t {id} -S -");
-                    watch.expect.push_back(Expect::Position);
-                    watch.expect.push_back(Expect::Recapture(id));
-                    if control.send(&[&line]).await.is_err() {
-                        let _ = tx.send(Msg::ClientGone(session));
-                        return;
-                    }
-                    continue;
-                }
-                _ = sleep_until(deadline) => {
-                    deadline = None;
-                    let queries: Vec<String> = dirty.drain().map(|id| {
-                        let q = format!("display-message -p -t {id} '{POSITION}'");
-                        watch.expect.push_back(Expect::Mark(id));
-                        q
-                    }).collect();
-                    if !queries.is_empty() && control.send(&[&queries.join(" ; ")]).await.is_err() {
-                        let _ = tx.send(Msg::ClientGone(session));
-                        return;
-                    }
-                    continue;
-                }
-            };
-            match event {
+            match control.next().await {
                 Event::Output(id, bytes) => {
-                    if watch.capturing() {
-                        // A pane whose capture has not answered yet: this output is in it.
-                        // Any other pane (captured already, or new since the attach): new
-                        // output, held to keep the order.
-                        if !watch.uncaptured.contains(&id) {
-                            watch.held.push((id, bytes));
-                        }
-                        continue;
-                    }
-                    dirty.insert(id.clone());
-                    deadline.get_or_insert_with(|| tokio::time::Instant::now() + MARK_EVERY);
                     if tx.send(Msg::Output(id, bytes)).is_err() {
                         return;
                     }
                 }
-                Event::Reply(body) => {
-                    let text = String::from_utf8_lossy(&body).to_string();
-                    match watch.expect.pop_front() {
-                        Some(Expect::Position) => position = text,
-                        Some(Expect::Capture(id)) => {
-                            let (row, full) = parse_position(&position);
-                            let rows: Vec<String> = text.split('\n').map(str::to_string).collect();
-                            let partial = rows.get(row).cloned().unwrap_or_default();
-                            let above = rows.into_iter().take(row).collect();
-                            let _ = tx.send(Msg::Backfill(id.clone(), above, partial, full, false));
-                            watch.uncaptured.remove(&id);
-                            if !watch.capturing() {
-                                for (id, bytes) in watch.held.drain(..) {
-                                    dirty.insert(id.clone());
-                                    let _ = tx.send(Msg::Output(id, bytes));
-                                }
-                                if !dirty.is_empty() {
-                                    deadline = Some(tokio::time::Instant::now() + MARK_EVERY);
-                                }
-                            }
-                        }
-                        Some(Expect::Recapture(id)) => {
-                            let (row, full) = parse_position(&position);
-                            let rows: Vec<String> = text.split('\n').map(str::to_string).collect();
-                            let above = rows.into_iter().take(row).collect();
-                            let _ = tx.send(Msg::Backfill(id, above, String::new(), full, true));
-                        }
-                        Some(Expect::Mark(id)) => {
-                            let (row, _) = parse_position(&text);
-                            let _ = tx.send(Msg::Mark(id, row));
-                        }
-                        None => {}
-                    }
-                }
+                Event::Reply(_) => {}
                 Event::Changed => {
                     if !changed.swap(true, std::sync::atomic::Ordering::SeqCst) {
                         let _ = tx.send(Msg::Changed);
@@ -1285,50 +1146,6 @@ fn watch_session(tmux: Arc<Tmux>, session: String, channels: Channels) {
             }
         }
     });
-}
-
-/// How long output may go unmarked in `@ctmux-logged` (what a killed daemon may have to sort
-/// out again from tmux's history).
-const MARK_EVERY: Duration = Duration::from_millis(200);
-
-/// Where a pane's cursor is, absolutely, and whether its history is at the limit.
-const POSITION: &str = "#{history_size} #{cursor_y} #{history_limit}";
-
-fn parse_position(text: &str) -> (usize, bool) {
-    let n: Vec<usize> = text.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
-    let (size, y, limit) = (n.first().copied().unwrap_or(0), n.get(1).copied().unwrap_or(0), n.get(2).copied());
-    // tmux drops a tenth of a full history at a time: once it has been full, it stays above 90%.
-    (size + y, limit.is_some_and(|l| l > 0 && size >= l - l / 10))
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Replies a session's control client waits for, in order.
-enum Expect {
-    Position,
-    Capture(String),
-    /// A capture after the pane's process exited.
-    Recapture(String),
-    Mark(String),
-}
-
-struct Watch {
-    expect: VecDeque<Expect>,
-    /// Panes whose attach-time capture has not answered yet.
-    uncaptured: HashSet<String>,
-    held: Vec<(String, Vec<u8>)>,
-}
-
-impl Watch {
-    /// Still waiting for the first captures.
-    fn capturing(&self) -> bool {
-        self.expect.iter().any(|e| matches!(e, Expect::Capture(_)))
-    }
 }
 
 /// A pidfd watch: the kernel tells us when the pane's process exits.

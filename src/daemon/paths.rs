@@ -1,5 +1,6 @@
 //! Where a daemon lives: its socket under `$XDG_RUNTIME_DIR/ctmux/` (else `/tmp/ctmux-$UID/`,
-//! mode 0700), one per tmux server; its log and pane logs under the state directory.
+//! mode 0700), one per tmux server; its log and pane logs under the state directory (pane logs
+//! per tmux server: `logs/<server>/<project>/<session>/<pane>.log`).
 
 use std::path::PathBuf;
 
@@ -55,8 +56,58 @@ pub fn log_path(socket: &Socket) -> std::io::Result<PathBuf> {
     Ok(crate::state::subdir("daemon")?.join(format!("{}.log", socket.key())))
 }
 
-/// The output log of pane `address` of `project`.
-pub fn pane_log(project: &str, address: &str) -> std::io::Result<PathBuf> {
+/// The root of every pane log (`$STATE/logs`); below it one directory per tmux server.
+pub fn logs_root() -> PathBuf {
+    let root = crate::state::dir().join("logs");
+    // The sink runs in the tmux server's working directory.
+    std::path::absolute(&root).unwrap_or(root)
+}
+
+/// A pane's log below its server's directory: `project/session/pane.log`.
+pub fn log_rel(project: &str, address: &str) -> String {
     let (session, pane) = address.split_once('/').unwrap_or((address, address));
-    Ok(crate::state::subdir(&format!("logs/{project}/{session}"))?.join(format!("{pane}.log")))
+    format!("{project}/{session}/{pane}.log")
+}
+
+/// The socket path of `socket`'s server, as tmux names it (`#{socket_path}`): what names the
+/// server's log directory.
+pub fn socket_file(socket: &Socket) -> String {
+    let label_dir = || {
+        let base = std::env::var("TMUX_TMPDIR").ok().filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
+        // SAFETY: getuid(2) cannot fail and touches no memory.
+        let dir = PathBuf::from(format!("{base}/tmux-{}", unsafe { libc::getuid() }));
+        std::fs::canonicalize(&dir).unwrap_or(dir)
+    };
+    match socket {
+        Socket::Path(p) => p.display().to_string(),
+        Socket::Name(n) => label_dir().join(n).display().to_string(),
+        Socket::Default => std::env::var("TMUX")
+            .ok()
+            .and_then(|t| t.split(',').next().filter(|p| !p.is_empty()).map(str::to_string))
+            .unwrap_or_else(|| label_dir().join("default").display().to_string()),
+    }
+}
+
+/// The directory of `socket`'s server's pane logs (`logs/<server>/`).
+pub fn server_logs(socket: &Socket) -> PathBuf {
+    logs_root().join(crate::sink::server_name(&socket_file(socket)))
+}
+
+/// The output log of pane `address` of `project` on `socket`'s server (written by the pane's
+/// sink, [`crate::sink`]).
+pub fn pane_log(socket: &Socket, project: &str, address: &str) -> std::io::Result<PathBuf> {
+    Ok(server_logs(socket).join(log_rel(project, address)))
+}
+
+/// Pane logs rotate to `<pane>.log.1` past this size (`CTMUX_LOG_MAX`, e.g. `16MiB`, read by
+/// the ctmux that starts the pane's sink; default 64 MiB), so a pane keeps at most twice this.
+pub fn log_cap() -> u64 {
+    static CAP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("CTMUX_LOG_MAX")
+            .ok()
+            .and_then(|v| crate::units::parse_size(&v).ok())
+            .filter(|n| *n >= 4096)
+            .unwrap_or(crate::sink::DEFAULT_MAX)
+    })
 }

@@ -30,8 +30,7 @@ const FIELDS: [&str; 16] = [
     "#{session_activity}",
 ];
 
-/// A log file written within this long is treated as in use (a pane of the same project on
-/// another tmux server may write it; logs are per project, not per server).
+/// A log file written within this long is treated as in use (a sink may still be finishing it).
 pub const LOG_IN_USE_SECS: u64 = 3600;
 
 /// Reads the server behind `tmux` (keyed `server`) and the log files of `manifests`.
@@ -48,7 +47,7 @@ pub async fn observe(tmux: &Tmux, server: &str, manifests: &[Project], now: u64)
         Err(e) => return Err(e),
     };
     let mut world = parse(server, &text, manifests);
-    world.logs = logs(&world, manifests, now);
+    world.logs = logs(&crate::daemon::paths::server_logs(&tmux.socket), &world, manifests, now);
     Ok(world)
 }
 
@@ -103,14 +102,15 @@ pub fn parse(server: &str, text: &str, manifests: &[Project]) -> World {
     World { server: server.into(), sessions: sessions.into_values().collect(), logs: Vec::new() }
 }
 
-/// The log files of `manifests`' projects, `current` when a pane of this server writes them
-/// or they were written lately ([`LOG_IN_USE_SECS`]).
-fn logs(world: &World, manifests: &[Project], now: u64) -> Vec<LogFile> {
+/// The log files of `manifests`' projects on this server (under `dir`, its log directory: never
+/// another server's), `current` when a pane of this server writes them or they were written
+/// lately ([`LOG_IN_USE_SECS`]).
+fn logs(dir: &std::path::Path, world: &World, manifests: &[Project], now: u64) -> Vec<LogFile> {
     let live: HashSet<(&str, &str)> =
         world.sessions.iter().flat_map(|s| &s.panes).map(|p| (p.project.as_str(), p.address.as_str())).collect();
     let mut out = Vec::new();
     for m in manifests {
-        let root = crate::state::dir().join("logs").join(&m.name);
+        let root = dir.join(&m.name);
         let Ok(sessions) = std::fs::read_dir(&root) else { continue };
         for session in sessions.flatten() {
             let Ok(files) = std::fs::read_dir(session.path()) else { continue };

@@ -89,6 +89,9 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     // (in the same call) and restored after; later panes take the session's.
     let limit = project.history_limit.to_string();
     let session_target = format!("={}:", pane.session);
+    // The pane's log sink, in the same call right after the pane is created, so the pipe exists
+    // before tmux reads the process's first byte. A placeholder is ctmux's text, not logged.
+    let sink = (hash != "pending").then(|| crate::tmux::pipe::pipe(&target, &project.name, &pane.address()));
     let mut cmds = if new_session {
         vec![
             Cmd::new("set-option").args(["-gF", SAVED_HISTORY_LIMIT, "#{history-limit}"]),
@@ -101,6 +104,12 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     } else {
         vec![Cmd::new("set-option").args(["-t", &session_target, "history-limit", &limit]), base.args(argv)]
     };
+    if let Some(sink) = sink {
+        let at = cmds.iter().position(|c| {
+            c.args.first().is_some_and(|n| n == "new-session" || n == "new-window" || n == "split-window")
+        });
+        cmds.insert(at.map_or(cmds.len(), |i| i + 1), sink);
+    }
     if splitting {
         // Keep room for the next split; the window's real layout is applied at the end.
         cmds.push(Cmd::new("select-layout").opt("-t", target.clone()).arg("tiled"));
@@ -139,15 +148,17 @@ pub fn tags(project: &Project, pane: &Pane, target: &str, hash: &str) -> Vec<Cmd
     cmds
 }
 
-/// Restarts pane `tmux_id` in place as a placeholder that says what it waits for (a session's
-/// first pane is created silent, before the daemon watches it; see `up`'s gate).
+/// Restarts pane `tmux_id` in place as a placeholder that says what it waits for (a pane whose
+/// spec changed while its dependencies do not hold).
 pub fn respawn_placeholder(project: &Project, pane: &Pane, tmux_id: &str, waiting_for: &str) -> Vec<Cmd> {
     let mut cmd = Cmd::new("respawn-pane").args(["-k", "-t", tmux_id]).opt("-c", literal(&pane.cwd.to_string_lossy()));
     for e in spec::env(pane, &project.name) {
         cmd = cmd.opt("-e", e);
     }
     let set = |k: &str, v: &str| Cmd::new("set-option").args(["-p", "-t", tmux_id, k, v]).sticky();
-    vec![cmd.args(placeholder(waiting_for)), set("@ctmux-hash", "pending"), set("@ctmux-health", "")]
+    // A sink kept from an earlier process would log ctmux's text: closed.
+    let close = Cmd::new("pipe-pane").args(["-t", tmux_id]).sticky();
+    vec![cmd.args(placeholder(waiting_for)), close, set("@ctmux-hash", "pending"), set("@ctmux-health", "")]
 }
 
 /// Restarts pane `tmux_id` in place with its real command, and re-tags it.
@@ -156,7 +167,8 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     for e in spec::env(pane, &project.name) {
         cmd = cmd.opt("-e", e);
     }
-    let mut cmds = vec![cmd.args(spec::argv(pane))];
+    // A new sink in the same call (the old one gets EOF and finishes first; see `tmux::pipe`).
+    let mut cmds = vec![cmd.args(spec::argv(pane)), crate::tmux::pipe::pipe(tmux_id, &project.name, &pane.address())];
     let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
     cmds.push(set("@ctmux-hash", spec::hash(pane)));
     cmds.push(set("@ctmux-spec", spec::digest(pane)));

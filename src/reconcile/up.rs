@@ -34,8 +34,9 @@ pub struct Settings {
     pub timeout: Option<Duration>,
     /// The targeted pane addresses (targets plus dependencies), or every pane.
     pub targets: Vec<String>,
-    /// Called once new sessions exist (each holding one placeholder pane) and before any
-    /// command starts in them: the daemon attaches here, so it sees their first byte.
+    /// Called once new panes exist (the tmux server does): the daemon is started and given the
+    /// manifest here. It need not be there before a command starts: each pane's sink logs
+    /// from its first byte, and the daemon reads the log from the process's start.
     pub gate: Option<Gate>,
 }
 
@@ -178,42 +179,6 @@ impl<'a> Up<'a> {
         self.tmux.run(&cmds).await.map(|_| ()).map_err(|e| e.into_error("removing panes"))
     }
 
-    /// With a gate: creates each new session with its first pane as a placeholder, then opens
-    /// the gate. Returns those panes' ids by address (they are respawned with their commands).
-    async fn open_sessions(
-        &mut self,
-        plan: &Plan,
-        existing: &mut Existing,
-        new_windows: &mut Vec<(String, String)>,
-    ) -> Result<HashMap<String, String>, Error> {
-        let mut opened = HashMap::new();
-        let Some(gate) = self.settings.gate.clone() else { return Ok(opened) };
-        let mut cmds = Vec::new();
-        let mut firsts = Vec::new();
-        for pane in self.project.panes() {
-            let address = pane.address();
-            let creating = matches!(plan.step(&address), Some(Change::Create | Change::Move { .. }));
-            if creating && !existing.sessions.contains(&pane.session) {
-                new_windows.push((pane.session.clone(), pane.window.clone()));
-                // Silent: the daemon logs what the pane shows from here on.
-                let argv = vec!["/bin/sh".into(), "-c".into(), "exec sleep 2147483647".into()];
-                cmds.extend(build::create(self.project, pane, argv, "pending", existing));
-                firsts.push(address);
-            }
-        }
-        if firsts.is_empty() {
-            return Ok(opened);
-        }
-        let out = self.tmux.run(&cmds).await.map_err(|e| e.into_error("creating sessions"))?;
-        for (address, id) in firsts.iter().zip(out.lines().filter(|l| l.starts_with('%'))) {
-            // Said once `build` knows whether it waits.
-            self.ids.insert(address.clone(), id.to_string());
-            opened.insert(address.clone(), id.to_string());
-        }
-        (gate.0)()?;
-        Ok(opened)
-    }
-
     /// Builds every missing pane in one batch (placeholders where dependencies are pending) and
     /// respawns drifted panes whose dependencies already hold.
     async fn build(&mut self, plan: &Plan, live: &Live, seen: &Observed) -> Result<(), Error> {
@@ -226,7 +191,6 @@ impl<'a> Up<'a> {
         let mut created: Vec<String> = Vec::new();
         let mut respawned: Vec<String> = Vec::new();
         let mut new_windows: Vec<(String, String)> = Vec::new();
-        let opened = self.open_sessions(plan, &mut existing, &mut new_windows).await?;
         // Manifest order for creation, so the layout matches the file.
         for pane in self.project.panes() {
             let address = pane.address();
@@ -235,14 +199,6 @@ impl<'a> Up<'a> {
             };
             let waits = self.unmet(&address, seen, &plan_targets(plan));
             match change {
-                Change::Create | Change::Move { .. } if opened.contains_key(&address) => {
-                    if waits.is_empty() {
-                        cmds.extend(build::respawn(self.project, pane, &opened[&address]));
-                    } else {
-                        let waiting_for = describe(&waits);
-                        cmds.extend(build::respawn_placeholder(self.project, pane, &opened[&address], &waiting_for));
-                    }
-                }
                 Change::Create | Change::Move { .. } => {
                     if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
                         new_windows.push((pane.session.clone(), pane.window.clone()));
@@ -281,10 +237,8 @@ impl<'a> Up<'a> {
         for window in self.project.sessions.values().flat_map(|s| s.windows.values()) {
             let key =
                 (window.panes.values().next().map(|p| p.session.clone()).unwrap_or_default(), window.name.clone());
-            let touched = created
-                .iter()
-                .chain(opened.keys())
-                .any(|a| self.project.pane(a).is_some_and(|p| p.session == key.0 && p.window == key.1));
+            let touched =
+                created.iter().any(|a| self.project.pane(a).is_some_and(|p| p.session == key.0 && p.window == key.1));
             if touched {
                 let target = build::window_target(&key.0, &key.1);
                 cmds.push(
@@ -298,26 +252,24 @@ impl<'a> Up<'a> {
             }
         }
         for window in self.project.sessions.values().flat_map(|s| s.windows.values()) {
-            for pane in window
-                .panes
-                .values()
-                .filter(|p| p.focus && (created.contains(&p.address()) || opened.contains_key(&p.address())))
-            {
+            for pane in window.panes.values().filter(|p| p.focus && created.contains(&p.address())) {
                 cmds.push(Cmd::new("select-window").opt("-t", build::window_target(&pane.session, &pane.window)));
             }
         }
         let out = self.tmux.run(&cmds).await.map_err(|e| e.into_error("creating panes"))?;
-        let firsts = self.project.panes().map(|p| p.address()).filter(|a| opened.contains_key(a));
-        for address in firsts {
-            let note = self.pending.get(&address).map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
-            self.progress.line(&format!("+ created {address} {}{note}", opened[&address]));
+        // The daemon (started now that the server exists) follows the new panes' logs from
+        // their start: their sinks log every byte whether or not it runs yet.
+        if !created.is_empty()
+            && let Some(gate) = self.settings.gate.clone()
+        {
+            (gate.0)()?;
         }
         for (address, id) in created.iter().zip(out.lines().filter(|l| l.starts_with('%'))) {
             self.ids.insert(address.clone(), id.to_string());
             let note = self.pending.get(address).map_or(String::new(), |w| format!(" (waiting for {})", describe(w)));
             self.progress.line(&format!("+ created {address} {id}{note}"));
         }
-        self.apply_focus(&created, &opened).await?;
+        self.apply_focus(&created).await?;
         for address in respawned {
             let reason = match plan.step(&address) {
                 Some(Change::Recreate { reason, .. }) => reason.as_str(),
@@ -331,8 +283,8 @@ impl<'a> Up<'a> {
 
     /// Selects, among the windows and panes this run created, those marked `focus: true` (a
     /// snapshot records the active window and pane this way); panes are known by id only now.
-    async fn apply_focus(&self, created: &[String], opened: &HashMap<String, String>) -> Result<(), Error> {
-        let fresh = |a: &String| created.contains(a) || opened.contains_key(a);
+    async fn apply_focus(&self, created: &[String]) -> Result<(), Error> {
+        let fresh = |a: &String| created.contains(a);
         let mut cmds = Vec::new();
         let windows = || self.project.sessions.values().flat_map(|s| s.windows.values());
         for pane in windows().flat_map(|w| w.panes.values()).filter(|p| p.focus && fresh(&p.address())) {
@@ -606,10 +558,15 @@ impl<'a> Up<'a> {
         ))
     }
 
+    /// The pane's last lines: from its log when it has one (tmux's screen can lack the last
+    /// words of a process that printed and exited), else from the screen.
     fn last_output(&self, address: &str) -> String {
         let Some(id) = self.ids.get(address) else {
             return String::new();
         };
+        if let Some(lines) = self.logged_tail(address) {
+            return format!("\n    last output:\n      {}", lines.join("\n      "));
+        }
         let text = std::process::Command::new(self.tmux.binary())
             .args(self.tmux.socket.flags())
             .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", id])
@@ -618,6 +575,27 @@ impl<'a> Up<'a> {
             .unwrap_or_default();
         let lines = observe::last_lines(&text, 5);
         if lines.is_empty() { String::new() } else { format!("\n    last output:\n      {}", lines.join("\n      ")) }
+    }
+
+    /// The last 5 non-blank lines of the pane's log, once its sink has settled (it writes
+    /// what tmux drained at the exit a moment later); None without a log.
+    fn logged_tail(&self, address: &str) -> Option<Vec<String>> {
+        let path = crate::daemon::paths::pane_log(&self.tmux.socket, &self.project.name, address).ok()?;
+        let mut size = std::fs::metadata(&path).ok()?.len();
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(60));
+            let now = std::fs::metadata(&path).map_or(size, |m| m.len());
+            if now == size {
+                break;
+            }
+            size = now;
+        }
+        let lines: Vec<String> = crate::daemon::logfile::recent(&path, 0)
+            .iter()
+            .map(|l| crate::ansi::strip(String::from_utf8_lossy(&l.raw).trim_end()))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        (!lines.is_empty()).then(|| lines[lines.len().saturating_sub(5)..].to_vec())
     }
 
     fn failure(&self, address: &str, _seen: &Observed, what: &str) -> Error {

@@ -7,6 +7,7 @@
 pub mod command;
 pub mod control;
 pub mod live;
+pub mod pipe;
 pub mod respawn;
 
 use std::path::PathBuf;

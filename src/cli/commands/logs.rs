@@ -90,7 +90,8 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
     };
     let mut logs: Vec<(String, PaneLog)> = Vec::new();
     for address in &addresses {
-        let path = paths::pane_log(&project, address).map_err(|e| Error::failed(e.to_string(), None))?;
+        let path =
+            paths::pane_log(&stack.tmux.socket, &project, address).map_err(|e| Error::failed(e.to_string(), None))?;
         logs.push((address.clone(), PaneLog::new(path)));
     }
     // Watch before reading history: a line written in between is announced, not missed.

@@ -129,7 +129,7 @@ async fn wait_match(
             _ => Some("-".to_string()),
         };
         let before = capture(server, &id, start, false).await?;
-        let logged = if since_start { Vec::new() } else { logged_since(lp, called_ms) };
+        let logged = if since_start { Vec::new() } else { logged_since(&server.tmux.socket, lp, called_ms) };
         if let Some(l) = logged.into_iter().chain(before.lines().map(str::to_string)).find(|l| re.is_match(l)) {
             control.close().await;
             return Ok(Some(Waited::Line(l)));
@@ -169,12 +169,12 @@ async fn wait_match(
     }
 }
 
-/// Lines the daemon logged for managed pane `lp` since `ms` (none without a daemon log).
-fn logged_since(lp: &LivePane, ms: u64) -> Vec<String> {
+/// Lines managed pane `lp` logged since `ms` (its sink's log; none without one).
+fn logged_since(socket: &crate::tmux::Socket, lp: &LivePane, ms: u64) -> Vec<String> {
     if lp.project.is_empty() || lp.address.is_empty() {
         return Vec::new();
     }
-    let Ok(path) = crate::daemon::paths::pane_log(&lp.project, &lp.address) else { return Vec::new() };
+    let Ok(path) = crate::daemon::paths::pane_log(socket, &lp.project, &lp.address) else { return Vec::new() };
     crate::daemon::logfile::recent(&path, ms).iter().map(|l| clean(&l.raw)).collect()
 }
 

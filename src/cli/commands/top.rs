@@ -294,6 +294,8 @@ fn snapshot(ctx: &Ctx, args: &TopArgs) -> Result<Value> {
 struct Source {
     project: Option<crate::manifest::model::Project>,
     server: String,
+    /// The server's pane logs.
+    socket: crate::tmux::Socket,
 }
 
 impl Source {
@@ -306,7 +308,7 @@ impl Source {
             std::env::var("CTMUX_TMUX_SOCKET").ok().as_deref(),
             project.as_ref().and_then(|p| p.socket.as_deref()),
         );
-        Source { project, server: socket.key() }
+        Source { project, server: socket.key(), socket }
     }
 }
 
@@ -323,7 +325,7 @@ fn refresh_extras(source: &Source, model: &mut Model) {
             r.cpu_percent = Some(u.cpu_percent);
             r.memory_bytes = Some(u.memory_bytes);
         }
-        if let Ok(path) = crate::daemon::paths::pane_log(&project.name, &r.address)
+        if let Ok(path) = crate::daemon::paths::pane_log(&source.socket, &project.name, &r.address)
             && let Some(line) = crate::daemon::logfile::recent(&path, 0)
                 .iter()
                 .rev()
