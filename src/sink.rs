@@ -1,13 +1,14 @@
 //! The log sink: what tmux's `pipe-pane` runs for each managed pane. It reads the pane's output
 //! on stdin (a socket tmux writes every byte the pane's process writes to, in order) and appends
-//! it to the pane's log as `<unix ms>\t<raw line>\n`; a piece of an unfinished line that reaches
+//! it to the pane's log as `<unix ms>\t<raw line>\n` (the terminal's CR before LF dropped); a piece of an unfinished line that reaches
 //! [`LINE_MAX`] is written as `<unix ms>+\t<piece>\n` ("continued on the next line").
 //!
 //! It promises, for as long as tmux keeps the pipe open (the daemon may be dead meanwhile):
 //! every byte read is in the log once and in order; each chunk read is written with one
 //! `write(2)` before the next read (no buffering beyond an unfinished line); an unfinished last
-//! line is written when the input ends, or once the pane's process has exited and nothing more
-//! arrived for [`SETTLE_MS`] (tmux keeps a dead pane's pipe open, so EOF may never come); the
+//! line is written when the input ends, or — as a piece marked continued, `<ms>+` — once the
+//! pane's process has exited and nothing more arrived for [`SETTLE_MS`] (tmux keeps a dead
+//! pane's pipe open, so EOF may never come); the
 //! log rotates to `<pane>.log.1` past its size limit. Two sinks of one pane (a respawn starts a
 //! new one while the old one may still be draining) never interleave: each holds an exclusive
 //! `flock` on the log for its life and takes it before it reads anything.
@@ -28,8 +29,8 @@ use std::path::{Path, PathBuf};
 pub const LINE_MAX: usize = 1 << 20;
 
 /// How long after the pane's process exited, with nothing more to read, the unfinished last
-/// line is written out.
-pub const SETTLE_MS: i32 = 50;
+/// line is written out (as a piece marked continued: a busy tmux may still deliver more of it).
+pub const SETTLE_MS: i32 = 1000;
 
 /// The default rotation size (64 MiB), when ctmux passes none.
 pub const DEFAULT_MAX: u64 = 64 * 1024 * 1024;
@@ -94,8 +95,23 @@ pub fn command_args(root: &Path, rel: &str, max: u64) -> Vec<String> {
     ]
 }
 
-/// Runs the sink on stdin; returns the exit code.
+/// The mark a wrapped command's runner ([`run_wrapped`]) writes to the pane after the command
+/// exited: an OSC sequence tmux ignores on screen. The sink drops it from the log, writes the
+/// unfinished last line, and answers with SIGUSR1 (see [`run_wrapped`]).
+pub const DONE: &[u8] = b"\x1b]7777;ctmux-done\x07";
+
+/// How long a wrapped command's runner waits for the sink's answer before it exits anyway (a
+/// pane whose sink is gone).
+pub const DONE_WAIT_MS: i64 = 2000;
+
+/// The flag that makes the sink binary run a pane's command instead ([`run_wrapped`]).
+pub const RUN: &str = "--run";
+
+/// Runs the sink on stdin, or with [`RUN`] a pane's command; returns the exit code.
 pub fn main(args: &[OsString]) -> i32 {
+    if args.first().is_some_and(|a| a.as_bytes() == RUN.as_bytes()) {
+        return run_wrapped(&args[1..]);
+    }
     let Some(args) = Args::parse(args) else {
         eprintln!("usage: ctmux-sink ROOT SOCKET_PATH PROJECT/SESSION/PANE.log MAX_BYTES PANE_PID");
         return 2;
@@ -165,20 +181,48 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Turns bytes read into log records, keeping the unfinished line.
+/// Turns bytes read into log records, keeping the unfinished line; finds [`DONE`] marks.
 #[derive(Default)]
 pub struct Framer {
     partial: Vec<u8>,
     out: Vec<u8>,
+    /// Input held while it may be the start of a mark.
+    held: Vec<u8>,
 }
 
 impl Framer {
+    /// Frames `bytes` read at `ms`, with [`DONE`] marks taken out; returns the records to
+    /// append (possibly empty) and whether a mark was seen (the unfinished line is then
+    /// written as a line: the command's output ended).
+    pub fn push_marked(&mut self, ms: u64, bytes: &[u8]) -> (Vec<u8>, bool) {
+        let mut data = std::mem::take(&mut self.held);
+        data.extend_from_slice(bytes);
+        let mut records = Vec::new();
+        let mut done = false;
+        let mut rest = &data[..];
+        while let Some(at) = find(rest, DONE) {
+            records.extend_from_slice(self.push(ms, &rest[..at]));
+            records.extend_from_slice(self.finish(ms, false));
+            done = true;
+            rest = &rest[at + DONE.len()..];
+        }
+        // A tail that may be the start of a mark waits for the next read.
+        let keep = (1..DONE.len().min(rest.len() + 1)).rev().find(|n| rest.ends_with(&DONE[..*n])).unwrap_or(0);
+        self.held = rest[rest.len() - keep..].to_vec();
+        records.extend_from_slice(self.push(ms, &rest[..rest.len() - keep]));
+        (records, done)
+    }
+
     /// Frames `bytes` read at `ms`; returns the records to append (possibly empty).
     pub fn push(&mut self, ms: u64, bytes: &[u8]) -> &[u8] {
         self.out.clear();
         let mut rest = bytes;
         while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
             self.extend(ms, &rest[..nl]);
+            // A terminal's line end is CR LF: the line is what comes before.
+            if self.partial.last() == Some(&b'\r') {
+                self.partial.pop();
+            }
             self.record(ms, false, None);
             rest = &rest[nl + 1..];
         }
@@ -186,18 +230,27 @@ impl Framer {
         &self.out
     }
 
-    /// The unfinished line as a record (taking it); empty when there is none.
-    pub fn finish(&mut self, ms: u64) -> &[u8] {
+    /// The unfinished line as a record (taking it); empty when there is none. `continued`
+    /// marks it as a piece more may follow.
+    pub fn finish(&mut self, ms: u64, continued: bool) -> &[u8] {
         self.out.clear();
         if !self.partial.is_empty() {
-            self.record(ms, false, None);
+            self.record(ms, continued, None);
         }
         &self.out
     }
 
     /// Whether an unfinished line is held.
     pub fn pending(&self) -> bool {
-        !self.partial.is_empty()
+        !self.partial.is_empty() || !self.held.is_empty()
+    }
+
+    /// Input held as a possible mark start, as output after all (at the end of input).
+    pub fn release(&mut self, ms: u64) -> Vec<u8> {
+        let held = std::mem::take(&mut self.held);
+        let mut records = self.push(ms, &held).to_vec();
+        records.extend_from_slice(self.finish(ms, false));
+        records
     }
 
     fn extend(&mut self, ms: u64, mut bytes: &[u8]) {
@@ -223,6 +276,11 @@ impl Framer {
             self.partial.shrink_to(1 << 12);
         }
     }
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The log being appended to, rotated past `max` bytes.
@@ -285,7 +343,7 @@ pub fn run(input: i32, path: &Path, max: u64, pid: Option<i32>) -> std::io::Resu
             return Err(e);
         }
         if n == 0 {
-            log.append(framer.finish(now_ms()))?;
+            log.append(framer.finish(now_ms(), true))?;
             settled = true;
             continue;
         }
@@ -309,10 +367,117 @@ pub fn run(input: i32, path: &Path, max: u64, pid: Option<i32>) -> std::io::Resu
             return Err(e);
         }
         if got == 0 {
-            return log.append(framer.finish(now_ms()));
+            return log.append(&framer.release(now_ms()));
         }
         settled = false;
-        log.append(framer.push(now_ms(), &buf[..got as usize]))?;
+        let (records, done) = framer.push_marked(now_ms(), &buf[..got as usize]);
+        log.append(&records)?;
+        if done && let Some(pid) = pid {
+            // Every byte the command wrote is logged: its runner may exit now.
+            // SAFETY: kill(2) with a pid and a signal number.
+            unsafe { libc::kill(pid, libc::SIGUSR1) };
+        }
+    }
+}
+
+/// The pane's child, for the signal handler that forwards signals to its process group.
+static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let child = CHILD.load(std::sync::atomic::Ordering::SeqCst);
+    if child > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(-child, sig) };
+    }
+}
+
+/// Runs a pane's command (`argv`) as the pane's process and exits with its status, after its
+/// output has reached the log. tmux 3.3a destroys a pane whose process it has reaped once its
+/// pty shows nothing to read (FIONREAD), but the kernel may still hold output in the tty's
+/// flip buffer (measured: 1–2 of 20 panes printing 5,000 lines and exiting lost their last
+/// 1,400–2,100 lines). So the command runs as a child, in its own process group in the
+/// terminal's foreground (as a shell runs a job: `pane_current_command`, Ctrl-C and job control
+/// behave as before), and when it has exited this process writes [`DONE`] and waits — for the
+/// sink's SIGUSR1 (everything before the mark was read by tmux and logged), at most
+/// [`DONE_WAIT_MS`] — before it exits with the child's exit code, or dies of the child's signal.
+/// SIGHUP, SIGINT, SIGQUIT and SIGTERM sent to it are passed to the child's process group.
+pub fn run_wrapped(argv: &[OsString]) -> i32 {
+    use std::ffi::CString;
+    let argv: Vec<&OsString> = argv.iter().skip_while(|a| a.as_bytes() == b"--").collect();
+    let Some(args) = argv.iter().map(|a| CString::new(a.as_bytes()).ok()).collect::<Option<Vec<CString>>>() else {
+        eprintln!("ctmux-sink: an argument holds a NUL byte");
+        return 127;
+    };
+    if args.is_empty() {
+        eprintln!("usage: ctmux-sink --run -- COMMAND [ARG...]");
+        return 2;
+    }
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: plain libc process control; the child only calls async-signal-safe functions
+    // between fork and exec.
+    unsafe {
+        let mut usr1: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut usr1);
+        libc::sigaddset(&mut usr1, libc::SIGUSR1);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, &usr1, &mut old);
+        let tty = libc::isatty(0) == 1;
+        libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        let child = libc::fork();
+        if child < 0 {
+            return 127;
+        }
+        if child == 0 {
+            libc::setpgid(0, 0);
+            if tty {
+                libc::tcsetpgrp(0, libc::getpid());
+            }
+            libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            libc::execvp(ptrs[0], ptrs.as_ptr());
+            libc::_exit(127);
+        }
+        libc::setpgid(child, child);
+        if tty {
+            libc::tcsetpgrp(0, child);
+        }
+        CHILD.store(child, std::sync::atomic::Ordering::SeqCst);
+        for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+            libc::signal(sig, forward as *const () as libc::sighandler_t);
+        }
+        let mut status = 0;
+        while libc::waitpid(child, &mut status, 0) < 0 {
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break;
+            }
+        }
+        if tty {
+            libc::tcsetpgrp(0, libc::getpgrp());
+        }
+        // A stale SIGUSR1 (a mark the command printed itself) is not the answer.
+        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        while libc::sigtimedwait(&usr1, std::ptr::null_mut(), &zero) > 0 {}
+        if write_all(1, DONE).is_ok() {
+            let wait = libc::timespec { tv_sec: DONE_WAIT_MS / 1000, tv_nsec: (DONE_WAIT_MS % 1000) * 1_000_000 };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(DONE_WAIT_MS as u64);
+            while libc::sigtimedwait(&usr1, std::ptr::null_mut(), &wait) < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                && std::time::Instant::now() < deadline
+            {}
+        }
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            libc::signal(sig, libc::SIG_DFL);
+            libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            let mut only: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut only);
+            libc::sigaddset(&mut only, sig);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+            return 128 + sig;
+        }
+        if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 127 }
     }
 }
 
@@ -331,17 +496,19 @@ mod tests {
     #[test]
     fn frames_lines_pieces_and_an_unfinished_last_line() {
         let mut f = Framer::default();
-        assert_eq!(f.push(5, b"a\r\nb\nc"), b"5\ta\r\n5\tb\n");
+        assert_eq!(f.push(5, b"a\r\nb\nc"), b"5\ta\n5\tb\n");
         assert!(f.pending());
         assert_eq!(f.push(6, b"d\n"), b"6\tcd\n");
-        assert_eq!(f.finish(7), b"");
+        assert_eq!(f.finish(7, false), b"");
         f.push(8, b"tail");
-        assert_eq!(f.finish(9), b"9\ttail\n");
+        assert_eq!(f.finish(9, false), b"9\ttail\n");
+        f.push(8, b"piece");
+        assert_eq!(f.finish(9, true), b"9+\tpiece\n");
         let long = vec![b'x'; LINE_MAX + 10];
         let out = f.push(1, &long).to_vec();
         assert_eq!(out.len(), "1+\t".len() + LINE_MAX + 1);
         assert!(out.starts_with(b"1+\txxx"));
-        assert_eq!(f.finish(2).len(), "2\t".len() + 10 + 1);
+        assert_eq!(f.finish(2, false).len(), "2\t".len() + 10 + 1);
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub fn program() -> Vec<String> {
     }
 }
 
+/// `argv` run by the sink binary's runner ([`crate::sink::run_wrapped`]): the pane's process
+/// exits only once its output has reached the sink.
+pub fn wrapped(argv: Vec<String>) -> Vec<String> {
+    let mut out = program();
+    out.push(crate::sink::RUN.into());
+    out.push("--".into());
+    out.extend(argv);
+    out
+}
+
 /// The `sh -c` command line tmux runs for a pane logged at `rel` (`project/session/pane.log`).
 pub fn sink_command(root: &Path, rel: &str) -> String {
     let mut words: Vec<String> = program().iter().map(|w| literal(&sh_quote(w))).collect();

@@ -110,7 +110,7 @@ fn a_burst_of_200000_lines_is_logged_completely_and_in_order() {
         "version: 1\nname: burst\nsessions:\n  b:\n    panes:\n      p:\n        command: sleep 1; seq 1 200000; exec sleep 1000\n        on: [{ match: '^199999$', do: event }]\n",
     );
     s.expect(&["up"], 0);
-    let log = s.state.path().join("logs/burst/b/p.log");
+    let log = s.logs().join("burst/b/p.log");
     assert!(eventually(Duration::from_secs(30), || read(&log).ends_with("\t200000\n")), "log incomplete");
     let text = read(&log);
     let numbers: Vec<u64> = text.lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect();

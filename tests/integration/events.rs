@@ -154,7 +154,7 @@ sessions:
     s.expect(&["up"], 0);
     assert_eq!(s.tmux(&["show-options", "-gv", "history-limit"]).trim(), "2000", "the global option changed");
     assert_eq!(s.tmux(&["display-message", "-p", "-t", "=b:", "#{history_limit}"]).trim(), "50000");
-    let log = s.state.path().join("logs/kill/b/p.log");
+    let log = s.logs().join("kill/b/p.log");
     let numbers = || -> Vec<u64> { read(&log).lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect() };
     assert!(eventually(Duration::from_secs(20), || numbers().len() >= 5000), "burst did not start");
     let status = json(&s.expect(&["--json", "daemon", "status"], 0));

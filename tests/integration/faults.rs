@@ -32,8 +32,8 @@ sessions:
 "#,
     );
     s.expect(&["up"], 0);
-    let flood = s.state.path().join("logs/longline/flood/x.log");
-    let tick = s.state.path().join("logs/longline/calm/tick.log");
+    let flood = s.logs().join("longline/flood/x.log");
+    let tick = s.logs().join("longline/calm/tick.log");
     let start = Instant::now();
     assert!(
         eventually(Duration::from_secs(240), || read(&flood).contains("\tFLOOD-DONE\n")),
@@ -60,7 +60,7 @@ fn a_planted_log_symlink_is_not_written_through() {
     let s = Server::new(
         "version: 1\nname: planted\nsessions:\n  s:\n    panes:\n      p: \"echo SECRET-LINE; exec sleep 1000\"\n      q: \"echo other-line; exec sleep 1000\"\n",
     );
-    let dir = s.state.path().join("logs/planted/s");
+    let dir = s.logs().join("planted/s");
     std::fs::create_dir_all(&dir).unwrap();
     let victim = s.path("victim.txt");
     std::fs::write(&victim, "").unwrap();
@@ -152,7 +152,7 @@ sessions:
 "#,
     );
     s.expect(&["up"], 0);
-    let log = s.state.path().join("logs/orphans/b/p.log");
+    let log = s.logs().join("orphans/b/p.log");
     let size = || std::fs::metadata(&log).map_or(0, |m| m.len());
     assert!(eventually(Duration::from_secs(20), || size() > 20_000), "burst did not start");
     // A client an older ctmux's daemon left: adopted by init, reading nothing, so its pipe
@@ -325,7 +325,7 @@ sessions:
     );
     s.expect(&["up"], 0);
     assert_eq!(s.tmux(&["display-message", "-p", "-t", "=b:", "#{history_limit}"]).trim(), "500");
-    let log = s.state.path().join("logs/gap/b/p.log");
+    let log = s.logs().join("gap/b/p.log");
     assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tfirst\n")));
     // A mark is written once the output pauses.
     std::thread::sleep(Duration::from_millis(800));

@@ -238,7 +238,7 @@ fn gc_deletes_old_and_oversized_logs_but_never_a_live_panes_log() {
         "version: 1\nname: logs\ngc: { logs: { max_age: 7d, max_size: 1KiB } }\nsessions:\n  app:\n    panes:\n      web: sh -c 'echo hi; sleep 600'\n",
     );
     s.expect(&["up", "--no-daemon"], 0);
-    let dir = s.state.path().join("logs/logs/app");
+    let dir = s.logs().join("logs/app");
     std::fs::create_dir_all(&dir).unwrap();
     let write = |name: &str, bytes: usize, age: &str| {
         let path = dir.join(name);

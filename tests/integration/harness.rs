@@ -36,6 +36,12 @@ impl Server {
         std::fs::write(self.dir.path().join("ctmux.yaml"), manifest).expect("write manifest");
     }
 
+    /// This server's pane log directory (`$STATE/logs/<server>/`).
+    pub fn logs(&self) -> PathBuf {
+        let socket = ctmux::daemon::paths::socket_file(&ctmux::tmux::Socket::Name(self.name.clone()));
+        self.state.path().join("logs").join(ctmux::sink::server_name(&socket))
+    }
+
     /// Path inside the project directory.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)

@@ -2,6 +2,7 @@
 //! on a private socket (see `harness.rs`).
 
 mod accuracy;
+mod capture;
 mod compose;
 mod daemon;
 mod docs;
