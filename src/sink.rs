@@ -380,6 +380,10 @@ pub fn run(input: i32, path: &Path, max: u64, pid: Option<i32>) -> std::io::Resu
     }
 }
 
+/// Signals the runner passes on to the command's process group.
+const FORWARDED: [libc::c_int; 6] =
+    [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2];
+
 /// The pane's child, for the signal handler that forwards signals to its process group.
 static CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
@@ -400,7 +404,8 @@ extern "C" fn forward(sig: libc::c_int) {
 /// behave as before), and when it has exited this process writes [`DONE`] and waits — for the
 /// sink's SIGUSR1 (everything before the mark was read by tmux and logged), at most
 /// [`DONE_WAIT_MS`] — before it exits with the child's exit code, or dies of the child's signal.
-/// SIGHUP, SIGINT, SIGQUIT and SIGTERM sent to it are passed to the child's process group.
+/// The signals in [`FORWARDED`] sent to it are passed to the child's process group (the pane's
+/// pid is this process: `kill -USR1 <pane pid>` still reaches the command).
 pub fn run_wrapped(argv: &[OsString]) -> i32 {
     use std::ffi::CString;
     let argv: Vec<&OsString> = argv.iter().skip_while(|a| a.as_bytes() == b"--").collect();
@@ -443,15 +448,19 @@ pub fn run_wrapped(argv: &[OsString]) -> i32 {
             libc::tcsetpgrp(0, child);
         }
         CHILD.store(child, std::sync::atomic::Ordering::SeqCst);
-        for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+        for sig in FORWARDED {
             libc::signal(sig, forward as *const () as libc::sighandler_t);
         }
+        // The pane's pid is ours: a SIGUSR1 sent to it is the command's until it exits.
+        libc::sigprocmask(libc::SIG_UNBLOCK, &usr1, std::ptr::null_mut());
         let mut status = 0;
         while libc::waitpid(child, &mut status, 0) < 0 {
             if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
                 break;
             }
         }
+        libc::sigprocmask(libc::SIG_BLOCK, &usr1, std::ptr::null_mut());
+        libc::signal(libc::SIGUSR1, libc::SIG_DFL);
         if tty {
             libc::tcsetpgrp(0, libc::getpgrp());
         }

@@ -584,7 +584,10 @@ impl Daemon {
                         self.events.emit("pane.started", &pane.project, &pane.address, data);
                         announce(&self.tmux, &lp.pane_id, START_SEEN, lp.pid);
                     }
-                    if pane.checked() && known {
+                    // A process that started since this daemon did (or just before: the `up`
+                    // that started the daemon) is news; an older one may be healthy already.
+                    let fresh = lp.started.is_some_and(|t| t + 1 >= self.born);
+                    if pane.checked() && (known || fresh) {
                         self.set_health(&lp.pane_id, crate::reconcile::health::State::Starting, None).await;
                     } else if pane.checked() {
                         // Started before we watched it (`up --wait` may have seen it healthy):

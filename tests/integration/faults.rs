@@ -159,12 +159,12 @@ sessions:
     // fills and tmux stops reading the session's panes.
     let plant = format!("sleep 60 | tmux -L {} -C attach -t =b -f ignore-size,read-only | sleep 60 &", s.name);
     std::process::Command::new("sh").args(["-c", &plant]).status().unwrap();
-    assert!(eventually(Duration::from_secs(5), || control_clients(&s).len() == 2), "{:?}", control_clients(&s));
+    // The daemon has no client of its own on a managed session (it reads the pane logs).
+    assert!(eventually(Duration::from_secs(5), || control_clients(&s).len() == 1), "{:?}", control_clients(&s));
     let pid = daemon_pid(&s);
     // SAFETY: kill(2) on the daemon this test started.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    // The daemon's own client dies with it; only the planted one is left.
-    assert!(eventually(Duration::from_secs(2), || control_clients(&s).len() == 1), "{:?}", control_clients(&s));
+    assert_eq!(control_clients(&s).len(), 1, "{:?}", control_clients(&s));
     // Let the planted client's pipe fill: the pane's output stops (tmux waits for that client).
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
@@ -311,7 +311,9 @@ sessions:
 }
 
 #[test]
-fn lines_beyond_the_history_limit_while_no_daemon_runs_are_counted_as_a_log_gap() {
+fn lines_beyond_the_history_limit_while_no_daemon_runs_are_all_logged() {
+    // The pane's sink logs what tmux reads, whatever its history keeps and whether a daemon
+    // runs (the daemon used to backfill from tmux's history, which had dropped most of them).
     let s = Server::new(
         r#"
 version: 1
@@ -327,25 +329,12 @@ sessions:
     assert_eq!(s.tmux(&["display-message", "-p", "-t", "=b:", "#{history_limit}"]).trim(), "500");
     let log = s.logs().join("gap/b/p.log");
     assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tfirst\n")));
-    // A mark is written once the output pauses.
-    std::thread::sleep(Duration::from_millis(800));
     // SAFETY: kill(2) on the daemon this test started.
     unsafe { libc::kill(daemon_pid(&s) as i32, libc::SIGKILL) };
     s.tmux(&["send-keys", "-t", "=b:", "Enter"]);
-    assert!(
-        eventually(Duration::from_secs(10), || s.tmux(&["capture-pane", "-p", "-t", "=b:"]).contains("END")),
-        "the burst did not finish"
-    );
-    s.expect(&["daemon", "start"], 0);
-    assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tEND\n")), "the log did not resume");
-    let doc = json(&s.expect(&["--json", "events", "--kind", "log.gap"], 0));
-    let gaps = doc["events"].as_array().unwrap();
-    assert_eq!(gaps.len(), 1, "{doc}");
-    assert!(gaps[0]["data"]["kept_rows"].as_u64().unwrap() >= 500, "{doc}");
-    // What tmux kept is logged, in order, after the gap.
+    assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tEND\n")), "the log stopped");
     let numbers: Vec<u64> = read(&log).lines().filter_map(|l| l.split_once('\t')?.1.parse().ok()).collect();
-    assert!(numbers.len() >= 400 && numbers.windows(2).all(|w| w[1] == w[0] + 1), "{} lines", numbers.len());
-    assert_eq!(numbers.last(), Some(&5000));
+    assert_eq!(numbers, (1..=5000).collect::<Vec<u64>>());
 }
 
 #[test]

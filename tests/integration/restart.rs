@@ -48,7 +48,9 @@ fn two_hundred_restarts_of_mixed_panes_with_the_daemon_attached_keep_the_tmux_se
     s.expect(&["up", "--wait", "--timeout", "30s"], 0);
     let pid = server_pid(&s);
     assert!(!pid.is_empty());
-    // The daemon watches both sessions through control clients.
+    // The daemon watches both sessions through control clients (a subscription to every
+    // session's output makes it attach: its logs come from sinks).
+    s.expect(&["subscribe", "pane.output", "--match", "never-(zzz)", "--", "true"], 0);
     assert!(eventually(Duration::from_secs(10), || {
         s.tmux(&["list-clients", "-F", "#{client_control_mode} #{session_name}"])
             .lines()

@@ -13,8 +13,8 @@ use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
 /// The event kinds the daemon records: the contract's, plus `pane.removed`, `pane.output` for
-/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped` and `log.gap`.
-pub const KINDS: [&str; 15] = [
+/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`.
+pub const KINDS: [&str; 14] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
@@ -25,7 +25,6 @@ pub const KINDS: [&str; 15] = [
     "health.changed",
     "limit.exceeded",
     "rule.dropped",
-    "log.gap",
     "gc.collected",
     "snapshot.saved",
     "daemon.started",
