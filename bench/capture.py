@@ -78,8 +78,8 @@ class Run:
     def up(self, project, sessions):
         """sessions: {session: {pane: (command, rule_yaml or None)}}"""
         if self.kind == "script":
-            cmds = []
-            for s, panes in sessions.items():
+            for s, panes in sessions.items():  # one call per session: tmux takes at most 16 KiB of argv
+                cmds = []
                 for i, (p, (command, _)) in enumerate(panes.items()):
                     log = self.log(project, s, p)
                     argv = ["script", "-qfec", command, log]
@@ -88,10 +88,10 @@ class Run:
                     else:
                         cmds += [["split-window", "-t", f"={s}:", *argv], ["select-layout", "-t", f"={s}:", "tiled"]]
                     cmds += [["set-option", "-w", "-t", f"={s}:", "remain-on-exit", "on"]]
-            flat = []
-            for c in cmds:
-                flat += (c + [";"])
-            self.tmux(*flat[:-1])
+                flat = []
+                for c in cmds:
+                    flat += (c + [";"])
+                self.tmux(*flat[:-1])
             return
         y = [f"version: 1\nname: {project}\nshell: /bin/sh\nsessions:"]
         for s, panes in sessions.items():
