@@ -20,6 +20,7 @@ pub mod logfile;
 pub mod paths;
 mod pending;
 pub mod protocol;
+pub mod registry;
 mod rules;
 pub mod sampling;
 mod state;
@@ -96,6 +97,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     if lock.try_lock().is_err() || std::os::unix::net::UnixStream::connect(&path).is_ok() {
         return Err(Error::failed(format!("a daemon already serves this tmux server ({})", path.display()), None));
     }
+    // One daemon per tmux server, whatever the runtime directory ([`registry`]).
+    let registration = registry::claim(&Tmux::new(socket.clone()), &path).await?;
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)
         .map_err(|e| Error::failed(format!("cannot listen on {}: {e}", path.display()), None))?;
@@ -107,6 +110,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     let tmux = Arc::new(Tmux::new(socket));
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     spawn_listener(listener, tx.clone());
+    registry::notify_ready();
     let mut daemon = Daemon {
         tmux,
         tx,
@@ -152,7 +156,10 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     // A stale flag (a daemon killed between a ring and its reset) would silence the bell.
     let hook = crate::tmux::Cmd::new("set-hook").args(["-g", &died_hook(), &ring(DIED, DIED_RUNG)]);
     let reset = crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]);
-    if daemon.tmux.run(&[hook, reset]).await.is_ok() {
+    // Wakes any waiter a killed daemon left on the channel (it exits); with none, our own first
+    // wait returns at once, which costs one look.
+    let wake = crate::tmux::Cmd::new("wait-for").args(["-S", DIED]);
+    if daemon.tmux.run(&[hook, reset, wake]).await.is_ok() {
         watch_deaths(daemon.tmux.clone(), daemon.tx.clone());
     }
     let _ = daemon.tx.send(Msg::Sample);
@@ -162,10 +169,13 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         let _ = std::fs::remove_file(&path);
         return Ok(());
     }
+    let stop = registry::stop_signal();
+    tokio::pin!(stop);
     loop {
         let msg = tokio::select! {
             biased;
             _ = &mut gone => break,
+            _ = &mut stop => break,
             msg = rx.recv() => match msg {
                 Some(msg) => msg,
                 None => break,
@@ -330,6 +340,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     let mut cmds = daemon.mark_commands();
     cmds.push(crate::tmux::Cmd::new("set-hook").args(["-g", "-u", &died_hook()]));
     cmds.push(crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]));
+    cmds.extend(registration.as_ref().map(registry::release));
     let _ = daemon.tmux.run(&cmds).await;
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
     drop(lock);
@@ -434,6 +445,8 @@ impl Daemon {
                     panes: self.panes.len(),
                     store: self.events.store.as_ref().map(|_| crate::store::Store::path().display().to_string()),
                     subscriptions: self.events.subscriptions().len(),
+                    supervisor: registry::supervisor(),
+                    socket: registry::mine().map(|r| r.socket.display().to_string()),
                 }),
             },
             Request::Load { file, env } => {
