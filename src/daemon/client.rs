@@ -21,6 +21,10 @@ fn connect(socket: &Socket) -> Result<Option<(UnixStream, PathBuf)>, Error> {
     }
     // Started with another XDG_RUNTIME_DIR (or `TMUX` named the default server differently).
     let Some(registered) = registry::read(socket).filter(|r| r.socket != path) else { return Ok(None) };
+    if std::fs::symlink_metadata(&registered.socket).is_err() {
+        // Not listening yet (it registers first), or gone.
+        return Ok(None);
+    }
     if let Err(why) = registry::trusted(&registered.socket) {
         if registered.alive() {
             return Err(Error::failed(
@@ -87,11 +91,16 @@ fn supervisor_command(exe: &Path, socket: &Socket) -> std::process::Command {
 
 /// Starts the daemon for `socket`'s server unless one runs; returns whether it started one.
 pub fn ensure_started(socket: &Socket) -> Result<bool, Error> {
+    // One start at a time in this process (`up` starts it from each branch that builds a
+    // session): the second caller finds the first one's daemon.
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
     if request(socket, Request::Status)?.is_some() {
         return Ok(false);
     }
-    // A supervisor is starting its daemon again (killed a moment ago): wait for that one.
-    if registry::read(socket).is_some_and(|r| !r.alive() && r.supervisor_alive()) {
+    // A daemon is starting (registered, not listening yet), or a supervisor is starting its
+    // daemon again (killed a moment ago): wait for that one.
+    if registry::read(socket).is_some_and(|r| r.alive() || r.supervisor_alive()) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(3) {
             if request(socket, Request::Status)?.is_some() {

@@ -86,6 +86,8 @@ enum Msg {
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
 pub async fn run(socket: Socket) -> Result<(), Error> {
     let path = paths::socket_path(&socket).map_err(paths::runtime_error)?;
+    // A daemon registered in the server that still runs: refuse at once ([`registry`]).
+    registry::refuse_if_served(&socket)?;
     // One daemon per server: the lock is held for our whole life (the kernel drops it when we die).
     let lock = crate::state::open_append(&path.with_extension("lock"))
         .map_err(|e| Error::failed(format!("daemon lock: {e}"), None))?;
@@ -1291,6 +1293,15 @@ fn watch_session(tmux: Arc<Tmux>, session: String, channels: Channels) {
                         let _ = tx.send(Msg::Changed);
                     }
                 }
+                // Someone moved our client to another session (`switch-client -c`): what it
+                // would read now is another client's, and its own session's output meanwhile
+                // is not coming. Drop it: a new client is attached and backfills from the marks.
+                Event::SessionChanged(id) if id != session => {
+                    control.close().await;
+                    let _ = tx.send(Msg::ClientGone(session));
+                    return;
+                }
+                Event::SessionChanged(_) => {}
                 Event::Exit => {
                     let _ = tx.send(Msg::ClientGone(session));
                     return;

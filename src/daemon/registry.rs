@@ -145,6 +145,24 @@ pub fn read(socket: &Socket) -> Option<Registration> {
     Registration::parse(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// Fails, naming the owner, when a daemon that still runs is registered in `socket`'s server.
+pub fn refuse_if_served(socket: &Socket) -> Result<(), Error> {
+    match read(socket) {
+        Some(r) if r.pid != std::process::id() && r.alive() => Err(served_by(&r)),
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of a second daemon.
+fn served_by(r: &Registration) -> Error {
+    Error::failed(
+        format!("another ctmux daemon already serves this tmux server: {}", r.describe()),
+        Some(format!(
+            "it is registered in the server as {OPTION}; `ctmux daemon status` finds it from any XDG_RUNTIME_DIR, `ctmux daemon stop` stops it"
+        )),
+    )
+}
+
 /// This daemon's registration, once taken.
 static MINE: OnceLock<Registration> = OnceLock::new();
 
@@ -176,14 +194,7 @@ pub async fn claim(tmux: &Tmux, path: &Path) -> Result<Option<Registration>, Err
                 let _ = MINE.set(me.clone());
                 return Ok(Some(me));
             }
-            Some(r) if r.alive() => {
-                return Err(Error::failed(
-                    format!("another ctmux daemon already serves this tmux server: {}", r.describe()),
-                    Some(format!(
-                        "it is registered in the server as {OPTION}; use `ctmux daemon status` (any XDG_RUNTIME_DIR finds it) or `ctmux daemon stop`"
-                    )),
-                ));
-            }
+            Some(r) if r.alive() => return Err(served_by(r)),
             Some(r) => format!("#{{?{},,1}}", r.still_mine()),
             None => format!("#{{m:pid=*,#{{{OPTION}}}}}"),
         };
