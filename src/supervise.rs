@@ -6,7 +6,7 @@
 //! 0–6: `daemon stop`, the tmux server gone, a refusal because another daemon serves the
 //! server); a crash loop never spins (a daemon that dies before it says it is ready waits
 //! 0.5 s doubling to 30 s, and after 10 such deaths in a row the supervisor gives up; one that
-//! was ready restarts at once, but from the 10th restart within a minute on it waits 1 s
+//! was ready restarts at once, but past 10 restarts within a minute it waits 1 s
 //! doubling to 30 s); SIGTERM, SIGINT or SIGHUP to the supervisor is passed to the daemon as
 //! SIGTERM (a clean stop), and the supervisor exits with it.
 //!

@@ -196,6 +196,9 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 | Msg::ClientGone(..)
                 | Msg::Request(Request::Load { .. }, _)
         );
+        // An exit can make a GC removal due (`gc.exited`): plan again rather than at the next
+        // minute (a daemon restarted by its supervisor adopts a project before its panes exit).
+        let exit = matches!(msg, Msg::Exited(..) | Msg::Died | Msg::DiedLate);
         let keep_going = match msg {
             Msg::FlushMarks => {
                 daemon.flush_marks();
@@ -328,6 +331,10 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         }
         if kick {
             daemon.kick_pending();
+        }
+        if exit && daemon.projects.values().any(gc::wanted) {
+            daemon.gc_generation += 1;
+            let _ = daemon.tx.send(Msg::Gc(daemon.gc_generation));
         }
     }
     // No new clients from here on; the lock is held until we are done.

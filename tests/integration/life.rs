@@ -144,7 +144,15 @@ fn a_restart_always_pane_that_dies_while_the_daemon_is_down_is_restarted_when_it
     let st = daemon_status(&s, None).expect("daemon");
     let (daemon, supervisor) = (pid_of(&st, "pid"), pid_of(&st, "supervisor"));
     let before = s.panes()[0].2;
-    // Hold the supervisor so the daemon stays down while the pane's process dies.
+    // Hold the supervisor so the daemon stays down while the pane's process dies (and let it go
+    // even if the test fails).
+    struct Resume(u32);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            kill(self.0, libc::SIGCONT);
+        }
+    }
+    let _resume = Resume(supervisor);
     kill(supervisor, libc::SIGSTOP);
     kill(daemon, libc::SIGKILL);
     assert!(eventually(Duration::from_secs(2), || daemons(&s).is_empty()));
