@@ -378,4 +378,24 @@ fn attach_from_another_tmux_server_and_a_moved_control_client_leave_each_line_lo
     let st = daemon_status(&s, None).expect("daemon");
     assert_eq!(st["sessions"].as_array().unwrap().len(), 2, "{st}");
     assert!(terminal_on_b(), "the nested terminal lost b");
+    // Inside tmux on the same server: `ctmux attach a` from a window of b that the nested
+    // terminal shows switches that terminal's client, not the daemon's.
+    let daemon = pid_of(&st, "pid");
+    let attach_a = format!("{} -L {} attach a", env!("CARGO_BIN_EXE_ctmux"), s.name);
+    let out = Command::new("tmux")
+        .args(["-L", &s.name, "new-window", "-t", "=b:", "-c", &s.dir.path().display().to_string()])
+        .args(["-e", &env("CTMUX_STATE_DIR", s.state.path()), "-e", &env("XDG_RUNTIME_DIR", s.state.path())])
+        .args(["-e", "CTMUX_TMUX_CONF=/dev/null", &attach_a])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let terminal_on_a = || {
+        s.tmux(&["list-clients", "-F", "#{client_flags}\t#{session_name}"])
+            .lines()
+            .any(|l| l.ends_with("\ta") && !l.contains("control-mode"))
+    };
+    assert!(eventually(Duration::from_secs(10), terminal_on_a), "{}", s.tmux(&["list-clients"]));
+    let clients = control_clients(&s);
+    assert_eq!(sessions(&clients), ["a", "b"], "{clients:?}");
+    assert!(clients.iter().all(|c| parent(c.0) == Some(daemon)), "{clients:?}");
 }
