@@ -2,7 +2,8 @@
 //!
 //! The pipeline reads top to bottom: [`manifest`] (find, parse, lower, diagnose) →
 //! [`graph`] (dependency order) → [`tmux`] (one engine talking to a server) → [`reconcile`]
-//! (plan, apply, wait) → [`cli`] (verbs and rendering). `main.rs` only calls [`cli::run`].
+//! (plan, apply, wait) → [`cli`] (verbs and rendering). `main.rs` only calls [`cli::run`] (or
+//! [`supervise::main`], the daemon's supervisor, when asked for it).
 
 pub mod address;
 pub mod ansi;
@@ -23,5 +24,6 @@ pub mod snapshot;
 pub mod state;
 pub mod store;
 pub mod suggest;
+pub mod supervise;
 pub mod tmux;
 pub mod units;

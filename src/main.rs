@@ -6,5 +6,10 @@ fn main() {
     if ctmux::sink::requested(&args) {
         std::process::exit(ctmux::sink::main(&args[2..]));
     }
+    // `ctmux __supervise PROGRAM ARGS…`: the daemon's supervisor, when its own small binary is
+    // not installed beside this one (see `ctmux::supervise`).
+    if args.get(1).is_some_and(|a| a == ctmux::supervise::MODE) {
+        std::process::exit(ctmux::supervise::main(&args[2..]));
+    }
     std::process::exit(ctmux::cli::run(args).code());
 }

@@ -251,9 +251,10 @@ pub struct RestoreArgs {
 /// `daemon` verbs.
 #[derive(Debug, Subcommand)]
 pub enum DaemonCmd {
-    /// Start the daemon for this tmux server (detached) unless one runs.
+    /// Start the daemon for this tmux server (detached, under a supervisor that starts it again
+    /// if it is killed) unless one runs.
     Start,
-    /// Stop it.
+    /// Stop it (and its supervisor).
     Stop,
     /// Is it running, and what does it watch?
     Status,
@@ -263,7 +264,7 @@ pub enum DaemonCmd {
         #[arg(short = 'n', long = "lines", value_name = "N")]
         lines: Option<usize>,
     },
-    /// Run it in the foreground (what `start` runs, detached).
+    /// Run it in the foreground (what `start` runs, detached, under its supervisor).
     #[command(hide = true)]
     Run,
 }
@@ -623,7 +624,8 @@ pub enum PaneCmd {
         #[arg(long)]
         timeout: Option<String>,
     },
-    /// Attach your terminal to the pane (switch-client inside tmux); returns when you detach.
+    /// Attach your terminal to the pane (this terminal's own client switches, inside tmux);
+    /// returns when you detach.
     Interact {
         /// Target pane.
         target: String,

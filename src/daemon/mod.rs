@@ -22,6 +22,7 @@ pub mod logfile;
 pub mod paths;
 mod pending;
 pub mod protocol;
+pub mod registry;
 mod rules;
 pub mod sampling;
 mod state;
@@ -83,6 +84,8 @@ enum Msg {
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
 pub async fn run(socket: Socket) -> Result<(), Error> {
     let path = paths::socket_path(&socket).map_err(paths::runtime_error)?;
+    // A daemon registered in the server that still runs: refuse at once ([`registry`]).
+    registry::refuse_if_served(&socket)?;
     // One daemon per server: the lock is held for our whole life (the kernel drops it when we die).
     let lock = crate::state::open_append(&path.with_extension("lock"))
         .map_err(|e| Error::failed(format!("daemon lock: {e}"), None))?;
@@ -94,6 +97,8 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     if lock.try_lock().is_err() || std::os::unix::net::UnixStream::connect(&path).is_ok() {
         return Err(Error::failed(format!("a daemon already serves this tmux server ({})", path.display()), None));
     }
+    // One daemon per tmux server, whatever the runtime directory ([`registry`]).
+    let registration = registry::claim(&Tmux::new(socket.clone()), &path).await?;
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)
         .map_err(|e| Error::failed(format!("cannot listen on {}: {e}", path.display()), None))?;
@@ -110,6 +115,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     let follow = follow::Follow::new(&logs, move || {
         let _ = wake.send(Msg::Logs);
     });
+    registry::notify_ready();
     let mut daemon = Daemon {
         tmux,
         tx,
@@ -160,6 +166,9 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         .map(|h| crate::tmux::Cmd::new("set-hook").args(["-g", &h, &ring(DIED, DIED_RUNG)]))
         .collect();
     hooks.push(crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]));
+    // Wakes any waiter a killed daemon left on the channel (it exits); with none, our own first
+    // wait returns at once, which costs one look.
+    hooks.push(crate::tmux::Cmd::new("wait-for").args(["-S", DIED]));
     if daemon.tmux.run(&hooks).await.is_ok() {
         watch_deaths(daemon.tmux.clone(), daemon.tx.clone());
     }
@@ -170,10 +179,13 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         let _ = std::fs::remove_file(&path);
         return Ok(());
     }
+    let stop = registry::stop_signal();
+    tokio::pin!(stop);
     loop {
         let msg = tokio::select! {
             biased;
             _ = &mut gone => break,
+            _ = &mut stop => break,
             msg = rx.recv() => match msg {
                 Some(msg) => msg,
                 None => break,
@@ -192,6 +204,9 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 | Msg::ClientGone(..)
                 | Msg::Request(Request::Load { .. }, _)
         );
+        // An exit can make a GC removal due (`gc.exited`): plan again rather than at the next
+        // minute (a daemon restarted by its supervisor adopts a project before its panes exit).
+        let exit = matches!(msg, Msg::Exited(..) | Msg::Died | Msg::DiedLate);
         let keep_going = match msg {
             Msg::Logs => {
                 daemon.logs(false).await;
@@ -308,6 +323,10 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         if kick {
             daemon.kick_pending();
         }
+        if exit && daemon.projects.values().any(gc::wanted) {
+            daemon.gc_generation += 1;
+            let _ = daemon.tx.send(Msg::Gc(daemon.gc_generation));
+        }
     }
     // No new clients from here on; the lock is held until we are done.
     let _ = std::fs::remove_file(&path);
@@ -317,6 +336,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     let mut cmds: Vec<crate::tmux::Cmd> =
         bell_hooks().iter().map(|h| crate::tmux::Cmd::new("set-hook").args(["-g", "-u", h])).collect();
     cmds.push(crate::tmux::Cmd::new("set-option").args(["-g", "-u", DIED_RUNG]));
+    cmds.extend(registration.as_ref().map(registry::release));
     let _ = daemon.tmux.run(&cmds).await;
     daemon.events.emit("daemon.stopped", "", "", serde_json::json!({}));
     drop(lock);
@@ -423,6 +443,8 @@ impl Daemon {
                     panes: self.panes.len(),
                     store: self.events.store.as_ref().map(|_| crate::store::Store::path().display().to_string()),
                     subscriptions: self.events.subscriptions().len(),
+                    supervisor: registry::supervisor(),
+                    socket: registry::mine().map(|r| r.socket.display().to_string()),
                 }),
             },
             Request::Load { file, env } => {
@@ -1142,6 +1164,15 @@ fn watch_session(tmux: Arc<Tmux>, session: String, channels: Channels) {
                         let _ = tx.send(Msg::Changed);
                     }
                 }
+                // Someone moved our client to another session (`switch-client -c`): what it
+                // would read now is another client's, and its own session's output meanwhile
+                // is not coming. Drop it: a new client is attached and backfills from the marks.
+                Event::SessionChanged(id) if id != session => {
+                    control.close().await;
+                    let _ = tx.send(Msg::ClientGone(session));
+                    return;
+                }
+                Event::SessionChanged(_) => {}
                 Event::Exit => {
                     let _ = tx.send(Msg::ClientGone(session));
                     return;

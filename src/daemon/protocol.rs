@@ -87,6 +87,13 @@ pub struct Status {
     /// Subscriptions it runs.
     #[serde(default)]
     pub subscriptions: usize,
+    /// The pid of the supervisor that starts it again if it dies (absent: not supervised).
+    #[serde(default)]
+    pub supervisor: Option<u32>,
+    /// The socket it listens on (registered in the tmux server, so callers with another
+    /// `XDG_RUNTIME_DIR` find it).
+    #[serde(default)]
+    pub socket: Option<String>,
 }
 
 impl Response {

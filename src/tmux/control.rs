@@ -24,6 +24,9 @@ pub enum Event {
     /// Panes, windows or sessions came or went (`%window-add`, `%window-close`,
     /// `%layout-change`, `%sessions-changed`, …): time to read the layout again.
     Changed,
+    /// The client now shows this session (`%session-changed $ID NAME`): at attach, or because
+    /// someone ran `switch-client` on it.
+    SessionChanged(String),
     /// The client was detached or the server exited.
     Exit,
 }
@@ -87,7 +90,7 @@ impl Control {
                 Event::Exit => {
                     return Err(std::io::Error::other(format!("tmux refused a control client for {session}")));
                 }
-                Event::Output(..) | Event::Changed => {}
+                Event::Output(..) | Event::Changed | Event::SessionChanged(_) => {}
             }
         }
     }
@@ -201,6 +204,10 @@ pub fn parse(line: &[u8]) -> Option<Event> {
     if line.starts_with(b"%exit") {
         return Some(Event::Exit);
     }
+    if let Some(rest) = line.strip_prefix(b"%session-changed ") {
+        let id = rest.split(|b| *b == b' ').next().unwrap_or_default();
+        return Some(Event::SessionChanged(String::from_utf8_lossy(id).into_owned()));
+    }
     const CHANGES: [&[u8]; 6] = [
         b"%window-add ",
         b"%window-close ",
@@ -242,6 +249,7 @@ mod tests {
         assert_eq!(parse(line), Some(Event::Output("%3".into(), "a\\b\r\nü".as_bytes().to_vec())));
         assert_eq!(parse(b"%end 1 2 0"), Some(Event::Reply(Vec::new())));
         assert_eq!(parse(b"%window-renamed @0 sh"), None);
+        assert_eq!(parse(b"%session-changed $12 my session"), Some(Event::SessionChanged("$12".into())));
         assert_eq!(unescape(b"x\\1"), b"x\\1");
     }
 }

@@ -322,6 +322,19 @@ impl Tmux {
         if self.socket != Socket::Default {
             waiter.env_remove("TMUX");
         }
+        // The waiter dies with us: a daemon killed with SIGKILL left one behind per kill.
+        // SAFETY: prctl(2) and getppid(2) are async-signal-safe and touch no memory of ours.
+        unsafe {
+            waiter.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() == 1 {
+                    return Err(std::io::Error::other("parent gone"));
+                }
+                Ok(())
+            });
+        }
         match waiter.spawn() {
             Ok(mut child) => child.wait().await.is_ok_and(|s| s.success()),
             Err(_) => false,

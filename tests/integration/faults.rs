@@ -127,6 +127,15 @@ fn daemon_pid(s: &Server) -> i64 {
     json(&s.expect(&["--json", "daemon", "status"], 0))["status"]["pid"].as_i64().unwrap()
 }
 
+/// SIGKILLs the daemon's supervisor (so nothing brings the daemon back by itself) and returns
+/// the daemon's pid.
+fn without_supervisor(s: &Server) -> i64 {
+    let status = json(&s.expect(&["--json", "daemon", "status"], 0))["status"].clone();
+    // SAFETY: kill(2) on the supervisor this test started.
+    unsafe { libc::kill(status["supervisor"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    status["pid"].as_i64().unwrap()
+}
+
 /// `(pid, flags)` of the server's control clients.
 fn control_clients(s: &Server) -> Vec<(u32, String)> {
     s.tmux(&["list-clients", "-F", "#{client_pid} #{client_flags}"])
@@ -205,8 +214,9 @@ fn exits_while_the_daemon_was_killed_are_handled_once_when_the_next_command_rest
     };
     assert!(eventually(Duration::from_secs(10), || events("pane.started").len() == 2));
     let first = s.panes().into_iter().find(|p| p.0 == "s/job").unwrap().2;
+    // Its supervisor killed first, nothing brings the daemon back until a command.
     // SAFETY: kill(2) on the daemon this test started.
-    unsafe { libc::kill(daemon_pid(&s) as i32, libc::SIGKILL) };
+    unsafe { libc::kill(without_supervisor(&s) as i32, libc::SIGKILL) };
     assert!(
         eventually(Duration::from_secs(10), || s.panes().iter().any(|p| p.0 == "s/job" && p.3)),
         "job did not exit"
@@ -346,8 +356,8 @@ fn a_project_brought_up_without_a_daemon_does_not_get_one_back_until_a_plain_up(
     assert_ne!(s.ctmux(&["daemon", "status"]).status.code(), Some(0), "a daemon was started");
     s.expect(&["up"], 0);
     assert_eq!(json(&s.expect(&["--json", "status"], 0))["daemon"], "running");
-    // SAFETY: kill(2) on the daemon this test started.
-    unsafe { libc::kill(daemon_pid(&s) as i32, libc::SIGKILL) };
+    // SAFETY: kill(2) on the daemon this test started (its supervisor killed first).
+    unsafe { libc::kill(without_supervisor(&s) as i32, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(200));
     let out = s.ctmux(&["status"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("the daemon was not running"), "{out:?}");

@@ -13,6 +13,7 @@ mod faults;
 mod gc;
 mod harness;
 mod import;
+mod life;
 mod limits;
 mod manifest;
 mod mcp;

@@ -427,7 +427,11 @@ fn autosave_resumes_after_the_daemon_is_killed_with_sigkill() {
     assert!(eventually(Duration::from_secs(30), || saved_events(&s).len() == 1), "{:?}", saved_events(&s));
     let status: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "daemon", "status"], 0)).unwrap();
     let pid = status["status"]["pid"].as_i64().unwrap();
-    // SAFETY: kill(2) on the daemon this test started.
+    let supervisor = status["status"]["supervisor"].as_i64().unwrap();
+    // SAFETY: kill(2) on the daemon and supervisor this test started (the supervisor first, so
+    // nothing brings the daemon back until a command).
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    // SAFETY: as above.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     // `status` finds managed panes and no daemon: it starts one, which adopts the project.
     let doc: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "status"], 0)).unwrap();

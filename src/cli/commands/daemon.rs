@@ -28,6 +28,8 @@ pub fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result {
     let socket = socket(ctx);
     match cmd {
         DaemonCmd::Run => {
+            // Before the runtime starts threads: the supervisor's "ready" pipe, if any.
+            crate::daemon::registry::adopt_ready_fd();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -58,12 +60,14 @@ pub fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result {
                 if ctx.json() {
                     ctx.print_json(&serde_json::json!({ "running": true, "status": r.status }));
                 } else if let Some(s) = r.status {
+                    let supervisor = s.supervisor.map_or("not supervised".to_string(), |p| format!("supervisor {p}"));
                     ctx.say(format!(
-                        "running: pid {}, up {}s, {} pane(s), projects: {}",
+                        "running: pid {} ({supervisor}), up {}s, {} pane(s), projects: {}{}",
                         s.pid,
                         s.uptime_secs,
                         s.panes,
-                        s.projects.join(", ")
+                        s.projects.join(", "),
+                        s.socket.map(|p| format!(", socket {p}")).unwrap_or_default()
                     ));
                 }
                 Ok(Exit::Ok)

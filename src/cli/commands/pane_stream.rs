@@ -78,7 +78,7 @@ pub async fn run(
             Event::Exit => {
                 return Err(Error::TmuxUnavailable { message: "the tmux server went away".into(), hint: None });
             }
-            Event::Output(..) | Event::Changed => {}
+            Event::Output(..) | Event::Changed | Event::SessionChanged(_) => {}
         }
     }
     let position = String::from_utf8_lossy(&replies[0]).to_string();
@@ -124,7 +124,7 @@ pub async fn run(
                     loop {
                         match control.next().await {
                             Event::Output(pane, bytes) if pane == id => partial.extend_from_slice(&bytes),
-                            Event::Output(..) | Event::Changed => {}
+                            Event::Output(..) | Event::Changed | Event::SessionChanged(_) => {}
                             Event::Reply(_) | Event::Exit => break,
                         }
                     }

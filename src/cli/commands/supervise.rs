@@ -1,5 +1,6 @@
-//! Keeping the daemon up: a ctmux command that finds panes managed by ctmux on its server but
-//! no daemon starts one (the daemon then handles the exits it missed), unless every such
+//! Keeping the daemon up when its supervisor is gone too (it restarts a killed daemon by
+//! itself): a ctmux command that finds panes managed by ctmux on its server but no daemon (and
+//! no supervisor bringing one back) starts one (the daemon then handles the exits it missed), unless every such
 //! pane's project was brought up with `up --no-daemon` (recorded as the session option
 //! `@ctmux-no-daemon`).
 
@@ -54,7 +55,9 @@ pub fn supervise(ctx: &Ctx, socket: &Socket) -> Daemon {
         return Daemon::Off;
     }
     match client::ensure_started(socket) {
-        Ok(_) => {
+        // Its supervisor brought it back meanwhile.
+        Ok(false) => Daemon::Running,
+        Ok(true) => {
             if !ctx.json() {
                 ctx.warn("the daemon was not running (killed?): started it again; it handles what exited meanwhile");
             }
