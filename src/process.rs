@@ -187,6 +187,19 @@ pub fn foreground_group(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(5)?.parse::<i64>().ok().filter(|g| *g > 0).map(|g| g as u32)
 }
 
+/// The process a pane runs its command in: `pid` itself, or, when `pid` is the sink binary's
+/// runner (`ctmux-sink --run -- …`, see `crate::sink::run_wrapped`), the runner's child.
+pub fn command_of(pid: u32) -> u32 {
+    let runner = cmdline(pid).is_some_and(|a| a.iter().take(3).any(|w| w == crate::sink::RUN));
+    if !runner {
+        return pid;
+    }
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()
+        .and_then(|c| c.split_whitespace().next().and_then(|c| c.parse().ok()))
+        .unwrap_or(pid)
+}
+
 /// `pid`'s arguments (`/proc/PID/cmdline`), so a refusal can name what runs in a pane.
 pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;

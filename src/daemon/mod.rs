@@ -127,6 +127,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         attaching: Vec::new(),
         changed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         ignored: HashSet::new(),
+        managed_sessions: HashSet::new(),
         follow,
         save_queued: false,
         force_look: false,
@@ -401,6 +402,9 @@ struct Daemon {
     /// A [`Msg::Changed`] is queued: watchers do not queue another (a burst of layout
     /// changes costs one look at tmux, not one each).
     changed: Arc<std::sync::atomic::AtomicBool>,
+    /// Sessions with managed panes: watched (their unmanaged panes tracked and sampled) without
+    /// a control client.
+    managed_sessions: HashSet<String>,
     /// Unmanaged panes in watched sessions: their output is not ours.
     ignored: HashSet<String>,
     /// Managed panes' logs, read as they grow ([`follow`]).
@@ -545,6 +549,12 @@ impl Daemon {
         let unknown = live.panes.iter().any(|p| !p.address.is_empty() && !self.panes.contains_key(&p.pane_id));
         let announced = if unknown { self.announced().await } else { HashMap::new() };
         let mut seen = HashSet::new();
+        self.managed_sessions = live
+            .panes
+            .iter()
+            .filter(|p| !p.project.is_empty() && !p.address.is_empty())
+            .map(|p| p.session_id.clone())
+            .collect();
         self.ignored = live
             .panes
             .iter()
@@ -1083,15 +1093,17 @@ fn ring(channel: &str, flag: &str) -> String {
 /// The daemon's hooks, at its own index: `pane-died` (an exit to finish), and the commands
 /// that make panes, windows or sessions come or go (a look at tmux is due).
 fn bell_hooks() -> Vec<String> {
+    // The notification hooks are what control mode's `%layout-change`, `%window-add`… come
+    // from: they fire however the change was made.
     [
         "pane-died",
-        "after-new-session",
-        "after-new-window",
-        "after-split-window",
-        "after-respawn-pane",
-        "after-kill-pane",
-        "after-kill-window",
+        "window-layout-changed",
+        "window-linked",
+        "window-unlinked",
+        "window-renamed",
+        "session-created",
         "session-closed",
+        "session-renamed",
     ]
     .iter()
     .map(|h| format!("{h}[{}]", crate::tmux::REAPED_HOOK))

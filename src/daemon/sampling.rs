@@ -77,7 +77,7 @@ impl Daemon {
             }
             let limits = s.runtime.clone().or_else(|| managed.and_then(|p| p.spec.as_ref()?.limits.clone()));
             // An unmanaged pane is ours to sample when it is in a session we watch, or has limits.
-            if managed.is_none() && limits.is_none() && !self.sessions.contains(&s.session_id) {
+            if managed.is_none() && limits.is_none() && !self.watched_sessions().contains(&s.session_id) {
                 continue;
             }
             let due = all

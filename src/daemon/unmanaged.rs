@@ -66,13 +66,20 @@ impl Daemon {
         }
     }
 
+    /// The sessions the daemon watches: those with managed panes, and those a subscription
+    /// attached a control client to.
+    pub(super) fn watched_sessions(&self) -> HashSet<String> {
+        self.sessions.union(&self.managed_sessions).cloned().collect()
+    }
+
     /// Emits `pane.started` / `pane.exited` for unmanaged panes of watched sessions.
     pub(super) fn track_unmanaged(&mut self, live: &crate::tmux::Live) {
         let mut seen = HashSet::new();
-        let fresh: HashSet<String> = self.sessions.difference(&self.unmanaged.sessions).cloned().collect();
-        self.unmanaged.sessions = self.sessions.clone();
+        let watched = self.watched_sessions();
+        let fresh: HashSet<String> = watched.difference(&self.unmanaged.sessions).cloned().collect();
+        self.unmanaged.sessions = watched.clone();
         for lp in live.panes.iter().filter(|p| p.address.is_empty() || p.project.is_empty()) {
-            if !self.sessions.contains(&lp.session_id) {
+            if !watched.contains(&lp.session_id) {
                 continue;
             }
             seen.insert(lp.pane_id.clone());

@@ -37,8 +37,9 @@ fn metrics(s: &Server, target: &str, interval: &str) -> serde_json::Value {
     serde_json::from_str(&s.expect(&["pane", "metrics", target, "--interval", interval, "--json"], 0)).unwrap()
 }
 
+/// The pane's command (a managed pane's own process is the sink binary's runner).
 fn pid_of(s: &Server, address: &str) -> u32 {
-    s.panes().into_iter().find(|p| p.0 == address).unwrap().2
+    ctmux::process::command_of(s.panes().into_iter().find(|p| p.0 == address).unwrap().2)
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn busy(lp: &LivePane, what: String, pid: u32) -> Error {
 /// runs something else (in the foreground, or as its own process), `unsupported_shell` for a
 /// shell with another syntax (fish, nu…).
 pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
-    let pid = lp.pid;
+    let pid = crate::process::command_of(lp.pid);
     drivable(lp)?;
     // A shell still running its startup files (or any command without job control) runs
     // children in its own group and reads no input yet.
@@ -80,7 +80,7 @@ pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
 /// Checks that the pane's own process is an interactive POSIX shell (not a program, not a
 /// shell running a command or script), which no waiting would change.
 pub fn drivable(lp: &LivePane) -> Result<(), Error> {
-    let pid = lp.pid;
+    let pid = crate::process::command_of(lp.pid);
     let argv = crate::process::cmdline(pid).unwrap_or_default();
     let name = crate::process::comm(pid).unwrap_or_default();
     let name = name.trim_start_matches('-');

@@ -87,7 +87,9 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         exec_shell::drivable(lp)?;
     }
     wait_for_prompt(server, lp).await;
-    wait_for_startup(lp.pid, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+    // The shell (a managed pane's own process is the runner it runs under).
+    wait_for_startup(crate::process::command_of(lp.pid), args.timeout.map(|t| t.saturating_sub(started.elapsed())))
+        .await;
     if !args.force {
         let shell = exec_shell::idle_shell(lp)?;
         exec_shell::check_syntax(&shell, &text).await?;
@@ -117,7 +119,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
                 && let Some(group) = crate::process::foreground_group(lp.pid)
             {
                 crate::process::signal_group(group, "SIGINT");
-                shell_back(lp.pid, group).await;
+                shell_back(crate::process::command_of(lp.pid), group).await;
             }
             timed_out(ctx, lp, &text, &args, output, "running")
         }

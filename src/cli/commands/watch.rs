@@ -37,11 +37,6 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     once.down_on_exit = false;
     // Events from here on, including those of the first `up`.
     let after = crate::store::Store::open().and_then(|s| s.last_id()).unwrap_or(0);
-    let first = super::up::run_up(ctx, &once);
-    if let Err(e) = &first {
-        // A bad manifest or a failed start does not end watching: fix the file and save.
-        crate::cli::output::print_error(ctx, e);
-    }
     let cwd = std::env::current_dir().map_err(|e| Error::failed(e.to_string(), None))?;
     let manifest: PathBuf = crate::manifest::discover(ctx.global.file.as_deref(), &cwd)?;
     let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
@@ -75,6 +70,13 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     watcher
         .watch(&dir, notify::RecursiveMode::NonRecursive)
         .map_err(|e| Error::failed(format!("cannot watch {}: {e}", dir.display()), None))?;
+    // Watched before the first `up`: a save while it runs (it starts the daemon after building,
+    // which can take a while) is seen and applied next.
+    let first = super::up::run_up(ctx, &once);
+    if let Err(e) = &first {
+        // A bad manifest or a failed start does not end watching: fix the file and save.
+        crate::cli::output::print_error(ctx, e);
+    }
 
     let interrupt = tx.clone();
     std::thread::spawn(move || {
