@@ -156,7 +156,7 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     for e in spec::env(pane, &project.name) {
         cmd = cmd.opt("-e", e);
     }
-    let mut cmds = vec![cmd.args(spec::argv(pane))];
+    let mut cmds = vec![cmd.args(spec::launch(pane))];
     let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
     cmds.push(set("@ctmux-hash", spec::hash(pane)));
     cmds.push(set("@ctmux-spec", spec::digest(pane)));

@@ -248,7 +248,7 @@ impl<'a> Up<'a> {
                         new_windows.push((pane.session.clone(), pane.window.clone()));
                     }
                     let (argv, hash) = if waits.is_empty() {
-                        (spec::argv(pane), spec::hash(pane))
+                        (spec::launch(pane), spec::hash(pane))
                     } else {
                         (build::placeholder(&describe(&waits)), "pending".to_string())
                     };

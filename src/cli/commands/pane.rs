@@ -124,6 +124,31 @@ pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: boo
     Ok(text.trim_end_matches('\n').to_string())
 }
 
+/// The argv that starts the server's default shell with ctmux's shell-integration hook, as a
+/// pane without a command would get it (a login shell); empty (tmux's own default) when the
+/// server runs a `default-command` or its shell cannot be hooked.
+pub async fn hooked_default_shell(server: &Server) -> Vec<String> {
+    let query = [
+        Cmd::query("show-options").args(["-gv", "default-command"]),
+        Cmd::query("show-options").args(["-gv", "default-shell"]),
+    ];
+    let (command, shell) = match server.tmux.run(&query).await {
+        Ok(out) => {
+            let mut lines = out.lines();
+            (lines.next().unwrap_or_default().trim().to_string(), lines.next().unwrap_or_default().trim().to_string())
+        }
+        // No server yet: it will take `$SHELL`, as tmux does.
+        Err(_) => (String::new(), std::env::var("SHELL").unwrap_or_default()),
+    };
+    if !command.is_empty() || shell.is_empty() {
+        return Vec::new();
+    }
+    match crate::shell_hook::kind(&shell).and_then(|k| crate::shell_hook::args(k, true)) {
+        Some(args) => [vec![shell], args].concat(),
+        None => Vec::new(),
+    }
+}
+
 fn ok(ctx: &Ctx, lp: &LivePane, human: &str) -> Result {
     if ctx.json() {
         ctx.print_json(&OkDoc { ok: true, tmux_id: &lp.pane_id });
@@ -161,6 +186,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             if let Some(cwd) = cwd {
                 c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
             }
+            let command = if command.is_empty() { hooked_default_shell(server).await } else { command };
             let c = c.args(command);
             // The layout `session new --layout` chose, else tiled.
             let layout = Cmd::query("show-options").args(["-qv", "-t", &format!("={session}:"), "@ctmux-layout"]);

@@ -92,15 +92,22 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         let shell = exec_shell::idle_shell(lp)?;
         exec_shell::check_syntax(&shell, &text).await?;
     }
+    // A shell ctmux started with its hook gets just the command, as a person would type it.
+    let hooked = crate::shell_hook::hooked(lp.pid).is_some();
     if !args.wait {
-        deliver(server, &lp.pane_id, &exec_shell::plain(&text, server.tmux.binary(), &buffer_name())).await?;
+        if hooked {
+            type_text(server, &lp.pane_id, &text).await?;
+        } else {
+            deliver(server, &lp.pane_id, &exec_shell::plain(&text, server.tmux.binary(), &buffer_name())).await?;
+        }
         if ctx.json() {
             ctx.print_json(&serde_json::json!({ "ok": true, "tmux_id": lp.pane_id }));
         }
         return Ok(Exit::Ok);
     }
     let left = args.timeout.map(|t| t.saturating_sub(started.elapsed()));
-    let result = run_and_read(server, lp, &text, left).await;
+    let result =
+        if hooked { run_hooked(server, lp, &text, left).await } else { run_and_read(server, lp, &text, left).await };
     drop(lock);
     match result? {
         Outcome::Finished { output, status } => {
@@ -206,6 +213,140 @@ pub async fn deliver(server: &Server, pane_id: &str, d: &exec_shell::Delivery) -
     ];
     server.tmux.run(&cmds).await.map_err(|e| e.into_error("typing the command"))?;
     Ok(())
+}
+
+/// Types `text` into the pane as it is (through a tmux buffer loaded from stdin, pasted
+/// bracketed where the shell asks for it, so tabs and newlines are text) and presses Enter.
+async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
+    let name = buffer_name();
+    load_buffer(server, &name, text).await?;
+    let cmds = [
+        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &name, "-t", pane_id]),
+        Cmd::new("send-keys").args(["-t", pane_id, "Enter"]),
+    ];
+    if let Err(e) = server.tmux.run(&cmds).await {
+        let _ = server.tmux.run(&[Cmd::new("delete-buffer").args(["-b", &name])]).await;
+        return Err(e.into_error("typing the command"));
+    }
+    Ok(())
+}
+
+/// How long a hooked shell has to mark the start of the typed command (`C`, printed before
+/// the command runs) before exec concludes the hook is gone.
+const HOOK_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `text` in a shell that has ctmux's hook: types just the command, and reads the pane's
+/// byte stream (a control client of its session; `%output` carries the OSC 133 marks tmux does
+/// not draw) from the shell's `C` mark (output starts) to its `D;<status>` (finished), both
+/// with `aid=<shell pid>` so a nested shell's marks do not count. Then waits for the next
+/// prompt's `B` mark, so the next exec types into a line editor that is reading.
+async fn run_hooked(server: &Server, lp: &LivePane, text: &str, timeout: Option<Duration>) -> Result<Outcome> {
+    use crate::tmux::control::{Control, Event};
+    let mut signals = Signals::new();
+    let mut control = Control::attach_ready(&server.tmux, &lp.session_id)
+        .await
+        .map_err(|e| Error::failed(format!("cannot attach a control client: {e}"), None))?;
+    let exit_of = crate::process::exit_of(lp.pid);
+    if let Err(e) = type_text(server, &lp.pane_id, text).await {
+        control.close().await;
+        return Err(e);
+    }
+    let aid = lp.pid.to_string();
+    let typed = tokio::time::Instant::now();
+    let deadline = timeout.map(|t| typed + t);
+    let shell_exit = async move {
+        match exit_of {
+            Ok(f) => f.await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::pin!(shell_exit);
+    let Signals { int, term, hup } = &mut signals;
+    let mut raw: Vec<u8> = Vec::new();
+    let mut scan_from = 0;
+    let mut output_from: Option<usize> = None;
+    let mut finished: Option<(String, i32)> = None;
+    let outcome = loop {
+        let sleep = async {
+            match (deadline, output_from, &finished) {
+                // After `D`: the next prompt gets 2 s to show its `B`.
+                (_, _, Some(_)) => {
+                    tokio::time::sleep_until(typed.max(tokio::time::Instant::now()) + Duration::from_secs(2)).await
+                }
+                (d, None, None) => {
+                    let grace = typed + HOOK_GRACE;
+                    tokio::time::sleep_until(d.map_or(grace, |d| d.min(grace))).await
+                }
+                (Some(d), Some(_), None) => tokio::time::sleep_until(d).await,
+                (None, Some(_), None) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = control.next() => match event {
+                Event::Output(id, bytes) if id == lp.pane_id => {
+                    raw.extend_from_slice(&bytes);
+                    let found = crate::exec_marks::marks(&raw[scan_from..]);
+                    let mut last_end = scan_from;
+                    for m in found {
+                        let (start, end) = (scan_from + m.start, scan_from + m.end);
+                        last_end = end;
+                        if m.aid.as_deref() != Some(aid.as_str()) {
+                            continue;
+                        }
+                        match (m.kind, output_from, &finished) {
+                            ('C', None, None) => output_from = Some(end),
+                            ('D', Some(from), None) => {
+                                let output = crate::terminal::render_lines(&String::from_utf8_lossy(&raw[from..start]));
+                                // A bare `D` says nothing about the status: never read it as 0.
+                                if let Some(status) = m.status {
+                                    finished = Some((output, status));
+                                }
+                            }
+                            ('B', _, Some(_)) => {
+                                let (output, status) = finished.take().unwrap_or_default();
+                                control.close().await;
+                                return Ok(Outcome::Finished { output, status });
+                            }
+                            _ => {}
+                        }
+                    }
+                    // Marks are short: an unfinished one is within the last 256 bytes.
+                    scan_from = last_end.max(raw.len().saturating_sub(256));
+                    if let Some(from) = output_from { scan_from = scan_from.max(from); }
+                }
+                Event::Exit => break Err(ended_early(server, lp).await),
+                _ => {}
+            },
+            () = &mut shell_exit => break Err(ended_early(server, lp).await),
+            () = sleep => {
+                if let Some((output, status)) = finished.take() {
+                    break Ok(Outcome::Finished { output, status });
+                }
+                match output_from {
+                    None if deadline.is_none_or(|d| typed + HOOK_GRACE <= d) && tokio::time::Instant::now() >= typed + HOOK_GRACE => {
+                        break Err(Error::failed(
+                            format!(
+                                "the shell of {} did not mark the start of `{}` (no OSC 133 C mark within {}s): its shell integration hook is gone",
+                                lp.pane_id,
+                                exec_shell::shown(text),
+                                HOOK_GRACE.as_secs()
+                            ),
+                            Some("was PS0 or PROMPT_COMMAND reset? The command was typed and may be running; `ctmux pane capture` shows the pane".into()),
+                        ));
+                    }
+                    from => {
+                        let output = from.map_or(String::new(), |f| crate::terminal::render_lines(&String::from_utf8_lossy(&raw[f..])));
+                        break Ok(Outcome::TimedOut { output });
+                    }
+                }
+            }
+            () = recv(int) => break Ok(Outcome::Signalled(libc::SIGINT as u8)),
+            () = recv(term) => break Ok(Outcome::Signalled(libc::SIGTERM as u8)),
+            () = recv(hup) => break Ok(Outcome::Signalled(libc::SIGHUP as u8)),
+        }
+    };
+    control.close().await;
+    outcome
 }
 
 enum Outcome {
