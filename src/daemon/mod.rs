@@ -902,6 +902,12 @@ impl Daemon {
 
     /// Runs rules and `ready_when` on complete lines of pane `id`.
     async fn lines(&mut self, id: &str, lines: Vec<String>) {
+        // What `pane exec`'s typed wrapper prints is ctmux's, not the pane's: rules, health and
+        // subscriptions see the line as a reading shows it (exec_marks), or not at all.
+        let lines: Vec<String> = lines
+            .into_iter()
+            .filter_map(|l| crate::exec_marks::strip_exec_wrapper(&l).map(std::borrow::Cow::into_owned))
+            .collect();
         if let Some(pane) = self.panes.get(id) {
             let (project, address) = (pane.project.clone(), pane.address.clone());
             self.output_events(id, &project, &address, &lines);

@@ -111,7 +111,9 @@ fn regex(pattern: &str) -> Result<Regex> {
     Regex::new(pattern).map_err(|e| Error::Usage { message: format!("invalid regex `{pattern}`: {e}"), hint: None })
 }
 
-/// Captured text of a pane, joined wrapped lines, trailing blank lines dropped.
+/// Captured text of a pane, joined wrapped lines, trailing blank lines dropped, and without
+/// `pane exec`'s typed wrapper ([`crate::exec_marks`]): tmux has already applied `\r` and
+/// backspace to its screen.
 pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: bool) -> Result<String> {
     let mut cmd = Cmd::query("capture-pane").args(["-p", "-J", "-t", id]);
     if ansi {
@@ -121,7 +123,10 @@ pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: boo
         cmd = cmd.opt("-S", s);
     }
     let text = server.tmux.run(&[cmd]).await.map_err(|e| e.into_error("capturing the pane"))?;
-    Ok(text.trim_end_matches('\n').to_string())
+    let text = crate::exec_marks::strip_lines(&text);
+    let mut rows: Vec<&str> = text.lines().collect();
+    crate::terminal::drop_trailing_blank(&mut rows);
+    Ok(rows.join("\n"))
 }
 
 /// The argv that starts the server's default shell with ctmux's shell-integration hook, as a
