@@ -58,6 +58,21 @@ pub fn drop_trailing_blank<S: AsRef<str>>(rows: &mut Vec<S>) {
     }
 }
 
+/// The first words of the line tmux 3.3a writes on a dead `remain-on-exit` pane, at the
+/// bottom of the screen below rows no process printed.
+pub const DEAD_LINE: &str = "Pane is dead (";
+
+/// A screen's rows as a reading shows them: trailing blank rows dropped, and on a dead pane
+/// the blank padding tmux leaves between the process's last row and its "Pane is dead" line.
+pub fn tidy_rows<S: AsRef<str>>(rows: &mut Vec<S>) {
+    drop_trailing_blank(rows);
+    if rows.last().is_some_and(|r| r.as_ref().starts_with(DEAD_LINE)) {
+        let dead = rows.pop();
+        drop_trailing_blank(rows);
+        rows.extend(dead);
+    }
+}
+
 #[derive(Default)]
 struct Row {
     cells: Vec<char>,
@@ -177,6 +192,9 @@ mod tests {
         drop_trailing_blank(&mut rows);
         assert_eq!(rows, ["hello-job", "", "Pane is dead"]);
         assert_eq!(render_lines("a\rb\nc\n"), "b\nc\n");
+        let mut dead = vec!["hello-job", "", "", "Pane is dead (status 0, now)", ""];
+        tidy_rows(&mut dead);
+        assert_eq!(dead, ["hello-job", "Pane is dead (status 0, now)"]);
     }
 
     proptest! {

@@ -8,6 +8,7 @@ mod docs;
 mod events;
 mod examples;
 mod exec;
+mod exec_hook;
 mod faults;
 mod gc;
 mod harness;

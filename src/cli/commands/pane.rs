@@ -125,7 +125,7 @@ pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: boo
     let text = server.tmux.run(&[cmd]).await.map_err(|e| e.into_error("capturing the pane"))?;
     let text = crate::exec_marks::strip_lines(&text);
     let mut rows: Vec<&str> = text.lines().collect();
-    crate::terminal::drop_trailing_blank(&mut rows);
+    crate::terminal::tidy_rows(&mut rows);
     Ok(rows.join("\n"))
 }
 
