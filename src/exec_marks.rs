@@ -141,6 +141,22 @@ pub fn strip_lines(text: &str) -> String {
     out
 }
 
+/// `rows` of a screen read without joining wrapped lines, with the rows a typed wrapper was
+/// wrapped over joined back into one, so [`strip_exec_wrapper`] sees it whole.
+pub fn join_wrapped_wrapper(rows: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(rows.len());
+    let mut open = false;
+    for row in rows {
+        match out.last_mut() {
+            Some(last) if open => last.push_str(&row),
+            _ => out.push(row),
+        }
+        let last = out.last().map(String::as_str).unwrap_or_default();
+        open = last.contains("printf '\\103TMUX-BEGIN-") && !last.ends_with(" %s\\n' \"$?\"") && last.len() < 64 * 1024;
+    }
+    out
+}
+
 /// The text of one shell word written by `sh_quote` (`'…'` pieces joined by `\'`); `None`
 /// for anything else (the buffer form `"$(tmux show-buffer …)"`).
 fn unquote(word: &str) -> Option<String> {
@@ -202,5 +218,16 @@ mod tests {
         assert_eq!(strip_exec_wrapper(buffered).as_deref(), Some("$"));
         let text = "$  printf '\\103TMUX-BEGIN-1-2\\n'; eval 'ls'; printf '\\103TMUX-END-1-2 %s\\n' \"$?\"\nCTMUX-BEGIN-1-2\na\nCTMUX-END-1-2 0\n$ ";
         assert_eq!(strip_lines(text), "$ ls\na\n$ ");
+        let rows: Vec<String> = [
+            "$  printf '\\103TMUX-BEGIN-1-2\\n'; eval 'echo pl",
+            "ain'; printf '\\103TMUX-END-1-2 %s\\n' \"$?\"",
+            "plain",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let joined = join_wrapped_wrapper(rows);
+        assert_eq!(joined.len(), 2);
+        assert_eq!(strip_exec_wrapper(&joined[0]).as_deref(), Some("$ echo plain"));
     }
 }

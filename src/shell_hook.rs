@@ -33,6 +33,12 @@ if [ -z "${__ctmux_hooked-}" ] && [ -n "${BASH_VERSION-}" ]; then
   }
   __ctmux_prompt() {
     local s=$?
+    # Once, before the first prompt's marks: tell ctmux (the pane option @ctmux-prompt) that
+    # this shell reads commands now.
+    if [ -z "${__ctmux_prompted-}" ]; then
+      __ctmux_prompted=1
+      [ -n "${TMUX_PANE-}" ] && command tmux set-option -p -t "$TMUX_PANE" @ctmux-prompt "$$" >/dev/null 2>&1
+    fi
     builtin printf '\033]133;A;aid=%s\033\\' "$$"
     case "$PS1" in
       *'133;B;aid='*) ;;
@@ -46,7 +52,7 @@ if [ -z "${__ctmux_hooked-}" ] && [ -n "${BASH_VERSION-}" ]; then
     __ctmux_ran=1
     PS0="${PS0-}"'\033]133;C;aid='"$$"'\033\\'
   fi
-  if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
+  if [[ "${PROMPT_COMMAND@a}" == *a* ]]; then
     PROMPT_COMMAND=(__ctmux_precmd "${PROMPT_COMMAND[@]}" __ctmux_prompt)
   else
     PROMPT_COMMAND="__ctmux_precmd${PROMPT_COMMAND:+
@@ -71,6 +77,9 @@ elif [ -r ~/.profile ]; then . ~/.profile
 fi
 . "${BASH_SOURCE[0]%/*}/hook.bash"
 "#;
+
+/// The pane option a hooked shell sets to its pid at its first prompt.
+pub const PROMPT_OPTION: &str = "@ctmux-prompt";
 
 /// Shells ctmux can hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -86,14 +86,17 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
     if !args.force {
         exec_shell::drivable(lp)?;
     }
-    wait_for_prompt(server, lp).await;
-    wait_for_startup(lp.pid, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
-    if !args.force {
-        let shell = exec_shell::idle_shell(lp)?;
-        exec_shell::check_syntax(&shell, &text).await?;
-    }
     // A shell ctmux started with its hook gets just the command, as a person would type it.
     let hooked = crate::shell_hook::hooked(lp.pid).is_some();
+    let prompted = hooked && hooked_prompt(server, lp, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+    if !prompted {
+        wait_for_prompt(server, lp).await;
+        wait_for_startup(lp.pid, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+    }
+    if !args.force {
+        let shell = exec_shell::idle_shell_after(lp, prompted)?;
+        exec_shell::check_syntax(&shell, &text).await?;
+    }
     if !args.wait {
         if hooked {
             type_text(server, &lp.pane_id, &text).await?;
@@ -229,6 +232,45 @@ async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
         return Err(e.into_error("typing the command"));
     }
     Ok(())
+}
+
+/// Whether the hooked shell of `lp` has shown its prompt: its hook sets the pane option
+/// `@ctmux-prompt` to its pid before its first prompt's marks; when it is not set yet, the
+/// first prompt's `B` mark is waited for (a control client attached before the option is
+/// read, so a prompt after that read is seen) — up to `timeout`, at most 30 s (a slow
+/// `.bashrc`). `false` when neither came (a `tmux` the hook could not run): the caller then
+/// waits for the shell's startup children as for any shell.
+async fn hooked_prompt(server: &Server, lp: &LivePane, timeout: Option<Duration>) -> bool {
+    use crate::tmux::control::{Control, Event};
+    let Ok(mut control) = Control::attach_ready(&server.tmux, &lp.session_id).await else { return false };
+    let pid = lp.pid.to_string();
+    let option = Cmd::query("show-options").args(["-pqv", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION]);
+    if server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == pid) {
+        control.close().await;
+        return true;
+    }
+    let seen = async {
+        let mut raw: Vec<u8> = Vec::new();
+        loop {
+            match control.next().await {
+                Event::Output(id, bytes) if id == lp.pane_id => {
+                    raw.extend_from_slice(&bytes);
+                    let marks = crate::exec_marks::marks(&raw);
+                    if marks.iter().any(|m| m.kind == 'B' && m.aid.as_deref() == Some(pid.as_str())) {
+                        return true;
+                    }
+                    let keep = marks.last().map_or(raw.len().saturating_sub(256), |m| m.end);
+                    raw.drain(..keep.min(raw.len()));
+                }
+                Event::Exit => return false,
+                _ => {}
+            }
+        }
+    };
+    let cap = timeout.map_or(Duration::from_secs(30), |t| t.min(Duration::from_secs(30)));
+    let prompted = tokio::time::timeout(cap, seen).await.unwrap_or(false);
+    control.close().await;
+    prompted
 }
 
 /// How long a hooked shell has to mark the start of the typed command (`C`, printed before
@@ -577,10 +619,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// 10 s (or what is left of `--timeout`) to reach its prompt; each child's exit wakes us.
 async fn wait_for_startup(shell: u32, timeout: Option<Duration>) {
     let wait = async {
-        while let Some(&child) = exec_shell::startup_children(shell).first() {
-            match crate::process::exit_of(child) {
-                Ok(exit) => exit.await,
-                Err(_) => tokio::task::yield_now().await,
+        loop {
+            while let Some(&child) = exec_shell::startup_children(shell).first() {
+                match crate::process::exit_of(child) {
+                    Ok(exit) => exit.await,
+                    Err(_) => tokio::task::yield_now().await,
+                }
+            }
+            // Startup files run one child after another (`$(dircolors)`, `$(lesspipe)`): the
+            // shell is through them when none comes for a moment.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if exec_shell::startup_children(shell).is_empty() {
+                return;
             }
         }
     };

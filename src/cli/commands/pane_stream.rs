@@ -104,8 +104,12 @@ pub async fn run(
     if let Some(line) = &dead_line {
         complete.push(line);
     }
+    // tmux wraps long rows; a typed exec wrapper must be seen whole to be hidden.
+    let complete = crate::exec_marks::join_wrapped_wrapper(
+        complete.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect(),
+    );
     for row in &complete[complete.len().saturating_sub(backlog)..] {
-        if !printer.line(row) {
+        if !printer.line(row.as_bytes()) {
             control.close().await;
             return Ok(Exit::Ok);
         }
