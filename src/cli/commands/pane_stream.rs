@@ -105,9 +105,13 @@ pub async fn run(
         complete.push(line);
     }
     // tmux wraps long rows; a typed exec wrapper must be seen whole to be hidden.
-    let complete = crate::exec_marks::join_wrapped_wrapper(
+    // Rows that are only exec's markers do not count toward the N asked for.
+    let complete: Vec<String> = crate::exec_marks::join_wrapped_wrapper(
         complete.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect(),
-    );
+    )
+    .into_iter()
+    .filter(|r| crate::exec_marks::strip_exec_wrapper(r).is_some())
+    .collect();
     for row in &complete[complete.len().saturating_sub(backlog)..] {
         if !printer.line(row.as_bytes()) {
             control.close().await;
