@@ -5,7 +5,6 @@
 //! by whoever watches the pane.
 
 use crate::manifest::model::{Command, Pane};
-use crate::tmux::command::sh_quote;
 
 /// The argv tmux starts the pane with (more than one word, so tmux execs it without a shell).
 pub fn argv(pane: &Pane) -> Vec<String> {
@@ -35,21 +34,17 @@ pub fn launch(pane: &Pane) -> Vec<String> {
     use crate::shell_hook;
     let plain = argv(pane);
     let shell_kind = shell_hook::kind(&pane.shell);
-    let quoted = |args: Vec<String>| args.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
     match (&pane.command, pane.keep_shell) {
-        (None, _) => match shell_kind.and_then(|k| shell_hook::args(k, true)) {
-            Some(args) => [vec![pane.shell.clone()], args].concat(),
-            None => plain,
-        },
-        (Some(_), true) => match shell_kind.and_then(|k| shell_hook::args(k, false)) {
+        (None, _) => shell_kind.and_then(|k| shell_hook::argv(k, &pane.shell, true)).unwrap_or(plain),
+        (Some(_), true) => match shell_kind.and_then(|k| shell_hook::exec_line(k, false)) {
             // `exec "$0"` ends the script the pane runs: the shell it becomes gets the hook.
-            Some(args) => {
+            Some(line) => {
                 let mut v = plain;
                 let body = match &pane.command {
                     Some(Command::Shell(cmd)) => cmd.as_str(),
                     _ => "\"$@\"",
                 };
-                v[2] = format!("{body}\nexec \"$0\" {}", quoted(args));
+                v[2] = format!("{body}\n{line}");
                 v
             }
             None => plain,
@@ -57,18 +52,12 @@ pub fn launch(pane: &Pane) -> Vec<String> {
         (Some(Command::Shell(cmd)), false) => {
             let word = cmd.trim();
             match shell_hook::kind(word).filter(|_| !word.contains(char::is_whitespace)) {
-                Some(k) => match shell_hook::args(k, false) {
-                    Some(args) => vec![pane.shell.clone(), "-c".into(), format!("exec {word} {}", quoted(args))],
-                    None => plain,
-                },
+                Some(k) => shell_hook::argv(k, word, false).unwrap_or(plain),
                 None => plain,
             }
         }
         (Some(Command::Argv(words)), false) if words.len() == 1 => match shell_hook::kind(&words[0]) {
-            Some(k) => match shell_hook::args(k, false) {
-                Some(args) => [vec![words[0].clone()], args].concat(),
-                None => plain,
-            },
+            Some(k) => shell_hook::argv(k, &words[0], false).unwrap_or(plain),
             None => plain,
         },
         _ => plain,

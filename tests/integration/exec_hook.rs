@@ -252,26 +252,48 @@ fn a_pane_without_the_hook_keeps_the_wrapper_and_no_reading_shows_it() {
     assert!(!seen.iter().any(|l| has_wrapper(l)), "{seen:?}");
 }
 
+/// Whether `shell` is on this machine's PATH (CI need not have zsh or fish).
+fn installed(shell: &str) -> bool {
+    let found = std::process::Command::new("sh").args(["-c", &format!("command -v {shell}")]).output().unwrap();
+    if !found.status.success() {
+        eprintln!("note: {shell} is not installed; its pane exec check is skipped");
+    }
+    found.status.success()
+}
+
 #[test]
-fn zsh_and_fish_are_exec_targets_only_where_installed() {
-    for shell in ["zsh", "fish"] {
-        let found = std::process::Command::new("sh").args(["-c", &format!("command -v {shell}")]).output().unwrap();
-        if !found.status.success() {
-            eprintln!("note: {shell} is not installed; its pane exec check is skipped");
-            continue;
+fn zsh_panes_ctmux_starts_are_hooked_and_fish_is_refused_where_installed() {
+    if installed("zsh") {
+        let s = Server::new("version: 1\n");
+        let home = s.path("home");
+        std::fs::create_dir_all(&home).unwrap();
+        // A .zshrc that replaces precmd_functions and PS1, as prompt themes do.
+        std::fs::write(home.join(".zshrc"), "export ZRC=loaded\nmine() { :; }\nprecmd_functions=(mine)\nPS1='%# '\n")
+            .unwrap();
+        let mut m = String::from("version: 1\nname: zz\nshell: zsh\nsessions:\n  z:\n    panes:\n");
+        m.push_str(&format!(
+            "      k: {{ command: echo started, keep_shell: true, env: {{ HOME: {} }} }}\n",
+            home.display()
+        ));
+        m.push_str(&format!("      l: {{ env: {{ HOME: {} }} }}\n", home.display()));
+        s.write(&m);
+        s.expect(&["up"], 0);
+        for pane in ["z/k", "z/l"] {
+            let doc = exec(&s, pane, "echo z-$((1+1)) $ZRC ${ZDOTDIR:-home}; (exit 2)", 2);
+            assert_eq!(doc["output"], "z-2 loaded home\n", "{pane}: the user's .zshrc ran, ZDOTDIR given back");
+            assert_eq!(exec(&s, pane, "no-such-command-xyz", 127)["exit_status"], 127);
+            let doc = exec(&s, pane, "fc -ln -2", 0);
+            assert!(doc["output"].as_str().unwrap().contains("echo z-$((1+1))"), "{pane}: history: {doc}");
         }
+        let screen = s.tmux(&["capture-pane", "-p", "-J", "-t", "=z:.0"]);
+        assert!(screen.contains("echo z-$((1+1))") && !has_wrapper(&screen), "{screen}");
+    }
+    if installed("fish") {
         let s = Server::new("version: 1\nname: other\n");
-        s.expect(&["session", "new", "seed", "--", "sleep", "1000"], 0);
-        s.expect(&["session", "new", "o", "--", shell, "-f"], 0);
-        if shell == "fish" {
-            // Not POSIX: refused rather than typed wrong.
-            let out = s.ctmux(&["--json", "pane", "exec", "o", "--wait", "--timeout", "20s", "--", "true"]);
-            assert_eq!(json(&out.stdout)["error"]["code"], "unsupported_shell");
-        } else {
-            assert_eq!(exec(&s, "o", "echo z-$((1+1)); (exit 2)", 2)["output"], "z-2\n");
-            let capture = s.expect(&["pane", "capture", "o", "--all"], 0);
-            assert!(capture.contains("z-2") && !has_wrapper(&capture), "{capture}");
-        }
+        s.expect(&["session", "new", "o", "--", "fish"], 0);
+        // Not POSIX: refused rather than typed wrong.
+        let out = s.ctmux(&["--json", "pane", "exec", "o", "--wait", "--timeout", "20s", "--", "true"]);
+        assert_eq!(json(&out.stdout)["error"]["code"], "unsupported_shell");
     }
 }
 

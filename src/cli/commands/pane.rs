@@ -148,10 +148,7 @@ pub async fn hooked_default_shell(server: &Server) -> Vec<String> {
     if !command.is_empty() || shell.is_empty() {
         return Vec::new();
     }
-    match crate::shell_hook::kind(&shell).and_then(|k| crate::shell_hook::args(k, true)) {
-        Some(args) => [vec![shell], args].concat(),
-        None => Vec::new(),
-    }
+    crate::shell_hook::kind(&shell).and_then(|k| crate::shell_hook::argv(k, &shell, true)).unwrap_or_default()
 }
 
 fn ok(ctx: &Ctx, lp: &LivePane, human: &str) -> Result {
