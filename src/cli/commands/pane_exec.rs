@@ -220,7 +220,7 @@ pub async fn deliver(server: &Server, pane_id: &str, d: &exec_shell::Delivery) -
 
 /// Types `text` into the pane as it is (through a tmux buffer loaded from stdin, pasted
 /// bracketed where the shell asks for it, so tabs and newlines are text) and presses Enter.
-async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
+pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
     let name = buffer_name();
     load_buffer(server, &name, text).await?;
     let cmds = [
