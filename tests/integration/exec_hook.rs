@@ -338,3 +338,48 @@ sessions:
     let capture = s.expect(&["pane", "capture", &id], 0);
     assert_eq!(capture.trim_end_matches('\n'), format!("hello-job\n{}", rows[1]), "no padding rows");
 }
+
+#[test]
+fn rules_never_see_the_wrapper_typed_into_a_managed_shell_without_the_hook() {
+    // dash has no hook: exec types its wrapper into this managed pane, whose log and rules
+    // follow everything on it.
+    let s = Server::new(
+        r#"
+version: 1
+name: wrapped
+shell: /bin/sh
+sessions:
+  w:
+    panes:
+      sh:
+        command: echo started
+        keep_shell: true
+        on:
+          - match: 'CTMUX|\\103TMUX|printf'
+            do: event
+          - match: 'echo wrapped-probe'
+            do: event
+"#,
+    );
+    s.expect(&["up"], 0);
+    assert_eq!(exec(&s, "w/sh", "echo wrapped-probe-$((6*7))", 0)["output"], "wrapped-probe-42\n");
+    let screen = s.tmux(&["capture-pane", "-p", "-J", "-t", "=w:"]);
+    assert!(has_wrapper(&screen), "the wrapper is typed here: {screen}");
+    let fired = || {
+        let events = json(s.expect(&["--json", "events", "--kind", "pattern.matched"], 0).as_bytes());
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["data"]["rule"].as_str().unwrap().to_string(), e["data"]["text"].as_str().unwrap().to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert!(eventually(Duration::from_secs(10), || !fired().is_empty()), "the typed command never matched");
+    std::thread::sleep(Duration::from_millis(500));
+    let all = fired();
+    assert!(all.iter().all(|(rule, _)| rule == "echo wrapped-probe"), "a rule saw ctmux's text: {all:?}");
+    assert!(all.iter().all(|(_, text)| !has_wrapper(text)), "{all:?}");
+    let logs = s.expect(&["logs", "--no-prefix", "w/sh"], 0);
+    assert!(logs.contains("echo wrapped-probe-$((6*7))") && logs.contains("wrapped-probe-42"), "{logs}");
+    assert!(!has_wrapper(&logs), "{logs}");
+}
