@@ -619,6 +619,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// 10 s (or what is left of `--timeout`) to reach its prompt; each child's exit wakes us.
 async fn wait_for_startup(shell: u32, timeout: Option<Duration>) {
     let wait = async {
+        // An idle shell (the usual case) has none: no settling wait then.
+        if exec_shell::startup_children(shell).is_empty() {
+            return;
+        }
         loop {
             while let Some(&child) = exec_shell::startup_children(shell).first() {
                 match crate::process::exit_of(child) {
