@@ -183,6 +183,16 @@ fn ten_concurrent_execs_on_a_hooked_shell_each_get_their_own_output_and_status()
         (Some(true), true, Some("before\n"))
     );
     assert_eq!(exec(&s, "w/p3", "echo after", 0)["output"], "after\n");
+    // Someone removes the hook: the next exec says so (within 5 s), and later ones use the
+    // wrapper, which no reading shows.
+    exec(&s, "w/p3", "PS0=''", 0);
+    let out = s.ctmux(&["--json", "pane", "exec", "w/p3", "--wait", "--timeout", "30s", "--", "echo unmarked"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out.stdout);
+    assert!(doc["error"]["message"].as_str().unwrap().contains("hook is gone"), "{doc}");
+    assert_eq!(exec(&s, "w/p3", "echo wrapped-$((2+2)); (exit 6)", 6)["output"], "wrapped-4\n");
+    let capture = s.expect(&["pane", "capture", "w/p3", "--all"], 0);
+    assert!(capture.contains("echo wrapped-$((2+2)); (exit 6)") && !has_wrapper(&capture), "{capture}");
 }
 
 #[test]

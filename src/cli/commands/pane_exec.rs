@@ -87,7 +87,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         exec_shell::drivable(lp)?;
     }
     // A shell ctmux started with its hook gets just the command, as a person would type it.
-    let hooked = crate::shell_hook::hooked(lp.pid).is_some();
+    let hooked = crate::shell_hook::hooked(lp.pid).is_some() && !hook_lost(server, lp).await;
     let prompted = hooked && hooked_prompt(server, lp, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
     if !prompted {
         wait_for_prompt(server, lp).await;
@@ -234,6 +234,13 @@ pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()>
     Ok(())
 }
 
+/// Whether an earlier exec found this shell's hook gone (`@ctmux-prompt` = `lost:<pid>`): then
+/// exec types its wrapper there, as in any shell without the hook.
+async fn hook_lost(server: &Server, lp: &LivePane) -> bool {
+    let option = Cmd::query("show-options").args(["-pqv", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION]);
+    server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == format!("lost:{}", lp.pid))
+}
+
 /// Whether the hooked shell of `lp` has shown its prompt: its hook sets the pane option
 /// `@ctmux-prompt` to its pid before its first prompt's marks; when it is not set yet, the
 /// first prompt's `B` mark is waited for (a control client attached before the option is
@@ -366,6 +373,10 @@ async fn run_hooked(server: &Server, lp: &LivePane, text: &str, timeout: Option<
                 }
                 match output_from {
                     None if deadline.is_none_or(|d| typed + HOOK_GRACE <= d) && tokio::time::Instant::now() >= typed + HOOK_GRACE => {
+                        // The next exec on this shell types its wrapper instead.
+                        let lost = Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION])
+                            .arg(format!("lost:{}", lp.pid));
+                        let _ = server.tmux.run(&[lost]).await;
                         break Err(Error::failed(
                             format!(
                                 "the shell of {} did not mark the start of `{}` (no OSC 133 C mark within {}s): its shell integration hook is gone",
@@ -373,7 +384,7 @@ async fn run_hooked(server: &Server, lp: &LivePane, text: &str, timeout: Option<
                                 exec_shell::shown(text),
                                 HOOK_GRACE.as_secs()
                             ),
-                            Some("was PS0 or PROMPT_COMMAND reset? The command was typed and may be running; `ctmux pane capture` shows the pane".into()),
+                            Some("was PS0 or PROMPT_COMMAND reset? The command was typed and may be running (`ctmux pane capture` shows the pane); later execs here use the typed wrapper".into()),
                         ));
                     }
                     from => {
