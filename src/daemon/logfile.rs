@@ -16,6 +16,8 @@ pub struct Line {
     pub ts: u64,
     /// The raw bytes the pane printed (escapes and all, no newline).
     pub raw: Vec<u8>,
+    /// A piece of a line too long to log whole (`<ms>+`): the next line continues it.
+    pub continued: bool,
 }
 
 /// Parses one log line (without its newline).
@@ -25,8 +27,9 @@ pub fn parse(line: &[u8]) -> Line {
             // A `+` after the time: a piece of a line longer than the daemon keeps whole.
             ts: std::str::from_utf8(&line[..tab]).ok().and_then(|t| t.trim_end_matches('+').parse().ok()).unwrap_or(0),
             raw: line[tab + 1..].to_vec(),
+            continued: line[..tab].ends_with(b"+"),
         },
-        None => Line { ts: 0, raw: line.to_vec() },
+        None => Line { ts: 0, raw: line.to_vec(), continued: false },
     }
 }
 
@@ -169,6 +172,6 @@ mod tests {
         writeln!(w, "5\te").unwrap();
         assert_eq!(text(log.more()), ["partial", "d", "e"]);
         assert_eq!(text(log.more()), Vec::<String>::new());
-        assert_eq!(parse(b"17\tx\ty"), Line { ts: 17, raw: b"x\ty".to_vec() });
+        assert_eq!(parse(b"17\tx\ty"), Line { ts: 17, raw: b"x\ty".to_vec(), continued: false });
     }
 }

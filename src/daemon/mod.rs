@@ -865,7 +865,12 @@ impl Daemon {
         }
         let mut lines = Vec::with_capacity(read.len());
         for line in &read {
-            let text = crate::ansi::strip(&String::from_utf8_lossy(&line.raw));
+            let stripped = crate::ansi::strip(&String::from_utf8_lossy(&line.raw));
+            // What `pane exec`'s typed wrapper prints is ctmux's, not the pane's: rules, health and
+            // subscriptions see the line as a reading shows it (exec_marks), or not at all.
+            let Some(text) = crate::exec_marks::strip_exec_wrapper(&stripped).map(std::borrow::Cow::into_owned) else {
+                continue;
+            };
             let Some(pane) = self.panes.get_mut(id) else { return };
             let ready = pane.ready_pattern().is_some_and(|re| re.is_match(&text))
                 && pane.health.as_ref().is_some_and(|h| h.state != crate::reconcile::health::State::Healthy);

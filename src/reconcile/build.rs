@@ -170,7 +170,7 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
         cmd = cmd.opt("-e", e);
     }
     // A new sink in the same call (the old one gets EOF and finishes first; see `tmux::pipe`).
-    let argv = crate::tmux::pipe::wrapped(spec::argv(pane));
+    let argv = crate::tmux::pipe::wrapped(spec::launch(pane));
     let mut cmds = vec![cmd.args(argv), crate::tmux::pipe::pipe(tmux_id, &project.name, &pane.address())];
     let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
     cmds.push(set("@ctmux-hash", spec::hash(pane)));

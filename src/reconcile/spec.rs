@@ -26,6 +26,44 @@ pub fn argv(pane: &Pane) -> Vec<String> {
     }
 }
 
+/// The argv a pane is started with: [`argv`], with the shell-integration hook
+/// ([`crate::shell_hook`]) added where the pane ends in an interactive shell ctmux can hook
+/// (`keep_shell`, no command, or a command that is just that shell). [`argv`] stays what the
+/// spec hash covers, so adding the hook never makes `up` recreate a running pane.
+pub fn launch(pane: &Pane) -> Vec<String> {
+    use crate::shell_hook;
+    let plain = argv(pane);
+    let shell_kind = shell_hook::kind(&pane.shell);
+    match (&pane.command, pane.keep_shell) {
+        (None, _) => shell_kind.and_then(|k| shell_hook::argv(k, &pane.shell, true)).unwrap_or(plain),
+        (Some(_), true) => match shell_kind.and_then(|k| shell_hook::exec_line(k, false)) {
+            // `exec "$0"` ends the script the pane runs: the shell it becomes gets the hook.
+            Some(line) => {
+                let mut v = plain;
+                let body = match &pane.command {
+                    Some(Command::Shell(cmd)) => cmd.as_str(),
+                    _ => "\"$@\"",
+                };
+                v[2] = format!("{body}\n{line}");
+                v
+            }
+            None => plain,
+        },
+        (Some(Command::Shell(cmd)), false) => {
+            let word = cmd.trim();
+            match shell_hook::kind(word).filter(|_| !word.contains(char::is_whitespace)) {
+                Some(k) => shell_hook::argv(k, word, false).unwrap_or(plain),
+                None => plain,
+            }
+        }
+        (Some(Command::Argv(words)), false) if words.len() == 1 => match shell_hook::kind(&words[0]) {
+            Some(k) => shell_hook::argv(k, &words[0], false).unwrap_or(plain),
+            None => plain,
+        },
+        _ => plain,
+    }
+}
+
 /// `-e` values: the manifest's environment plus ctmux's own identification variables.
 pub fn env(pane: &Pane, project: &str) -> Vec<String> {
     let mut out: Vec<String> = pane.env.iter().map(|(k, v)| format!("{k}={v}")).collect();

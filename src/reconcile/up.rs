@@ -204,7 +204,7 @@ impl<'a> Up<'a> {
                         new_windows.push((pane.session.clone(), pane.window.clone()));
                     }
                     let (argv, hash) = if waits.is_empty() {
-                        (spec::argv(pane), spec::hash(pane))
+                        (spec::launch(pane), spec::hash(pane))
                     } else {
                         (build::placeholder(&describe(&waits)), "pending".to_string())
                     };
@@ -568,7 +568,7 @@ impl<'a> Up<'a> {
             return format!("\n    last output:\n      {}", lines.join("\n      "));
         }
         let text = std::process::Command::new(self.tmux.binary())
-            .args(self.tmux.socket.flags())
+            .args(self.tmux.socket.client_flags())
             .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", id])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())

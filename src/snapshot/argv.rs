@@ -56,7 +56,17 @@ fn running_now(pid: u32, default_shell: &str) -> Running {
     if group == pid {
         // A shell with only options (`-bash`, `zsh -l`) waits for input; one given a script or
         // `-c TEXT` runs it (its children share its group: it does no job control).
-        let idle = own_is_shell && own[1..].iter().all(|a| a.starts_with('-') && a != "-c");
+        // (`--rcfile FILE` is an option with a value: ctmux starts hooked bash shells so.)
+        let mut args = own[1..].iter();
+        let mut only_options = true;
+        while let Some(a) = args.next() {
+            if a == "--rcfile" || a == "--init-file" {
+                args.next();
+            } else if !a.starts_with('-') || a == "-c" {
+                only_options = false;
+            }
+        }
+        let idle = own_is_shell && only_options;
         return if idle { Running::IdleShell } else { Running::Program { argv: own, under_shell: false } };
     }
     match cmdline(group) {

@@ -58,11 +58,18 @@ fn busy(lp: &LivePane, what: String, pid: u32) -> Error {
 /// runs something else (in the foreground, or as its own process), `unsupported_shell` for a
 /// shell with another syntax (fish, nu…).
 pub fn idle_shell(lp: &LivePane) -> Result<Shell, Error> {
+    idle_shell_after(lp, false)
+}
+
+/// [`idle_shell`], for a shell known to have shown its prompt (`prompted`: its hook said so),
+/// where processes left in its own group by its startup files no longer mean it is busy.
+pub fn idle_shell_after(lp: &LivePane, prompted: bool) -> Result<Shell, Error> {
+    // The shell (a managed pane's own process is the runner it runs under).
     let pid = crate::process::command_of(lp.pid);
     drivable(lp)?;
     // A shell still running its startup files (or any command without job control) runs
     // children in its own group and reads no input yet.
-    if let Some(&child) = startup_children(pid).first() {
+    if let Some(&child) = startup_children(pid).first().filter(|_| !prompted) {
         return Err(busy(lp, describe(child), child));
     }
     if let Some(group) = crate::process::foreground_group(pid)

@@ -196,8 +196,13 @@ pub fn run(ctx: &Ctx, cmd: GroupCmd) -> Result {
                 }
             }
             for p in &targets {
-                let d = super::exec_shell::plain(&text, server.tmux.binary(), &super::pane_exec::buffer_name());
-                rt.block_on(super::pane_exec::deliver(&server, &p.pane_id, &d))?;
+                if crate::shell_hook::hooked(p.pid).is_some() {
+                    // A shell ctmux started: just the command, as typed (it lands in history).
+                    rt.block_on(super::pane_exec::type_text(&server, &p.pane_id, &text))?;
+                } else {
+                    let d = super::exec_shell::plain(&text, server.tmux.binary(), &super::pane_exec::buffer_name());
+                    rt.block_on(super::pane_exec::deliver(&server, &p.pane_id, &d))?;
+                }
             }
             let ids: Vec<&str> = targets.iter().map(|p| p.pane_id.as_str()).collect();
             let all_ran = skipped.is_empty();

@@ -25,14 +25,25 @@ struct Printer<'a> {
 }
 
 impl Printer<'_> {
-    /// The text to show and match: escapes stripped unless `--ansi`. Lines without escapes
-    /// are passed through byte for byte (invalid UTF-8 included).
-    fn text(&self, raw: &[u8]) -> Vec<u8> {
-        let plain = !raw.iter().any(|b| *b == 0x1b || (*b < 0x20 && *b != b'\t'));
-        if self.args.ansi || plain {
-            return raw.to_vec();
+    /// The text to show and match, `None` for a line that is only `pane exec`'s wrapper:
+    /// what a terminal shows for the line ([`crate::terminal::render`]: `\r` and backspace
+    /// applied, escapes dropped) with exec's wrapper removed, unless `--ansi` (the raw bytes,
+    /// as logged). Lines without escapes or control characters are passed through byte for
+    /// byte (invalid UTF-8 included).
+    fn text(&self, raw: &[u8]) -> Option<Vec<u8>> {
+        if self.args.ansi {
+            return Some(raw.to_vec());
         }
-        crate::ansi::strip(&String::from_utf8_lossy(raw)).into_bytes()
+        let plain = !raw.iter().any(|b| *b == 0x1b || (*b < 0x20 && *b != b'\t'));
+        let text = if plain {
+            match std::str::from_utf8(raw) {
+                Ok(s) if !s.contains("TMUX-") => return Some(raw.to_vec()),
+                _ => String::from_utf8_lossy(raw).into_owned(),
+            }
+        } else {
+            crate::terminal::render(&String::from_utf8_lossy(raw))
+        };
+        crate::exec_marks::strip_exec_wrapper(&text).map(|t| t.into_owned().into_bytes())
     }
 
     fn wanted(&self, line: &Line, text: &[u8]) -> bool {
@@ -106,13 +117,16 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
         None
     };
     let mut merged: Vec<(u64, usize, Line, Vec<u8>)> = Vec::new();
+    let mut carries: Vec<Option<Line>> = vec![None; logs.len()];
     for (order, (_, log)) in logs.iter_mut().enumerate() {
-        let mut lines: Vec<(u64, usize, Line, Vec<u8>)> = log
-            .history()
+        let mut pieces = rejoin(log.history(), &mut carries[order]);
+        // History ends here: a last piece whose rest is not logged yet is shown as it is.
+        pieces.extend(carries[order].take());
+        let mut lines: Vec<(u64, usize, Line, Vec<u8>)> = pieces
             .into_iter()
-            .map(|l| {
-                let text = printer.text(&l.raw);
-                (l.ts, order, l, text)
+            .filter_map(|l| {
+                let text = printer.text(&l.raw)?;
+                Some((l.ts, order, l, text))
             })
             .filter(|(_, _, l, text)| printer.wanted(l, text))
             .collect();
@@ -132,8 +146,8 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
     loop {
         watch.wait(None);
         for (order, (address, log)) in logs.iter_mut().enumerate() {
-            for line in log.more() {
-                let text = printer.text(&line.raw);
+            for line in rejoin(log.more(), &mut carries[order]) {
+                let Some(text) = printer.text(&line.raw) else { continue };
                 if printer.wanted(&line, &text) {
                     printer.print(&mut out, order, address, &line, &text);
                 }
@@ -143,5 +157,45 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
             // The reader went away (`| head`): done.
             return Ok(Exit::Ok);
         }
+    }
+}
+
+/// Joins the pieces of lines the daemon logged in 1 MiB pieces (`<ms>+`) back into whole
+/// lines, stamped with their first piece's time; a piece whose rest is not read yet waits in
+/// `carry` for the next call.
+fn rejoin(lines: Vec<Line>, carry: &mut Option<Line>) -> Vec<Line> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let whole = match carry.take() {
+            Some(mut head) => {
+                head.raw.extend_from_slice(&line.raw);
+                head.continued = line.continued;
+                head
+            }
+            None => line,
+        };
+        if whole.continued {
+            *carry = Some(whole);
+        } else {
+            out.push(whole);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rejoin;
+    use crate::daemon::logfile::parse;
+
+    #[test]
+    fn pieces_of_a_long_line_read_as_one_line() {
+        let mut carry = None;
+        let first = rejoin(vec![parse(b"5\tshort"), parse(b"6+\taaa"), parse(b"7+\tbbb")], &mut carry);
+        assert_eq!(first.iter().map(|l| l.raw.as_slice()).collect::<Vec<_>>(), [b"short".as_slice()]);
+        let rest = rejoin(vec![parse(b"8\tccc"), parse(b"9\tnext")], &mut carry);
+        assert_eq!((rest[0].ts, rest[0].raw.as_slice(), rest[0].continued), (6, b"aaabbbccc".as_slice(), false));
+        assert_eq!(rest[1].raw, b"next");
+        assert!(carry.is_none());
     }
 }

@@ -111,7 +111,9 @@ fn regex(pattern: &str) -> Result<Regex> {
     Regex::new(pattern).map_err(|e| Error::Usage { message: format!("invalid regex `{pattern}`: {e}"), hint: None })
 }
 
-/// Captured text of a pane, joined wrapped lines, trailing blank lines dropped.
+/// Captured text of a pane, joined wrapped lines, trailing blank lines dropped, and without
+/// `pane exec`'s typed wrapper ([`crate::exec_marks`]): tmux has already applied `\r` and
+/// backspace to its screen.
 pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: bool) -> Result<String> {
     let mut cmd = Cmd::query("capture-pane").args(["-p", "-J", "-t", id]);
     if ansi {
@@ -121,7 +123,32 @@ pub async fn capture(server: &Server, id: &str, start: Option<String>, ansi: boo
         cmd = cmd.opt("-S", s);
     }
     let text = server.tmux.run(&[cmd]).await.map_err(|e| e.into_error("capturing the pane"))?;
-    Ok(text.trim_end_matches('\n').to_string())
+    let text = crate::exec_marks::strip_lines(&text);
+    let mut rows: Vec<&str> = text.lines().collect();
+    crate::terminal::tidy_rows(&mut rows);
+    Ok(rows.join("\n"))
+}
+
+/// The argv that starts the server's default shell with ctmux's shell-integration hook, as a
+/// pane without a command would get it (a login shell); empty (tmux's own default) when the
+/// server runs a `default-command` or its shell cannot be hooked.
+pub async fn hooked_default_shell(server: &Server) -> Vec<String> {
+    let query = [
+        Cmd::query("show-options").args(["-gv", "default-command"]),
+        Cmd::query("show-options").args(["-gv", "default-shell"]),
+    ];
+    let (command, shell) = match server.tmux.run(&query).await {
+        Ok(out) => {
+            let mut lines = out.lines();
+            (lines.next().unwrap_or_default().trim().to_string(), lines.next().unwrap_or_default().trim().to_string())
+        }
+        // No server yet: it will take `$SHELL`, as tmux does.
+        Err(_) => (String::new(), std::env::var("SHELL").unwrap_or_default()),
+    };
+    if !command.is_empty() || shell.is_empty() {
+        return Vec::new();
+    }
+    crate::shell_hook::kind(&shell).and_then(|k| crate::shell_hook::argv(k, &shell, true)).unwrap_or_default()
 }
 
 fn ok(ctx: &Ctx, lp: &LivePane, human: &str) -> Result {
@@ -161,6 +188,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             if let Some(cwd) = cwd {
                 c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
             }
+            let command = if command.is_empty() { hooked_default_shell(server).await } else { command };
             let c = c.args(command);
             // The layout `session new --layout` chose, else tiled.
             let layout = Cmd::query("show-options").args(["-qv", "-t", &format!("={session}:"), "@ctmux-layout"]);

@@ -8,7 +8,8 @@
 //! `--wait` reads the pane's output as tmux pushes it, through `pipe-pane` into a FIFO that is
 //! unlinked as soon as both ends are open: the read ends at the end marker, and nothing is left
 //! on disk even if ctmux is killed (the `cat` behind the pipe then dies on the pane's next output,
-//! and tmux closes the pipe).
+//! and tmux closes the pipe). A pane whose pipe is taken — a managed pane's is its log sink — is
+//! read through a control client instead, as a shell with ctmux's hook always is.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -86,23 +87,32 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
     if !args.force {
         exec_shell::drivable(lp)?;
     }
-    wait_for_prompt(server, lp).await;
-    // The shell (a managed pane's own process is the runner it runs under).
-    wait_for_startup(crate::process::command_of(lp.pid), args.timeout.map(|t| t.saturating_sub(started.elapsed())))
-        .await;
+    // A shell ctmux started with its hook gets just the command, as a person would type it.
+    let hooked = crate::shell_hook::hooked(crate::process::command_of(lp.pid)).is_some() && !hook_lost(server, lp).await;
+    let prompted = hooked && hooked_prompt(server, lp, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+    if !prompted {
+        wait_for_prompt(server, lp).await;
+        // The shell (a managed pane's own process is the runner it runs under).
+        wait_for_startup(crate::process::command_of(lp.pid), args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+    }
     if !args.force {
-        let shell = exec_shell::idle_shell(lp)?;
+        let shell = exec_shell::idle_shell_after(lp, prompted)?;
         exec_shell::check_syntax(&shell, &text).await?;
     }
     if !args.wait {
-        deliver(server, &lp.pane_id, &exec_shell::plain(&text, server.tmux.binary(), &buffer_name())).await?;
+        if hooked {
+            type_text(server, &lp.pane_id, &text).await?;
+        } else {
+            deliver(server, &lp.pane_id, &exec_shell::plain(&text, server.tmux.binary(), &buffer_name())).await?;
+        }
         if ctx.json() {
             ctx.print_json(&serde_json::json!({ "ok": true, "tmux_id": lp.pane_id }));
         }
         return Ok(Exit::Ok);
     }
     let left = args.timeout.map(|t| t.saturating_sub(started.elapsed()));
-    let result = run_and_read(server, lp, &text, left).await;
+    let result =
+        if hooked { run_hooked(server, lp, &text, left).await } else { run_and_read(server, lp, &text, left).await };
     drop(lock);
     match result? {
         Outcome::Finished { output, status } => {
@@ -169,7 +179,7 @@ fn timed_out(ctx: &Ctx, lp: &LivePane, text: &str, args: &ExecArgs, output: Stri
 async fn load_buffer(server: &Server, name: &str, content: &str) -> Result<()> {
     use tokio::io::AsyncWriteExt;
     let mut load = tokio::process::Command::new(server.tmux.binary());
-    load.args(server.tmux.socket.flags())
+    load.args(server.tmux.socket.client_flags())
         .args(["load-buffer", "-b", name, "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -210,6 +220,190 @@ pub async fn deliver(server: &Server, pane_id: &str, d: &exec_shell::Delivery) -
     Ok(())
 }
 
+/// Types `text` into the pane as it is (through a tmux buffer loaded from stdin, pasted
+/// bracketed where the shell asks for it, so tabs and newlines are text) and presses Enter.
+pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()> {
+    let name = buffer_name();
+    load_buffer(server, &name, text).await?;
+    let cmds = [
+        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &name, "-t", pane_id]),
+        Cmd::new("send-keys").args(["-t", pane_id, "Enter"]),
+    ];
+    if let Err(e) = server.tmux.run(&cmds).await {
+        let _ = server.tmux.run(&[Cmd::new("delete-buffer").args(["-b", &name])]).await;
+        return Err(e.into_error("typing the command"));
+    }
+    Ok(())
+}
+
+/// Whether an earlier exec found this shell's hook gone (`@ctmux-prompt` = `lost:<pid>`): then
+/// exec types its wrapper there, as in any shell without the hook.
+async fn hook_lost(server: &Server, lp: &LivePane) -> bool {
+    let option = Cmd::query("show-options").args(["-pqv", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION]);
+    server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == format!("lost:{}", lp.pid))
+}
+
+/// Whether the hooked shell of `lp` has shown its prompt: its hook sets the pane option
+/// `@ctmux-prompt` to its pid before its first prompt's marks; when it is not set yet, the
+/// first prompt's `B` mark is waited for (a control client attached before the option is
+/// read, so a prompt after that read is seen) — up to `timeout`, at most 30 s (a slow
+/// `.bashrc`). `false` when neither came (a `tmux` the hook could not run): the caller then
+/// waits for the shell's startup children as for any shell.
+async fn hooked_prompt(server: &Server, lp: &LivePane, timeout: Option<Duration>) -> bool {
+    use crate::tmux::control::{Control, Event};
+    let Ok(mut control) = Control::attach_ready(&server.tmux, &lp.session_id).await else { return false };
+    let pid = lp.pid.to_string();
+    let option = Cmd::query("show-options").args(["-pqv", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION]);
+    if server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == pid) {
+        control.close().await;
+        return true;
+    }
+    let seen = async {
+        let mut raw: Vec<u8> = Vec::new();
+        loop {
+            match control.next().await {
+                Event::Output(id, bytes) if id == lp.pane_id => {
+                    raw.extend_from_slice(&bytes);
+                    let marks = crate::exec_marks::marks(&raw);
+                    if marks.iter().any(|m| m.kind == 'B' && m.aid.as_deref() == Some(pid.as_str())) {
+                        return true;
+                    }
+                    let keep = marks.last().map_or(raw.len().saturating_sub(256), |m| m.end);
+                    raw.drain(..keep.min(raw.len()));
+                }
+                Event::Exit => return false,
+                _ => {}
+            }
+        }
+    };
+    let cap = timeout.map_or(Duration::from_secs(30), |t| t.min(Duration::from_secs(30)));
+    let prompted = tokio::time::timeout(cap, seen).await.unwrap_or(false);
+    control.close().await;
+    prompted
+}
+
+/// How long a hooked shell has to mark the start of the typed command (`C`, printed before
+/// the command runs) before exec concludes the hook is gone.
+const HOOK_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `text` in a shell that has ctmux's hook: types just the command, and reads the pane's
+/// byte stream (a control client of its session; `%output` carries the OSC 133 marks tmux does
+/// not draw) from the shell's `C` mark (output starts) to its `D;<status>` (finished), both
+/// with `aid=<shell pid>` so a nested shell's marks do not count. Then waits for the next
+/// prompt's `B` mark, so the next exec types into a line editor that is reading.
+async fn run_hooked(server: &Server, lp: &LivePane, text: &str, timeout: Option<Duration>) -> Result<Outcome> {
+    use crate::tmux::control::{Control, Event};
+    let mut signals = Signals::new();
+    let mut control = Control::attach_ready(&server.tmux, &lp.session_id)
+        .await
+        .map_err(|e| Error::failed(format!("cannot attach a control client: {e}"), None))?;
+    let exit_of = crate::process::exit_of(lp.pid);
+    if let Err(e) = type_text(server, &lp.pane_id, text).await {
+        control.close().await;
+        return Err(e);
+    }
+    let aid = lp.pid.to_string();
+    let typed = tokio::time::Instant::now();
+    let deadline = timeout.map(|t| typed + t);
+    let shell_exit = async move {
+        match exit_of {
+            Ok(f) => f.await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::pin!(shell_exit);
+    let Signals { int, term, hup } = &mut signals;
+    let mut raw: Vec<u8> = Vec::new();
+    let mut scan_from = 0;
+    let mut output_from: Option<usize> = None;
+    let mut finished: Option<(String, i32)> = None;
+    let outcome = loop {
+        let sleep = async {
+            match (deadline, output_from, &finished) {
+                // After `D`: the next prompt gets 2 s to show its `B`.
+                (_, _, Some(_)) => {
+                    tokio::time::sleep_until(typed.max(tokio::time::Instant::now()) + Duration::from_secs(2)).await
+                }
+                (d, None, None) => {
+                    let grace = typed + HOOK_GRACE;
+                    tokio::time::sleep_until(d.map_or(grace, |d| d.min(grace))).await
+                }
+                (Some(d), Some(_), None) => tokio::time::sleep_until(d).await,
+                (None, Some(_), None) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = control.next() => match event {
+                Event::Output(id, bytes) if id == lp.pane_id => {
+                    raw.extend_from_slice(&bytes);
+                    let found = crate::exec_marks::marks(&raw[scan_from..]);
+                    let mut last_end = scan_from;
+                    for m in found {
+                        let (start, end) = (scan_from + m.start, scan_from + m.end);
+                        last_end = end;
+                        if m.aid.as_deref() != Some(aid.as_str()) {
+                            continue;
+                        }
+                        match (m.kind, output_from, &finished) {
+                            ('C', None, None) => output_from = Some(end),
+                            ('D', Some(from), None) => {
+                                let output = crate::terminal::render_lines(&String::from_utf8_lossy(&raw[from..start]));
+                                // A bare `D` says nothing about the status: never read it as 0.
+                                if let Some(status) = m.status {
+                                    finished = Some((output, status));
+                                }
+                            }
+                            ('B', _, Some(_)) => {
+                                let (output, status) = finished.take().unwrap_or_default();
+                                control.close().await;
+                                return Ok(Outcome::Finished { output, status });
+                            }
+                            _ => {}
+                        }
+                    }
+                    // Marks are short: an unfinished one is within the last 256 bytes.
+                    scan_from = last_end.max(raw.len().saturating_sub(256));
+                    if let Some(from) = output_from { scan_from = scan_from.max(from); }
+                }
+                Event::Exit => break Err(ended_early(server, lp).await),
+                _ => {}
+            },
+            () = &mut shell_exit => break Err(ended_early(server, lp).await),
+            () = sleep => {
+                if let Some((output, status)) = finished.take() {
+                    break Ok(Outcome::Finished { output, status });
+                }
+                match output_from {
+                    None if deadline.is_none_or(|d| typed + HOOK_GRACE <= d) && tokio::time::Instant::now() >= typed + HOOK_GRACE => {
+                        // The next exec on this shell types its wrapper instead.
+                        let lost = Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION])
+                            .arg(format!("lost:{}", lp.pid));
+                        let _ = server.tmux.run(&[lost]).await;
+                        break Err(Error::failed(
+                            format!(
+                                "the shell of {} did not mark the start of `{}` (no OSC 133 C mark within {}s): its shell integration hook is gone",
+                                lp.pane_id,
+                                exec_shell::shown(text),
+                                HOOK_GRACE.as_secs()
+                            ),
+                            Some("was PS0 or PROMPT_COMMAND reset? The command was typed and may be running (`ctmux pane capture` shows the pane); later execs here use the typed wrapper".into()),
+                        ));
+                    }
+                    from => {
+                        let output = from.map_or(String::new(), |f| crate::terminal::render_lines(&String::from_utf8_lossy(&raw[f..])));
+                        break Ok(Outcome::TimedOut { output });
+                    }
+                }
+            }
+            () = recv(int) => break Ok(Outcome::Signalled(libc::SIGINT as u8)),
+            () = recv(term) => break Ok(Outcome::Signalled(libc::SIGTERM as u8)),
+            () = recv(hup) => break Ok(Outcome::Signalled(libc::SIGHUP as u8)),
+        }
+    };
+    control.close().await;
+    outcome
+}
+
 enum Outcome {
     Finished { output: String, status: i32 },
     TimedOut { output: String },
@@ -222,6 +416,11 @@ async fn run_and_read(server: &Server, lp: &LivePane, text: &str, timeout: Optio
     // ctmux with the pipe left open.
     let mut signals = Signals::new();
     let id = format!("{}-{}", std::process::id(), crate::reconcile::build::now_nanos());
+    // A managed pane's pipe is its log sink: replacing it would end the pane's log. Its output is
+    // read through a control client instead (as a hooked shell's is).
+    if piped(server, lp).await {
+        return run_and_read_control(server, lp, text, &id, timeout, &mut signals).await;
+    }
     let fifo = make_fifo(&id)?;
     // Both ends of a FIFO block in open() until the other comes: a plain thread opens ours, then
     // unlinks it and forwards what it reads.
@@ -259,6 +458,52 @@ async fn run_and_read(server: &Server, lp: &LivePane, text: &str, timeout: Optio
         stop_writer(&fifo);
     }
     let _ = std::fs::remove_file(&fifo);
+    outcome
+}
+
+/// Whether the pane's output already goes through a `pipe-pane` (a managed pane's log sink).
+async fn piped(server: &Server, lp: &LivePane) -> bool {
+    let q = Cmd::query("display-message").args(["-p", "-t", &lp.pane_id, "#{pane_pipe}"]);
+    server.tmux.run(&[q]).await.is_ok_and(|out| out.trim() == "1")
+}
+
+/// [`run_and_read`] for a pane whose pipe is taken: the pane's output comes from a control
+/// client attached to its session before anything is typed.
+async fn run_and_read_control(
+    server: &Server,
+    lp: &LivePane,
+    text: &str,
+    id: &str,
+    timeout: Option<Duration>,
+    signals: &mut Signals,
+) -> Result<Outcome> {
+    use crate::tmux::control::{Control, Event};
+    let mut control = Control::attach_ready(&server.tmux, &lp.session_id)
+        .await
+        .map_err(|e| Error::failed(format!("cannot attach a control client: {e}"), None))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let pane = lp.pane_id.clone();
+    let feed = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                event = control.next() => match event {
+                    Event::Output(p, bytes) if p == pane => {
+                        if tx.send(bytes).is_err() {
+                            break;
+                        }
+                    }
+                    Event::Exit => break,
+                    _ => {}
+                },
+                _ = &mut stopped => break,
+            }
+        }
+        control.close().await;
+    });
+    let outcome = read_until_end(server, lp, text, id, &mut rx, timeout, signals).await;
+    let _ = stop.send(());
+    let _ = feed.await;
     outcome
 }
 
@@ -438,10 +683,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// 10 s (or what is left of `--timeout`) to reach its prompt; each child's exit wakes us.
 async fn wait_for_startup(shell: u32, timeout: Option<Duration>) {
     let wait = async {
-        while let Some(&child) = exec_shell::startup_children(shell).first() {
-            match crate::process::exit_of(child) {
-                Ok(exit) => exit.await,
-                Err(_) => tokio::task::yield_now().await,
+        // An idle shell (the usual case) has none: no settling wait then.
+        if exec_shell::startup_children(shell).is_empty() {
+            return;
+        }
+        loop {
+            while let Some(&child) = exec_shell::startup_children(shell).first() {
+                match crate::process::exit_of(child) {
+                    Ok(exit) => exit.await,
+                    Err(_) => tokio::task::yield_now().await,
+                }
+            }
+            // Startup files run one child after another (`$(dircolors)`, `$(lesspipe)`): the
+            // shell is through them when none comes for a moment.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if exec_shell::startup_children(shell).is_empty() {
+                return;
             }
         }
     };

@@ -35,8 +35,11 @@ struct Printer<'a> {
 }
 
 impl Printer<'_> {
+    /// Prints one line as a terminal shows it (`\r`, backspace, escapes: [`crate::terminal`]),
+    /// without `pane exec`'s wrapper; `false` when stdout is closed.
     fn line(&mut self, raw: &[u8]) -> bool {
-        let text = crate::ansi::strip(String::from_utf8_lossy(raw).trim_end_matches(['\r', '\n']));
+        let shown = crate::terminal::render(&String::from_utf8_lossy(raw));
+        let Some(text) = crate::exec_marks::strip_exec_wrapper(&shown) else { return true };
         if self.grep.is_some_and(|g| !g.is_match(&text)) {
             return true;
         }
@@ -86,9 +89,31 @@ pub async fn run(
     let (cursor_y, history_size) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
     let rows: Vec<&[u8]> = replies[1].split(|b| *b == b'\n').collect();
     let cursor_row = backlog.min(history_size) + cursor_y;
-    let complete = &rows[..cursor_row.min(rows.len())];
+    let mut complete: Vec<&[u8]> = rows[..cursor_row.min(rows.len())].to_vec();
+    // A dead pane's last row is tmux's "Pane is dead" line, written below a gap of blank rows
+    // that no process printed: the backlog is what the process printed, then that line.
+    let dead_line =
+        if lp.dead { rows.iter().rev().find(|r| r.starts_with(b"Pane is dead")).map(|r| r.to_vec()) } else { None };
+    if dead_line.is_some() {
+        complete = rows.iter().copied().take_while(|r| !r.starts_with(b"Pane is dead")).collect();
+    }
+    // Blank rows at the end are the screen's unused rows, not output.
+    while complete.last().is_some_and(|r| r.trim_ascii().is_empty()) {
+        complete.pop();
+    }
+    if let Some(line) = &dead_line {
+        complete.push(line);
+    }
+    // tmux wraps long rows; a typed exec wrapper must be seen whole to be hidden.
+    // Rows that are only exec's markers do not count toward the N asked for.
+    let complete: Vec<String> = crate::exec_marks::join_wrapped_wrapper(
+        complete.iter().map(|r| String::from_utf8_lossy(r).into_owned()).collect(),
+    )
+    .into_iter()
+    .filter(|r| crate::exec_marks::strip_exec_wrapper(r).is_some())
+    .collect();
     for row in &complete[complete.len().saturating_sub(backlog)..] {
-        if !printer.line(row) {
+        if !printer.line(row.as_bytes()) {
             control.close().await;
             return Ok(Exit::Ok);
         }

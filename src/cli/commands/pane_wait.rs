@@ -103,8 +103,10 @@ enum Waited {
     Exit(Option<i32>),
 }
 
+/// A line as a reading shows it (terminal rendering, no exec wrapper: an empty line then).
 fn clean(line: &[u8]) -> String {
-    crate::ansi::strip(String::from_utf8_lossy(line).trim_end_matches(['\r', '\n']))
+    let shown = crate::terminal::render(&String::from_utf8_lossy(line));
+    crate::exec_marks::strip_exec_wrapper(&shown).map(std::borrow::Cow::into_owned).unwrap_or_default()
 }
 
 async fn wait_match(

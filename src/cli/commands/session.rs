@@ -93,6 +93,8 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result {
                 if let Some(l) = &layout {
                     check_layout(l)?;
                 }
+                let command =
+                    if command.is_empty() { super::pane::hooked_default_shell(&server).await } else { command };
                 let mut cmds = vec![
                     c.args(command),
                     Cmd::new("set-option").args(["-w", "-t", &format!("={name}:"), "remain-on-exit", "on"]).sticky(),
