@@ -196,7 +196,7 @@ pub fn run(ctx: &Ctx, cmd: GroupCmd) -> Result {
                 }
             }
             for p in &targets {
-                if crate::shell_hook::hooked(p.pid).is_some() {
+                if crate::shell_hook::hooked(crate::process::command_of(p.pid)).is_some() {
                     // A shell ctmux started: just the command, as typed (it lands in history).
                     rt.block_on(super::pane_exec::type_text(&server, &p.pane_id, &text))?;
                 } else {

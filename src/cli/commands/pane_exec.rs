@@ -88,12 +88,14 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         exec_shell::drivable(lp)?;
     }
     // A shell ctmux started with its hook gets just the command, as a person would type it.
-    let hooked = crate::shell_hook::hooked(crate::process::command_of(lp.pid)).is_some() && !hook_lost(server, lp).await;
+    let hooked =
+        crate::shell_hook::hooked(crate::process::command_of(lp.pid)).is_some() && !hook_lost(server, lp).await;
     let prompted = hooked && hooked_prompt(server, lp, args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
     if !prompted {
         wait_for_prompt(server, lp).await;
         // The shell (a managed pane's own process is the runner it runs under).
-        wait_for_startup(crate::process::command_of(lp.pid), args.timeout.map(|t| t.saturating_sub(started.elapsed()))).await;
+        wait_for_startup(crate::process::command_of(lp.pid), args.timeout.map(|t| t.saturating_sub(started.elapsed())))
+            .await;
     }
     if !args.force {
         let shell = exec_shell::idle_shell_after(lp, prompted)?;
@@ -240,7 +242,7 @@ pub async fn type_text(server: &Server, pane_id: &str, text: &str) -> Result<()>
 /// exec types its wrapper there, as in any shell without the hook.
 async fn hook_lost(server: &Server, lp: &LivePane) -> bool {
     let option = Cmd::query("show-options").args(["-pqv", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION]);
-    server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == format!("lost:{}", lp.pid))
+    server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == format!("lost:{}", crate::process::command_of(lp.pid)))
 }
 
 /// Whether the hooked shell of `lp` has shown its prompt: its hook sets the pane option
@@ -252,7 +254,8 @@ async fn hook_lost(server: &Server, lp: &LivePane) -> bool {
 async fn hooked_prompt(server: &Server, lp: &LivePane, timeout: Option<Duration>) -> bool {
     use crate::tmux::control::{Control, Event};
     let Ok(mut control) = Control::attach_ready(&server.tmux, &lp.session_id).await else { return false };
-    let pid = lp.pid.to_string();
+    // The shell's own pid (a managed pane's process is the runner it runs under).
+    let pid = crate::process::command_of(lp.pid).to_string();
     let option = Cmd::query("show-options").args(["-pqv", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION]);
     if server.tmux.run(&[option]).await.is_ok_and(|v| v.trim() == pid) {
         control.close().await;
@@ -302,7 +305,7 @@ async fn run_hooked(server: &Server, lp: &LivePane, text: &str, timeout: Option<
         control.close().await;
         return Err(e);
     }
-    let aid = lp.pid.to_string();
+    let aid = crate::process::command_of(lp.pid).to_string();
     let typed = tokio::time::Instant::now();
     let deadline = timeout.map(|t| typed + t);
     let shell_exit = async move {
@@ -377,7 +380,7 @@ async fn run_hooked(server: &Server, lp: &LivePane, text: &str, timeout: Option<
                     None if deadline.is_none_or(|d| typed + HOOK_GRACE <= d) && tokio::time::Instant::now() >= typed + HOOK_GRACE => {
                         // The next exec on this shell types its wrapper instead.
                         let lost = Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, crate::shell_hook::PROMPT_OPTION])
-                            .arg(format!("lost:{}", lp.pid));
+                            .arg(format!("lost:{}", crate::process::command_of(lp.pid)));
                         let _ = server.tmux.run(&[lost]).await;
                         break Err(Error::failed(
                             format!(
