@@ -51,6 +51,10 @@ pub struct Record {
     pub error: Option<Value>,
     /// Bytes of output the command printed.
     pub output_bytes: usize,
+    /// The command was interrupted and its shell never reported a status: `exit_status` is
+    /// then 130 (128 + SIGINT), as a shell reports a job Ctrl-C ended.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// The records of this server's execs, and the live ones' completion signals.
@@ -232,6 +236,7 @@ impl Server {
             exit_status: None,
             error: None,
             output_bytes: 0,
+            interrupted: false,
         };
         store.save(&record, Some(""));
         let (typing_tx, mut typing_rx) = oneshot::channel::<(String, u32)>();
@@ -243,6 +248,9 @@ impl Server {
         let stderr = child.stderr.take();
         let execs = self.execs.clone();
         let ansi = p.ansi;
+        // Set when this call interrupted the command and then stopped the child.
+        let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let was_interrupted = interrupted.clone();
         tokio::spawn(async move {
             let err_task = tokio::spawn(async move {
                 let mut typing_tx = Some(typing_tx);
@@ -269,7 +277,12 @@ impl Server {
             }
             let _ = child.wait().await;
             let stderr = err_task.await.ok().flatten().unwrap_or_default();
+            let stopped = was_interrupted.load(std::sync::atomic::Ordering::SeqCst);
             let doc: Value = serde_json::from_slice(&out).unwrap_or_else(|_| {
+                if stopped {
+                    // A shell abandons the rest of a command line on SIGINT: no status comes.
+                    return json!({ "exit_status": 130, "output": "", "interrupted": true });
+                }
                 let why = stderr.lines().last().unwrap_or("it printed no result").to_string();
                 error_doc("failed", format!("pane exec ended without a result: {why}"), None)
             });
@@ -279,6 +292,7 @@ impl Server {
             record.output_bytes = output.len();
             record.exit_status = doc.get("exit_status").and_then(Value::as_i64).map(|s| s as i32);
             record.error = doc.get("error").map(|_| doc.clone());
+            record.interrupted = doc.get("interrupted").is_some();
             execs.save(&record, Some(&output));
             let _ = done_tx.send(true);
             if let Ok(mut live) = execs.live.lock() {
@@ -324,8 +338,17 @@ impl Server {
                 Some((_, shell)) => {
                     if matches!(end, End::Cancelled) || p.kill_on_timeout {
                         interrupt(*shell, p.kill_on_timeout).await;
-                        // The interrupted command's status (130…) comes through the child.
-                        wait_done(&mut done_rx, Duration::from_secs(3)).await;
+                        // The interrupted command's status comes through the child, unless the
+                        // shell abandoned the command line: then stop the child (its pipe and
+                        // the pane's turn go with it).
+                        wait_done(&mut done_rx, Duration::from_secs(1)).await;
+                        if !*done_rx.borrow()
+                            && let Some(pid) = child_pid
+                        {
+                            interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                            crate::process::signal(pid, "SIGTERM");
+                            wait_done(&mut done_rx, Duration::from_secs(3)).await;
+                        }
                     }
                 }
                 None => {
@@ -366,6 +389,7 @@ impl Server {
             exit_status: None,
             error: None,
             output_bytes: 0,
+            interrupted: false,
         });
         if let Some(err) = rec.error.clone().filter(|_| rec.finished) {
             // ctmux's own failure (a busy pane, a bad target): an error, not a command result.
@@ -409,6 +433,9 @@ impl Server {
             "output_bytes": rec.output_bytes,
             "cursor": next.map(|n| n.to_string()),
         });
+        if rec.interrupted {
+            doc["interrupted"] = json!(true);
+        }
         if let Some(n) = next {
             doc["truncated"] = json!(format!(
                 "output continues at byte {n} of {}: call pane_exec_result {{\"exec_id\":\"{}\",\"cursor\":\"{n}\"}}",

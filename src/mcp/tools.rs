@@ -52,6 +52,8 @@ pub struct PlanParams {
     pub targets: Vec<String>,
     /// The `cursor` of the previous page (results are paged by whole items).
     pub cursor: Option<String>,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
 }
 
 /// `status` parameters.
@@ -70,6 +72,8 @@ pub struct StatusParams {
     /// one row per pane; 100 panes fit in about 4 KB.
     #[serde(default)]
     pub compact: bool,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
 }
 
 /// `session_ls` parameters.
@@ -78,6 +82,8 @@ pub struct StatusParams {
 pub struct PageParams {
     /// The `cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
 }
 
 /// `up` parameters.
@@ -413,6 +419,7 @@ fn out_exec() -> Value {
         "output": t("string"),
         "timed_out": t("boolean"),
         "running": t("boolean"),
+        "interrupted": t("boolean"),
         "cursor": nullable("string"),
         "output_bytes": t("integer"),
         "truncated": t("string"),
