@@ -239,7 +239,7 @@ impl Server {
             interrupted: false,
         };
         store.save(&record, Some(""));
-        let (typing_tx, mut typing_rx) = oneshot::channel::<(String, u32)>();
+        let (typing_tx, mut typing_rx) = oneshot::channel::<(String, u32, i64)>();
         let (done_tx, mut done_rx) = watch::channel(false);
         if let Ok(mut live) = store.live.lock() {
             live.insert(id.clone(), done_rx.clone());
@@ -259,10 +259,11 @@ impl Server {
                 while let Ok(Some(line)) = lines.next_line().await {
                     if let Some(what) = line.strip_prefix("ctmux-exec-typing ") {
                         let mut w = what.split_whitespace();
-                        if let (Some(pane), Some(pid), Some(tx)) =
-                            (w.next(), w.next().and_then(|p| p.parse().ok()), typing_tx.take())
-                        {
-                            let _ = tx.send((pane.to_string(), pid));
+                        let pane = w.next();
+                        let pid = w.next().and_then(|p| p.parse().ok());
+                        let line = w.next().and_then(|l| l.parse().ok()).unwrap_or(i64::MIN);
+                        if let (Some(pane), Some(pid), Some(tx)) = (pane, pid, typing_tx.take()) {
+                            let _ = tx.send((pane.to_string(), pid, line));
                         }
                     } else if rest.len() < 8192 {
                         rest.push_str(&line);
@@ -301,7 +302,7 @@ impl Server {
         });
 
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut typing: Option<(String, u32)> = None;
+        let mut typing: Option<(String, u32, i64)> = None;
         let mut typing_open = true;
         let end = loop {
             let sleep = async {
@@ -335,7 +336,7 @@ impl Server {
         match end {
             End::Done => {}
             End::TimedOut | End::Cancelled => match &typing {
-                Some((_, shell)) => {
+                Some((_, shell, _)) => {
                     if matches!(end, End::Cancelled) || p.kill_on_timeout {
                         interrupt(*shell, p.kill_on_timeout).await;
                         // The interrupted command's status comes through the child, unless the
@@ -409,6 +410,15 @@ impl Server {
         if !rec.finished {
             doc["timed_out"] = json!(true);
             doc["output"] = json!("");
+            if let Some((pane, _, line)) = typing.as_ref().filter(|t| t.2 != i64::MIN) {
+                // What it printed so far, from the pane's screen (the record gets the exact
+                // output when it ends).
+                let text = super::ready::text_from_line(&self.tmux(), pane, *line).await.unwrap_or_default();
+                let so_far = output_so_far(&text);
+                let (head, _) = page::head(&so_far, 0, max.saturating_sub(SLACK + 256).max(256));
+                doc["output"] = json!(head);
+                doc["partial"] = json!(true);
+            }
             doc["cursor"] = json!("0");
             doc["truncated"] = json!(format!(
                 "still running after the timeout; call pane_exec_result {{\"exec_id\":\"{id}\",\"timeout\":30}} for its output and exit status"
@@ -480,5 +490,27 @@ impl Server {
             doc["running"] = Value::Null;
         }
         Ok(doc)
+    }
+}
+
+/// A running command's output so far, from the pane text starting at the line it was typed on:
+/// that line (the echoed command, with any wrapper ctmux typed around it) and the trailing
+/// prompt-less blank lines are not output.
+fn output_so_far(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let start = lines.iter().position(|l| l.starts_with("CTMUX-BEGIN-")).map_or(1, |i| i + 1);
+    let rest = lines.get(start..).unwrap_or_default();
+    if rest.is_empty() { String::new() } else { format!("{}\n", rest.join("\n")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output_so_far;
+
+    #[test]
+    fn output_so_far_leaves_out_the_typed_line() {
+        assert_eq!(output_so_far("$ for i in 1 2; do echo $i; sleep 9; done\n1\n2"), "1\n2\n");
+        assert_eq!(output_so_far("$  printf 'X'; eval 'y'\nCTMUX-BEGIN-7\nout"), "out\n");
+        assert_eq!(output_so_far("$ sleep 9"), "");
     }
 }

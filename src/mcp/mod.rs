@@ -476,7 +476,7 @@ impl Server {
                     let typed = self.recently_typed(&pane.id);
                     let limit = timeout.unwrap_or(Duration::from_secs(24 * 3600));
                     let heard =
-                        ready::converse(&self.tmux(), &pane, async { Ok(()) }, &typed, until, limit, ctx).await?;
+                        ready::converse(&self.tmux(), &pane, async { Ok(()) }, &typed, until, limit, true, ctx).await?;
                     return Ok(ready::wait_doc(&heard));
                 }
                 let mut a = vec!["pane".to_string(), "wait".into(), p.target];
@@ -571,6 +571,7 @@ impl Server {
                     &typed,
                     until,
                     limit.unwrap_or(Duration::from_secs(30)),
+                    false,
                     ctx,
                 )
                 .await?;
@@ -813,6 +814,10 @@ impl Server {
 
     /// The pane `target` names (a ctmux address or a tmux target), looked up as the CLI does.
     async fn pane_of(&self, target: &str, ctx: &RequestContext<RoleServer>) -> Result<ready::Pane, Value> {
+        // A tmux pane id needs no resolving: one tmux call instead of a ctmux process.
+        if target.len() > 1 && target.starts_with('%') && target[1..].bytes().all(|b| b.is_ascii_digit()) {
+            return ready::Pane::find(&self.cfg.tmux_flags, target).await;
+        }
         let st = self.doc(&["pane".into(), "status".into(), target.to_string()], ctx).await?;
         let Some(id) = st["pane"]["tmux_id"].as_str() else {
             return Err(error_doc("failed", format!("cannot tell which pane `{target}` is: {st}"), None));

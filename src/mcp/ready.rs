@@ -116,6 +116,9 @@ pub struct Pane {
     pub pid: u32,
     /// Its terminal (`/dev/pts/N`).
     pub tty: String,
+    /// Where the cursor was when the pane was looked up: absolute line (history + row) and
+    /// column. Output after that point is what a wait that starts now may count.
+    pub cursor: (i64, usize),
 }
 
 impl Pane {
@@ -123,7 +126,13 @@ impl Pane {
     pub async fn find(tmux_flags: &[String], id: &str) -> Result<Pane, Value> {
         let out = tokio::process::Command::new(std::env::var("CTMUX_TMUX").unwrap_or_else(|_| "tmux".into()))
             .args(tmux_flags)
-            .args(["display-message", "-p", "-t", id, "#{pane_id} #{session_id} #{pane_pid} #{pane_tty} #{pane_dead}"])
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                id,
+                "#{pane_id} #{session_id} #{pane_pid} #{pane_tty} #{pane_dead} #{history_size} #{cursor_y} #{cursor_x}",
+            ])
             .stdin(std::process::Stdio::null())
             .output()
             .await
@@ -131,7 +140,7 @@ impl Pane {
         let text = String::from_utf8_lossy(&out.stdout);
         let f: Vec<&str> = text.split_whitespace().collect();
         match f.as_slice() {
-            [id, session, pid, tty, dead] if out.status.success() => {
+            [id, session, pid, tty, dead, history, row, col] if out.status.success() => {
                 if *dead == "1" {
                     return Err(super::error_doc(
                         "failed",
@@ -144,6 +153,10 @@ impl Pane {
                     session_id: session.to_string(),
                     pid: pid.parse().unwrap_or(0),
                     tty: tty.to_string(),
+                    cursor: (
+                        history.parse::<i64>().unwrap_or(0) + row.parse::<i64>().unwrap_or(0),
+                        col.parse().unwrap_or(0),
+                    ),
                 })
             }
             _ => Err(super::error_doc(
@@ -203,8 +216,67 @@ pub fn without_echo(lines: Vec<String>, typed: &[String]) -> Vec<String> {
     lines.into_iter().zip(drop).filter(|(_, d)| !d).map(|(l, _)| l).collect()
 }
 
+/// What the pane printed after `pane.cursor` (from the cursor's column on its line), read back
+/// from its screen and scrollback: the output between looking the pane up and attaching.
+async fn printed_since(tmux: &Tmux, pane: &Pane) -> Vec<u8> {
+    let now = tokio::process::Command::new(tmux.binary())
+        .args(tmux.socket.flags())
+        .args(["display-message", "-p", "-t", &pane.id, "#{history_size}"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await;
+    let Some(history) = now.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<i64>().ok()) else {
+        return Vec::new();
+    };
+    let from = (pane.cursor.0 - history).to_string();
+    let Ok(out) = tokio::process::Command::new(tmux.binary())
+        .args(tmux.socket.flags())
+        .args(["capture-pane", "-p", "-t", &pane.id, "-S", &from, "-E", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+    else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    let Some(first) = lines.first_mut() else { return Vec::new() };
+    let skip = first.char_indices().nth(pane.cursor.1).map_or(first.len(), |(i, _)| i);
+    *first = &first[skip..];
+    let joined = lines.join("\n");
+    if joined.trim().is_empty() { Vec::new() } else { joined.into_bytes() }
+}
+
+/// The pane's text from absolute line `line` (history + row) to the bottom, wrapped lines
+/// joined, trailing blank lines dropped: what a command typed on that line has printed so far.
+pub async fn text_from_line(tmux: &Tmux, pane_id: &str, line: i64) -> Option<String> {
+    let now = tokio::process::Command::new(tmux.binary())
+        .args(tmux.socket.flags())
+        .args(["display-message", "-p", "-t", pane_id, "#{history_size}"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    let history: i64 = String::from_utf8_lossy(&now.stdout).trim().parse().ok()?;
+    let out = tokio::process::Command::new(tmux.binary())
+        .args(tmux.socket.flags())
+        .args(["capture-pane", "-p", "-J", "-t", pane_id, "-S", &(line - history).to_string(), "-E", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(text.trim_end().to_string())
+}
+
 /// Attaches to the pane's session, runs `send` (the keys), then reads the pane's output until
-/// `until` holds or `timeout` passes. `typed` are the input lines whose echo is left out.
+/// `until` holds or `timeout` passes. `typed` are the input lines whose echo is left out. With
+/// `backfill` (a wait without keys), output printed between the pane's lookup and the attach is
+/// read back from the screen first, so nothing printed after the call is missed.
+#[allow(clippy::too_many_arguments)]
 pub async fn converse<F>(
     tmux: &Tmux,
     pane: &Pane,
@@ -212,6 +284,7 @@ pub async fn converse<F>(
     typed: &[String],
     until: Until,
     timeout: Duration,
+    backfill: bool,
     ctx: &rmcp::service::RequestContext<rmcp::RoleServer>,
 ) -> Result<Heard, Value>
 where
@@ -227,8 +300,14 @@ where
     }
     let sent_keys = !typed.is_empty();
     let deadline = started + timeout;
-    let mut raw: Vec<u8> = Vec::new();
+    let mut raw: Vec<u8> = if backfill { printed_since(tmux, pane).await } else { Vec::new() };
     let mut last_output = None::<Instant>;
+    if let Until::Match(re) = &until
+        && let Some(l) = without_echo(clean_lines(&raw), typed).into_iter().find(|l| re.is_match(l))
+    {
+        control.close().await;
+        return Ok(Heard { output: String::new(), matched: Some(l), ready: false, timed_out: false, waited_ms: 0 });
+    }
     let mut ready_since = None::<Instant>;
     let mut tick = tokio::time::interval(TICK);
     let mut heard = Heard { output: String::new(), matched: None, ready: false, timed_out: false, waited_ms: 0 };

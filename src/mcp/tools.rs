@@ -420,6 +420,7 @@ fn out_exec() -> Value {
         "timed_out": t("boolean"),
         "running": t("boolean"),
         "interrupted": t("boolean"),
+        "partial": t("boolean"),
         "cursor": nullable("string"),
         "output_bytes": t("integer"),
         "truncated": t("string"),

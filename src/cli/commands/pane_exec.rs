@@ -106,8 +106,9 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
     let left = args.timeout.map(|t| t.saturating_sub(started.elapsed()));
     if std::env::var_os("CTMUX_MCP_EXEC").is_some() {
         // `ctmux mcp` runs execs as children: from here on the command is in the pane (its turn
-        // came), and this names the shell whose foreground group a cancelled call interrupts.
-        eprintln!("ctmux-exec-typing {} {}", lp.pane_id, lp.pid);
+        // came); this names the shell whose foreground group a cancelled call interrupts, and the
+        // line the command is typed on (its output so far is read from there on a timeout).
+        eprintln!("ctmux-exec-typing {} {} {}", lp.pane_id, lp.pid, lp.cursor_line);
     }
     let result = run_and_read(server, lp, &text, left).await;
     if let Ok(Outcome::TimedOut { .. }) = &result {
