@@ -657,41 +657,46 @@ fn mcp_exec_output_reads_back_from_its_start_and_a_timed_out_status_is_collected
 fn exec_callers_on_one_pane_take_turns_and_never_see_pane_busy_from_an_earlier_exec() {
     let server = Server::new(SHELLS);
     server.expect(&["up", "--wait", "--timeout", "60s"], 0);
-    // 30 concurrent `pane exec --wait --timeout 2s`, twice: short commands, then commands that
-    // outlive their caller's timeout. Each either ran or timed out waiting its turn.
-    for cmd in ["sleep 0.05", "sleep 3"] {
-        let children: Vec<_> = (0..30)
-            .map(|i| {
-                let text = format!("{cmd}; echo r{i}");
-                server
-                    .cmd(&["--json", "pane", "exec", "app/sh", "--wait", "--timeout", "2s", "--", &text])
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("spawn")
-            })
-            .collect();
-        let mut finished = 0;
-        for (i, c) in children.into_iter().enumerate() {
-            let out = c.wait_with_output().expect("wait");
-            let doc: Value = serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|_| panic!("{cmd} #{i}: {}", String::from_utf8_lossy(&out.stderr)));
-            assert!(doc.get("error").is_none(), "{cmd} #{i}: {doc}");
-            if doc["timed_out"] == false {
-                finished += 1;
-                assert_eq!(doc["output"], format!("r{i}\n"), "{doc}");
-            }
+    let run = |text: &str| {
+        server
+            .cmd(&["--json", "pane", "exec", "app/sh", "--wait", "--timeout", "2s", "--", text])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let doc_of = |c: std::process::Child, what: &str| -> Value {
+        let out = c.wait_with_output().expect("wait");
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{what}: {}", String::from_utf8_lossy(&out.stderr)));
+        // Each either ran or timed out waiting its turn: never an error such as pane_busy.
+        assert!(doc.get("error").is_none(), "{what}: {doc}");
+        doc
+    };
+    // 1. 30 concurrent `pane exec --wait --timeout 2s` of short commands.
+    let children: Vec<_> = (0..30).map(|i| run(&format!("sleep 0.05; echo r{i}"))).collect();
+    let mut finished = 0;
+    for (i, c) in children.into_iter().enumerate() {
+        let doc = doc_of(c, &format!("short #{i}"));
+        if doc["timed_out"] == false {
+            finished += 1;
+            assert_eq!(doc["output"], format!("r{i}\n"), "{doc}");
         }
-        // Short commands: most run (each caller waits its turn up to 2 s). Commands of 3 s: each
-        // outlives its caller, and the others wait for it (timed out), never `pane_busy`.
-        if cmd == "sleep 0.05" {
-            assert!(finished >= 1, "{cmd}: none ran");
-        } else {
-            assert_eq!(finished, 0);
-        }
-        // Let the last one's command end before the next round.
-        server.expect(&["pane", "exec", "app/sh", "--wait", "--timeout", "20s", "--", "true"], 0);
     }
+    eprintln!("{finished} of 30 short execs ran within their 2 s");
+    // 2. An exec whose command outlives its 2 s: the next 29 wait for it (and for each other)
+    //    within their own 2 s instead of answering pane_busy.
+    let first = doc_of(run("sleep 3; echo late"), "first");
+    assert_eq!(first["timed_out"], true, "{first}");
+    assert!(processes_with("sleep\u{0}3") >= 1, "the first exec's command runs on after its timeout");
+    let children: Vec<_> = (0..29).map(|i| run(&format!("echo q{i}"))).collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let doc = doc_of(c, &format!("queued #{i}"));
+        if doc["timed_out"] == false {
+            assert_eq!(doc["output"], format!("q{i}\n"), "{doc}");
+        }
+    }
+    server.expect(&["pane", "exec", "app/sh", "--wait", "--timeout", "20s", "--", "true"], 0);
     // Through MCP too: 8 concurrent calls with timeouts, none answers pane_busy.
     runtime().block_on(async {
         let client = connect(&server, &[], &[]).await;
