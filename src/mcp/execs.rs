@@ -196,6 +196,13 @@ impl Server {
         let usage = |e: String| error_doc("usage", e, None);
         let timeout = p.timeout.as_ref().map(|t| t.get("timeout")).transpose().map_err(usage)?;
         let text = p.command.shell_text();
+        if !p.wait && (p.timeout.is_some() || p.kill_on_timeout) {
+            return Err(error_doc(
+                "usage",
+                "`timeout` and `kill_on_timeout` bound a waited exec: leave them out with `wait: false`",
+                None,
+            ));
+        }
         if !p.wait {
             let mut a = vec!["pane".to_string(), "exec".into(), p.target];
             if p.force {

@@ -623,6 +623,26 @@ fn mcp_exec_output_reads_back_from_its_start_and_a_timed_out_status_is_collected
             }
             assert!(files >= 4, "two execs' records and outputs: {files}");
         }
+        // kill_on_timeout: a command that ignores SIGINT is killed, and the pane is usable again.
+        let started = Instant::now();
+        let (err, killed) = call(
+            &client,
+            "pane_exec",
+            json!({"target": "app/bash", "command": "sh -c 'trap \"\" INT; sleep 31'", "timeout": 1, "kill_on_timeout": true}),
+        )
+        .await;
+        assert!(!err && killed["timed_out"] == true, "{killed}");
+        assert!(eventually(Duration::from_secs(5), || processes_with("sleep\u{0}31") == 0), "SIGINT-proof command survived");
+        let (_, back) = call(&client, "pane_wait", json!({"target": "app/bash", "prompt": true, "timeout": 5})).await;
+        assert_eq!(back["ready"], true, "{back}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        let (err, conflict) = call(
+            &client,
+            "pane_exec",
+            json!({"target": "app/bash", "command": "true", "wait": false, "timeout": 1}),
+        )
+        .await;
+        assert!(err && conflict["error"]["code"] == "usage", "{conflict}");
         let (err, unknown) = call(&client, "pane_exec_result", json!({"exec_id": "nope"})).await;
         assert!(err && unknown["error"]["code"] == "not_found", "{unknown}");
 
