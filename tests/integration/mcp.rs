@@ -405,6 +405,8 @@ fn mcp_python_sdk_client_drives_up_exec_wait_logs_down() {
         .env("CTMUX_STATE_DIR", server.state.path())
         .env("XDG_RUNTIME_DIR", server.state.path())
         .env("CTMUX_TMUX_CONF", "/dev/null")
+        // The SDK's minimal environment keeps HOME: state of the second client goes here.
+        .env("HOME", server.state.path())
         .env_remove("TMUX")
         .env_remove("TMUX_PANE")
         .env_remove("CTMUX_TMUX_SOCKET")

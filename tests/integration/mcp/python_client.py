@@ -76,6 +76,23 @@ async def main(exe: str, socket: str, cwd: str) -> None:
             assert not err and done["exit_status"] == 4, done
             err, ready = await call("pane_wait", {"target": "app/sh", "prompt": True, "timeout": 10})
             assert not err and ready["ready"] is True, ready
+            # A second client started the SDK's default way: no env given, so the server gets the
+            # SDK's minimal environment (HOME, PATH, SHELL, TERM, USER, LOGNAME; no LANG).
+            minimal = StdioServerParameters(
+                command=exe, args=["mcp", "-L", socket, "-f", os.path.join(cwd, "ctmux.yaml")], cwd=cwd
+            )
+            async with stdio_client(minimal) as (read2, write2):
+                async with ClientSession(read2, write2) as bare:
+                    await bare.initialize()
+                    res = await bare.call_tool("pane_exec", {"target": "app/sh", "command": "echo bare-é"})
+                    doc = field(res, "structured_content", "structuredContent")
+                    assert not field(res, "is_error", "isError") and doc["output"] == "bare-é\n", doc
+                    res = await bare.call_tool("pane_wait", {"target": "app/sh", "prompt": True, "timeout": 10})
+                    doc = field(res, "structured_content", "structuredContent")
+                    assert doc["ready"] is True, doc
+                    res = await bare.call_tool("status", {"compact": True})
+                    doc = field(res, "structured_content", "structuredContent")
+                    assert len(doc["rows"]) == 9, doc
             err, down = await call("down", {})
             assert not err, down
     print("ok")
