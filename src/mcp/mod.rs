@@ -1,10 +1,15 @@
 //! `ctmux mcp`: the verbs as Model Context Protocol tools, over stdio (rmcp).
 //!
 //! Each tool call runs this same binary with `--json` and the server's global flags, as its own
-//! child process, and returns that JSON document (bounded, see [`bound`]). The verbs print as
-//! they go, so a child keeps each call's output apart; it also makes every call independent (one
-//! tool's panic or hang cannot take the server down), lets calls run concurrently, and makes
-//! cancellation exact: the child is killed. Spawning costs a few milliseconds per call.
+//! child process, and returns that JSON document. The verbs print as they go, so a child keeps
+//! each call's output apart; it also makes every call independent (one tool's panic or hang
+//! cannot take the server down), lets calls run concurrently, and makes cancellation exact: the
+//! child is killed (and, for `pane_exec`, the command in the pane interrupted: [`execs`]).
+//! Spawning costs a few milliseconds per call. Waits for input and conversations with
+//! interactive programs run in-process on a control-mode client ([`ready`]).
+//!
+//! Promise: every result is valid JSON, the same document as text and as `structuredContent`,
+//! bounded by whole list items or whole lines ([`page`], [`bound`]).
 
 pub mod bound;
 pub mod execs;
