@@ -5,8 +5,10 @@ Brings a one-shell-pane manifest up on a private tmux server (`-L ctmux-bench-mc
 CTMUX_TMUX_CONF=/dev/null, CTMUX_STATE_DIR/XDG_RUNTIME_DIR in a temporary directory), then, in
 --rounds rounds, times --samples runs of `ctmux --json pane exec app/sh --wait -- true` spawned
 from here, and --samples `tools/call pane_exec {"command":"true"}` requests to one `ctmux mcp`
-over its stdio (raw JSON-RPC, no SDK needed). Reports medians and p90 per round, the overhead
-(MCP median - direct median), and how many results had no exit status. Kills the server after.
+over its stdio (raw JSON-RPC, no SDK needed), and --samples raw round trips the way a tool without
+ctmux does it (`tmux send-keys` of `true; echo MARK$?` + Enter, then `capture-pane` every 10 ms
+until the mark shows). Reports medians, p90 and p99 per round, the overhead (MCP median - direct
+median), and how many results had no exit status. Kills the server after.
 
 usage: bench/mcp.py [--ctmux target/debug/ctmux] [--samples 50] [--rounds 3]
 """
@@ -20,7 +22,9 @@ import subprocess
 import tempfile
 import time
 
-MANIFEST = "version: 1\nname: bench\nsessions:\n  app:\n    panes:\n      sh: { command: sh, keep_shell: true }\n"
+# An interactive shell pane (`keep_shell` would wrap the command in a bash that pane exec
+# refuses as busy: every sample then measured an error).
+MANIFEST = "version: 1\nname: bench\nsessions:\n  app:\n    panes:\n      sh: { command: [sh, -i] }\n"
 
 
 def main() -> None:
@@ -65,10 +69,23 @@ def main() -> None:
                            "params": {"name": "pane_exec", "arguments": {"target": "app/sh", "command": "true"}}})
                 via.append(time.perf_counter() - t)
                 missing["mcp"] += res["result"]["structuredContent"].get("exit_status") is None
-            p90 = lambda xs: sorted(xs)[int(len(xs) * 0.9)] * 1000
-            d, m = statistics.median(direct) * 1000, statistics.median(via) * 1000
-            print(f"round {r}: direct median {d:.1f} ms (p90 {p90(direct):.1f}); "
-                  f"MCP median {m:.1f} ms (p90 {p90(via):.1f}); overhead {m - d:+.1f} ms")
+            raw = []
+            tmux = ["tmux", "-L", sock]
+            for i in range(args.samples):
+                mark = f"RAWMARK{r}x{i}x"
+                t = time.perf_counter()
+                subprocess.run(tmux + ["send-keys", "-t", "app", f"true; echo {mark}$?", "Enter"], env=env, check=True)
+                while True:
+                    shown = subprocess.run(tmux + ["capture-pane", "-p", "-t", "app"], env=env, capture_output=True, text=True).stdout
+                    if f"{mark}0" in shown:
+                        break
+                    time.sleep(0.01)
+                raw.append(time.perf_counter() - t)
+            q = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(len(xs) * p))] * 1000
+            d, m, w = (statistics.median(x) * 1000 for x in (direct, via, raw))
+            print(f"round {r}: direct median {d:.1f} ms (p90 {q(direct, .9):.1f}, p99 {q(direct, .99):.1f}); "
+                  f"MCP median {m:.1f} ms (p90 {q(via, .9):.1f}, p99 {q(via, .99):.1f}); overhead {m - d:+.1f} ms; "
+                  f"raw send-keys+capture median {w:.1f} ms (p99 {q(raw, .99):.1f})")
         print(f"results without exit status: direct {missing['direct']}, mcp {missing['mcp']} "
               f"of {args.samples * args.rounds} each")
         mcp.stdin.close()

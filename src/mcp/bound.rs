@@ -111,15 +111,6 @@ pub fn capture(text: &str, last: usize, since: Option<&str>, max: usize) -> Resu
     Ok(doc)
 }
 
-/// The largest char boundary of `s` at or below `i`.
-fn floor_char_boundary(s: &str, i: usize) -> usize {
-    let mut i = i.min(s.len());
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 /// A logs cursor: the time (Unix ms) of the last line returned, and how many lines of that
 /// millisecond were returned (lines of one millisecond are told apart by their order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,40 +200,6 @@ fn fit(items: &[Value], max: usize) -> (usize, usize) {
     (kept, sizes[kept..].iter().sum())
 }
 
-/// A command's output cut to its last `max` bytes (the end is what says why it failed).
-pub fn tail(output: &str, max: usize) -> (String, Option<String>) {
-    let budget = max.saturating_sub(SLACK).max(1);
-    if json_len(output) <= budget {
-        return (output.to_string(), None);
-    }
-    // Walk back from the end until the budget (as JSON) is spent.
-    let mut used = 0;
-    let mut cut = output.len();
-    for (i, c) in output.char_indices().rev() {
-        used += json_char_len(c);
-        if used > budget {
-            break;
-        }
-        cut = i;
-    }
-    let note = format!("truncated: the first {cut} bytes of output are not shown (pane_capture or logs have them)");
-    (output[cut..].to_string(), Some(note))
-}
-
-/// Any other result's JSON text, cut at `max` bytes with a note (the structured copy is then
-/// left out, as it would not be bounded).
-pub fn text(doc: &str, max: usize) -> Option<String> {
-    if doc.len() <= max {
-        return None;
-    }
-    let cut = floor_char_boundary(doc, max.saturating_sub(SLACK).max(1));
-    Some(format!(
-        "{}\n… truncated, {} more bytes; narrow the call (targets) to see the rest",
-        &doc[..cut],
-        doc.len() - cut
-    ))
-}
-
 /// `text` without ANSI escapes, line by line (so newlines stay).
 pub fn strip_ansi(text: &str) -> String {
     text.split('\n').map(crate::ansi::strip).collect::<Vec<_>>().join("\n")
@@ -323,18 +280,5 @@ mod tests {
         assert_eq!(none["events"].as_array().map(Vec::len), Some(0));
         assert_eq!(none["cursor"], 10);
         assert!(none.get("truncated").is_none());
-    }
-
-    #[test]
-    fn exec_output_keeps_its_end() {
-        let out = "x".repeat(5000) + "the error";
-        let (kept, note) = tail(&out, 1024);
-        assert!(kept.ends_with("the error") && kept.len() <= 1024);
-        // The limit is on the JSON the agent gets: escapes count.
-        let lines = "1\n".repeat(5000);
-        let (kept, _) = tail(&lines, 2048);
-        assert!(json!(kept).to_string().len() <= 2048 && kept.ends_with("1\n"));
-        assert!(note.expect("note").contains("bytes of output are not shown"));
-        assert_eq!(tail("short", 1024), ("short".to_string(), None));
     }
 }

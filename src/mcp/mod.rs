@@ -1,12 +1,20 @@
 //! `ctmux mcp`: the verbs as Model Context Protocol tools, over stdio (rmcp).
 //!
 //! Each tool call runs this same binary with `--json` and the server's global flags, as its own
-//! child process, and returns that JSON document (bounded, see [`bound`]). The verbs print as
-//! they go, so a child keeps each call's output apart; it also makes every call independent (one
-//! tool's panic or hang cannot take the server down), lets calls run concurrently, and makes
-//! cancellation exact: the child is killed. Spawning costs a few milliseconds per call.
+//! child process, and returns that JSON document. The verbs print as they go, so a child keeps
+//! each call's output apart; it also makes every call independent (one tool's panic or hang
+//! cannot take the server down), lets calls run concurrently, and makes cancellation exact: the
+//! child is killed (and, for `pane_exec`, the command in the pane interrupted: [`execs`]).
+//! Spawning costs a few milliseconds per call. Waits for input and conversations with
+//! interactive programs run in-process on a control-mode client ([`ready`]).
+//!
+//! Promise: every result is valid JSON, the same document as text and as `structuredContent`,
+//! bounded by whole list items or whole lines ([`page`], [`bound`]).
 
 pub mod bound;
+pub mod execs;
+pub mod page;
+pub mod ready;
 pub mod tools;
 
 use std::path::PathBuf;
@@ -15,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -48,15 +56,25 @@ pub struct Config {
     pub max_bytes: usize,
 }
 
-/// The MCP server: stateless apart from its configuration, so calls run side by side.
-#[derive(Debug, Clone)]
+/// The MCP server: its configuration, the records of its execs, and the lines it typed into
+/// each pane recently (so a later `pane_wait {match}` never matches their echo). Calls run side
+/// by side.
+#[derive(Clone)]
 pub struct Server {
     cfg: Arc<Config>,
+    execs: Arc<execs::Store>,
+    typed: Arc<std::sync::Mutex<Typed>>,
 }
+
+/// Per tmux pane id: when lines were last typed into it, and those lines.
+type Typed = std::collections::HashMap<String, (std::time::Instant, Vec<String>)>;
+
+/// How long lines typed with pane_send_keys are remembered as echo to ignore.
+const ECHO_MEMORY: Duration = Duration::from_secs(60);
 
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn serve(cfg: Config) -> Result<(), String> {
-    let server = Server { cfg: Arc::new(cfg) };
+    let server = Server { cfg: Arc::new(cfg), execs: Arc::new(execs::Store::open()), typed: Arc::default() };
     let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| format!("MCP handshake failed: {e}"))?;
     running.waiting().await.map_err(|e| format!("MCP server stopped: {e}"))?;
     Ok(())
@@ -298,7 +316,13 @@ impl Server {
     }
 
     /// Runs one tool; `Err` carries an error document for the agent.
-    async fn call(&self, spec: &Spec, args: Value, ctx: &RequestContext<RoleServer>) -> Result<Value, Value> {
+    async fn call(
+        &self,
+        spec: &Spec,
+        args: Value,
+        max: usize,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Value, Value> {
         let max_of = |asked: Option<usize>| asked.unwrap_or(self.cfg.max_bytes).clamp(1024, MAX_MAX_BYTES);
         match spec.name {
             "up" => {
@@ -308,7 +332,7 @@ impl Server {
                     a.push("--wait".into());
                 }
                 if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t]);
+                    a.extend(["--timeout".into(), t.cli("timeout").map_err(|e| error_doc("usage", e, None))?]);
                 }
                 a.push("--".into());
                 a.extend(p.targets);
@@ -332,11 +356,28 @@ impl Server {
                 a.extend(p.targets);
                 self.doc(&a, ctx).await
             }
-            "status" | "plan" => {
-                let p: tools::TargetsParams = parse(args)?;
-                let mut a = vec![spec.name.to_string(), "--".into()];
+            "status" => {
+                let p: tools::StatusParams = parse(args)?;
+                let from =
+                    page::parse_cursor(p.cursor.as_deref(), "status").map_err(|e| error_doc("usage", e, None))?;
+                let mut a = vec!["status".to_string(), "--".into()];
                 a.extend(p.targets);
-                self.doc(&a, ctx).await
+                let mut doc = self.doc(&a, ctx).await?;
+                page::shape_panes(&mut doc, &p.fields, p.compact).map_err(|e| error_doc("usage", e, None))?;
+                let key = if p.compact { "rows" } else { "panes" };
+                page::page(&mut doc, key, from, max, "status");
+                Ok(doc)
+            }
+            "plan" => {
+                let p: tools::PlanParams = parse(args)?;
+                let from = page::parse_cursor(p.cursor.as_deref(), "plan").map_err(|e| error_doc("usage", e, None))?;
+                let mut a = vec!["plan".to_string(), "--".into()];
+                a.extend(p.targets);
+                let mut doc = self.doc(&a, ctx).await?;
+                if let Some(key) = largest_list(&doc) {
+                    page::page(&mut doc, &key, from, max, "plan");
+                }
+                Ok(doc)
             }
             "validate" => {
                 let p: tools::ValidateParams = parse(args)?;
@@ -374,40 +415,74 @@ impl Server {
             }
             "pane_exec" => {
                 let p: tools::ExecParams = parse(args)?;
-                let mut a = vec!["pane".to_string(), "exec".into(), p.target];
-                if p.wait {
-                    a.push("--wait".into());
+                self.exec(p, max, ctx).await
+            }
+            "pane_exec_result" => {
+                let p: tools::ExecResultParams = parse(args)?;
+                self.exec_result(p, max).await
+            }
+            "pane_signal" => {
+                let p: tools::SignalParams = parse(args)?;
+                let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
+                let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                    return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
+                };
+                if let Some(refusal) = self.refuse_own(std::slice::from_ref(&id), "signal").await {
+                    return Err(refusal);
                 }
-                if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t]);
-                }
-                if p.kill_on_timeout {
-                    a.push("--kill-on-timeout".into());
-                }
-                a.push("--".into());
-                a.push(p.command.shell_text());
-                let mut doc = self.doc(&a, ctx).await?;
-                if let Some(out) = doc.get("output").and_then(Value::as_str) {
-                    let out = if p.ansi { out.to_string() } else { bound::strip_ansi(out) };
-                    let (kept, note) = bound::tail(&out, self.cfg.max_bytes);
-                    doc["output"] = json!(kept);
-                    if let Some(note) = note {
-                        doc["truncated"] = json!(note);
-                    }
-                }
-                Ok(doc)
+                let sig = p.signal.unwrap_or_else(|| "SIGINT".into());
+                self.doc(&["pane".into(), "signal".into(), id, sig], ctx).await
+            }
+            "pane_status" => {
+                let p: tools::TargetParams = parse(args)?;
+                self.doc(&["pane".into(), "status".into(), p.target], ctx).await
             }
             "pane_wait" => {
                 let p: tools::WaitParams = parse(args)?;
+                let usage = |e: String| error_doc("usage", e, None);
+                let modes: Vec<&str> = [
+                    ("match", p.pattern.is_some()),
+                    ("exit", p.exit),
+                    ("idle", p.idle.is_some()),
+                    ("prompt", p.prompt),
+                ]
+                .into_iter()
+                .filter_map(|(n, on)| on.then_some(n))
+                .collect();
+                if modes.len() != 1 {
+                    let given = if modes.is_empty() {
+                        "none was given".to_string()
+                    } else {
+                        format!("got {}", modes.join(" and "))
+                    };
+                    return Err(error_doc(
+                        "usage",
+                        format!("pane_wait waits for exactly one of `match`, `exit`, `idle`, `prompt`: {given}"),
+                        Some("call pane_wait once per condition"),
+                    ));
+                }
+                if p.since_start && p.pattern.is_none() {
+                    return Err(usage("`since_start` goes with `match` only".into()));
+                }
+                let timeout = p.timeout.as_ref().map(|t| t.get("timeout")).transpose().map_err(usage)?;
                 if let Some(idle) = p.idle {
-                    if p.exit || p.pattern.is_some() || p.since_start {
-                        return Err(error_doc(
-                            "usage",
-                            "`idle` waits alone: not with `match`, `exit` or `since_start`",
-                            None,
-                        ));
-                    }
-                    return self.wait_idle(&p.target, &idle, p.timeout.as_deref(), ctx).await;
+                    let idle = idle.cli("idle").map_err(usage)?;
+                    let timeout = timeout.map(|t| format!("{}ms", t.as_millis()));
+                    return self.wait_idle(&p.target, &idle, timeout.as_deref(), ctx).await;
+                }
+                if p.prompt || (p.pattern.is_some() && !p.since_start) {
+                    let until = match &p.pattern {
+                        Some(re) => ready::Until::Match(
+                            regex::Regex::new(re).map_err(|e| usage(format!("`match`: not a regex: {e}")))?,
+                        ),
+                        None => ready::Until::Prompt,
+                    };
+                    let pane = self.pane_of(&p.target, ctx).await?;
+                    let typed = self.recently_typed(&pane.id);
+                    let limit = timeout.unwrap_or(Duration::from_secs(24 * 3600));
+                    let heard =
+                        ready::converse(&self.tmux(), &pane, async { Ok(()) }, &typed, until, limit, true, ctx).await?;
+                    return Ok(ready::wait_doc(&heard));
                 }
                 let mut a = vec!["pane".to_string(), "wait".into(), p.target];
                 if p.exit {
@@ -416,8 +491,8 @@ impl Server {
                 if let Some(re) = p.pattern {
                     a.extend(["--match".into(), re]);
                 }
-                if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t]);
+                if let Some(t) = timeout {
+                    a.extend(["--timeout".into(), format!("{}ms", t.as_millis())]);
                 }
                 if p.since_start {
                     a.push("--since-start".into());
@@ -446,27 +521,74 @@ impl Server {
                 if p.text.is_none() && p.keys.is_empty() {
                     return Err(error_doc("usage", "give `text` to paste, `keys` to send, or both", None));
                 }
-                let mut doc = json!({ "schema_version": 1, "ok": true });
-                let mut target = p.target;
-                if let Some(text) = p.text {
-                    let st = self.doc(&["pane".into(), "status".into(), target.clone()], ctx).await?;
-                    let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
-                        return Err(error_doc("failed", format!("cannot tell which pane `{target}` is: {st}"), None));
-                    };
-                    self.paste(&id, &text).await?;
-                    doc["tmux_id"] = json!(id);
-                    doc["pasted_bytes"] = json!(text.len());
-                    target = id;
+                let usage = |e: String| error_doc("usage", e, None);
+                if p.timeout.is_some() && p.wait.is_none() {
+                    return Err(usage("`timeout` bounds `wait`: give `wait` (\"prompt\" or a regex) too".into()));
                 }
-                if !p.keys.is_empty() {
-                    let mut a = vec!["pane".to_string(), "send-keys".into(), target];
-                    if p.literal {
-                        a.push("--literal".into());
+                let until = match p.wait.as_deref() {
+                    None => None,
+                    Some("prompt") => Some(ready::Until::Prompt),
+                    Some(re) => Some(ready::Until::Match(
+                        regex::Regex::new(re)
+                            .map_err(|e| usage(format!("`wait`: not \"prompt\" and not a regex: {e}")))?,
+                    )),
+                };
+                let limit = p.timeout.as_ref().map(|t| t.get("timeout")).transpose().map_err(usage)?;
+                let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
+                let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                    return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
+                };
+                // What gets typed, line by line: its echo is not output.
+                let mut typed: Vec<String> =
+                    p.text.as_deref().map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default();
+                if p.literal {
+                    typed.extend(p.keys.iter().flat_map(|k| k.lines().map(str::to_string)));
+                }
+                self.remember_typed(&id, &typed);
+                let send = async {
+                    if let Some(text) = &p.text {
+                        self.paste(&id, text).await?;
                     }
-                    a.push("--".into());
-                    a.extend(p.keys);
-                    let sent = self.doc(&a, ctx).await?;
-                    doc["tmux_id"] = sent["tmux_id"].clone();
+                    if !p.keys.is_empty() {
+                        let mut a = vec!["pane".to_string(), "send-keys".into(), id.clone()];
+                        if p.literal {
+                            a.push("--literal".into());
+                        }
+                        a.push("--".into());
+                        a.extend(p.keys.iter().cloned());
+                        self.doc(&a, ctx).await?;
+                    }
+                    Ok(())
+                };
+                let mut doc = json!({ "schema_version": 1, "ok": true, "tmux_id": id });
+                if let Some(text) = &p.text {
+                    doc["pasted_bytes"] = json!(text.len());
+                }
+                let Some(until) = until else {
+                    send.await?;
+                    return Ok(doc);
+                };
+                let pane = ready::Pane::find(&self.cfg.tmux_flags, &id).await?;
+                let heard = ready::converse(
+                    &self.tmux(),
+                    &pane,
+                    send,
+                    &typed,
+                    until,
+                    limit.unwrap_or(Duration::from_secs(30)),
+                    false,
+                    ctx,
+                )
+                .await?;
+                let (output, skipped) = page::tail_lines(&heard.output, max.saturating_sub(1024).max(256));
+                doc["output"] = json!(output);
+                doc["matched"] = json!(heard.matched);
+                doc["ready"] = json!(heard.ready);
+                doc["timed_out"] = json!(heard.timed_out);
+                doc["waited_ms"] = json!(heard.waited_ms);
+                if skipped > 0 {
+                    doc["truncated"] =
+                        json!(format!("the first {skipped} bytes of output are left out (pane_capture has them)"));
                 }
                 Ok(doc)
             }
@@ -498,8 +620,12 @@ impl Server {
                 self.doc(&a, ctx).await
             }
             "session_ls" => {
-                let _: tools::NoParams = parse(args)?;
-                self.doc(&["session".into(), "ls".into()], ctx).await
+                let p: tools::PageParams = parse(args)?;
+                let from =
+                    page::parse_cursor(p.cursor.as_deref(), "session_ls").map_err(|e| error_doc("usage", e, None))?;
+                let mut doc = self.doc(&["session".into(), "ls".into()], ctx).await?;
+                page::page(&mut doc, "sessions", from, max, "session_ls");
+                Ok(doc)
             }
             "logs" => {
                 let p: tools::LogsParams = parse(args)?;
@@ -624,14 +750,105 @@ async fn stop(child: &mut tokio::process::Child) {
     }
 }
 
-/// A tool result: the document as JSON text and as structured content, bounded.
+/// A tool result: the document as JSON text and as structured content, bounded by whole items
+/// or lines ([`page::fit`]), so both copies are always the same valid document.
 fn result(doc: Value, is_error: bool, max: usize) -> CallToolResult {
-    let text = doc.to_string();
-    match bound::text(&text, max) {
-        None if is_error => CallToolResult::structured_error(doc),
-        None => CallToolResult::structured(doc),
-        Some(cut) if is_error => CallToolResult::error(vec![ContentBlock::text(cut)]),
-        Some(cut) => CallToolResult::success(vec![ContentBlock::text(cut)]),
+    let mut doc = page::fit(doc, max);
+    if let Some(o) = doc.as_object_mut()
+        && !o.contains_key("schema_version")
+    {
+        o.shift_insert(0, "schema_version".into(), json!(1));
+    }
+    if is_error { CallToolResult::structured_error(mcp_words(doc)) } else { CallToolResult::structured(doc) }
+}
+
+/// An error document in the words of the MCP tools: CLI flags become tool arguments, and the
+/// busy-pane hint names what an agent can call.
+fn mcp_words(mut doc: Value) -> Value {
+    const FLAGS: &[(&str, &str)] = &[
+        ("--kill-on-timeout", "`kill_on_timeout`"),
+        ("--since-start", "`since_start`"),
+        ("--force", "`force: true`"),
+        ("--timeout", "`timeout`"),
+        ("--match", "`match`"),
+        ("--exit", "`exit`"),
+        ("--wait", "`wait`"),
+        ("--literal", "`literal`"),
+    ];
+    let Some(err) = doc.get_mut("error").and_then(Value::as_object_mut) else { return doc };
+    if err.get("code").and_then(Value::as_str) == Some("pane_busy") {
+        err.insert(
+            "hint".into(),
+            json!(
+                "if it is an earlier pane_exec's command, collect it with pane_exec_result {exec_id, timeout}; \
+                 wait for its prompt with pane_wait {prompt: true}; stop it with pane_signal (SIGINT) or \
+                 pane_send_keys {keys: [\"C-c\"]}; or type anyway with pane_exec {force: true}"
+            ),
+        );
+    }
+    for key in ["message", "hint"] {
+        if let Some(Value::String(text)) = err.get_mut(key) {
+            for (flag, arg) in FLAGS {
+                *text = text.replace(flag, arg);
+            }
+        }
+    }
+    doc
+}
+
+/// The key of a document's longest list, to page it by.
+fn largest_list(doc: &Value) -> Option<String> {
+    doc.as_object()?
+        .iter()
+        .filter(|(_, v)| v.is_array())
+        .max_by_key(|(_, v)| v.to_string().len())
+        .map(|(k, _)| k.clone())
+}
+
+impl Server {
+    /// The tmux server this MCP server drives, as a handle for control clients.
+    fn tmux(&self) -> crate::tmux::Tmux {
+        let f = &self.cfg.tmux_flags;
+        let socket = match (f.first().map(String::as_str), f.get(1)) {
+            (Some("-L"), Some(n)) => crate::tmux::Socket::Name(n.clone()),
+            (Some("-S"), Some(p)) => crate::tmux::Socket::Path(p.into()),
+            _ => crate::tmux::Socket::Default,
+        };
+        crate::tmux::Tmux::new(socket)
+    }
+
+    /// The pane `target` names (a ctmux address or a tmux target), looked up as the CLI does.
+    async fn pane_of(&self, target: &str, ctx: &RequestContext<RoleServer>) -> Result<ready::Pane, Value> {
+        // A tmux pane id needs no resolving: one tmux call instead of a ctmux process.
+        if target.len() > 1 && target.starts_with('%') && target[1..].bytes().all(|b| b.is_ascii_digit()) {
+            return ready::Pane::find(&self.cfg.tmux_flags, target).await;
+        }
+        let st = self.doc(&["pane".into(), "status".into(), target.to_string()], ctx).await?;
+        let Some(id) = st["pane"]["tmux_id"].as_str() else {
+            return Err(error_doc("failed", format!("cannot tell which pane `{target}` is: {st}"), None));
+        };
+        ready::Pane::find(&self.cfg.tmux_flags, id).await
+    }
+
+    /// Remembers the lines typed into pane `id`, whose echo a later wait must not match.
+    fn remember_typed(&self, id: &str, lines: &[String]) {
+        if let Ok(mut typed) = self.typed.lock() {
+            typed.retain(|_, (at, _)| at.elapsed() < ECHO_MEMORY);
+            let entry = typed.entry(id.to_string()).or_insert_with(|| (std::time::Instant::now(), Vec::new()));
+            entry.0 = std::time::Instant::now();
+            entry.1.extend(lines.iter().cloned());
+            let excess = entry.1.len().saturating_sub(64);
+            entry.1.drain(..excess);
+        }
+    }
+
+    /// The lines typed into pane `id` lately.
+    fn recently_typed(&self, id: &str) -> Vec<String> {
+        self.typed
+            .lock()
+            .ok()
+            .and_then(|t| t.get(id).filter(|(at, _)| at.elapsed() < ECHO_MEMORY).map(|(_, l)| l.clone()))
+            .unwrap_or_default()
     }
 }
 
@@ -644,7 +861,9 @@ impl ServerHandler for Server {
                 "ctmux drives tmux: start a manifest's stack (up), read its state (status), run a \
                  command in a pane and get its exit status and output (pane_exec), wait for output \
                  or an exit (pane_wait), read output (pane_capture, logs) and events. Results are \
-                 the JSON documents of `ctmux --json`; long ones are cut and say how to continue.{mode}"
+                 the JSON documents of `ctmux --json`, always valid JSON: long lists come in pages \
+                 with a `cursor` to pass back, long command output keeps its start and \
+                 pane_exec_result {{exec_id, cursor}} returns the rest.{mode}"
             ))
     }
 
@@ -674,11 +893,12 @@ impl ServerHandler for Server {
             return Err(ErrorData::invalid_params(why, None));
         };
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let max = self
-            .cfg
-            .max_bytes
-            .max(args.get("max_bytes").and_then(Value::as_u64).map_or(0, |m| (m as usize).min(MAX_MAX_BYTES)));
-        let out = match self.call(spec, args, &context).await {
+        // A call's own `max_bytes` (1 KiB to 1 MiB) replaces the server's limit for its result.
+        let max = args
+            .get("max_bytes")
+            .and_then(Value::as_u64)
+            .map_or(self.cfg.max_bytes, |m| (m as usize).clamp(1024, MAX_MAX_BYTES));
+        let out = match self.call(spec, args, max, &context).await {
             Ok(doc) => result(doc, false, max),
             Err(doc) => result(doc, true, max),
         };

@@ -4,14 +4,86 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::{Value, json};
 
-/// Targets of a declarative verb.
+/// A duration: a number of seconds (`5`, `0.5`) or a string with a unit (`"5s"`, `"1m30s"`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DurationArg {
+    /// Seconds.
+    Seconds(f64),
+    /// A duration with a unit, e.g. `500ms`, `10s`, `1h30m`.
+    Text(String),
+}
+
+impl DurationArg {
+    /// The duration, or an error that names the argument `what`.
+    pub fn get(&self, what: &str) -> Result<std::time::Duration, String> {
+        match self {
+            DurationArg::Seconds(s) if s.is_finite() && *s >= 0.0 && *s < 1e9 => {
+                Ok(std::time::Duration::from_secs_f64(*s))
+            }
+            DurationArg::Seconds(s) => Err(format!("`{what}`: {s} is not a number of seconds ≥ 0")),
+            DurationArg::Text(t) => crate::units::parse_duration(t).map_err(|e| format!("`{what}`: {e}")),
+        }
+    }
+
+    /// The duration as the CLI's flags take it (`1500ms`), checked.
+    pub fn cli(&self, what: &str) -> Result<String, String> {
+        Ok(format!("{}ms", self.get(what)?.as_millis()))
+    }
+}
+
+/// Targets of `down`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsParams {
     /// Sessions, `session/pane` addresses, panes or groups; empty means the whole project.
     #[serde(default)]
     pub targets: Vec<String>,
+}
+
+/// `plan` parameters: targets, and a page cursor.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanParams {
+    /// Sessions, `session/pane` addresses, panes or groups; empty means the whole project.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// The `cursor` of the previous page (results are paged by whole items).
+    pub cursor: Option<String>,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
+}
+
+/// `status` parameters.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusParams {
+    /// Sessions, `session/pane` addresses, panes or groups; empty means the whole project.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// The `cursor` of the previous page: panes are paged by whole panes.
+    pub cursor: Option<String>,
+    /// Only these fields of each pane (e.g. `["address","state","health"]`).
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// A table instead of objects: `columns` (default address, state, health, exit_status) and
+    /// one row per pane; 100 panes fit in about 4 KB.
+    #[serde(default)]
+    pub compact: bool,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
+}
+
+/// `session_ls` parameters.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// The `cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
 }
 
 /// `up` parameters.
@@ -24,8 +96,9 @@ pub struct UpParams {
     /// Wait until health checks pass and jobs exited 0 (progress is reported while waiting).
     #[serde(default)]
     pub wait: bool,
-    /// Give up waiting after this long, e.g. `60s` (the result then names what is not ready).
-    pub timeout: Option<String>,
+    /// Give up waiting after this long: seconds or e.g. `"60s"` (the result then names what is
+    /// not ready).
+    pub timeout: Option<DurationArg>,
 }
 
 /// `validate` parameters: a manifest's text, or a path (default: the server's manifest).
@@ -90,38 +163,66 @@ pub struct ExecParams {
     /// Wait for the command and return its exit status and output (default true).
     #[serde(default = "yes")]
     pub wait: bool,
-    /// Give up waiting after this long, e.g. `10m` (the command keeps running).
-    pub timeout: Option<String>,
-    /// On timeout, interrupt the command (SIGINT to its process group).
+    /// Stop waiting after this long (seconds or e.g. `"10m"`): the result has `timed_out: true`
+    /// and the `exec_id`; the command keeps running and `pane_exec_result` collects it later.
+    pub timeout: Option<DurationArg>,
+    /// On timeout (and when the call is cancelled), interrupt the command with SIGINT and, if
+    /// that does not end it within 2 s, kill its process group. A cancelled call always sends
+    /// SIGINT.
     #[serde(default)]
     pub kill_on_timeout: bool,
+    /// Type even when the pane does not hold an idle shell (the keys go to whatever runs).
+    #[serde(default)]
+    pub force: bool,
     /// Keep ANSI escapes in the output.
     #[serde(default)]
     pub ansi: bool,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
 }
 
 fn yes() -> bool {
     true
 }
 
-/// `pane_wait` parameters.
+/// `pane_exec_result` parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecResultParams {
+    /// The `exec_id` a pane_exec result gave.
+    pub exec_id: String,
+    /// The `cursor` of the previous result: output from there on (default: from the start).
+    pub cursor: Option<String>,
+    /// Wait up to this long for a running command to finish (seconds or e.g. `"30s"`; default:
+    /// do not wait).
+    pub timeout: Option<DurationArg>,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
+}
+
+/// `pane_wait` parameters: exactly one of `match`, `exit`, `idle`, `prompt`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitParams {
     /// Pane.
     pub target: String,
-    /// Wait for an output line matching this regex.
+    /// Wait for output matching this regex. Only output printed after the call starts counts
+    /// (not what is already on screen, not a line this server typed with pane_send_keys).
     #[serde(rename = "match")]
     pub pattern: Option<String>,
-    /// Wait for the pane's process to exit.
+    /// Wait for the pane's own process to exit (for a shell pane: the shell itself).
     #[serde(default)]
     pub exit: bool,
-    /// Wait until the pane prints nothing for this long, e.g. `2s` (a build or test run that
-    /// went quiet); `idle: true` in the result.
-    pub idle: Option<String>,
-    /// Give up after this long, e.g. `30s` (`timed_out: true`).
-    pub timeout: Option<String>,
-    /// Also match output already in the scrollback (default: only output after the call).
+    /// Wait until the pane prints nothing for this long (seconds or e.g. `"2s"`).
+    pub idle: Option<DurationArg>,
+    /// Wait until the pane's foreground program waits for terminal input (a shell at its
+    /// prompt, a REPL at `>>> `, a `read`): `ready: true`. A program that runs (or sleeps) is
+    /// not ready, however quiet it is.
+    #[serde(default)]
+    pub prompt: bool,
+    /// Give up after this long (seconds or e.g. `"30s"`): `timed_out: true`.
+    pub timeout: Option<DurationArg>,
+    /// With `match`: also match output already in the scrollback.
     #[serde(default)]
     pub since_start: bool,
 }
@@ -143,7 +244,7 @@ pub struct CaptureParams {
     pub max_bytes: Option<usize>,
 }
 
-/// `pane_send_keys` parameters: `text` (pasted), then `keys`.
+/// `pane_send_keys` parameters: `text` (pasted), then `keys`, then an optional wait.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendKeysParams {
@@ -158,6 +259,14 @@ pub struct SendKeysParams {
     /// Send `keys` as literal text.
     #[serde(default)]
     pub literal: bool,
+    /// Then wait: `"prompt"` (the program waits for input again) or a regex matched against
+    /// the output printed after the keys (the echo of the typed lines never counts). The
+    /// result's `output` is what the program printed since the keys, echoed input left out.
+    pub wait: Option<String>,
+    /// How long `wait` may take (seconds or e.g. `"10s"`; default 30 s).
+    pub timeout: Option<DurationArg>,
+    /// Byte limit of this result (default: the server's `--max-bytes`).
+    pub max_bytes: Option<usize>,
 }
 
 /// `pane_new` parameters.
@@ -174,12 +283,22 @@ pub struct PaneNewParams {
     pub command: Option<CommandLine>,
 }
 
-/// `pane_kill` parameters.
+/// One pane.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetParams {
     /// Pane.
     pub target: String,
+}
+
+/// `pane_signal` parameters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalParams {
+    /// Pane.
+    pub target: String,
+    /// Signal for the pane's foreground process group (default `SIGINT`, as Ctrl-C).
+    pub signal: Option<String>,
 }
 
 /// `session_new` parameters.
@@ -193,11 +312,6 @@ pub struct SessionNewParams {
     /// Command of its first pane (default: a shell).
     pub command: Option<CommandLine>,
 }
-
-/// No parameters.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoParams {}
 
 /// `logs` parameters: bounded by `lines`, `since` and the byte limit, never the whole log.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -237,27 +351,35 @@ pub struct EventsParams {
     pub max_bytes: Option<usize>,
 }
 
-/// How a tool may affect the world, for its annotations and `--read-only`.
+/// How a tool may affect the world, for `--read-only`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     /// Only reads.
     Read,
-    /// Creates or changes things, never removes them.
+    /// Creates, changes, runs or stops things.
     Write,
-    /// Stops or kills things.
-    Destroy,
 }
 
 /// One tool as listed to clients.
 pub struct Spec {
     /// Tool name.
     pub name: &'static str,
+    /// Human-readable name.
+    pub title: &'static str,
     /// What it does and when to prefer it.
     pub description: &'static str,
-    /// Read, write or destroy.
+    /// Read or write (`--read-only` lists only the reading ones).
     pub effect: Effect,
+    /// `destructiveHint`: it can run arbitrary commands, kill processes or replace panes.
+    pub destructive: bool,
+    /// `idempotentHint`: calling it again with the same arguments changes nothing more.
+    pub idempotent: bool,
+    /// `openWorldHint`: what it does reaches past ctmux's own state (arbitrary programs).
+    pub open_world: bool,
     /// Its input schema.
     pub schema: fn() -> rmcp::model::Tool,
+    /// Its result's properties besides `schema_version` (for `outputSchema`).
+    pub output: fn() -> Value,
 }
 
 macro_rules! schema {
@@ -266,97 +388,282 @@ macro_rules! schema {
     };
 }
 
+/// JSON Schema types used by the output schemas.
+fn t(kind: &str) -> Value {
+    json!({ "type": kind })
+}
+fn nullable(kind: &str) -> Value {
+    json!({ "type": [kind, "null"] })
+}
+fn array_of_objects() -> Value {
+    json!({ "type": "array", "items": { "type": "object" } })
+}
+
+fn out_doc() -> Value {
+    json!({})
+}
+fn out_status() -> Value {
+    json!({
+        "panes": array_of_objects(),
+        "columns": { "type": "array", "items": { "type": "string" } },
+        "rows": { "type": "array", "items": { "type": "array" } },
+        "total": t("integer"),
+        "cursor": nullable("string"),
+        "truncated": t("string"),
+    })
+}
+fn out_exec() -> Value {
+    json!({
+        "exec_id": nullable("string"),
+        "exit_status": nullable("integer"),
+        "output": t("string"),
+        "timed_out": t("boolean"),
+        "running": t("boolean"),
+        "interrupted": t("boolean"),
+        "partial": t("boolean"),
+        "cursor": nullable("string"),
+        "output_bytes": t("integer"),
+        "truncated": t("string"),
+        "tmux_id": t("string"),
+    })
+}
+fn out_wait() -> Value {
+    json!({
+        "matched": nullable("string"),
+        "exit_status": nullable("integer"),
+        "timed_out": t("boolean"),
+        "idle": t("boolean"),
+        "ready": t("boolean"),
+        "waited_ms": t("integer"),
+    })
+}
+fn out_capture() -> Value {
+    json!({ "output": t("string"), "cursor": t("string"), "truncated": t("string"), "cursor_lost": t("boolean") })
+}
+fn out_send_keys() -> Value {
+    json!({
+        "ok": t("boolean"),
+        "tmux_id": t("string"),
+        "pasted_bytes": t("integer"),
+        "output": t("string"),
+        "matched": nullable("string"),
+        "ready": t("boolean"),
+        "timed_out": t("boolean"),
+        "truncated": t("string"),
+    })
+}
+fn out_pane() -> Value {
+    json!({ "pane": t("object") })
+}
+fn out_sessions() -> Value {
+    json!({ "sessions": array_of_objects(), "total": t("integer"), "cursor": nullable("string"), "truncated": t("string") })
+}
+fn out_logs() -> Value {
+    json!({ "lines": array_of_objects(), "cursor": nullable("string"), "truncated": t("string") })
+}
+fn out_events() -> Value {
+    json!({ "events": array_of_objects(), "cursor": t("integer"), "truncated": t("string") })
+}
+
 /// Every tool, in the order they are listed.
 pub const TOOLS: &[Spec] = &[
     Spec {
         name: "up",
-        description: "Bring tmux to the manifest (create missing panes, recreate drifted ones), in dependency order. With wait=true, return when health checks pass and jobs exited 0, or when timeout passes (the result names what is not ready). Idempotent: a second call changes nothing.",
+        title: "Bring the stack up",
+        description: "Bring tmux to the manifest (create missing panes, recreate drifted ones, which restarts their commands), in dependency order. With wait=true, return when health checks pass and jobs exited 0, or when timeout passes (the result names what is not ready). Idempotent: a second call changes nothing.",
         effect: Effect::Write,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
         schema: schema!(UpParams),
+        output: out_doc,
     },
     Spec {
         name: "down",
+        title: "Stop the stack",
         description: "Stop the project's panes (or the given targets) in reverse dependency order: stop signal, then kill, whole process trees, verified gone. Refuses to stop the pane this MCP client runs in.",
-        effect: Effect::Destroy,
+        effect: Effect::Write,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
         schema: schema!(TargetsParams),
+        output: out_doc,
     },
     Spec {
         name: "status",
-        description: "State of every managed pane: address, tmux_id, state, health, pid, exit_status, restarts, cpu, memory. Use it first to learn the addresses other tools take.",
+        title: "Stack status",
+        description: "State of every managed pane: address, tmux_id, state, health, pid, exit_status, restarts, cpu, memory. Use it first to learn the addresses other tools take. Paged by whole panes: pass the returned `cursor` back for the next page. `fields` keeps only some fields; `compact: true` gives a table (columns + rows).",
         effect: Effect::Read,
-        schema: schema!(TargetsParams),
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+        schema: schema!(StatusParams),
+        output: out_status,
     },
     Spec {
         name: "plan",
+        title: "Plan of up",
         description: "What `up` would do (create, recreate, orphans), without doing it.",
         effect: Effect::Read,
-        schema: schema!(TargetsParams),
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+        schema: schema!(PlanParams),
+        output: out_doc,
     },
     Spec {
         name: "validate",
+        title: "Validate a manifest",
         description: "Check a manifest (its text, a path, or the server's manifest) and report every problem with line and column; nothing is applied.",
         effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
         schema: schema!(ValidateParams),
+        output: out_doc,
     },
     Spec {
         name: "pane_exec",
-        description: "Run a command in a pane's idle shell and (wait=true, the default) return its exit_status and only its own output. Prefer this over pane_send_keys + pane_capture: it is event-driven and returns exactly one command's output. A string is shell text; a list is an argv. Refuses a busy pane.",
+        title: "Run a command in a pane",
+        description: "Run a command in a pane's idle shell and (wait=true, the default) return its exit_status and only its own output, with an `exec_id`. Long output keeps its start (whole lines) and gives a `cursor`: pane_exec_result {exec_id, cursor} returns the rest. On `timeout` the command keeps running (unless kill_on_timeout) and pane_exec_result collects its exit status later; cancelling the call interrupts the command. Execs on one pane take turns. Prefer this over pane_send_keys + pane_capture. A string is shell text; a list is an argv.",
         effect: Effect::Write,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
         schema: schema!(ExecParams),
+        output: out_exec,
+    },
+    Spec {
+        name: "pane_exec_result",
+        title: "Result of an earlier pane_exec",
+        description: "The rest of an earlier pane_exec: its output from `cursor` on (whole lines, bounded, with the next `cursor`), `running`, and its exit_status once it finished (wait for that up to `timeout`). Results are kept by this server for a day.",
+        effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+        schema: schema!(ExecResultParams),
+        output: out_exec,
     },
     Spec {
         name: "pane_wait",
-        description: "Wait (event-driven, no polling) for an output line matching `match`, for the pane's process to exit (`exit`), or for the pane to go quiet (`idle`: no output for that long), up to `timeout`. Returns matched, exit_status, timed_out (and idle). Use it to wait for a server's 'listening' line, a job's end, or a command you started with pane_send_keys to settle.",
+        title: "Wait for a pane",
+        description: "Wait for one thing, up to `timeout`: output matching `match` (only output printed after the call starts; never a line pane_send_keys typed), the pane's process to exit (`exit`), no output for a while (`idle`), or its foreground program waiting for terminal input (`prompt: true`: a shell prompt, a REPL's `>>> `, a `read`; judged from the process state, so a program that sleeps is not ready). Returns matched, exit_status, idle, ready, timed_out.",
         effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
         schema: schema!(WaitParams),
+        output: out_wait,
     },
     Spec {
         name: "pane_capture",
-        description: "Read a pane's output (scrollback and screen; ANSI stripped). Returns a `cursor`: pass it as `since` next time to get only newer output (the last, possibly unfinished, line is sent again). Bounded: a long result is cut and says how to continue.",
+        title: "Read a pane's output",
+        description: "Read a pane's output (scrollback and screen; ANSI stripped). Returns a `cursor`: pass it as `since` next time to get only newer output (the last, possibly unfinished, line is sent again). Bounded: a long result keeps whole lines and gives the cursor to continue.",
         effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
         schema: schema!(CaptureParams),
+        output: out_capture,
     },
     Spec {
         name: "pane_send_keys",
-        description: "Paste text (any number of lines, in one paste) and/or send tmux keys (`C-c`, `Enter`, `Up`) to a pane, for interactive programs (a REPL, an editor, a prompt). To run a command and read its result, use pane_exec instead.",
+        title: "Type into a pane",
+        description: "Paste text (any number of lines, in one paste) and/or send tmux keys (`C-c`, `Enter`, `Up`) to a pane, for interactive programs (a REPL, an editor, a prompt). With `wait` (`\"prompt\"` or a regex) it then waits up to `timeout` and returns the `output` printed since the keys (echoed input lines left out; matches never count them): a REPL round trip in one call. To run a shell command and get its exit status, use pane_exec.",
         effect: Effect::Write,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
         schema: schema!(SendKeysParams),
+        output: out_send_keys,
+    },
+    Spec {
+        name: "pane_signal",
+        title: "Signal a pane's program",
+        description: "Send a signal (default SIGINT, like Ctrl-C) to the pane's foreground process group.",
+        effect: Effect::Write,
+        destructive: true,
+        idempotent: false,
+        open_world: false,
+        schema: schema!(SignalParams),
+        output: out_doc,
+    },
+    Spec {
+        name: "pane_status",
+        title: "One pane's status",
+        description: "State, pid, command, cwd and exit status of one pane (managed or not).",
+        effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+        schema: schema!(TargetParams),
+        output: out_pane,
     },
     Spec {
         name: "pane_new",
+        title: "New pane",
         description: "Split a new pane into a session, running a command or a shell.",
         effect: Effect::Write,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
         schema: schema!(PaneNewParams),
+        output: out_doc,
     },
     Spec {
         name: "pane_kill",
+        title: "Kill a pane",
         description: "Kill a pane and its process. Refuses the pane this MCP client runs in.",
-        effect: Effect::Destroy,
+        effect: Effect::Write,
+        destructive: true,
+        idempotent: false,
+        open_world: false,
         schema: schema!(TargetParams),
+        output: out_doc,
     },
     Spec {
         name: "session_new",
+        title: "New session",
         description: "Create a detached session (a shell, or a command), e.g. a scratch place for pane_exec.",
         effect: Effect::Write,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
         schema: schema!(SessionNewParams),
+        output: out_doc,
     },
     Spec {
         name: "session_ls",
-        description: "List the tmux server's sessions, managed or not.",
+        title: "List sessions",
+        description: "List the tmux server's sessions, managed or not. Paged: pass the returned `cursor` back.",
         effect: Effect::Read,
-        schema: schema!(NoParams),
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+        schema: schema!(PageParams),
+        output: out_sessions,
     },
     Spec {
         name: "logs",
-        description: "Panes' logged output (written by the daemon, kept across restarts), merged by time: the last `lines` of each pane, or everything since a `cursor`/duration. Bounded; returns a `cursor` to continue from.",
+        title: "Logged output",
+        description: "Panes' logged output (written by the daemon, kept across restarts), merged by time: the last `lines` of each pane, or everything since a `cursor`/duration. Bounded by whole lines; returns a `cursor` to continue from.",
         effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
         schema: schema!(LogsParams),
+        output: out_logs,
     },
     Spec {
         name: "events",
+        title: "Events",
         description: "Recorded events (pane.started, pane.exited with status, pattern.matched, health.changed, limit.exceeded…), oldest first. Pass the returned `cursor` as since_id to get only newer ones.",
         effect: Effect::Read,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
         schema: schema!(EventsParams),
+        output: out_events,
     },
 ];
 
@@ -365,15 +672,25 @@ pub fn find(name: &str) -> Option<&'static Spec> {
     TOOLS.iter().find(|t| t.name == name)
 }
 
-/// The tool as MCP lists it: schema, description and annotations.
+/// The tool as MCP lists it: schemas, title, description and annotations.
 pub fn listing(spec: &Spec) -> rmcp::model::Tool {
     let mut tool = (spec.schema)();
     tool.name = spec.name.into();
+    tool.title = Some(spec.title.into());
     tool.description = Some(spec.description.into());
-    let annotations = rmcp::model::ToolAnnotations::new()
+    let mut props = (spec.output)();
+    if let Some(p) = props.as_object_mut() {
+        p.insert("schema_version".into(), t("integer"));
+    }
+    let output = json!({ "type": "object", "properties": props, "required": ["schema_version"] });
+    if let Value::Object(o) = output {
+        tool.output_schema = Some(std::sync::Arc::new(o));
+    }
+    let annotations = rmcp::model::ToolAnnotations::with_title(spec.title)
         .read_only(spec.effect == Effect::Read)
-        .destructive(spec.effect == Effect::Destroy)
-        .open_world(false);
+        .destructive(spec.destructive)
+        .idempotent(spec.idempotent)
+        .open_world(spec.open_world);
     tool.with_annotations(annotations)
 }
 
@@ -387,7 +704,19 @@ mod tests {
             let tool = listing(spec);
             assert_eq!(tool.input_schema.get("type").and_then(|t| t.as_str()), Some("object"), "{}", spec.name);
             let ann = tool.annotations.expect("annotations");
-            assert_eq!(ann.destructive_hint, Some(matches!(spec.name, "down" | "pane_kill")), "{}", spec.name);
+            let runs_or_kills = matches!(
+                spec.name,
+                "up" | "down"
+                    | "pane_exec"
+                    | "pane_send_keys"
+                    | "pane_signal"
+                    | "pane_new"
+                    | "pane_kill"
+                    | "session_new"
+            );
+            assert_eq!(ann.destructive_hint, Some(runs_or_kills), "{}", spec.name);
+            assert_eq!(ann.read_only_hint, Some(!runs_or_kills), "{}", spec.name);
+            assert!(tool.title.is_some() && tool.output_schema.is_some(), "{}", spec.name);
         }
         let exec = listing(find("pane_exec").expect("pane_exec"));
         let props = exec.input_schema.get("properties").expect("properties");

@@ -19,6 +19,15 @@ pub fn run(ctx: &Ctx, args: &McpArgs) -> Result {
     let tmux_flags = super::daemon::socket(ctx).client_flags();
     let cfg = crate::mcp::config(ctx.global.file.clone(), socket_flags, tmux_flags, args.read_only, args.max_bytes)
         .map_err(|e| Error::failed(e, None))?;
+    // MCP clients often start servers with a minimal environment (the Python SDK passes only
+    // HOME, PATH, SHELL, TERM, USER, LOGNAME): with no locale, tmux treats its clients as not
+    // UTF-8 and rewrites the field separators of format output, and the calls find no panes.
+    // Every call and tmux client this server starts inherits a UTF-8 character type instead.
+    if ["LC_ALL", "LC_CTYPE", "LANG"].iter().all(|v| std::env::var_os(v).is_none_or(|x| x.is_empty())) {
+        // SAFETY: no other thread runs yet (the runtime is built below), so nothing reads the
+        // environment while it changes.
+        unsafe { std::env::set_var("LC_CTYPE", "C.UTF-8") };
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

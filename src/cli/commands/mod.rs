@@ -6,6 +6,7 @@ mod daemon;
 mod down;
 mod events;
 mod exec_shell;
+mod exec_turn;
 mod gc;
 mod graph;
 mod group;

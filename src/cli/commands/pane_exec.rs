@@ -84,6 +84,10 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             Some("`ctmux pane new SESSION` makes a pane with a shell".into()),
         ));
     }
+    // An earlier exec that timed out may have left its command running: wait our turn for it.
+    if args.wait && !super::exec_turn::wait_previous(&key, lp, args.timeout.map(|t| started + t)).await {
+        return timed_out(ctx, lp, &text, &args, String::new(), "waiting for an earlier exec's command to finish");
+    }
     if !args.force {
         exec_shell::drivable(lp)?;
     }
@@ -113,8 +117,24 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
         return Ok(Exit::Ok);
     }
     let left = args.timeout.map(|t| t.saturating_sub(started.elapsed()));
+    if std::env::var_os("CTMUX_MCP_EXEC").is_some() {
+        // `ctmux mcp` runs execs as children: from here on the command is in the pane (its turn
+        // came); this names the shell whose foreground group a cancelled call interrupts, and the
+        // line the command is typed on (its output so far is read from there on a timeout).
+        eprintln!("ctmux-exec-typing {} {} {}", lp.pane_id, lp.pid, lp.cursor_line);
+    }
     let result =
         if hooked { run_hooked(server, lp, &text, left).await } else { run_and_read(server, lp, &text, left).await };
+    if let Ok(Outcome::TimedOut { .. }) = &result {
+        if args.kill_on_timeout
+            && let Some(group) = crate::process::foreground_group(lp.pid)
+        {
+            crate::process::signal_group(group, "SIGINT");
+            shell_back(crate::process::command_of(lp.pid), group).await;
+        }
+        // Under the lock, so the next exec knows to wait for what still runs.
+        super::exec_turn::leave(&key, lp);
+    }
     drop(lock);
     match result? {
         Outcome::Finished { output, status } => {
@@ -126,15 +146,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             }
             Ok(Exit::Command(u8::try_from(status).unwrap_or(1)))
         }
-        Outcome::TimedOut { output } => {
-            if args.kill_on_timeout
-                && let Some(group) = crate::process::foreground_group(lp.pid)
-            {
-                crate::process::signal_group(group, "SIGINT");
-                shell_back(crate::process::command_of(lp.pid), group).await;
-            }
-            timed_out(ctx, lp, &text, &args, output, "running")
-        }
+        Outcome::TimedOut { output } => timed_out(ctx, lp, &text, &args, output, "running"),
         Outcome::Signalled(sig) => {
             eprintln!("ctmux: pane exec interrupted; `{}` may still run in {}", exec_shell::shown(&text), lp.pane_id);
             Ok(Exit::Command(128 + sig))
