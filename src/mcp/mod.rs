@@ -808,8 +808,10 @@ fn largest_list(doc: &Value) -> Option<String> {
 impl Server {
     /// The tmux server this MCP server drives, as a handle for control clients.
     fn tmux(&self) -> crate::tmux::Tmux {
+        // The flags are tmux's client flags (`-u`, then `-L NAME` or `-S PATH`, if any).
         let f = &self.cfg.tmux_flags;
-        let socket = match (f.first().map(String::as_str), f.get(1)) {
+        let at = f.iter().position(|a| a == "-L" || a == "-S");
+        let socket = match (at.map(|i| f[i].as_str()), at.and_then(|i| f.get(i + 1))) {
             (Some("-L"), Some(n)) => crate::tmux::Socket::Name(n.clone()),
             (Some("-S"), Some(p)) => crate::tmux::Socket::Path(p.into()),
             _ => crate::tmux::Socket::Default,

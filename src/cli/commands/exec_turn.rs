@@ -19,9 +19,11 @@ fn path(server_key: &str, pane_id: &str) -> Option<PathBuf> {
 
 /// Records that the command an exec typed into `lp` still runs as its shell's foreground group.
 pub fn leave(server_key: &str, lp: &LivePane) {
-    let Some(group) = crate::process::foreground_group(lp.pid).filter(|&g| g != lp.pid) else { return };
+    // The shell (a managed pane's own process is the runner it runs under).
+    let shell = crate::process::command_of(lp.pid);
+    let Some(group) = crate::process::foreground_group(shell).filter(|&g| g != shell) else { return };
     if let Some(p) = path(server_key, &lp.pane_id) {
-        let _ = std::fs::write(p, format!("{} {group}\n", lp.pid));
+        let _ = std::fs::write(p, format!("{shell} {group}\n"));
     }
 }
 
@@ -34,7 +36,7 @@ pub async fn wait_previous(server_key: &str, lp: &LivePane, deadline: Option<Ins
     let _ = std::fs::remove_file(&p);
     let mut words = text.split_whitespace().filter_map(|w| w.parse::<u32>().ok());
     let (Some(shell), Some(group)) = (words.next(), words.next()) else { return true };
-    if shell != lp.pid || crate::process::foreground_group(shell) != Some(group) {
+    if shell != crate::process::command_of(lp.pid) || crate::process::foreground_group(shell) != Some(group) {
         return true;
     }
     let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
