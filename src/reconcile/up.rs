@@ -611,7 +611,7 @@ impl<'a> Up<'a> {
             return String::new();
         };
         let text = std::process::Command::new(self.tmux.binary())
-            .args(self.tmux.socket.flags())
+            .args(self.tmux.socket.client_flags())
             .args(["capture-pane", "-p", "-J", "-S", "-200", "-t", id])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())

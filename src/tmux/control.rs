@@ -47,7 +47,7 @@ impl Control {
     /// Attaches a control client to `session`.
     pub fn attach(tmux: &Tmux, session: &str) -> std::io::Result<Control> {
         let mut cmd = tokio::process::Command::new(tmux.binary());
-        cmd.args(tmux.socket.flags())
+        cmd.args(tmux.socket.client_flags())
             .args(["-C", "attach-session", "-t", session, "-f", "ignore-size,read-only"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

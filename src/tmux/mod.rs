@@ -59,6 +59,17 @@ impl Socket {
         }
     }
 
+    /// The flags every `tmux` client ctmux starts passes: `-u` (the client is UTF-8 whatever the
+    /// locale: without it, under no `LANG`, C or POSIX, tmux 3.3a rewrites non-printable and
+    /// non-ASCII characters in format output, so the `\x1f` field separators came back as `_`
+    /// and ctmux saw none of its panes), then the server's [`Socket::flags`]. Not for `attach`:
+    /// that client draws on the user's terminal, whose locale tmux must honour.
+    pub fn client_flags(&self) -> Vec<String> {
+        let mut flags = vec!["-u".to_string()];
+        flags.extend(self.flags());
+        flags
+    }
+
     /// A file-name-safe key for per-server state (locks, daemon sockets).
     pub fn key(&self) -> String {
         let raw = match self {
@@ -139,7 +150,7 @@ impl Tmux {
         self.counters.commands.fetch_add(cmds.len(), Ordering::Relaxed);
         self.counters.mutating.fetch_add(cmds.iter().filter(|c| c.mutating).count(), Ordering::Relaxed);
         let mut process = tokio::process::Command::new(&self.binary);
-        process.args(self.socket.flags());
+        process.args(self.socket.client_flags());
         if let Some(conf) = &self.config {
             process.args(["-f", conf]);
         }
@@ -316,7 +327,7 @@ impl Tmux {
     /// the waiting tmux client is killed when the future is dropped.
     pub async fn wait_for(&self, channel: &str) -> bool {
         let mut waiter = tokio::process::Command::new(&self.binary);
-        waiter.args(self.socket.flags()).args(["wait-for", channel]).kill_on_drop(true);
+        waiter.args(self.socket.client_flags()).args(["wait-for", channel]).kill_on_drop(true);
         waiter.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         if self.socket != Socket::Default {
             waiter.env_remove("TMUX");

@@ -20,6 +20,7 @@ mod reconcile;
 mod restart;
 mod scope;
 mod snapshot;
+mod stack;
 mod toolkit;
 mod top;
 mod verbs;

@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: &McpArgs) -> Result {
     if let Some(p) = &ctx.global.socket_path {
         socket_flags.extend(["-S".to_string(), p.display().to_string()]);
     }
-    let tmux_flags = super::daemon::socket(ctx).flags();
+    let tmux_flags = super::daemon::socket(ctx).client_flags();
     let cfg = crate::mcp::config(ctx.global.file.clone(), socket_flags, tmux_flags, args.read_only, args.max_bytes)
         .map_err(|e| Error::failed(e, None))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

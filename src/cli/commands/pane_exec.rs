@@ -167,7 +167,7 @@ fn timed_out(ctx: &Ctx, lp: &LivePane, text: &str, args: &ExecArgs, output: Stri
 async fn load_buffer(server: &Server, name: &str, content: &str) -> Result<()> {
     use tokio::io::AsyncWriteExt;
     let mut load = tokio::process::Command::new(server.tmux.binary());
-    load.args(server.tmux.socket.flags())
+    load.args(server.tmux.socket.client_flags())
         .args(["load-buffer", "-b", name, "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
