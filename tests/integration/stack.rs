@@ -108,3 +108,158 @@ fn any_locale_sees_the_stack() {
         }
     }
 }
+
+/// The argv of pane `address`'s process, from /proc (empty when gone).
+fn argv_of(s: &Server, address: &str) -> String {
+    s.panes()
+        .iter()
+        .find(|p| p.0 == address)
+        .and_then(|p| std::fs::read(format!("/proc/{}/cmdline", p.2)).ok())
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Nine panes: `db/srv` becomes healthy a moment after it starts; `api/*` wait on it; `api/web`
+/// and `db/flaky` have restart policies (`flaky` crash-loops); the command of each carries `v`.
+fn versioned(v: u32) -> String {
+    format!(
+        r#"
+version: 1
+name: ver
+shell: /bin/sh
+sessions:
+  db:
+    panes:
+      srv: {{ command: "sleep 0.3; echo ready; exec sleep 100{v}", ready_when: ready, restart: always }}
+      flaky: {{ command: "echo flaky {v}; sleep 0.2; exit 1", restart: on-failure, max_restarts: 50 }}
+      side: "exec sleep 200{v}"
+  api:
+    depends_on: {{ db/srv: healthy }}
+    panes:
+      web: {{ command: "exec sleep 300{v}", restart: on-failure }}
+      w1: "exec sleep 310{v}"
+      w2: "exec sleep 320{v}"
+      w3: "exec sleep 330{v}"
+      w4: "exec sleep 340{v}"
+      w5: "exec sleep 350{v}"
+"#
+    )
+}
+
+/// Every edited pane runs its new command once things settle, and `plan` wants nothing more.
+fn assert_runs_version(s: &Server, v: u32) {
+    let want = [("db/srv", 100), ("api/web", 300), ("api/w1", 310), ("api/w5", 350), ("db/side", 200)];
+    let ok = eventually(Duration::from_secs(20), || {
+        want.iter().all(|(a, base)| argv_of(s, a) == format!("sleep {base}{v}"))
+    });
+    assert!(ok, "v{v}: {:?}", want.iter().map(|(a, _)| (a, argv_of(s, a))).collect::<Vec<_>>());
+    // Settled: the same processes a second later (nothing restarted them with an old command).
+    std::thread::sleep(Duration::from_millis(1500));
+    for (a, base) in want {
+        assert_eq!(argv_of(s, a), format!("sleep {base}{v}"), "v{v}: {a} changed after it settled");
+    }
+    let plan = s.ctmux(&["plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(!text.contains("recreate db/srv") && !text.contains("recreate api/"), "v{v}: plan still wants: {text}");
+}
+
+/// Edit the commands, plain `up`, three times: the recreated panes run the new commands (never
+/// the held previous version), and `plan` afterwards has nothing to recreate.
+#[test]
+fn edited_commands_run_after_plain_up() {
+    let s = Server::new(&versioned(1));
+    s.expect(&["up"], 0);
+    assert_runs_version(&s, 1);
+    for v in 2..=4 {
+        s.write(&versioned(v));
+        s.expect(&["up"], 0);
+        assert_runs_version(&s, v);
+    }
+    s.expect(&["down"], 0);
+}
+
+/// The same under `up --watch`, which reconciles on save.
+#[test]
+fn edited_commands_run_under_up_watch() {
+    let s = Server::new(&versioned(1));
+    let mut child = s.cmd(&["up", "--watch"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    assert_runs_version(&s, 1);
+    for v in 2..=4 {
+        s.write(&versioned(v));
+        assert_runs_version(&s, v);
+    }
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    s.expect(&["down"], 0);
+}
+
+const KEEP_BEFORE: &str = r#"
+version: 1
+name: keepme
+shell: /bin/sh
+gc: { exited: 2s }
+sessions:
+  s:
+    panes:
+      done: "sleep 1; echo finished"
+      a: exec sleep 301
+      b: exec sleep 302
+      c: exec sleep 303
+      d: exec sleep 304
+      e: exec sleep 305
+      f: exec sleep 306
+      g: exec sleep 307
+"#;
+
+/// An exited pane edited to `keep: true` (no verb run) is never collected by the daemon, and
+/// `gc --dry-run` agrees; taking the key away again lets the daemon collect it.
+#[test]
+fn keep_true_saved_after_up_is_honoured_by_the_daemon() {
+    let s = Server::new(KEEP_BEFORE);
+    s.expect(&["up"], 0);
+    s.write(
+        &KEEP_BEFORE
+            .replace("done: \"sleep 1; echo finished\"", "done: { command: \"sleep 1; echo finished\", keep: true }"),
+    );
+    assert!(eventually(Duration::from_secs(10), || s.panes().iter().any(|p| p.0 == "s/done" && p.3)));
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(s.panes().iter().any(|p| p.0 == "s/done"), "the daemon collected a pane the manifest keeps");
+    let dry: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "gc", "--dry-run"], 0)).unwrap();
+    assert_eq!(dry["actions"].as_array().map(Vec::len), Some(0), "{dry}");
+    // The same daemon follows the file the other way too.
+    s.write(KEEP_BEFORE);
+    assert!(
+        eventually(Duration::from_secs(10), || !s.panes().iter().any(|p| p.0 == "s/done")),
+        "the daemon did not follow the saved manifest"
+    );
+    assert_eq!(s.panes().len(), 7);
+    s.expect(&["down"], 0);
+}
+
+/// A `--no-daemon` project's panes are never touched by the daemon another project on the
+/// same server runs: not collected, not restarted.
+#[test]
+fn no_daemon_project_is_left_alone_by_anothers_daemon() {
+    let s = Server::new(
+        "version: 1\nname: withd\nshell: /bin/sh\ngc: { exited: 1s }\nsessions:\n  w:\n    panes:\n      a: exec sleep 401\n      b: exec sleep 402\n      c: exec sleep 403\n      d: exec sleep 404\n",
+    );
+    s.expect(&["up"], 0);
+    let other = tempfile::tempdir().unwrap();
+    let file = other.path().join("ctmux.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nname: nod\nshell: /bin/sh\ngc: { exited: 1s }\nsessions:\n  n:\n    panes:\n      quick: \"echo bye\"\n      crash: { command: \"exit 3\", restart: on-failure }\n      e: exec sleep 405\n      f: exec sleep 406\n      g: exec sleep 407\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    s.expect(&["-f", f, "up", "--no-daemon"], 0);
+    std::thread::sleep(Duration::from_secs(5));
+    let panes = s.panes();
+    assert!(panes.iter().any(|p| p.0 == "n/quick"), "another project's daemon collected a --no-daemon pane: {panes:?}");
+    let crash: serde_json::Value = serde_json::from_str(&s.expect(&["-f", f, "--json", "status"], 0)).unwrap();
+    let row = crash["panes"].as_array().unwrap().iter().find(|p| p["address"] == "n/crash").cloned().unwrap();
+    assert_eq!(row["restarts"], 0, "another project's daemon restarted a --no-daemon pane: {row}");
+    s.expect(&["-f", f, "down"], 0);
+    s.expect(&["down"], 0);
+}

@@ -72,8 +72,12 @@ impl Server {
         }
     }
 
-    /// Resolves `target` to one live pane.
+    /// Resolves `target` to one live pane. An empty target is no pane (exit 4): tmux would read
+    /// `-t ''` as "the current pane".
     pub async fn pane(&self, ctx: &Ctx, target: &str) -> Result<LivePane> {
+        if target.trim().is_empty() {
+            return Err(empty_target());
+        }
         let panes = self.panes().await?;
         let project = self.project(ctx).map(|p| p.name.as_str());
         let managed = |p: &&LivePane| !p.address.is_empty();
@@ -119,16 +123,22 @@ impl Server {
                 }
             }
         }
-        // Any tmux target: let tmux resolve it.
-        match self.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", target, "#{pane_id}"])]).await {
-            Ok(id) => {
-                let id = id.trim();
-                if let Some(p) = panes.iter().find(|p| p.pane_id == id) {
-                    return Ok(p.clone());
-                }
+        // Any tmux target, in tmux's exact spelling: tmux never prefix- or pattern-matches it.
+        if let Some(id) = target.strip_prefix('%').map(|_| target) {
+            if let Some(p) = panes.iter().find(|p| p.pane_id == id) {
+                return Ok(p.clone());
             }
-            Err(TmuxError::Failed { .. }) => {}
-            Err(e) => return Err(e.into_error("finding the pane")),
+        } else if let Some(exact) = exact_target(target) {
+            match self.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", &exact, "#{pane_id}"])]).await {
+                Ok(id) => {
+                    let id = id.trim();
+                    if let Some(p) = panes.iter().find(|p| p.pane_id == id) {
+                        return Ok(p.clone());
+                    }
+                }
+                Err(TmuxError::Failed { .. }) => {}
+                Err(e) => return Err(e.into_error("finding the pane")),
+            }
         }
         let mut names: Vec<String> = panes.iter().filter(managed).map(|p| p.address.clone()).collect();
         names.extend(self.named().await.unwrap_or_default().into_iter().map(|(_, s, n)| format!("{s}/{n}")));
@@ -182,6 +192,53 @@ impl Server {
     }
 }
 
+/// The error for an empty target, shared by every verb that takes one.
+pub fn empty_target() -> Error {
+    Error::NotFound {
+        message: "empty target: name a pane (`session/pane`, `%12`, `session:window.pane`)".into(),
+        hint: Some("an empty `-t` means \"the current pane\" to tmux; ctmux never guesses".into()),
+    }
+}
+
+/// A tmux pane target in tmux's exact spelling, so that tmux's prefix and pattern matching never
+/// applies (`-t b` found window `bash` of another session): session names become `=NAME`,
+/// window names `=NAME`; ids (`$1`, `@2`, `%3`), indexes and tmux's tokens (`{last}`, `+`, `!`)
+/// are exact already. A bare word is a session (`=NAME:`, its current window and pane). `None`
+/// for what has no exact meaning outside tmux: an empty target, or a window or pane of "the
+/// current session" (`:1`, `editor.0`).
+pub fn exact_target(target: &str) -> Option<String> {
+    if target.is_empty() {
+        return None;
+    }
+    let exact = |part: &str| -> String {
+        let special = part.is_empty()
+            || part.starts_with(['=', '$', '@', '%', '{', '+', '-', '!', '^'])
+            || part.bytes().all(|b| b.is_ascii_digit());
+        if special { part.to_string() } else { format!("={part}") }
+    };
+    let Some((session, rest)) = target.split_once(':') else {
+        return match target {
+            t if t.starts_with(['$', '@', '%']) => Some(t.to_string()),
+            // `window.pane` of the current session: no exact meaning from outside tmux.
+            t if t.contains('.') => None,
+            t => Some(format!("{}:", exact(t))),
+        };
+    };
+    if session.is_empty() {
+        return None;
+    }
+    let (window, pane) = match rest.split_once('.') {
+        Some((w, p)) => (w, Some(p)),
+        None => (rest, None),
+    };
+    let mut out = format!("{}:{}", exact(session), exact(window));
+    if let Some(p) = pane {
+        out.push('.');
+        out.push_str(p);
+    }
+    Some(out)
+}
+
 /// `show-options` quotes values with spaces; undo it.
 fn unquote(v: &str) -> String {
     let v = v.trim();
@@ -189,5 +246,26 @@ fn unquote(v: &str) -> String {
         v[1..v.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\")
     } else {
         v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exact_target;
+
+    #[test]
+    fn targets_are_spelled_exactly() {
+        assert_eq!(exact_target(""), None);
+        assert_eq!(exact_target("b").as_deref(), Some("=b:"));
+        assert_eq!(exact_target("dev:0.1").as_deref(), Some("=dev:0.1"));
+        assert_eq!(exact_target("dev:editor").as_deref(), Some("=dev:=editor"));
+        assert_eq!(exact_target("dev:editor.2").as_deref(), Some("=dev:=editor.2"));
+        assert_eq!(exact_target("dev:").as_deref(), Some("=dev:"));
+        assert_eq!(exact_target("=dev:@3").as_deref(), Some("=dev:@3"));
+        assert_eq!(exact_target("$2:1").as_deref(), Some("$2:1"));
+        assert_eq!(exact_target("@4").as_deref(), Some("@4"));
+        assert_eq!(exact_target("%12").as_deref(), Some("%12"));
+        assert_eq!(exact_target(":1"), None);
+        assert_eq!(exact_target("editor.0"), None);
     }
 }
