@@ -263,3 +263,110 @@ fn no_daemon_project_is_left_alone_by_anothers_daemon() {
     s.expect(&["-f", f, "down"], 0);
     s.expect(&["down"], 0);
 }
+
+/// Nine managed panes whose names and sessions are prefixes of each other, beside a session
+/// `c` (not ctmux's) with a window `bash`.
+const PREFIXES: &str = r#"
+version: 1
+name: tg
+shell: /bin/sh
+sessions:
+  app:
+    panes:
+      a: exec sleep 601
+      ab: exec sleep 602
+      abc: exec sleep 603
+      abcd: exec sleep 604
+  apps:
+    panes:
+      x: exec sleep 605
+      xy: exec sleep 606
+      xyz: exec sleep 607
+  ap2:
+    panes:
+      p: exec sleep 608
+      pq: exec sleep 609
+"#;
+
+/// Targets are exact: a bare name tmux would prefix-match (`b` → window `bash` of session `c`)
+/// or an empty target (tmux's "current pane") is exit 4 for every verb, and nothing is typed,
+/// signalled or killed; exact names find exactly their pane.
+#[test]
+fn targets_are_exact_and_empty_is_not_found() {
+    let s = Server::new(PREFIXES);
+    s.expect(&["up", "--wait", "--timeout", "30s"], 0);
+    s.tmux(&["new-session", "-d", "-s", "c", "-n", "bash"]);
+    let before = s.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]);
+    assert_eq!(before.lines().count(), 10, "{before}");
+    let mark = s.path("typed");
+    let touch = format!("touch {}", mark.display());
+    for args in [
+        vec!["pane", "exec", "b", "--", touch.as_str()],
+        vec!["pane", "send-keys", "b", "echo", "hi"],
+        vec!["pane", "exec", "", "--", touch.as_str()],
+        vec!["pane", "kill", ""],
+        vec!["pane", "signal", "", "KILL"],
+        vec!["pane", "send-keys", "", "x"],
+        vec!["pane", "capture", ""],
+        vec!["pane", "status", ""],
+        vec!["pane", "new", ""],
+        vec!["pane", "kill", "ap"],
+        vec!["pane", "kill", "app/ab "],
+        vec!["pane", "signal", "ba", "KILL"],
+        vec!["pane", "kill", "c:ba"],
+        vec!["pane", "kill", ":0"],
+        vec!["stop", ""],
+        vec!["start", ""],
+        vec!["down", ""],
+        vec!["restart", ""],
+        vec!["logs", ""],
+        vec!["status", ""],
+        vec!["subscribe", "pane.exited", "--target", "", "--", "true"],
+    ] {
+        let out = s.ctmux(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!mark.exists(), "a command was typed into a pane nobody named");
+    assert!(!s.tmux(&["capture-pane", "-p", "-t", "=c:=bash"]).contains("touch"), "keys went to c:bash");
+    assert_eq!(s.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]), before, "a pane was killed or added");
+    // Exact names find exactly their pane (never a longer name that starts with them).
+    let id_of = |a: &str| s.panes().iter().find(|p| p.0 == a).map(|p| p.1.clone()).unwrap();
+    for (target, want) in [("a", "app/a"), ("ab", "app/ab"), ("app/abc", "app/abc"), ("x", "apps/x"), ("p", "ap2/p")] {
+        let doc: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "pane", "status", target], 0)).unwrap();
+        assert_eq!(doc["pane"]["tmux_id"], id_of(want).as_str(), "{target}: {doc}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "pane", "status", "apps:0.2"], 0)).unwrap();
+    assert_eq!(doc["pane"]["tmux_id"], id_of("apps/xyz").as_str(), "{doc}");
+    let c = s.tmux(&["display-message", "-p", "-t", "=c:=bash", "#{pane_id}"]);
+    let doc: serde_json::Value = serde_json::from_str(&s.expect(&["--json", "pane", "status", "c:bash"], 0)).unwrap();
+    assert_eq!(doc["pane"]["tmux_id"], c.trim(), "{doc}");
+    // The MCP tool too.
+    let out = s
+        .cmd(&["mcp"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"0"}}}}}}"#)?;
+            writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#)?;
+            writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"pane_kill","arguments":{{"target":""}}}}}}"#)?;
+            std::thread::sleep(Duration::from_secs(5));
+            drop(stdin);
+            child.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let reply = text.lines().find(|l| l.contains(r#""id":2"#)).unwrap_or_else(|| panic!("no reply: {text}"));
+    assert!(reply.contains(r#""isError":true"#) && reply.contains("not_found"), "{reply}");
+    assert_eq!(s.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]), before, "MCP pane_kill '' killed a pane");
+    s.expect(&["down"], 0);
+}
