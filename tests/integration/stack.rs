@@ -370,3 +370,43 @@ fn targets_are_exact_and_empty_is_not_found() {
     assert_eq!(s.tmux(&["list-panes", "-a", "-F", "#{pane_id} #{pane_pid}"]), before, "MCP pane_kill '' killed a pane");
     s.expect(&["down"], 0);
 }
+
+/// Eight services and a job, plus `extra` (a pane of session `t`).
+fn wait_stack(extra: &str) -> String {
+    format!(
+        "version: 1\nname: wt\nshell: /bin/sh\nsessions:\n  s:\n    panes:\n{}      j: {{ command: \"sleep 4\", job: true }}\n  t:\n    panes:\n      {extra}\n",
+        (1..=8).map(|i| format!("      s{i}: exec sleep 70{i}\n")).collect::<String>()
+    )
+}
+
+/// Runs `up --wait --timeout 20s`; returns (exit code, stderr, seconds taken).
+fn up_wait(s: &Server) -> (Option<i32>, String, f64) {
+    let start = std::time::Instant::now();
+    let out = s.ctmux(&["up", "--wait", "--timeout", "20s"]);
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), start.elapsed().as_secs_f64())
+}
+
+/// `--wait` tells the truth: a service that fails while a job still runs fails the run at
+/// once (exit 1, naming it); a service without a check that exits after 0.3 s is not ready;
+/// a service that exits 0 is a failure with a hint to mark it `job: true`.
+#[test]
+fn up_wait_fails_at_once_and_only_counts_services_that_stay_up() {
+    for (extra, hint) in [
+        ("bad: pythn3 -V", "t/bad exited with status 127"),
+        ("flap: \"sleep 0.3; exit 2\"", "t/flap exited with status 2"),
+        ("once: \"echo hi\"", "job: true"),
+    ] {
+        let s = Server::new(&wait_stack(extra));
+        let (code, err, secs) = up_wait(&s);
+        assert_eq!(code, Some(1), "{extra}: {err}");
+        assert!(err.contains(hint), "{extra}: {err}");
+        assert!(secs < 4.0, "{extra}: took {secs:.1} s (the job runs 4 s): {err}");
+        s.expect(&["down"], 0);
+    }
+    // All well: ready only once the services stayed up a second, and the job exited 0.
+    let s = Server::new(&wait_stack("ok: exec sleep 799"));
+    let (code, err, secs) = up_wait(&s);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(secs >= 4.0, "returned before the job exited: {secs:.1} s");
+    s.expect(&["down"], 0);
+}
