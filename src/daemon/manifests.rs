@@ -36,7 +36,8 @@ pub(super) struct Sources {
     /// holds the project's lock (so it starts panes with the version the last `up` handed
     /// over, not the one current when the pass was queued).
     latest: Arc<Mutex<HashMap<String, Project>>>,
-    watcher: Option<notify::RecommendedWatcher>,
+    /// The directory watch, created off the loop ([`Sources::follow`]).
+    watcher: Arc<Mutex<Option<notify::RecommendedWatcher>>>,
     watched: HashSet<PathBuf>,
     tx: mpsc::UnboundedSender<Msg>,
 }
@@ -54,7 +55,13 @@ pub fn text_hash(text: &str) -> String {
 impl Sources {
     /// No manifests yet; file changes will be told to `tx` as [`Msg::ManifestSaved`].
     pub fn new(tx: mpsc::UnboundedSender<Msg>) -> Sources {
-        Sources { sources: HashMap::new(), latest: Arc::default(), watcher: None, watched: HashSet::new(), tx }
+        Sources {
+            sources: HashMap::new(),
+            latest: Arc::default(),
+            watcher: Arc::default(),
+            watched: HashSet::new(),
+            tx,
+        }
     }
 
     /// The held projects, for the pending-pane pass.
@@ -136,43 +143,45 @@ impl Sources {
     }
 
     /// Watches `file`'s directory (editors replace files by rename), debounced: a burst of
-    /// events within 150 ms is one [`Msg::ManifestSaved`].
+    /// events within 150 ms is one [`Msg::ManifestSaved`]. The watch is set up on a thread of
+    /// its own: creating it took up to a second on a busy machine, and `up` waits for `Load`.
     fn follow(&mut self, file: &Path) {
         use notify::Watcher;
         let Some(dir) = file.parent().map(Path::to_path_buf) else { return };
-        if self.watched.contains(&dir) {
+        if !self.watched.insert(dir.clone()) {
             return;
         }
-        if self.watcher.is_none() {
-            let tx = self.tx.clone();
-            let queued: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
-            self.watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                let Ok(event) = res else { return };
-                if matches!(event.kind, notify::EventKind::Access(_)) {
-                    return;
-                }
-                for path in event.paths {
-                    let Ok(mut q) = queued.lock() else { return };
-                    if !q.insert(path.clone()) {
-                        continue;
+        let (tx, watcher) = (self.tx.clone(), self.watcher.clone());
+        std::thread::spawn(move || {
+            let Ok(mut slot) = watcher.lock() else { return };
+            if slot.is_none() {
+                let queued: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
+                *slot = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                    let Ok(event) = res else { return };
+                    if matches!(event.kind, notify::EventKind::Access(_)) {
+                        return;
                     }
-                    let (tx, queued) = (tx.clone(), queued.clone());
-                    std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_millis(150));
-                        if let Ok(mut q) = queued.lock() {
-                            q.remove(&path);
+                    for path in event.paths {
+                        let Ok(mut q) = queued.lock() else { return };
+                        if !q.insert(path.clone()) {
+                            continue;
                         }
-                        let _ = tx.send(Msg::ManifestSaved(path));
-                    });
-                }
-            })
-            .ok();
-        }
-        if let Some(w) = self.watcher.as_mut()
-            && w.watch(&dir, notify::RecursiveMode::NonRecursive).is_ok()
-        {
-            self.watched.insert(dir);
-        }
+                        let (tx, queued) = (tx.clone(), queued.clone());
+                        std::thread::spawn(move || {
+                            std::thread::sleep(Duration::from_millis(150));
+                            if let Ok(mut q) = queued.lock() {
+                                q.remove(&path);
+                            }
+                            let _ = tx.send(Msg::ManifestSaved(path));
+                        });
+                    }
+                })
+                .ok();
+            }
+            if let Some(w) = slot.as_mut() {
+                let _ = w.watch(&dir, notify::RecursiveMode::NonRecursive);
+            }
+        });
     }
 
     /// Whether `path` is a followed manifest.

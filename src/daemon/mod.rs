@@ -629,7 +629,20 @@ impl Daemon {
                         announce(&self.tmux, &lp.pane_id, START_SEEN, lp.pid);
                     }
                     if pane.checked() && known {
+                        let pattern = pane.ready_pattern().cloned();
                         self.set_health(&lp.pane_id, crate::reconcile::health::State::Starting, None).await;
+                        // Its output may have reached us before this look told us the process
+                        // is new (a `start` of a stopped pane: no exit, no layout change): a
+                        // `ready_when` line seen then was ignored, and would never come again.
+                        // The screen holds what the new process printed (respawn clears it).
+                        if let Some(re) = pattern {
+                            let capture = crate::tmux::Cmd::query("capture-pane").args(["-p", "-J", "-t", &lp.pane_id]);
+                            if let Ok(text) = self.tmux.run(&[capture]).await
+                                && text.lines().any(|l| re.is_match(&crate::ansi::strip(l)))
+                            {
+                                self.set_health(&lp.pane_id, crate::reconcile::health::State::Healthy, None).await;
+                            }
+                        }
                     } else if pane.checked() {
                         // Started before we watched it (`up --wait` may have seen it healthy):
                         // say nothing until a probe or its output tells.

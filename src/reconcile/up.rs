@@ -127,6 +127,11 @@ impl<'a> Up<'a> {
         };
         if !plan.is_empty() {
             self.build(plan, &live, &seen).await?;
+            // What the build changed: the look before it still shows the panes it restarted
+            // as stopped or dead (`start a b` failed with "a exited with status -1").
+            seen = observe::observe(self.tmux, &self.project.name, &[])
+                .await
+                .map_err(|e| e.into_error("reading tmux state"))?;
         }
         // Unchanged panes that others wait on (or that --wait checks) get probed too.
         for address in &self.settings.targets {

@@ -410,3 +410,89 @@ fn up_wait_fails_at_once_and_only_counts_services_that_stay_up() {
     assert!(secs >= 4.0, "returned before the job exited: {secs:.1} s");
     s.expect(&["down"], 0);
 }
+
+/// `a/srv` is healthy a moment after it starts; session `b` (six panes) waits on it.
+const STOP_START: &str = r#"
+version: 1
+name: ss
+shell: /bin/sh
+sessions:
+  a:
+    panes:
+      srv: { command: "sleep 0.2; echo ready; exec sleep 901", ready_when: ready }
+      dep: exec sleep 902
+      other: exec sleep 903
+  b:
+    depends_on: { a/srv: healthy }
+    panes:
+      w1: exec sleep 911
+      w2: exec sleep 912
+      w3: exec sleep 913
+      w4: exec sleep 914
+      w5: exec sleep 915
+      w6: exec sleep 916
+"#;
+
+/// `status --json` as (address → (state, pid, waiting_for targets)).
+fn states(s: &Server) -> std::collections::BTreeMap<String, (String, Option<u64>, Vec<String>)> {
+    s.status()["panes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let waits = p["waiting_for"]
+                .as_array()
+                .map(|w| w.iter().filter_map(|x| x["target"].as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            (
+                p["address"].as_str().unwrap().to_string(),
+                (p["state"].as_str().unwrap().to_string(), p["pid"].as_u64(), waits),
+            )
+        })
+        .collect()
+}
+
+fn all_running(s: &Server) -> bool {
+    states(s).values().all(|(state, pid, _)| state == "running" && pid.is_some())
+}
+
+/// `start T` is `up T`: dependencies first, waiting panes handed over. `stop a b; start a b`
+/// and `stop b; start b` bring everything back; a stopped pane has no pid; a pane started while
+/// its dependency is stopped is `waiting` with `waiting_for`; a plain `up` recovers it all.
+#[test]
+fn stop_and_start_with_dependencies() {
+    let s = Server::new(STOP_START);
+    s.expect(&["up", "--wait", "--timeout", "30s"], 0);
+    for round in 0..3 {
+        s.expect(&["stop", "a", "b"], 0);
+        assert!(
+            states(&s).values().all(|(st, pid, _)| st == "stopped" && pid.is_none()),
+            "round {round}: {:?}",
+            states(&s)
+        );
+        s.expect(&["start", "a", "b"], 0);
+        assert!(eventually(Duration::from_secs(15), || all_running(&s)), "round {round}: {:?}", states(&s));
+    }
+    s.expect(&["stop", "b"], 0);
+    s.expect(&["start", "b"], 0);
+    assert!(eventually(Duration::from_secs(15), || all_running(&s)), "stop b; start b: {:?}", states(&s));
+    // b started while its dependency is stopped: waiting, for a/srv.
+    s.expect(&["stop", "a/srv", "b"], 0);
+    let st = states(&s);
+    assert_eq!(st["a/srv"].0, "stopped");
+    assert_eq!(st["a/srv"].1, None, "a stopped pane shows no pid: {st:?}");
+    s.expect(&["start", "b/w1"], 0);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let st = states(&s);
+            st["a/srv"].0 == "running" && st["b/w1"].0 == "running"
+        }),
+        "start b/w1 starts what it depends on first: {:?}",
+        states(&s)
+    );
+    // Plain `up` recovers every stopped pane.
+    s.expect(&["stop", "a/srv", "b"], 0);
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(15), || all_running(&s)), "plain up: {:?}", states(&s));
+    s.expect(&["down"], 0);
+}
