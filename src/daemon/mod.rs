@@ -19,6 +19,7 @@ pub mod events;
 mod follow;
 pub mod gc;
 pub mod logfile;
+mod manifests;
 pub mod paths;
 mod pending;
 pub mod protocol;
@@ -79,6 +80,8 @@ enum Msg {
     Gc(u64),
     Request(Request, oneshot::Sender<Response>),
     Follow(i64, mpsc::Sender<String>),
+    /// A file in a followed manifest's directory changed ([`manifests`]).
+    ManifestSaved(std::path::PathBuf),
 }
 
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
@@ -118,7 +121,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
     registry::notify_ready();
     let mut daemon = Daemon {
         tmux,
-        tx,
+        tx: tx.clone(),
         projects: HashMap::new(),
         sessions: HashSet::new(),
         panes: HashMap::new(),
@@ -140,6 +143,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         drops: HashMap::new(),
         gc_generation: 0,
         autosave: autosave::Autosave::default(),
+        sources: manifests::Sources::new(tx.clone()),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     // Control clients a daemon killed before it could close them would keep tmux from reading
@@ -204,6 +208,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 | Msg::RestartRequested(..)
                 | Msg::ClientGone(..)
                 | Msg::Request(Request::Load { .. }, _)
+                | Msg::ManifestSaved(_)
         );
         // An exit can make a GC removal due (`gc.exited`): plan again rather than at the next
         // minute (a daemon restarted by its supervisor adopts a project before its panes exit).
@@ -306,6 +311,15 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                         daemon.panes.get(&id).map(|p| (p.project.clone(), p.address.clone())).unwrap_or_default();
                     let data = serde_json::json!({ "rule": rule, "dropped": dropped, "queue": rules::RULE_QUEUED });
                     daemon.events.emit("rule.dropped", &project, &address, data);
+                }
+                true
+            }
+            Msg::ManifestSaved(path) => {
+                if daemon.sources.follows(&path) {
+                    for project in daemon.sources.reread(Some(&path)) {
+                        eprintln!("ctmux daemon: {} changed: acting on it from now on", path.display());
+                        daemon.install(project, true);
+                    }
                 }
                 true
             }
@@ -431,6 +445,8 @@ struct Daemon {
     gc_generation: u64,
     /// Snapshots taken by the daemon ([`autosave`]).
     autosave: autosave::Autosave,
+    /// Where each project's manifest came from, followed for changes ([`manifests`]).
+    sources: manifests::Sources,
 }
 
 impl Daemon {
@@ -451,30 +467,28 @@ impl Daemon {
                     socket: registry::mine().map(|r| r.socket.display().to_string()),
                 }),
             },
-            Request::Load { file, env } => {
+            Request::Load { file, env, content } => {
                 let env: HashMap<String, String> = env.into_iter().collect();
-                match crate::manifest::load(std::path::Path::new(&file), &env) {
-                    Ok(loaded) => {
-                        let project = loaded.project;
-                        for pane in self.panes.values_mut().filter(|p| p.project == project.name) {
-                            pane.spec = project.pane(&pane.address).cloned();
-                        }
-                        self.autosave.loaded(&project, &self.tx);
-                        let (name, retention) = (project.name.clone(), project.gc.event_retention);
-                        self.projects.insert(project.name.clone(), project);
-                        self.prune(&name, retention);
+                match self.sources.load(std::path::Path::new(&file), env, content) {
+                    Ok(project) => {
+                        self.install(project, true);
                         self.refresh().await;
-                        // A new policy: a pass now, and a timer that follows it.
-                        self.gc_generation += 1;
-                        let _ = self.tx.send(Msg::Gc(self.gc_generation));
                         // New sessions are watched (their history captured) before we answer.
                         for attached in self.attaching.drain(..) {
                             let _ = tokio::time::timeout(Duration::from_secs(3), attached).await;
                         }
                         Response::ok()
                     }
-                    Err(e) => Response::error(e.to_string()),
+                    Err(e) => Response::error(e),
                 }
+            }
+            Request::Forget { project } => {
+                self.sources.forget(&project);
+                self.projects.remove(&project);
+                for pane in self.panes.values_mut().filter(|p| p.project == project) {
+                    pane.spec = None;
+                }
+                Response::ok()
             }
             Request::Stop => Response::ok(),
             Request::Sample => {
@@ -502,9 +516,30 @@ impl Daemon {
         }
     }
 
+    /// Makes `project` the version acted on: pane specs, autosave, event retention, and (with
+    /// `gc`) a GC pass now with a timer that follows the new policy.
+    fn install(&mut self, project: Project, gc: bool) {
+        for pane in self.panes.values_mut().filter(|p| p.project == project.name) {
+            pane.spec = project.pane(&pane.address).cloned();
+        }
+        self.autosave.loaded(&project, &self.tx);
+        self.sources.held(&project);
+        let (name, retention) = (project.name.clone(), project.gc.event_retention);
+        self.projects.insert(project.name.clone(), project);
+        self.prune(&name, retention);
+        if gc {
+            self.gc_generation += 1;
+            let _ = self.tx.send(Msg::Gc(self.gc_generation));
+        }
+    }
+
     /// One GC pass: removes what the projects' `gc:` TTLs say is due, records each removal as
-    /// `gc.collected` with its reason, and schedules the next pass.
+    /// `gc.collected` with its reason, and schedules the next pass. The manifests are read
+    /// again first, so the pass plans from what `ctmux gc --dry-run` would read.
     async fn collect(&mut self) -> bool {
+        for project in self.sources.reread(None) {
+            self.install(project, false);
+        }
         let projects: Vec<Project> = self.projects.values().cloned().collect();
         let (removed, next) = gc::pass(&self.tmux, &projects).await;
         for a in &removed {
@@ -561,9 +596,10 @@ impl Daemon {
             .filter(|p| p.project.is_empty() || p.address.is_empty())
             .map(|p| p.pane_id.clone())
             .collect();
+        let mut tried = HashSet::new();
         for lp in live.panes.iter().filter(|p| !p.project.is_empty() && !p.address.is_empty()) {
             seen.insert(lp.pane_id.clone());
-            if !self.projects.contains_key(&lp.project) {
+            if !self.projects.contains_key(&lp.project) && tried.insert(lp.project.clone()) {
                 self.adopt(&lp.session).await;
             }
             if !self.follow.has(&lp.pane_id) {
@@ -620,7 +656,20 @@ impl Daemon {
                     // that started the daemon) is news; an older one may be healthy already.
                     let fresh = lp.started.is_some_and(|t| t + 1 >= self.born);
                     if pane.checked() && (known || fresh) {
+                        let pattern = pane.ready_pattern().cloned();
                         self.set_health(&lp.pane_id, crate::reconcile::health::State::Starting, None).await;
+                        // Its output may have reached us before this look told us the process
+                        // is new (a `start` of a stopped pane: no exit, no layout change): a
+                        // `ready_when` line seen then was ignored, and would never come again.
+                        // The screen holds what the new process printed (respawn clears it).
+                        if let Some(re) = pattern {
+                            let capture = crate::tmux::Cmd::query("capture-pane").args(["-p", "-J", "-t", &lp.pane_id]);
+                            if let Ok(text) = self.tmux.run(&[capture]).await
+                                && text.lines().any(|l| re.is_match(&crate::ansi::strip(l)))
+                            {
+                                self.set_health(&lp.pane_id, crate::reconcile::health::State::Healthy, None).await;
+                            }
+                        }
                     } else if pane.checked() {
                         // Started before we watched it (`up --wait` may have seen it healthy):
                         // say nothing until a probe or its output tells.
@@ -717,8 +766,8 @@ impl Daemon {
         if waiting.is_empty() || self.pending_queued.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let projects = self.projects.values().filter(|p| waiting.contains(p.name.as_str())).cloned().collect();
-        pending::pass(self.tmux.clone(), projects, self.pending_queued.clone(), self.tx.clone());
+        let projects = self.projects.keys().filter(|p| waiting.contains(p.as_str())).cloned().collect();
+        pending::pass(self.tmux.clone(), projects, self.sources.latest(), self.pending_queued.clone(), self.tx.clone());
     }
 
     /// Runs a due probe (in its own task; the result comes back as a message).
@@ -773,18 +822,28 @@ impl Daemon {
     }
 
     /// Loads the manifest a session was built from (`@ctmux-manifest`), after a daemon restart.
+    /// A project brought up with `--no-daemon` (`@ctmux-no-daemon` on its session) is not
+    /// adopted: this daemon never acts on its panes.
     async fn adopt(&mut self, session: &str) {
-        let cmd =
-            crate::tmux::Cmd::query("show-options").args(["-v", "-t", &format!("={session}:"), "@ctmux-manifest"]);
-        let Ok(file) = self.tmux.run(&[cmd]).await else { return };
+        let ask = crate::tmux::Cmd::query("display-message").args([
+            "-p",
+            "-t",
+            &format!("={session}:"),
+            "#{@ctmux-no-daemon}\x1f#{@ctmux-manifest}",
+        ]);
+        let Ok(out) = self.tmux.run(&[ask]).await else { return };
+        let Some((no_daemon, file)) = out.trim_end_matches('\n').split_once('\x1f') else { return };
+        if no_daemon == "1" || file.is_empty() {
+            return;
+        }
         let env: HashMap<String, String> = std::env::vars().collect();
-        if let Ok(loaded) = crate::manifest::load(std::path::Path::new(file.trim()), &env) {
-            let new = !self.projects.contains_key(&loaded.project.name);
+        if let Ok(project) = self.sources.load(std::path::Path::new(file), env, None) {
+            let new = !self.projects.contains_key(&project.name);
             // A daemon killed with SIGKILL leaves no one to autosave: the new one takes over.
             if new {
-                self.autosave.loaded(&loaded.project, &self.tx);
+                self.autosave.loaded(&project, &self.tx);
             }
-            self.projects.insert(loaded.project.name.clone(), loaded.project);
+            self.projects.insert(project.name.clone(), project);
             if new {
                 // Its GC policy takes effect after a daemon restart too.
                 self.gc_generation += 1;
@@ -1041,10 +1100,34 @@ impl Daemon {
     }
 
     async fn restart(&mut self, id: &str, pid: u32) {
-        let Some(pane) = self.panes.get_mut(id) else { return };
+        let Some(pane) = self.panes.get(id) else { return };
         if pane.pid != pid || pane.watched.is_some() {
             return;
         }
+        // tmux first: a verb may have started the pane since (an `up` that recreated it with
+        // a new command, a `start`), and our picture is a message old. A restart is only for
+        // the very process that exited, still dead, not stopped.
+        let ask = crate::tmux::Cmd::query("display-message").args([
+            "-p",
+            "-t",
+            id,
+            "#{pane_pid}\x1f#{pane_dead}\x1f#{@ctmux-hash}\x1f#{@ctmux-state}",
+        ]);
+        let Ok(out) = self.tmux.run(&[ask]).await else { return };
+        let f: Vec<&str> = out.trim_end_matches('\n').split('\x1f').collect();
+        if f.len() != 4 || f[0] != pid.to_string() || f[1] != "1" || f[3] == "stopped" {
+            return;
+        }
+        // The pane was built from another version than the one held (a verb that did not
+        // reach us, a file saved since): catch up with the file before acting.
+        let (project, address) = (pane.project.clone(), pane.address.clone());
+        let held = self.projects.get(&project).and_then(|p| p.pane(&address)).map(crate::reconcile::spec::hash);
+        if f[2] != crate::reconcile::pending::PENDING && held.as_deref() != Some(f[2]) {
+            for project in self.sources.reread(None) {
+                self.install(project, true);
+            }
+        }
+        let Some(pane) = self.panes.get_mut(id) else { return };
         let Some(project) = self.projects.get(&pane.project) else { return };
         let Some(spec) = project.pane(&pane.address) else { return };
         pane.restarts += 1;

@@ -17,20 +17,31 @@ use crate::manifest::model::Project;
 use crate::reconcile::lock;
 use crate::tmux::Tmux;
 
-/// Runs one pass over `projects` (in its own task). `queued` is cleared once the pass is about
-/// to look, so whatever happens after that queues another pass.
-pub(super) fn pass(tmux: Arc<Tmux>, projects: Vec<Project>, queued: Arc<AtomicBool>, tx: mpsc::UnboundedSender<Msg>) {
+/// Runs one pass over the projects named in `projects` (in its own task). `queued` is cleared
+/// once the pass is about to look, so whatever happens after that queues another pass. Each
+/// project's manifest is taken from `latest` only once its lock is held: an `up` that held the
+/// lock handed the daemon its version before releasing it, so a pane is started with the
+/// command that `up` read (a copy taken when the pass was queued started the previous one).
+pub(super) fn pass(
+    tmux: Arc<Tmux>,
+    projects: Vec<String>,
+    latest: Arc<std::sync::Mutex<std::collections::HashMap<String, Project>>>,
+    queued: Arc<AtomicBool>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
     tokio::spawn(async move {
-        for project in projects {
-            let (key, name) = (tmux.socket.key(), project.name.clone());
+        for name in projects {
+            let key = tmux.socket.key();
             // A plain thread, not the runtime's blocking pool: a lock held for long (an
             // `up --wait`) must not keep the daemon from exiting.
             let (give, lock) = oneshot::channel();
+            let locked = name.clone();
             std::thread::spawn(move || {
-                let _ = give.send(lock::acquire(&key, &name, "the ctmux daemon", |_| {}));
+                let _ = give.send(lock::acquire(&key, &locked, "the ctmux daemon", |_| {}));
             });
             let Ok(Ok(_lock)) = lock.await else { continue };
             queued.store(false, Ordering::SeqCst);
+            let Some(project) = latest.lock().ok().and_then(|l| l.get(&name).cloned()) else { continue };
             let Ok((live, _)) = tmux.list(&[]).await else { continue };
             let (cmds, started) = crate::reconcile::pending::start_ready(&project, &live);
             if started.is_empty() {

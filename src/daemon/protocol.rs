@@ -18,6 +18,16 @@ pub enum Request {
         file: String,
         /// Environment to interpolate it with (the CLI's).
         env: Vec<(String, String)>,
+        /// The text the verb read and acted on; the daemon lowers this rather than reading the
+        /// file again (which may have changed since). Absent: the daemon reads the file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<String>,
+    },
+    /// Stop acting on this project (`up --no-daemon`): no restarts, rules, pending starts or
+    /// GC for it until a verb loads it again.
+    Forget {
+        /// Project name.
+        project: String,
     },
     /// Stream every event with an id above `after_id` (stored ones first), one JSON object per
     /// line, until the client hangs up.

@@ -35,6 +35,9 @@ pub struct Loaded {
     pub project: Project,
     /// Non-fatal problems (unset variables), rendered like errors but not failing.
     pub warnings: ManifestError,
+    /// The text it was lowered from: verbs hand exactly this to the daemon, so it acts on the
+    /// version they read (see `daemon/manifests.rs`).
+    pub text: String,
 }
 
 /// Finds the manifest: `explicit` if given, else the first of [`FILE_NAMES`] walking up from `start`.
@@ -114,7 +117,7 @@ pub fn parse(
     let lowered = lower::lower(&mut reader, &root, absolute, &env_file_vars);
     let warnings = ManifestError::new(shown, source.clone(), std::mem::take(&mut reader.warnings));
     match lowered {
-        Some(l) if reader.problems.is_empty() => Ok(Loaded { project: l.project, warnings }),
+        Some(l) if reader.problems.is_empty() => Ok(Loaded { project: l.project, warnings, text: text.to_string() }),
         _ => Err(ManifestError::new(shown, source, reader.problems)),
     }
 }

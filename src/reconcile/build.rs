@@ -158,9 +158,17 @@ pub fn respawn_placeholder(project: &Project, pane: &Pane, tmux_id: &str, waitin
         cmd = cmd.opt("-e", e);
     }
     let set = |k: &str, v: &str| Cmd::new("set-option").args(["-p", "-t", tmux_id, k, v]).sticky();
-    // A sink kept from an earlier process would log ctmux's text: closed.
+    // A sink kept from an earlier process would log ctmux's text: closed. Not `stopped` any
+    // more (a `start` of a stopped pane whose dependencies do not hold): a stopped placeholder
+    // was never started by the daemon.
     let close = Cmd::new("pipe-pane").args(["-t", tmux_id]).sticky();
-    vec![cmd.args(placeholder(waiting_for)), close, set("@ctmux-hash", "pending"), set("@ctmux-health", "")]
+    vec![
+        cmd.args(placeholder(waiting_for)),
+        close,
+        set("@ctmux-hash", "pending"),
+        set("@ctmux-health", ""),
+        set("@ctmux-state", ""),
+    ]
 }
 
 /// Restarts pane `tmux_id` in place with its real command, and re-tags it.

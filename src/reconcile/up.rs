@@ -86,7 +86,13 @@ pub struct Up<'a> {
     started_at: Instant,
     settings: Settings,
     progress: &'a dyn Progress,
+    /// Services without a check as `--wait` first saw each process: (pid, when).
+    up_since: HashMap<String, (u32, Instant)>,
 }
+
+/// How long `up --wait` wants a service without a health check to stay up before it counts as
+/// ready (the default `start_period`, as supervisord's `startsecs`).
+pub const SERVICE_START: Duration = Duration::from_secs(1);
 
 impl<'a> Up<'a> {
     /// Prepares a run.
@@ -101,6 +107,7 @@ impl<'a> Up<'a> {
             started_at: Instant::now(),
             settings,
             progress,
+            up_since: HashMap::new(),
         }
     }
 
@@ -121,6 +128,11 @@ impl<'a> Up<'a> {
         };
         if !plan.is_empty() {
             self.build(plan, &live, &seen).await?;
+            // What the build changed: the look before it still shows the panes it restarted
+            // as stopped or dead (`start a b` failed with "a exited with status -1").
+            seen = observe::observe(self.tmux, &self.project.name, &[])
+                .await
+                .map_err(|e| e.into_error("reading tmux state"))?;
         }
         // Unchanged panes that others wait on (or that --wait checks) get probed too.
         for address in &self.settings.targets {
@@ -443,35 +455,70 @@ impl<'a> Up<'a> {
         Ok(seen)
     }
 
-    /// With `--wait`: every service healthy (or running, without a check) and every job
-    /// ([`Project::is_job`]) exited 0; a target that exited otherwise fails the run at once.
-    fn targets_done(&self, seen: &Observed) -> Result<bool, Error> {
+    /// With `--wait`: every service healthy (or, without a check, up for [`SERVICE_START`]) and
+    /// every job ([`Project::is_job`]) exited 0. Any target that failed fails the run at once —
+    /// all targets are checked for failure before any is waited on, so a service that died
+    /// while a job still runs is reported now, not at `--timeout`. A service that exited is a
+    /// failure whatever its status (exit 0 gets a hint to mark it `job: true`).
+    fn targets_done(&mut self, seen: &Observed) -> Result<bool, Error> {
         for address in &self.settings.targets {
             if self.pending.contains_key(address) {
-                return Ok(false);
+                continue;
+            }
+            let (Some(_), Some(lp)) = (self.project.pane(address), seen.panes.get(address)) else {
+                continue;
+            };
+            if !lp.dead || lp.hash == crate::reconcile::pending::PENDING {
+                continue;
+            }
+            let job = self.project.is_job(address);
+            if job && lp.exit_status == Some(0) {
+                continue;
+            }
+            let what = if job {
+                "a job: it must exit 0".to_string()
+            } else if lp.exit_status == Some(0) {
+                "a service: it must keep running; if it is meant to finish, mark it `job: true`".to_string()
+            } else {
+                "a service: it must keep running".to_string()
+            };
+            return Err(self.failure(address, seen, &format!("{} ({what})", exit_text(lp))));
+        }
+        let now = Instant::now();
+        let mut done = true;
+        for address in &self.settings.targets {
+            if self.pending.contains_key(address) {
+                done = false;
+                continue;
             }
             let Some(pane) = self.project.pane(address) else {
                 continue;
             };
             let Some(lp) = seen.panes.get(address) else {
-                return Ok(false);
+                done = false;
+                continue;
             };
-            let job = self.project.is_job(address);
             if lp.dead {
-                if lp.exit_status == Some(0) && (job || pane.restart == Restart::No) {
-                    continue;
+                continue;
+            }
+            if self.project.is_job(address) {
+                done = false;
+            } else if pane.health.is_some() || pane.ready_when.is_some() {
+                done &= self.holds(address, Condition::Healthy, seen);
+            } else {
+                // Without a check, a service is ready once it has stayed up a while (as
+                // supervisord's `startsecs`): `sleep 0.3; exit 2` is not ready.
+                let since = self.up_since.entry(address.clone()).or_insert((lp.pid, now));
+                if since.0 != lp.pid {
+                    *since = (lp.pid, now);
                 }
-                let what = if job { "a job: it must exit 0" } else { "a service: it must keep running" };
-                return Err(self.failure(address, seen, &format!("{} ({what})", exit_text(lp))));
-            }
-            if job {
-                return Ok(false);
-            }
-            if (pane.health.is_some() || pane.ready_when.is_some()) && !self.holds(address, Condition::Healthy, seen) {
-                return Ok(false);
+                let up_before = lp.started.is_some_and(|t| {
+                    crate::reconcile::build::now_secs().saturating_sub(t) > SERVICE_START.as_secs() + 1
+                });
+                done &= up_before || now.duration_since(since.1) >= SERVICE_START;
             }
         }
-        Ok(true)
+        Ok(done)
     }
 
     /// A pending pane whose dependency can no longer be satisfied fails the run.

@@ -24,6 +24,7 @@ sessions:
       once:
         command: echo done-once
         restart: "no"
+        job: true
   web:
     panes:
       shell: {}
@@ -34,6 +35,7 @@ sessions:
       once:
         command: printf 'a one-shot\nwith two lines\n'
         restart: "no"
+        job: true
       tail:
         command: while :; do sleep 1; done
 "#;

@@ -191,6 +191,9 @@ pub fn subscribe(ctx: &Ctx, args: &SubscribeArgs) -> Result {
         });
     };
     check_kind(event)?;
+    if args.target.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(super::target::empty_target());
+    }
     if args.command.is_empty() {
         return Err(Error::Usage {
             message: "subscribe needs a command after `--`".into(),

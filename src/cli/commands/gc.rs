@@ -27,6 +27,8 @@ struct StatusDoc<'a> {
 /// Runs `gc`, `gc --dry-run` or `gc status`.
 pub fn run(ctx: &Ctx, args: &GcArgs) -> Result {
     let stack = Stack::open(ctx)?;
+    // A running daemon plans from the version read here too (it also follows the file).
+    let _ = super::up::hand_to_daemon(&stack, false);
     let project = stack.project().clone();
     let server = stack.tmux.socket.key();
     let rt = runtime()?;

@@ -181,6 +181,9 @@ async fn scope(ctx: &Ctx, server: &Server, session: Option<&str>, all: bool) -> 
 async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
     match cmd {
         PaneCmd::New { session, name, cwd, command } => {
+            if session.trim().is_empty() {
+                return Err(super::target::empty_target());
+            }
             if let Some(n) = &name {
                 check_name(server, &session, n).await?;
             }

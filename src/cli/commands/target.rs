@@ -72,8 +72,12 @@ impl Server {
         }
     }
 
-    /// Resolves `target` to one live pane.
+    /// Resolves `target` to one live pane. An empty target is no pane (exit 4): tmux would read
+    /// `-t ''` as "the current pane".
     pub async fn pane(&self, ctx: &Ctx, target: &str) -> Result<LivePane> {
+        if target.trim().is_empty() {
+            return Err(empty_target());
+        }
         let panes = self.panes().await?;
         let project = self.project(ctx).map(|p| p.name.as_str());
         let managed = |p: &&LivePane| !p.address.is_empty();
@@ -119,16 +123,17 @@ impl Server {
                 }
             }
         }
-        // Any tmux target: let tmux resolve it.
-        match self.tmux.run(&[Cmd::query("display-message").args(["-p", "-t", target, "#{pane_id}"])]).await {
-            Ok(id) => {
-                let id = id.trim();
-                if let Some(p) = panes.iter().find(|p| p.pane_id == id) {
-                    return Ok(p.clone());
-                }
+        // Any tmux target, matched exactly here against what tmux listed: tmux's own lookup
+        // prefix- and pattern-matches names, and where it may fail (`display-message -t`) it
+        // falls back to "the current pane" of whatever it found so far.
+        if let Some(parsed) = parse_target(target) {
+            let active = match (&parsed.window, parsed.session.as_deref()) {
+                (None, Some(session)) => self.active_window(&panes, session).await?,
+                _ => None,
+            };
+            if let Some(p) = pick(&panes, &parsed, active.as_deref()) {
+                return Ok(p.clone());
             }
-            Err(TmuxError::Failed { .. }) => {}
-            Err(e) => return Err(e.into_error("finding the pane")),
         }
         let mut names: Vec<String> = panes.iter().filter(managed).map(|p| p.address.clone()).collect();
         names.extend(self.named().await.unwrap_or_default().into_iter().map(|(_, s, n)| format!("{s}/{n}")));
@@ -138,6 +143,24 @@ impl Server {
                 .then(|| format!("panes: {}", names.iter().take(12).cloned().collect::<Vec<_>>().join(", ")))
         });
         Err(Error::NotFound { message: format!("no pane `{target}` on {}", self.tmux.command_line()), hint })
+    }
+
+    /// The id of the current window of session `session` (`$N` or a name matched exactly
+    /// against `panes`), asked by session id: `list-windows -t` never falls back.
+    async fn active_window(&self, panes: &[LivePane], session: &str) -> Result<Option<String>> {
+        let Some(id) = panes
+            .iter()
+            .find(|p| if session.starts_with('$') { p.session_id == session } else { p.session == session })
+            .map(|p| p.session_id.clone())
+        else {
+            return Ok(None);
+        };
+        let ask = Cmd::query("list-windows").args(["-t", &id, "-F", "#{window_active} #{window_id}"]);
+        match self.tmux.run(&[ask]).await {
+            Ok(out) => Ok(out.lines().find_map(|l| l.strip_prefix("1 ")).map(str::to_string)),
+            Err(TmuxError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e.into_error("finding the pane")),
+        }
     }
 
     /// Panes named by `pane new --name` (`@ctmux-name`): `(pane id, session, name)`.
@@ -182,6 +205,93 @@ impl Server {
     }
 }
 
+/// The error for an empty target, shared by every verb that takes one.
+pub fn empty_target() -> Error {
+    Error::NotFound {
+        message: "empty target: name a pane (`session/pane`, `%12`, `session:window.pane`)".into(),
+        hint: Some("an empty `-t` means \"the current pane\" to tmux; ctmux never guesses".into()),
+    }
+}
+
+/// A tmux target taken apart (`session:window.pane`, `@window`, `%pane`), each part kept as
+/// typed (a leading `=` removed: every name is matched exactly anyway).
+#[derive(Debug, PartialEq, Eq)]
+pub struct TmuxTarget {
+    /// `$N` or a session name; `None` for a bare `@N` or `%N`.
+    pub session: Option<String>,
+    /// `@N`, an index or a window name; `None`: the session's current window.
+    pub window: Option<String>,
+    /// `%N` or an index; `None`: the window's active pane.
+    pub pane: Option<String>,
+}
+
+/// Takes `target` apart; `None` for what has no exact meaning from outside tmux: an empty
+/// target (tmux's "current pane"), a window or pane of "the current session" (`:1`,
+/// `editor.0`), or a relative token (`{last}`, `+1`).
+pub fn parse_target(target: &str) -> Option<TmuxTarget> {
+    let strip = |s: &str| s.strip_prefix('=').unwrap_or(s).to_string();
+    let plain = |s: &str| !s.is_empty() && !s.starts_with(['{', '+', '-', '!', '^']) && s != "$";
+    if target.starts_with('@') && !target.contains([':', '.']) {
+        return Some(TmuxTarget { session: None, window: Some(target.to_string()), pane: None });
+    }
+    if target.starts_with('%') && !target.contains(':') {
+        return Some(TmuxTarget { session: None, window: None, pane: Some(target.to_string()) });
+    }
+    let (session, rest) = match target.split_once(':') {
+        Some((s, r)) => (s, Some(r)),
+        // Session names never hold `.` (tmux replaces it): `editor.0` is a window of the
+        // current session.
+        None if target.contains('.') => return None,
+        None => (target, None),
+    };
+    if !plain(session) && !session.starts_with('$') {
+        return None;
+    }
+    let (window, pane) = match rest.map(|r| r.split_once('.').map_or((r, None), |(w, p)| (w, Some(p)))) {
+        None => (None, None),
+        Some((w, p)) => ((!w.is_empty()).then_some(w), p),
+    };
+    if window.is_some_and(|w| !plain(w))
+        || pane.is_some_and(|p| !plain(p) || !(p.starts_with('%') || p.bytes().all(|b| b.is_ascii_digit())))
+    {
+        return None;
+    }
+    Some(TmuxTarget { session: Some(strip(session)), window: window.map(strip), pane: pane.map(str::to_string) })
+}
+
+/// The pane `t` names among `panes`, exactly; `active_window` is the id of the session's
+/// current window when `t` names a session only. A window name two windows share is no match.
+pub fn pick<'p>(panes: &'p [LivePane], t: &TmuxTarget, active_window: Option<&str>) -> Option<&'p LivePane> {
+    let in_session = |p: &&LivePane| match t.session.as_deref() {
+        None => true,
+        Some(s) if s.starts_with('$') => p.session_id == s,
+        Some(s) => p.session == s,
+    };
+    let candidates: Vec<&LivePane> = panes.iter().filter(in_session).collect();
+    let window_id = match (t.window.as_deref(), active_window) {
+        (Some(w), _) if w.starts_with('@') => w.to_string(),
+        (Some(w), _) if w.bytes().all(|b| b.is_ascii_digit()) => {
+            candidates.iter().find(|p| p.window_index.to_string() == w)?.window_id.clone()
+        }
+        (Some(w), _) => {
+            let ids: std::collections::BTreeSet<&str> =
+                candidates.iter().filter(|p| p.window_name == w).map(|p| p.window_id.as_str()).collect();
+            let [one] = ids.into_iter().collect::<Vec<_>>()[..] else { return None };
+            one.to_string()
+        }
+        (None, Some(active)) => active.to_string(),
+        (None, None) if t.session.is_none() => String::new(),
+        (None, None) => return None,
+    };
+    let in_window: Vec<&LivePane> =
+        candidates.into_iter().filter(|p| window_id.is_empty() || p.window_id == window_id).collect();
+    match t.pane.as_deref() {
+        Some(id) if id.starts_with('%') => in_window.into_iter().find(|p| p.pane_id == id),
+        Some(index) => in_window.into_iter().find(|p| p.pane_index.to_string() == index),
+        None => in_window.into_iter().find(|p| p.active),
+    }
+}
+
 /// `show-options` quotes values with spaces; undo it.
 fn unquote(v: &str) -> String {
     let v = v.trim();
@@ -189,5 +299,32 @@ fn unquote(v: &str) -> String {
         v[1..v.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\")
     } else {
         v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TmuxTarget, parse_target};
+
+    fn t(s: Option<&str>, w: Option<&str>, p: Option<&str>) -> Option<TmuxTarget> {
+        Some(TmuxTarget { session: s.map(Into::into), window: w.map(Into::into), pane: p.map(Into::into) })
+    }
+
+    #[test]
+    fn targets_are_taken_apart_exactly() {
+        assert_eq!(parse_target(""), None);
+        assert_eq!(parse_target("b"), t(Some("b"), None, None));
+        assert_eq!(parse_target("=b"), t(Some("b"), None, None));
+        assert_eq!(parse_target("dev:0.1"), t(Some("dev"), Some("0"), Some("1")));
+        assert_eq!(parse_target("dev:=editor"), t(Some("dev"), Some("editor"), None));
+        assert_eq!(parse_target("dev:editor.2"), t(Some("dev"), Some("editor"), Some("2")));
+        assert_eq!(parse_target("dev:"), t(Some("dev"), None, None));
+        assert_eq!(parse_target("$2:@3.%4"), t(Some("$2"), Some("@3"), Some("%4")));
+        assert_eq!(parse_target("@4"), t(None, Some("@4"), None));
+        assert_eq!(parse_target("%12"), t(None, None, Some("%12")));
+        assert_eq!(parse_target(":1"), None);
+        assert_eq!(parse_target("editor.0"), None);
+        assert_eq!(parse_target("dev:{last}"), None);
+        assert_eq!(parse_target("dev:0.{top}"), None);
     }
 }

@@ -161,10 +161,19 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
         eprint!("{}", render_plan(&plan, &BTreeMap::new()));
     }
+    // A running daemon gets the version we act on before we change anything: a restart it
+    // has queued, or a waiting pane it starts, must not use the one it held (it ran the
+    // previous command in the pane `up` had just recreated). `--no-daemon`: it forgets us.
+    if args.no_daemon {
+        let forget = crate::daemon::protocol::Request::Forget { project: stack.project().name.clone() };
+        let _ = crate::daemon::client::request(&stack.tmux.socket, forget);
+    } else if !plan.is_empty() {
+        let _ = crate::daemon::client::request(&stack.tmux.socket, load_request(&stack.loaded));
+    }
     // The daemon watches new sessions before their commands start (see `Settings::gate`).
     let gate = (!args.no_daemon).then(|| {
         let socket = stack.tmux.socket.clone();
-        let load = load_request(stack.project());
+        let load = load_request(&stack.loaded);
         Gate(std::sync::Arc::new(move || {
             // No daemon is no reason to leave the stack half built: go on; the end of `up`
             // reports it (or the tmux error that caused it).
@@ -226,9 +235,14 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     Ok(Exit::Ok)
 }
 
-/// The daemon request that loads `project`'s manifest with our environment.
-fn load_request(project: &crate::manifest::model::Project) -> crate::daemon::protocol::Request {
-    crate::daemon::protocol::Request::Load { file: project.file.display().to_string(), env: std::env::vars().collect() }
+/// The daemon request that hands over the manifest as we read it (its text, so the daemon acts
+/// on this version and not on the file as it may be a moment later) with our environment.
+pub fn load_request(loaded: &crate::manifest::Loaded) -> crate::daemon::protocol::Request {
+    crate::daemon::protocol::Request::Load {
+        file: loaded.project.file.display().to_string(),
+        env: std::env::vars().collect(),
+        content: Some(loaded.text.clone()),
+    }
 }
 
 /// Gives the manifest to the server's daemon, starting one unless `start` is false (then only a
@@ -236,11 +250,15 @@ fn load_request(project: &crate::manifest::model::Project) -> crate::daemon::pro
 /// waiting panes are started when their dependencies hold. Returns whether a daemon has it.
 pub fn hand_to_daemon(stack: &Stack, start: bool) -> Result<bool> {
     use crate::daemon::client;
-    let project = stack.project();
     if start {
         client::ensure_started(&stack.tmux.socket)?;
+    } else if no_daemon(stack) {
+        // Brought up with `--no-daemon`: another project's daemon on this server leaves it be.
+        let forget = crate::daemon::protocol::Request::Forget { project: stack.project().name.clone() };
+        client::request(&stack.tmux.socket, forget)?;
+        return Ok(false);
     }
-    let Some(response) = client::request(&stack.tmux.socket, load_request(project))? else {
+    let Some(response) = client::request(&stack.tmux.socket, load_request(&stack.loaded))? else {
         return Ok(false);
     };
     if !response.ok {
@@ -250,4 +268,14 @@ pub fn hand_to_daemon(stack: &Stack, start: bool) -> Result<bool> {
         ));
     }
     Ok(true)
+}
+
+/// Whether the project's panes on this server were brought up with `up --no-daemon`.
+fn no_daemon(stack: &Stack) -> bool {
+    let format = format!("#{{@ctmux-project}}\t#{{{}}}", super::supervise::NO_DAEMON);
+    let Ok(rt) = runtime() else { return false };
+    let ask = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", &format]);
+    rt.block_on(stack.tmux.run(&[ask])).is_ok_and(|out| {
+        out.lines().any(|l| l.split_once('\t').is_some_and(|(p, off)| p == stack.project().name && off == "1"))
+    })
 }
