@@ -109,14 +109,21 @@ fn any_locale_sees_the_stack() {
     }
 }
 
-/// The argv of pane `address`'s process, from /proc (empty when gone).
+/// The argv of pane `address`'s command, from /proc (empty when gone): the pane's process is
+/// the sink's runner (`ctmux-sink --run -- …`), whose child runs the command.
 fn argv_of(s: &Server, address: &str) -> String {
-    s.panes()
-        .iter()
-        .find(|p| p.0 == address)
-        .and_then(|p| std::fs::read(format!("/proc/{}/cmdline", p.2)).ok())
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
-        .unwrap_or_default()
+    let read = |pid: &str| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " ").trim().to_string())
+            .unwrap_or_default()
+    };
+    let Some(pid) = s.panes().iter().find(|p| p.0 == address).map(|p| p.2.to_string()) else { return String::new() };
+    let argv = read(&pid);
+    if !argv.contains(" --run -- ") {
+        return argv;
+    }
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    children.split_whitespace().next().map(read).unwrap_or_default()
 }
 
 /// Nine panes: `db/srv` becomes healthy a moment after it starts; `api/*` wait on it; `api/web`
