@@ -10,6 +10,7 @@ pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod exit;
+pub mod fs_safe;
 pub mod gc;
 pub mod graph;
 pub mod import;
