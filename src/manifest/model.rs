@@ -161,6 +161,9 @@ pub struct Pane {
     pub window: String,
     /// What the pane runs; `None` gives an interactive shell.
     pub command: Option<Command>,
+    /// The command as the manifest writes it, before interpolation: what `status` and
+    /// `pane ls` show, so values from the environment or an `env_file` (secrets) are not shown.
+    pub command_text: Option<String>,
     /// Absolute working directory.
     pub cwd: PathBuf,
     /// Environment set for the process (merged from project, session, window and pane).

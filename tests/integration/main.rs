@@ -11,6 +11,7 @@ mod exec;
 mod faults;
 mod gc;
 mod harness;
+mod hostile;
 mod import;
 mod limits;
 mod manifest;
