@@ -346,23 +346,24 @@ pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `f` with `CTMUX_STATE_DIR` set to a fresh private directory (tests that use the
+/// variable share it, so they take a lock).
+#[cfg(test)]
+pub(crate) fn with_state(f: impl FnOnce(&Path)) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    // SAFETY: serialized by LOCK; no other thread of these tests reads the variable.
+    unsafe { std::env::set_var("CTMUX_STATE_DIR", &state) };
+    f(&state);
+    unsafe { std::env::remove_var("CTMUX_STATE_DIR") };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    /// Runs `f` with `CTMUX_STATE_DIR` set to a fresh private directory (tests in this module
-    /// share the variable, so they take a lock).
-    fn with_state(f: impl FnOnce(&Path)) {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
-        // SAFETY: serialized by LOCK; no other thread of these tests reads the variable.
-        unsafe { std::env::set_var("CTMUX_STATE_DIR", &state) };
-        f(&state);
-        unsafe { std::env::remove_var("CTMUX_STATE_DIR") };
-    }
 
     #[test]
     fn directory_and_file_symlinks_are_never_followed() {

@@ -176,6 +176,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pruning_never_follows_a_planted_project_or_store_link() {
+        crate::fs_safe::with_state(|state| {
+            let victim = tempfile::tempdir().unwrap();
+            std::fs::write(victim.path().join("20000101-000000-000.yaml"), "version: 1\n").unwrap();
+            std::fs::create_dir_all(state.join("snapshots")).unwrap();
+            std::os::unix::fs::symlink(victim.path(), state.join("snapshots/p")).unwrap();
+            assert!(list(Some("p")).is_empty());
+            assert_eq!(prune("p", 0), 0);
+            assert!(save("p", "version: 1\n").is_err(), "saved through a link");
+            std::fs::remove_file(state.join("snapshots/p")).unwrap();
+            std::fs::remove_dir(state.join("snapshots")).unwrap();
+            std::os::unix::fs::symlink(victim.path(), state.join("snapshots")).unwrap();
+            assert!(list(None).is_empty());
+            assert_eq!(prune("p", 0), 0);
+            assert_eq!(std::fs::read_dir(victim.path()).unwrap().count(), 1);
+            // A real store prunes.
+            std::fs::remove_file(state.join("snapshots")).unwrap();
+            for _ in 0..3 {
+                save("q", "version: 1\n").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            assert_eq!(prune("q", 1), 2);
+            assert_eq!(list(Some("q")).len(), 1);
+        });
+    }
+
+    #[test]
     fn an_empty_document_never_replaces_a_good_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.yaml");
