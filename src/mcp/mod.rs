@@ -367,6 +367,19 @@ impl Server {
                         result
                     }
                     (None, Some(path)) => {
+                        // Only manifest files: an error quotes the file's text, and an agent must
+                        // not read `/etc/shadow` through it.
+                        let manifest_like = std::path::Path::new(&path)
+                            .extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| matches!(e, "yaml" | "yml" | "toml"));
+                        if !manifest_like {
+                            return Err(error_doc(
+                                "usage",
+                                format!("`{path}` is not a manifest file: give a .yaml, .yml or .toml path"),
+                                None,
+                            ));
+                        }
                         self.doc_with(Some(std::path::Path::new(&path)), &["validate".into()], ctx).await
                     }
                     (None, None) => self.doc(&["validate".into()], ctx).await,
@@ -447,16 +460,20 @@ impl Server {
                     return Err(error_doc("usage", "give `text` to paste, `keys` to send, or both", None));
                 }
                 let mut doc = json!({ "schema_version": 1, "ok": true });
-                let mut target = p.target;
+                // Resolved to the id first: keys (a C-c) into the MCP server's own pane would
+                // end it, so they are refused there; what was checked is what gets the keys.
+                let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
+                let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
+                    return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
+                };
+                if let Some(refusal) = self.refuse_own(std::slice::from_ref(&id), "send keys to").await {
+                    return Err(refusal);
+                }
+                let target = id.clone();
+                doc["tmux_id"] = json!(id);
                 if let Some(text) = p.text {
-                    let st = self.doc(&["pane".into(), "status".into(), target.clone()], ctx).await?;
-                    let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
-                        return Err(error_doc("failed", format!("cannot tell which pane `{target}` is: {st}"), None));
-                    };
                     self.paste(&id, &text).await?;
-                    doc["tmux_id"] = json!(id);
                     doc["pasted_bytes"] = json!(text.len());
-                    target = id;
                 }
                 if !p.keys.is_empty() {
                     let mut a = vec!["pane".to_string(), "send-keys".into(), target];

@@ -339,7 +339,15 @@ fn mcp_read_only_offers_only_reading_tools_and_kill_refuses_the_clients_own_pane
         assert!(err && doc["error"]["code"] == "refused", "{doc}");
         let (err, doc) = call(&inside, "down", json!({})).await;
         assert!(err && doc["error"]["code"] == "refused", "{doc}");
-        assert!(server.panes().iter().any(|p| p.1 == web), "app/web was killed");
+        // validate reads manifest files only, never quoting another file.
+        let (err, doc) = call(&inside, "validate", json!({"path": "/etc/shadow"})).await;
+        assert!(err && doc["error"]["code"] == "usage" && !doc.to_string().contains("root:"), "{doc}");
+        // Nor end it with keys (C-c), by address or by tmux id.
+        for target in ["app/web", web.as_str()] {
+            let (err, doc) = call(&inside, "pane_send_keys", json!({"target": target, "keys": ["C-c"]})).await;
+            assert!(err && doc["error"]["code"] == "refused", "{doc}");
+        }
+        assert!(server.panes().iter().any(|p| p.1 == web && !p.3), "app/web was killed");
         // Another pane it may kill.
         let (err, doc) = call(&inside, "pane_kill", json!({"target": "app/sh"})).await;
         assert!(!err, "{doc}");
