@@ -112,7 +112,24 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         None => Some(default_name),
     }
     .unwrap_or_default();
-    let socket = fields.get("socket").and_then(|n| reader.string(n, "socket"));
+    let socket = fields.get("socket").and_then(|n| {
+        let text = reader.string(n, "socket")?;
+        // A `-L` name is a file name in tmux's socket directory: `../x` or `a/b` would put the
+        // server's socket elsewhere.
+        if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+            reader.problem(
+                Problem::new(
+                    "invalid_value",
+                    n.span.clone(),
+                    format!("invalid socket name `{text}`"),
+                    "not a file name",
+                )
+                .help("`socket:` is a tmux -L name: a plain file name, without `/`"),
+            );
+            return None;
+        }
+        Some(text)
+    });
 
     let mut env: IndexMap<String, String> = env_file_vars.iter().cloned().collect();
     if let Some(node) = fields.get("env") {

@@ -243,3 +243,26 @@ fn a_state_dir_others_can_write_is_refused() {
     assert!(err.contains("writable"), "{err}");
     std::fs::set_permissions(s.state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+#[test]
+fn imports_with_bad_content_are_the_users_errors_and_socket_names_stay_names() {
+    let s = Server::new("version: 1\nname: unused\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n");
+    std::fs::write(
+        s.path("tmuxp.yaml"),
+        "session_name: t\nwindows:\n  - window_name: w\n    layout: tiled x\n    environment:\n      \"A B\": v\n    panes:\n      - echo hi\n",
+    )
+    .unwrap();
+    let out = s.ctmux(&["import", "tmuxp", "tmuxp.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("ctmux bug"), "{err}");
+    assert!(err.contains("unknown layout `tiled x`") && err.contains("`A B` is not a valid"), "{err}");
+    assert!(err.contains("tmuxp.yaml → ctmux.yaml:8:"), "{err}");
+    std::fs::write(s.path("tmx.yml"), "name: t\nsocket_name: ../../tmp/x\nwindows:\n  - w: echo hi\n").unwrap();
+    let yaml = s.expect(&["import", "tmuxinator", "tmx.yml"], 0);
+    assert!(yaml.contains("socket: .._.._tmp_x"), "{yaml}");
+    // And a manifest naming a path as its socket is refused at the key.
+    s.write("version: 1\nname: p\nsocket: ../../tmp/x\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n");
+    let err = String::from_utf8(s.ctmux(&["validate"]).stderr).unwrap();
+    assert!(err.contains("invalid socket name") && err.contains("ctmux.yaml:3"), "{err}");
+}
