@@ -308,7 +308,7 @@ impl Server {
                     a.push("--wait".into());
                 }
                 if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t]);
+                    a.push(format!("--timeout={}", t));
                 }
                 a.push("--".into());
                 a.extend(p.targets);
@@ -392,13 +392,17 @@ impl Server {
                     a.push("--wait".into());
                 }
                 if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t]);
+                    a.push(format!("--timeout={}", t));
                 }
                 if p.kill_on_timeout {
                     a.push("--kill-on-timeout".into());
                 }
+                let text = p.command.shell_text();
+                if text.trim().is_empty() {
+                    return Err(error_doc("usage", "`command` is empty: give the command to run", None));
+                }
                 a.push("--".into());
-                a.push(p.command.shell_text());
+                a.push(text);
                 let mut doc = self.doc(&a, ctx).await?;
                 if let Some(out) = doc.get("output").and_then(Value::as_str) {
                     let out = if p.ansi { out.to_string() } else { bound::strip_ansi(out) };
@@ -427,10 +431,10 @@ impl Server {
                     a.push("--exit".into());
                 }
                 if let Some(re) = p.pattern {
-                    a.extend(["--match".into(), re]);
+                    a.push(format!("--match={}", re));
                 }
                 if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t]);
+                    a.push(format!("--timeout={}", t));
                 }
                 if p.since_start {
                     a.push("--since-start".into());
@@ -491,7 +495,7 @@ impl Server {
                 let p: tools::PaneNewParams = parse(args)?;
                 let mut a = vec!["pane".to_string(), "new".into(), p.session];
                 if let Some(n) = p.name {
-                    a.extend(["--name".into(), n]);
+                    a.push(format!("--name={}", n));
                 }
                 push_cwd_and_command(&mut a, p.cwd, p.command);
                 self.doc(&a, ctx).await
@@ -524,14 +528,14 @@ impl Server {
                 let mut a = vec!["logs".to_string()];
                 match (&cursor, &p.since) {
                     (Some(c), _) => a.extend(["--since".into(), c.ts.to_string()]),
-                    (None, Some(since)) => a.extend(["--since".into(), since.clone()]),
+                    (None, Some(since)) => a.push(format!("--since={}", since.clone())),
                     (None, None) => a.extend(["-n".into(), p.lines.unwrap_or(100).to_string()]),
                 }
                 if let (Some(n), Some(_)) = (p.lines, &p.since) {
                     a.extend(["-n".into(), n.to_string()]);
                 }
                 if let Some(g) = p.grep {
-                    a.extend(["--grep".into(), g]);
+                    a.push(format!("--grep={}", g));
                 }
                 if p.ansi {
                     a.push("--ansi".into());
@@ -569,7 +573,7 @@ impl Server {
                     a.extend(["-n".into(), limit.to_string()]);
                 }
                 for k in p.kinds {
-                    a.extend(["--kind".into(), k]);
+                    a.push(format!("--kind={}", k));
                 }
                 a.push("--".into());
                 a.extend(p.targets);
@@ -722,7 +726,7 @@ pub fn config(
 /// `--cwd DIR` and `-- COMMAND…` for the verbs that create a pane (`pane new`, `session new`).
 fn push_cwd_and_command(args: &mut Vec<String>, cwd: Option<String>, command: Option<tools::CommandLine>) {
     if let Some(c) = cwd {
-        args.extend(["--cwd".into(), c]);
+        args.push(format!("--cwd={}", c));
     }
     if let Some(c) = command {
         args.push("--".into());

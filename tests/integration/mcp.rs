@@ -442,3 +442,22 @@ sessions:
         client.cancel().await.expect("close");
     });
 }
+
+#[test]
+fn mcp_values_that_begin_with_a_dash_are_values_and_an_empty_exec_is_an_error() {
+    let server = Server::new(MANIFEST);
+    server.expect(&["up", "app", "--wait", "--timeout", "60s"], 0);
+    runtime().block_on(async {
+        let client = connect(&server, &[], &[]).await;
+        // `-1s` reached the CLI as a flag ("exited 2 without a JSON result"): now it is a value
+        // the verb rejects with its own message.
+        let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "timeout": "-1s"})).await;
+        assert!(err && !doc.to_string().contains("without a JSON result"), "{doc}");
+        assert!(doc.to_string().contains("-1s"), "{doc}");
+        let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "match": "-x", "timeout": "1s"})).await;
+        assert!(!doc.to_string().contains("without a JSON result"), "{err} {doc}");
+        let (err, doc) = call(&client, "pane_exec", json!({"target": "app/web", "command": []})).await;
+        assert!(err && doc["error"]["code"] == "usage", "{doc}");
+        client.cancel().await.expect("close");
+    });
+}
