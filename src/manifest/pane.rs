@@ -64,7 +64,7 @@ pub fn lower_pane(
         session: session.into(),
         window: window.into(),
         command: None,
-        command_text: None,
+        command_text: Default::default(),
         cwd: outer.cwd.clone(),
         env: outer.env.clone(),
         shell: outer.shell.clone(),
@@ -90,13 +90,13 @@ pub fn lower_pane(
         NodeKind::Null => {}
         NodeKind::Scalar { .. } | NodeKind::Seq(_) => {
             pane.command = command(reader, node, &what);
-            pane.command_text = raw_text(node);
+            pane.command_text = super::model::ShownText(raw_text(node));
         }
         NodeKind::Map(_) => {
             let f = reader.fields(node, &what, PANE_KEYS)?;
             if let Some(n) = f.get("command") {
                 pane.command = command(reader, n, &format!("{what}.command"));
-                pane.command_text = raw_text(n);
+                pane.command_text = super::model::ShownText(raw_text(n));
             }
             if let Some(n) = f.get("cwd")
                 && let Some(s) = reader.string(n, "cwd")

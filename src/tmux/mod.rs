@@ -362,6 +362,9 @@ impl ScriptFile {
         use std::os::unix::fs::OpenOptionsExt;
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = crate::daemon::paths::runtime_dir()?;
+        if N.load(Ordering::Relaxed) == 0 {
+            sweep_scripts(&dir);
+        }
         let name = format!(
             "tmux-{}-{}-{:x}.cmd",
             std::process::id(),
@@ -391,6 +394,16 @@ impl ScriptFile {
             out.push(c);
         }
         out
+    }
+}
+
+/// Removes the command files of ctmux processes that died before removing theirs (SIGKILL).
+fn sweep_scripts(dir: &std::path::Path) {
+    for e in crate::fs_safe::list(dir).unwrap_or_default() {
+        let pid = e.name.strip_prefix("tmux-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+        if e.name.ends_with(".cmd") && pid.is_some_and(|p| !crate::process::alive(p)) {
+            let _ = crate::fs_safe::remove(&e.path);
+        }
     }
 }
 
