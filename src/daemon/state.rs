@@ -244,7 +244,7 @@ impl PaneState {
             let _ = w.flush();
             self.log = None;
             if let Ok(path) = super::paths::pane_log(&self.project, &self.address) {
-                let _ = std::fs::rename(&path, path.with_extension("log.1"));
+                let _ = crate::fs_safe::rename(&path, &path.with_extension("log.1"));
             }
         }
     }
