@@ -73,11 +73,25 @@ pub fn bad_layout(cmd: &Cmd) -> Option<String> {
     None
 }
 
-/// `arg` as one word of tmux's command language (a `source-file` line), taken literally: a
-/// single-quoted string, in which tmux 3.3a expands nothing (`$`, `~`, `#`, `;`, `{}`, `\\` and
-/// newlines stay text), with each `'` written as `'\''` (close, escaped quote, reopen).
+/// `arg` as one word of tmux's command language (a `source-file` line), taken literally:
+/// single-quoted runs, in which tmux 3.3a expands nothing (`$`, `~`, `#`, `;`, `{}`, `\\` stay
+/// text), with each `'` written as `'\''` (close, escaped quote, reopen). Newlines and carriage
+/// returns are written as the double-quoted escapes `"\n"` and `"\r"` between the runs: a
+/// literal newline inside quotes makes tmux drop the whitespace that follows it (a script's
+/// indentation) and a carriage return before it is lost. Adjacent quoted runs form one word.
 pub fn quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
+    let mut out = String::with_capacity(arg.len() + 2);
+    out.push('\'');
+    for c in arg.chars() {
+        match c {
+            '\'' => out.push_str(r"'\''"),
+            '\n' => out.push_str("'\"\\n\"'"),
+            '\r' => out.push_str("'\"\\r\"'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// `text` as a literal inside an argument tmux expands as a format (`-c` directories, `-s`/`-n`
@@ -158,9 +172,53 @@ mod tests {
     #[test]
     fn a_script_is_one_line_of_single_quoted_words() {
         let cmds = [Cmd::new("a").arg("x;"), Cmd::new("b").arg("it's\n#{x}").arg("")];
-        assert_eq!(script(&cmds), "'a' 'x;' ; 'b' 'it'\\''s\n#{x}' ''\n");
+        assert_eq!(script(&cmds), "'a' 'x;' ; 'b' 'it'\\''s'\"\\n\"'#{x}' ''\n");
         assert!(starts_server(&[Cmd::query("list-panes"), Cmd::new("new-session")]));
         assert!(!starts_server(&[Cmd::query("list-panes")]));
+    }
+
+    /// Every value reaches tmux 3.3a through `source-file` exactly as argv would carry it.
+    #[test]
+    fn quoted_values_round_trip_through_a_real_tmux_source_file() {
+        let values = [
+            "plain",
+            "",
+            "''",
+            "it's",
+            "a\n    indented\n\tline\n",
+            "\r\n  z\r",
+            "$HOME ${HOME} ~ ~/x",
+            "#{pane_id} #S ## #",
+            "a ; b \\; c;",
+            "{ x } {",
+            "\\ \\\\ \\'",
+            "\"dq\" \\\"",
+            "%if 1\n%endif",
+            "ünïcödé \x1f\x7f\x01",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cmds");
+        let socket = format!("ctmux-test-quote-{}", std::process::id());
+        let mut cmds = vec![Cmd::new("new-session").args(["-d", "-s", "q"])];
+        for (i, v) in values.iter().enumerate() {
+            cmds.push(Cmd::new("set-option").args(["-t", "=q:", &format!("@v{i}"), v]));
+        }
+        std::fs::write(&file, script(&cmds)).unwrap();
+        let tmux = |args: &[&str]| {
+            std::process::Command::new("tmux").args(["-L", &socket, "-f", "/dev/null"]).args(args).output().unwrap()
+        };
+        let ran = tmux(&["start-server", ";", "source-file", file.to_str().unwrap()]);
+        let mut got = Vec::new();
+        for i in 0..values.len() {
+            let out = tmux(&["show-options", "-v", "-t", "=q:", &format!("@v{i}")]);
+            got.push(String::from_utf8_lossy(&out.stdout).strip_suffix('\n').unwrap_or_default().to_string());
+        }
+        tmux(&["kill-server"]);
+        let _ = std::fs::remove_file(format!("/tmp/tmux-{}/{socket}", unsafe { libc::getuid() }));
+        assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+        for (want, have) in values.iter().zip(&got) {
+            assert_eq!(have, want);
+        }
     }
 
     #[test]
