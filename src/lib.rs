@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod error;
 pub mod exec_marks;
 pub mod exit;
+pub mod fs_safe;
 pub mod gc;
 pub mod graph;
 pub mod import;

@@ -203,9 +203,17 @@ pub fn command_of(pid: u32) -> u32 {
 /// `pid`'s arguments (`/proc/PID/cmdline`), so a refusal can name what runs in a pane.
 pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> =
-        raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-    (!args.is_empty()).then_some(args)
+    Some(split_cmdline(&raw)).filter(|a| !a.is_empty())
+}
+
+/// `/proc/PID/cmdline` bytes as argv: each argument ends in a NUL, so an empty argument
+/// (`a '' b`) is kept — only the final terminator is not an argument.
+fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    let body = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if body.is_empty() {
+        return Vec::new();
+    }
+    body.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
 }
 
 /// `pid`'s command name (`/proc/PID/comm`, at most 15 bytes), as `ps` shows it.
@@ -269,5 +277,27 @@ mod start_tests {
         let started = super::started_ms().expect("linux /proc");
         let now = (crate::reconcile::build::now_nanos() / 1_000_000) as u64;
         assert!(started <= now + 10 && now - started < 600_000, "started {started}, now {now}");
+    }
+}
+
+#[cfg(test)]
+mod cmdline_tests {
+    use super::split_cmdline;
+
+    #[test]
+    fn empty_arguments_are_kept() {
+        assert_eq!(split_cmdline(b"a\0\0b\0"), ["a", "", "b"]);
+        assert_eq!(split_cmdline(b"sh\0-c\0\0"), ["sh", "-c", ""]);
+        assert!(split_cmdline(b"").is_empty());
+        assert_eq!(split_cmdline(b"rewritten title"), ["rewritten title"]);
+    }
+
+    #[test]
+    fn a_live_process_with_an_empty_argument_reads_back_whole() {
+        let mut child = std::process::Command::new("sh").args(["-c", "sleep 5; :", "x", "", "y"]).spawn().unwrap();
+        let argv = super::cmdline(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(argv.unwrap(), ["sh", "-c", "sleep 5; :", "x", "", "y"]);
     }
 }

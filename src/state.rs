@@ -16,30 +16,20 @@ pub fn dir() -> PathBuf {
 }
 
 /// Opens a state file (a log, a lock) for appending, creating it owner-only — never through a
-/// symlink (`O_NOFOLLOW`): a planted `p.log -> elsewhere` would make ctmux write elsewhere.
+/// symlink, in any component ([`crate::fs_safe`]): a planted `p.log -> elsewhere` or
+/// `logs/p -> /tmp/victim` would make ctmux write elsewhere.
 pub fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
+    crate::fs_safe::open_append(path)
 }
 
 /// Opens (creating, 0600) a lock file for reading and rewriting who holds it, never through a
-/// planted symlink.
+/// planted symlink ([`crate::fs_safe`]).
 pub fn open_lock(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
+    crate::fs_safe::open_lock(path)
 }
 
-/// A directory under the state dir, created with owner-only permissions.
+/// A directory under the state dir, created with owner-only permissions, no symlink followed
+/// on the way ([`crate::fs_safe`]); a state dir that is not private is refused.
 pub fn subdir(name: &str) -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    let path = dir().join(name);
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
-    Ok(path)
+    crate::fs_safe::create_dir_all(&dir().join(name))
 }

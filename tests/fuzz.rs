@@ -109,10 +109,47 @@ fn aliases() -> impl Strategy<Value = String> {
     })
 }
 
+/// A manifest whose window layout is `layout` (a name, a mutated layout string, noise).
+fn layouts() -> impl Strategy<Value = String> {
+    let valid = "aea0,194x33,0,0{100x33,0,0[100x16,0,0,1,100x16,0,17{45x16,0,17,2,54x16,46,17,3}],42x33,101,0,4,25x33,144,0,5,24x33,170,0,6}";
+    prop_oneof![
+        "(tiled|even-horizontal|main-vertical)[ a-z\t]{0,3}",
+        r"[0-9a-f]{4},[0-9x,{}\[\]]{0,120}",
+        (any::<usize>(), any::<usize>(), r"[0-9x,{}\[\]]{0,6}").prop_map(move |(at, len, insert)| {
+            let cut = at % (valid.len() + 1);
+            let end = (cut + len % 12).min(valid.len());
+            format!("{}{}{}", &valid[..cut], insert, &valid[end..])
+        }),
+    ]
+    .prop_map(|layout| {
+        format!(
+            "version: 1\nsessions:\n  s:\n    layout: '{}'\n    panes: {{a: 'true', b: 'true'}}\n",
+            layout.replace('\'', "''")
+        )
+    })
+}
+
+/// A manifest with a `ready_when` regex built to be expensive: long, nested, counted repetition.
+fn regexes() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1usize..400_000).prop_map(|n| "a".repeat(n)),
+        (1u32..2000, 1u32..2000).prop_map(|(a, b)| format!("(\\w{{{a}}}){{{b}}}")),
+        "[()|*+?{}0-9a-z\\\\\\[\\]^$.]{0,200}",
+    ]
+    .prop_map(|re| {
+        format!(
+            "version: 1\nsessions:\n  s:\n    panes:\n      a:\n        command: 'true'\n        ready_when: '{}'\n",
+            re.replace('\'', "''")
+        )
+    })
+}
+
 fn strategy() -> impl Strategy<Value = (String, bool)> {
     let seeds = seeds();
     let n = seeds.len();
     prop_oneof![
+        layouts().prop_map(|t| (t, false)),
+        regexes().prop_map(|t| (t, false)),
         (any::<String>(), any::<bool>()),
         ("[ -~\n\t:{}\\[\\],'\"&*!|>%@`$#-]{0,200}", any::<bool>()),
         aliases().prop_map(|t| (t, false)),
@@ -174,6 +211,48 @@ fn the_bounds_catch_an_alias_bomb() {
     });
     let (peak, _) = rx.recv().unwrap();
     assert!(peak >= 64 << 20, "{peak}");
+}
+
+/// Every layout the loader accepts is one tmux 3.3a's parser accepts (a crash otherwise):
+/// names exactly, strings whose checksum matches.
+#[test]
+fn accepted_layouts_are_names_or_checksummed_strings() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(2000));
+    runner
+        .run(&layouts(), |text| {
+            if let Ok(loaded) =
+                manifest::parse(&text, Path::new("l.yaml"), Path::new("/tmp/fuzz/ctmux.yaml"), &HashMap::new())
+            {
+                for w in loaded.project.sessions.values().flat_map(|s| s.windows.values()) {
+                    let l = w.layout.clone().unwrap_or_default();
+                    let named = ctmux::tmux::layout::NAMES.contains(&l.as_str());
+                    let summed = l.len() > 5
+                        && u16::from_str_radix(&l[..4], 16).ok() == Some(ctmux::tmux::layout::checksum(&l[5..]));
+                    prop_assert!(named || summed, "accepted {l:?}");
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// An `env_file` that is a FIFO (no writer) fails at once, like any non-regular file.
+#[test]
+fn a_fifo_env_file_is_refused_within_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = std::ffi::CString::new(dir.path().join("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let text = "version: 1\nenv_file: [pipe]\nsessions: {a: {panes: {p: 'true'}}}\n".to_string();
+    let at = dir.path().join("ctmux.yaml");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = manifest::parse(&text, Path::new("ctmux.yaml"), &at, &HashMap::new()).map(|_| ());
+        let _ = tx.send(r.map_err(|e| render_manifest(&e, false, 100)));
+    });
+    let result = rx.recv_timeout(CASE_TIME).expect("a FIFO env_file hung the loader");
+    let err = result.expect_err("a FIFO env_file loaded");
+    assert!(err.contains("not a regular file"), "{err}");
 }
 
 /// The long run (see the module doc).

@@ -105,7 +105,7 @@ pub fn wants(sub: &Subscription, event: &Event) -> bool {
     let pattern = sub.pattern.as_deref().is_none_or(|p| {
         let text = event.data.get("text").and_then(|t| t.as_str()).map(str::to_string);
         let text = text.unwrap_or_else(|| serde_json::to_string(event).unwrap_or_default());
-        regex::Regex::new(p).is_ok_and(|re| re.is_match(&text))
+        crate::manifest::reader::bounded_regex(p).is_ok_and(|re| re.is_match(&text))
     });
     kind && target && pattern
 }

@@ -79,17 +79,10 @@ struct MatchFile(std::path::PathBuf);
 impl MatchFile {
     fn write(line: &str) -> Option<MatchFile> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = crate::state::subdir("actions").ok()?;
         let path = dir.join(format!("{}-{}.match", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .ok()?;
+        let mut f = crate::fs_safe::create_new(&path).ok()?;
         f.write_all(line.as_bytes()).ok()?;
         Some(MatchFile(path))
     }
@@ -97,7 +90,7 @@ impl MatchFile {
 
 impl Drop for MatchFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = crate::fs_safe::remove(&self.0);
     }
 }
 

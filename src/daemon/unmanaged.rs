@@ -161,7 +161,11 @@ impl Daemon {
                         }
                 });
                 let re = sub.pattern.as_deref().map(|p| {
-                    self.unmanaged.patterns.entry(p.to_string()).or_insert_with(|| regex::Regex::new(p).ok()).clone()
+                    self.unmanaged
+                        .patterns
+                        .entry(p.to_string())
+                        .or_insert_with(|| crate::manifest::reader::bounded_regex(p).ok())
+                        .clone()
                 });
                 target && re.is_none_or(|re| re.is_some_and(|re| re.is_match(line)))
             });

@@ -129,5 +129,6 @@ async fn guarded(tmux: &Tmux, target: &str, guard: &str, command: &str) -> Resul
 
 fn remove_log(a: &Action) -> Result<(), String> {
     let path = a.path.as_ref().ok_or("no path")?;
-    std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
+    // Beneath the state dir only, no symlink followed ([`crate::fs_safe`]).
+    crate::fs_safe::remove(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
 }

@@ -111,27 +111,24 @@ fn logs(dir: &std::path::Path, world: &World, manifests: &[Project], now: u64) -
     let mut out = Vec::new();
     for m in manifests {
         let root = dir.join(&m.name);
-        let Ok(sessions) = std::fs::read_dir(&root) else { continue };
-        for session in sessions.flatten() {
-            let Ok(files) = std::fs::read_dir(session.path()) else { continue };
-            for file in files.flatten() {
-                let Ok(meta) = file.path().symlink_metadata() else { continue };
-                if !meta.is_file() {
+        // Beneath the state dir, no symlink followed ([`crate::fs_safe`]): a planted
+        // `logs/p/s -> /tmp/victim` is not a session directory, and its files are never listed.
+        let Ok(sessions) = crate::fs_safe::list(&root) else { continue };
+        for session in sessions.into_iter().filter(|s| s.kind == crate::fs_safe::Kind::Dir) {
+            let Ok(files) = crate::fs_safe::list(&session.path) else { continue };
+            for file in files {
+                if file.kind != crate::fs_safe::Kind::File {
                     continue;
                 }
-                let name = file.file_name().to_string_lossy().into_owned();
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs());
-                let address = format!("{}/{}", session.file_name().to_string_lossy(), name.trim_end_matches(".log"));
+                let name = file.name.clone();
+                let modified = file.modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let address = format!("{}/{}", session.name, name.trim_end_matches(".log"));
                 let active = name.ends_with(".log") && live.contains(&(m.name.as_str(), address.as_str()));
                 out.push(LogFile {
                     project: m.name.clone(),
-                    path: file.path(),
+                    path: file.path,
                     modified,
-                    size: meta.len(),
+                    size: file.len,
                     current: active || modified + LOG_IN_USE_SECS > now,
                 });
             }

@@ -113,7 +113,13 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     doc.insert("version".into(), json!(1));
     doc.insert("name".into(), json!(crate::manifest::lower::sanitize_name(&session)));
     if let Some(socket) = top.get("socket_name").and_then(scalar) {
-        doc.insert("socket".into(), json!(socket));
+        // A -L name, never a path (`../../tmp/x` would place the server's socket elsewhere).
+        let safe: String = socket.chars().map(|c| if c == '/' { '_' } else { c }).collect();
+        let safe = if safe.trim_matches('.').is_empty() { "tmuxinator".to_string() } else { safe };
+        if safe != socket {
+            warnings.push(format!("socket_name `{socket}` is not a plain name; using `{safe}`"));
+        }
+        doc.insert("socket".into(), json!(safe));
     }
     if let Some(root) = get("root", "project_root").and_then(scalar) {
         doc.insert("cwd".into(), json!(root));

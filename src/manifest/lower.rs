@@ -112,7 +112,24 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         None => Some(default_name),
     }
     .unwrap_or_default();
-    let socket = fields.get("socket").and_then(|n| reader.string(n, "socket"));
+    let socket = fields.get("socket").and_then(|n| {
+        let text = reader.string(n, "socket")?;
+        // A `-L` name is a file name in tmux's socket directory: `../x` or `a/b` would put the
+        // server's socket elsewhere.
+        if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+            reader.problem(
+                Problem::new(
+                    "invalid_value",
+                    n.span.clone(),
+                    format!("invalid socket name `{text}`"),
+                    "not a file name",
+                )
+                .help("`socket:` is a tmux -L name: a plain file name, without `/`"),
+            );
+            return None;
+        }
+        Some(text)
+    });
 
     let mut env: IndexMap<String, String> = env_file_vars.iter().cloned().collect();
     if let Some(node) = fields.get("env") {
@@ -362,8 +379,8 @@ fn lower_session(
             }
         }
         (None, Some(pnode)) => {
-            let layout = f.get("layout").and_then(|n| reader.string(n, &format!("{what}.layout")));
             let panes = lower_panes(reader, name, name, true, pnode, &inherited, declared);
+            let layout = f.get("layout").and_then(|n| lower_layout(reader, n, &what, panes.len()));
             windows.insert(name.to_string(), Window { name: name.into(), layout, focus: false, panes });
         }
         (None, None) => reader.problem(
@@ -377,6 +394,29 @@ fn lower_session(
         ),
     }
     Some(Session { name: name.into(), windows, gc, size })
+}
+
+/// Reads a `layout:`, checked as tmux 3.3a would read it ([`crate::tmux::layout`]): a bad one
+/// can crash the tmux server, so it never passes validation. A layout string needs a cell for
+/// each of the window's `panes`.
+fn lower_layout(reader: &mut Reader<'_>, node: &Node, what: &str, panes: usize) -> Option<String> {
+    let text = reader.string(node, &format!("{what}.layout"))?;
+    let problem = match crate::tmux::layout::check(&text) {
+        Ok(crate::tmux::layout::Layout::Custom { panes: cells }) if cells < panes => {
+            format!("the layout string has {cells} pane(s), but {what} has {panes}")
+        }
+        Ok(_) => return Some(text),
+        Err(message) => message,
+    };
+    let names = crate::tmux::layout::NAMES;
+    reader.problem(
+        Problem::new("invalid_value", node.span.clone(), problem, "this layout").help(
+            crate::suggest::hint(&text, names.iter().copied()).unwrap_or_else(|| {
+                format!("layouts: {}, or a layout string from `#{{window_layout}}`", names.join(", "))
+            }),
+        ),
+    );
+    None
 }
 
 /// Reads a session `size: 200x50` (columns x rows, as tmux's `new-session -x -y` takes them).
@@ -415,7 +455,6 @@ fn lower_window(
     }
     let f = reader.fields(node, &what, WINDOW_KEYS)?;
     let inherited = cascade(reader, &f, outer, &what);
-    let layout = f.get("layout").and_then(|n| reader.string(n, &format!("{what}.layout")));
     let focus = f.get("focus").and_then(|n| reader.bool(n, "focus")).unwrap_or(false);
     let Some(pnode) = f.get("panes") else {
         reader.problem(
@@ -425,6 +464,7 @@ fn lower_window(
         return None;
     };
     let panes = lower_panes(reader, session, name, false, pnode, &inherited, declared);
+    let layout = f.get("layout").and_then(|n| lower_layout(reader, n, &what, panes.len()));
     Some(Window { name: name.into(), layout, focus, panes })
 }
 

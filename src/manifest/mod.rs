@@ -65,9 +65,11 @@ pub fn discover(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, Manife
 
 /// Reads and lowers the manifest at `path`, with `env` as the process environment.
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Loaded, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ManifestError::file_problem(path, "unreadable", format!("cannot read {}: {e}", path.display()), None)
-    })?;
+    let text = read_regular(path, MANIFEST_MAX)
+        .and_then(|b| String::from_utf8(b).map_err(|_| std::io::Error::other("it is not UTF-8 text")))
+        .map_err(|e| {
+            ManifestError::file_problem(path, "unreadable", format!("cannot read {}: {e}", path.display()), None)
+        })?;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     parse(&text, path, &absolute, env)
 }
@@ -174,19 +176,36 @@ pub const ENV_FILE_MAX: u64 = 1024 * 1024;
 /// Reads an env file: a regular file (after symlinks) of at most [`ENV_FILE_MAX`] bytes. The
 /// error says why, and whether the file is simply missing.
 fn read_env_file(path: &Path) -> Result<Vec<u8>, (String, bool)> {
-    use std::io::Read as _;
     let reason = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => ("no such file".to_string(), true),
         _ => (e.to_string().split(" (os error").next().unwrap_or_default().to_string(), false),
     };
-    let file = std::fs::File::open(path).map_err(reason)?;
-    if !file.metadata().map_err(reason)?.is_file() {
-        return Err(("not a regular file".into(), false));
+    read_regular(path, ENV_FILE_MAX).map_err(reason)
+}
+
+/// Largest manifest file read, in bytes.
+pub const MANIFEST_MAX: u64 = 16 * 1024 * 1024;
+
+/// Reads `path` (after symlinks) if it is a regular file of at most `max` bytes. It is opened
+/// with `O_NONBLOCK`, so a FIFO or a device named as a manifest or env file is refused at once
+/// instead of blocking `validate`, `config` and `plan` in open(2).
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
     }
     let mut bytes = Vec::new();
-    file.take(ENV_FILE_MAX + 1).read_to_end(&mut bytes).map_err(reason)?;
-    if bytes.len() as u64 > ENV_FILE_MAX {
-        return Err((format!("larger than {} KiB", ENV_FILE_MAX / 1024), false));
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("larger than {} KiB", max / 1024)));
     }
     Ok(bytes)
 }

@@ -161,6 +161,9 @@ pub struct Pane {
     pub window: String,
     /// What the pane runs; `None` gives an interactive shell.
     pub command: Option<Command>,
+    /// The command as the manifest writes it, before interpolation: what `status` and
+    /// `pane ls` show, so values from the environment or an `env_file` (secrets) are not shown.
+    pub command_text: ShownText,
     /// Absolute working directory.
     pub cwd: PathBuf,
     /// Environment set for the process (merged from project, session, window and pane).
@@ -215,6 +218,17 @@ pub enum Command {
     Shell(String),
     /// Executed directly, no shell.
     Argv(Vec<String>),
+}
+
+/// Text kept for display only (a command as the manifest wrote it): it never makes two panes
+/// different, so it is equal to any other (a `config` round trip writes the expanded command).
+#[derive(Debug, Clone, Default)]
+pub struct ShownText(pub Option<String>);
+
+impl PartialEq for ShownText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Command {

@@ -64,6 +64,7 @@ pub fn lower_pane(
         session: session.into(),
         window: window.into(),
         command: None,
+        command_text: Default::default(),
         cwd: outer.cwd.clone(),
         env: outer.env.clone(),
         shell: outer.shell.clone(),
@@ -87,11 +88,15 @@ pub fn lower_pane(
     let mut own_deps = outer.deps.clone();
     match &node.kind {
         NodeKind::Null => {}
-        NodeKind::Scalar { .. } | NodeKind::Seq(_) => pane.command = command(reader, node, &what),
+        NodeKind::Scalar { .. } | NodeKind::Seq(_) => {
+            pane.command = command(reader, node, &what);
+            pane.command_text = super::model::ShownText(raw_text(node));
+        }
         NodeKind::Map(_) => {
             let f = reader.fields(node, &what, PANE_KEYS)?;
             if let Some(n) = f.get("command") {
                 pane.command = command(reader, n, &format!("{what}.command"));
+                pane.command_text = super::model::ShownText(raw_text(n));
             }
             if let Some(n) = f.get("cwd")
                 && let Some(s) = reader.string(n, "cwd")
@@ -170,6 +175,15 @@ fn options(reader: &mut Reader<'_>, node: &Node, what: &str) -> IndexMap<String,
     out
 }
 
+/// A command's text as written (words of a list joined by spaces), not interpolated.
+fn raw_text(node: &Node) -> Option<String> {
+    match &node.kind {
+        NodeKind::Seq(items) => Some(items.iter().filter_map(Node::as_scalar).collect::<Vec<_>>().join(" ")),
+        NodeKind::Scalar { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
 fn command(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Command> {
     match &node.kind {
         NodeKind::Seq(items) if items.is_empty() => {
@@ -181,10 +195,40 @@ fn command(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Command> 
             ));
             None
         }
-        NodeKind::Seq(_) => reader.string_list(node, what).map(Command::Argv),
+        NodeKind::Seq(_) => {
+            reader.string_list(node, what).map(Command::Argv).filter(|c| fits_argv(reader, node, what, c))
+        }
         NodeKind::Null => None,
-        _ => reader.string(node, what).map(Command::Shell),
+        _ => reader.string(node, what).map(Command::Shell).filter(|c| fits_argv(reader, node, what, c)),
     }
+}
+
+/// Longest single argument Linux passes to a program (`MAX_ARG_STRLEN`, 32 pages).
+pub const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// Whether every word of `cmd` fits in one argument of execve(2); a problem when not (the pane
+/// would die at once with "Argument list too long").
+fn fits_argv(reader: &mut Reader<'_>, node: &Node, what: &str, cmd: &Command) -> bool {
+    let longest = match cmd {
+        Command::Shell(s) => s.len() + 16,
+        Command::Argv(words) => words.iter().map(String::len).max().unwrap_or(0),
+    };
+    if longest < MAX_ARG_BYTES {
+        return true;
+    }
+    reader.problem(
+        Problem::new(
+            "invalid_value",
+            node.span.clone(),
+            format!(
+                "{what} is {longest} bytes; the kernel passes at most {} KiB in one argument",
+                MAX_ARG_BYTES / 1024
+            ),
+            "too long",
+        )
+        .help("put the command in a script file and run that"),
+    );
+    false
 }
 
 fn restart(reader: &mut Reader<'_>, node: &Node) -> Option<Restart> {

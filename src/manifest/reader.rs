@@ -249,10 +249,10 @@ impl<'s> Reader<'s> {
     /// A regex, compiled now so a bad one is a load error rather than a runtime surprise.
     pub fn pattern(&mut self, node: &Node, what: &str) -> Option<Pattern> {
         let source = self.string(node, what)?;
-        match Regex::new(&source) {
+        match bounded_regex(&source) {
             Ok(regex) => Some(Pattern { source, regex }),
             Err(e) => {
-                let detail = e.to_string();
+                let detail = e;
                 let last =
                     detail.lines().last().unwrap_or("invalid regex").trim().trim_start_matches("error: ").to_string();
                 self.problem(
@@ -390,4 +390,27 @@ pub fn valid_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Longest regex source accepted, in bytes: patterns are for matching lines of output.
+pub const REGEX_MAX_LEN: usize = 16 * 1024;
+
+/// Most memory one compiled regex may take (the regex crate's `size_limit`), and its lazy
+/// DFA's cache (`dfa_size_limit`): a 10 MB pattern would otherwise take gigabytes and seconds.
+pub const REGEX_MAX_BYTES: usize = 4 << 20;
+
+/// Compiles `source` within [`REGEX_MAX_LEN`] and [`REGEX_MAX_BYTES`] — every regex a user
+/// gives ctmux (manifest patterns, `--grep`, `--match`, rules) goes through here.
+pub fn bounded_regex(source: &str) -> Result<Regex, String> {
+    if source.len() > REGEX_MAX_LEN {
+        return Err(format!("the pattern is {} bytes; at most {REGEX_MAX_LEN} are accepted", source.len()));
+    }
+    regex::RegexBuilder::new(source).size_limit(REGEX_MAX_BYTES).dfa_size_limit(REGEX_MAX_BYTES).build().map_err(|e| {
+        match e {
+            regex::Error::CompiledTooBig(limit) => {
+                format!("the compiled pattern would exceed {} KiB; simplify it", limit / 1024)
+            }
+            other => other.to_string(),
+        }
+    })
 }

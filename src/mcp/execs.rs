@@ -196,6 +196,9 @@ impl Server {
         let usage = |e: String| error_doc("usage", e, None);
         let timeout = p.timeout.as_ref().map(|t| t.get("timeout")).transpose().map_err(usage)?;
         let text = p.command.shell_text();
+        if text.trim().is_empty() {
+            return Err(error_doc("usage", "`command` is empty: give the command to run", None));
+        }
         if !p.wait && (p.timeout.is_some() || p.kill_on_timeout) {
             return Err(error_doc(
                 "usage",

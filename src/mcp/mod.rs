@@ -332,7 +332,7 @@ impl Server {
                     a.push("--wait".into());
                 }
                 if let Some(t) = p.timeout {
-                    a.extend(["--timeout".into(), t.cli("timeout").map_err(|e| error_doc("usage", e, None))?]);
+                    a.push(format!("--timeout={}", t.cli("timeout").map_err(|e| error_doc("usage", e, None))?));
                 }
                 a.push("--".into());
                 a.extend(p.targets);
@@ -408,6 +408,19 @@ impl Server {
                         result
                     }
                     (None, Some(path)) => {
+                        // Only manifest files: an error quotes the file's text, and an agent must
+                        // not read `/etc/shadow` through it.
+                        let manifest_like = std::path::Path::new(&path)
+                            .extension()
+                            .and_then(|e| e.to_str())
+                            .is_some_and(|e| matches!(e, "yaml" | "yml" | "toml"));
+                        if !manifest_like {
+                            return Err(error_doc(
+                                "usage",
+                                format!("`{path}` is not a manifest file: give a .yaml, .yml or .toml path"),
+                                None,
+                            ));
+                        }
                         self.doc_with(Some(std::path::Path::new(&path)), &["validate".into()], ctx).await
                     }
                     (None, None) => self.doc(&["validate".into()], ctx).await,
@@ -489,10 +502,10 @@ impl Server {
                     a.push("--exit".into());
                 }
                 if let Some(re) = p.pattern {
-                    a.extend(["--match".into(), re]);
+                    a.push(format!("--match={}", re));
                 }
                 if let Some(t) = timeout {
-                    a.extend(["--timeout".into(), format!("{}ms", t.as_millis())]);
+                    a.push(format!("--timeout={}", format!("{}ms", t.as_millis())));
                 }
                 if p.since_start {
                     a.push("--since-start".into());
@@ -538,6 +551,10 @@ impl Server {
                 let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
                     return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
                 };
+                // Keys (a C-c) into the MCP server's own pane would end it: refused there.
+                if let Some(refusal) = self.refuse_own(std::slice::from_ref(&id), "send keys to").await {
+                    return Err(refusal);
+                }
                 // What gets typed, line by line: its echo is not output.
                 let mut typed: Vec<String> =
                     p.text.as_deref().map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default();
@@ -596,7 +613,7 @@ impl Server {
                 let p: tools::PaneNewParams = parse(args)?;
                 let mut a = vec!["pane".to_string(), "new".into(), p.session];
                 if let Some(n) = p.name {
-                    a.extend(["--name".into(), n]);
+                    a.push(format!("--name={}", n));
                 }
                 push_cwd_and_command(&mut a, p.cwd, p.command);
                 self.doc(&a, ctx).await
@@ -633,14 +650,14 @@ impl Server {
                 let mut a = vec!["logs".to_string()];
                 match (&cursor, &p.since) {
                     (Some(c), _) => a.extend(["--since".into(), c.ts.to_string()]),
-                    (None, Some(since)) => a.extend(["--since".into(), since.clone()]),
+                    (None, Some(since)) => a.push(format!("--since={since}")),
                     (None, None) => a.extend(["-n".into(), p.lines.unwrap_or(100).to_string()]),
                 }
                 if let (Some(n), Some(_)) = (p.lines, &p.since) {
                     a.extend(["-n".into(), n.to_string()]);
                 }
                 if let Some(g) = p.grep {
-                    a.extend(["--grep".into(), g]);
+                    a.push(format!("--grep={}", g));
                 }
                 if p.ansi {
                     a.push("--ansi".into());
@@ -678,7 +695,7 @@ impl Server {
                     a.extend(["-n".into(), limit.to_string()]);
                 }
                 for k in p.kinds {
-                    a.extend(["--kind".into(), k]);
+                    a.push(format!("--kind={}", k));
                 }
                 a.push("--".into());
                 a.extend(p.targets);
@@ -927,7 +944,7 @@ pub fn config(
 /// `--cwd DIR` and `-- COMMAND…` for the verbs that create a pane (`pane new`, `session new`).
 fn push_cwd_and_command(args: &mut Vec<String>, cwd: Option<String>, command: Option<tools::CommandLine>) {
     if let Some(c) = cwd {
-        args.extend(["--cwd".into(), c]);
+        args.push(format!("--cwd={c}"));
     }
     if let Some(c) = command {
         args.push("--".into());

@@ -3,15 +3,7 @@
 //! ids (it fills the cells with the window's panes in order). A snapshot renumbers them 0, 1, …
 //! in order and recomputes the checksum, so the same layout is the same text on any server.
 
-/// tmux's layout checksum (`layout_checksum` in layout-custom.c).
-pub fn checksum(body: &str) -> u16 {
-    let mut csum: u16 = 0;
-    for b in body.bytes() {
-        csum = (csum >> 1) | ((csum & 1) << 15);
-        csum = csum.wrapping_add(u16::from(b));
-    }
-    csum
-}
+pub use crate::tmux::layout::checksum;
 
 /// `layout` with its pane ids renumbered in order and its checksum recomputed; unchanged when
 /// it is not a custom layout string (a name such as `tiled`).

@@ -258,6 +258,7 @@ fn unmanaged_pane(
         name: name.clone(),
         session: String::new(),
         window: String::new(),
+        command_text: crate::manifest::model::ShownText(command.as_ref().map(Command::display)),
         command,
         cwd: cwd.into(),
         env: IndexMap::new(),

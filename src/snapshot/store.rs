@@ -68,25 +68,25 @@ fn new_private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 /// hard-linked to its final name, which fails rather than replaces when a concurrent save (in
 /// the same millisecond) took that name first — then the next free name is tried.
 pub fn save(project: &str, text: &str) -> std::io::Result<Entry> {
-    use std::os::unix::fs::DirBuilderExt as _;
+    use crate::fs_safe;
     if text.trim().is_empty() {
         return Err(std::io::Error::other("refusing to store an empty snapshot"));
     }
-    let dir = root().join(crate::manifest::lower::sanitize_name(project));
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    // Every step beneath the state dir, no symlink followed ([`crate::fs_safe`]).
+    let dir = fs_safe::create_dir_all(&root().join(crate::manifest::lower::sanitize_name(project)))?;
     let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S-%3f").to_string();
     let tmp = dir.join(format!(".{stamp}.{}.tmp", std::process::id()));
-    let mut f = new_private_file(&tmp)?;
+    let mut f = fs_safe::create_new(&tmp)?;
     let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = fs_safe::remove(&tmp);
         return Err(e);
     }
     let mut result = Err(std::io::Error::other("no free snapshot name"));
     for n in 1..1000 {
         let id = if n == 1 { stamp.clone() } else { format!("{stamp}-{n}") };
         let path = dir.join(format!("{id}.yaml"));
-        match std::fs::hard_link(&tmp, &path) {
+        match fs_safe::link(&tmp, &path) {
             Ok(()) => {
                 result = Ok(path);
                 break;
@@ -98,9 +98,9 @@ pub fn save(project: &str, text: &str) -> std::io::Result<Entry> {
             }
         }
     }
-    let _ = std::fs::remove_file(&tmp);
+    let _ = fs_safe::remove(&tmp);
     let path = result?;
-    std::fs::File::open(&dir)?.sync_all()?;
+    fs_safe::open_read(&dir.join(".")).or_else(|_| std::fs::File::open(&dir)).and_then(|d| d.sync_all())?;
     entry(project, &path).ok_or_else(|| std::io::Error::other("the stored snapshot cannot be read back"))
 }
 
@@ -109,8 +109,10 @@ fn entry(project: &str, path: &Path) -> Option<Entry> {
     if id.starts_with('.') {
         return None;
     }
-    let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
-    let head = std::fs::read_to_string(path).ok()?;
+    let mut file = crate::fs_safe::open_read(path).ok()?;
+    let meta = file.metadata().ok().filter(|m| m.is_file())?;
+    let mut head = String::new();
+    std::io::Read::read_to_string(&mut file, &mut head).ok()?;
     let counts = head.lines().take(4).find_map(|l| {
         let rest = l.strip_prefix("# ")?;
         let (s, rest) = rest.split_once(" session(s), ")?;
@@ -130,14 +132,16 @@ fn entry(project: &str, path: &Path) -> Option<Entry> {
 /// Every stored snapshot (of `project`, when given), oldest first.
 pub fn list(project: Option<&str>) -> Vec<Entry> {
     let mut out = Vec::new();
-    let Ok(projects) = std::fs::read_dir(root()) else { return out };
-    for p in projects.flatten() {
-        let name = p.file_name().to_string_lossy().into_owned();
+    // Beneath the state dir, no symlink followed ([`crate::fs_safe`]): a planted
+    // `snapshots/p -> /tmp/victim` lists nothing, so pruning never reaches there.
+    let Ok(projects) = crate::fs_safe::list(&root()) else { return out };
+    for p in projects.into_iter().filter(|p| p.kind == crate::fs_safe::Kind::Dir) {
+        let name = p.name.clone();
         if project.is_some_and(|want| crate::manifest::lower::sanitize_name(want) != name) {
             continue;
         }
-        let Ok(files) = std::fs::read_dir(p.path()) else { continue };
-        out.extend(files.flatten().filter_map(|f| entry(&name, &f.path())));
+        let Ok(files) = crate::fs_safe::list(&p.path) else { continue };
+        out.extend(files.iter().filter(|f| f.kind == crate::fs_safe::Kind::File).filter_map(|f| entry(&name, &f.path)));
     }
     out.sort_by(|a, b| a.id.cmp(&b.id).then(a.project.cmp(&b.project)));
     out
@@ -164,12 +168,39 @@ pub fn find(id: &str) -> Result<Entry, String> {
 pub fn prune(project: &str, keep: usize) -> usize {
     let all = list(Some(project));
     let extra = all.len().saturating_sub(keep);
-    all.iter().take(extra).filter(|e| std::fs::remove_file(&e.path).is_ok()).count()
+    all.iter().take(extra).filter(|e| crate::fs_safe::remove(&e.path).is_ok()).count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_never_follows_a_planted_project_or_store_link() {
+        crate::fs_safe::with_state(|state| {
+            let victim = tempfile::tempdir().unwrap();
+            std::fs::write(victim.path().join("20000101-000000-000.yaml"), "version: 1\n").unwrap();
+            std::fs::create_dir_all(state.join("snapshots")).unwrap();
+            std::os::unix::fs::symlink(victim.path(), state.join("snapshots/p")).unwrap();
+            assert!(list(Some("p")).is_empty());
+            assert_eq!(prune("p", 0), 0);
+            assert!(save("p", "version: 1\n").is_err(), "saved through a link");
+            std::fs::remove_file(state.join("snapshots/p")).unwrap();
+            std::fs::remove_dir(state.join("snapshots")).unwrap();
+            std::os::unix::fs::symlink(victim.path(), state.join("snapshots")).unwrap();
+            assert!(list(None).is_empty());
+            assert_eq!(prune("p", 0), 0);
+            assert_eq!(std::fs::read_dir(victim.path()).unwrap().count(), 1);
+            // A real store prunes.
+            std::fs::remove_file(state.join("snapshots")).unwrap();
+            for _ in 0..3 {
+                save("q", "version: 1\n").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            assert_eq!(prune("q", 1), 2);
+            assert_eq!(list(Some("q")).len(), 1);
+        });
+    }
 
     #[test]
     fn an_empty_document_never_replaces_a_good_file() {

@@ -1,9 +1,11 @@
 //! Typed tmux commands and the one quoting rule for sending them.
 //!
-//! Commands travel as argv to one `tmux` process, chained with `;` arguments, so no shell and no
-//! tmux command-line parser touches them: quotes, `$`, `#`, newlines and unicode arrive intact.
-//! The one exception is tmux's chaining itself: an argument ending in `;` ends the command unless
-//! the `;` is escaped as `\;` (tmux's `cmd_parse_from_arguments`), which [`escape_arg`] does.
+//! Commands never travel as argv, where every local user can read them (`ps`, and the first
+//! client's argv stays the server's `/proc/PID/cmdline` for its life): a batch is written as one
+//! line of tmux's command language, each word quoted by [`quote`], to a 0600 file in the private
+//! runtime directory, and `tmux source-file FILE` runs it ([`super::Tmux::run`]). On one line the
+//! commands form one group, so tmux behaves as with argv-chained commands: a parse error runs
+//! nothing, a failing command skips the rest, and the client exits 1 with tmux's message.
 
 /// One tmux command: its words and whether it changes the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +54,44 @@ impl Cmd {
     }
 }
 
-/// Escapes an argument for an argv-chained tmux invocation (see the module docs).
-pub fn escape_arg(arg: &str) -> String {
-    match arg.strip_suffix(';') {
-        Some(rest) => format!("{rest}\\;"),
-        None => arg.to_string(),
+/// Why `cmd` must not be sent, when it is a `select-layout` whose layout tmux 3.3a could crash
+/// on ([`super::layout::check`]).
+pub fn bad_layout(cmd: &Cmd) -> Option<String> {
+    if cmd.args.first().map(String::as_str) != Some("select-layout") {
+        return None;
     }
+    let mut rest = cmd.args[1..].iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "-t" => {
+                rest.next();
+            }
+            f if f.starts_with('-') && f.len() > 1 => {}
+            layout => return super::layout::check(layout).err().map(|e| format!("not sent to tmux: {e}")),
+        }
+    }
+    None
+}
+
+/// `arg` as one word of tmux's command language (a `source-file` line), taken literally:
+/// single-quoted runs, in which tmux 3.3a expands nothing (`$`, `~`, `#`, `;`, `{}`, `\\` stay
+/// text), with each `'` written as `'\''` (close, escaped quote, reopen). Newlines and carriage
+/// returns are written as the double-quoted escapes `"\n"` and `"\r"` between the runs: a
+/// literal newline inside quotes makes tmux drop the whitespace that follows it (a script's
+/// indentation) and a carriage return before it is lost. Adjacent quoted runs form one word.
+pub fn quote(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len() + 2);
+    out.push('\'');
+    for c in arg.chars() {
+        match c {
+            '\'' => out.push_str(r"'\''"),
+            '\n' => out.push_str("'\"\\n\"'"),
+            '\r' => out.push_str("'\"\\r\"'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// `text` as a literal inside an argument tmux expands as a format (`-c` directories, `-s`/`-n`
@@ -74,9 +108,9 @@ pub fn message_literal(text: &str) -> String {
     literal(text).replace('%', "%%")
 }
 
-/// Most bytes of argv we send in one tmux call: the client passes its argv to the server in one
-/// imsg of at most 16 KiB (`MAX_IMSGSIZE`), and refuses more with "command too long".
-pub const MAX_CALL_BYTES: usize = 14_000;
+/// Most bytes of commands sent in one tmux call. Commands go through a file, which tmux reads
+/// whole, so this only bounds the memory one call asks of tmux (a 200 KB pane command is fine).
+pub const MAX_CALL_BYTES: usize = 8 << 20;
 
 /// Splits `cmds` into calls that each fit in [`MAX_CALL_BYTES`], never separating a sticky
 /// command from the one before it.
@@ -104,16 +138,23 @@ pub fn split_calls_within(cmds: &[Cmd], max: usize) -> Vec<&[Cmd]> {
     calls
 }
 
-/// The argv (after `tmux` and socket flags) that runs `cmds` in order in one process.
-pub fn chain(cmds: &[Cmd]) -> Vec<String> {
-    let mut argv = Vec::new();
+/// The one line of tmux's command language that runs `cmds` in order, as one group.
+pub fn script(cmds: &[Cmd]) -> String {
+    let mut line = String::new();
     for (i, cmd) in cmds.iter().enumerate() {
         if i > 0 {
-            argv.push(";".to_string());
+            line.push_str(" ; ");
         }
-        argv.extend(cmd.args.iter().map(|a| escape_arg(a)));
+        let words: Vec<String> = cmd.args.iter().map(|a| quote(a)).collect();
+        line.push_str(&words.join(" "));
     }
-    argv
+    line.push('\n');
+    line
+}
+
+/// Does running `cmds` start a server when none runs (as tmux decides for argv commands)?
+pub fn starts_server(cmds: &[Cmd]) -> bool {
+    cmds.iter().any(|c| matches!(c.args.first().map(String::as_str), Some("new-session" | "start-server")))
 }
 
 /// Quotes a string for `sh` (used for `pipe-pane` and hook commands, which tmux runs with sh).
@@ -129,9 +170,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trailing_semicolons_are_escaped_and_chaining_uses_bare_semicolons() {
-        let cmds = [Cmd::new("a").arg("x;"), Cmd::new("b").arg(";").arg("y")];
-        assert_eq!(chain(&cmds), ["a", "x\\;", ";", "b", "\\;", "y"]);
+    fn a_script_is_one_line_of_single_quoted_words() {
+        let cmds = [Cmd::new("a").arg("x;"), Cmd::new("b").arg("it's\n#{x}").arg("")];
+        assert_eq!(script(&cmds), "'a' 'x;' ; 'b' 'it'\\''s'\"\\n\"'#{x}' ''\n");
+        assert!(starts_server(&[Cmd::query("list-panes"), Cmd::new("new-session")]));
+        assert!(!starts_server(&[Cmd::query("list-panes")]));
+    }
+
+    /// Every value reaches tmux 3.3a through `source-file` exactly as argv would carry it.
+    #[test]
+    fn quoted_values_round_trip_through_a_real_tmux_source_file() {
+        let values = [
+            "plain",
+            "",
+            "''",
+            "it's",
+            "a\n    indented\n\tline\n",
+            "\r\n  z\r",
+            "$HOME ${HOME} ~ ~/x",
+            "#{pane_id} #S ## #",
+            "a ; b \\; c;",
+            "{ x } {",
+            "\\ \\\\ \\'",
+            "\"dq\" \\\"",
+            "%if 1\n%endif",
+            "ünïcödé \x1f\x7f\x01",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cmds");
+        let socket = format!("ctmux-test-quote-{}", std::process::id());
+        let mut cmds = vec![Cmd::new("new-session").args(["-d", "-s", "q"])];
+        for (i, v) in values.iter().enumerate() {
+            cmds.push(Cmd::new("set-option").args(["-t", "=q:", &format!("@v{i}"), v]));
+        }
+        std::fs::write(&file, script(&cmds)).unwrap();
+        let tmux = |args: &[&str]| {
+            std::process::Command::new("tmux").args(["-L", &socket, "-f", "/dev/null"]).args(args).output().unwrap()
+        };
+        let ran = tmux(&["start-server", ";", "source-file", file.to_str().unwrap()]);
+        let mut got = Vec::new();
+        for i in 0..values.len() {
+            let out = tmux(&["show-options", "-v", "-t", "=q:", &format!("@v{i}")]);
+            got.push(String::from_utf8_lossy(&out.stdout).strip_suffix('\n').unwrap_or_default().to_string());
+        }
+        tmux(&["kill-server"]);
+        let _ = std::fs::remove_file(format!("/tmp/tmux-{}/{socket}", unsafe { libc::getuid() }));
+        assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+        for (want, have) in values.iter().zip(&got) {
+            assert_eq!(have, want);
+        }
     }
 
     #[test]

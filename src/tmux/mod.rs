@@ -1,11 +1,13 @@
 //! The tmux engine: one server, commands sent in batches, live state read in one round trip.
 //!
-//! A batch is one `tmux` process with the commands chained by `;` arguments — the floor measured
-//! in NOTES.md (one process per command costs about 3×). Every call is counted, so `up -v` and the
+//! A batch is one `tmux` process that runs the commands from a private file (`source-file`, see
+//! [`command`]) as one command list — one process per batch, never one per command (which
+//! costs about 3×), and nothing of the commands in any process's argv. Every call is counted, so `up -v` and the
 //! tests can prove that a no-op `up` sends no mutating command.
 
 pub mod command;
 pub mod control;
+pub mod layout;
 pub mod live;
 pub mod pipe;
 pub mod respawn;
@@ -139,6 +141,10 @@ impl Tmux {
         if respawn::respawns(cmds) {
             return respawn::run(self, cmds).await;
         }
+        // tmux 3.3a can crash on a bad layout: nothing is sent when one is in the batch.
+        if let Some(bad) = cmds.iter().find_map(command::bad_layout) {
+            return Err(TmuxError::Failed { message: bad });
+        }
         let mut out = String::new();
         for call in command::split_calls(cmds) {
             out.push_str(&self.run_call(call).await?);
@@ -150,12 +156,21 @@ impl Tmux {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         self.counters.commands.fetch_add(cmds.len(), Ordering::Relaxed);
         self.counters.mutating.fetch_add(cmds.iter().filter(|c| c.mutating).count(), Ordering::Relaxed);
+        // The commands go in a private file, never in argv (see [`command`]); the file is
+        // removed when this call ends, however it ends.
+        let script = ScriptFile::write(&command::script(cmds))
+            .map_err(|e| TmuxError::Failed { message: format!("cannot write the command file: {e}") })?;
         let mut process = tokio::process::Command::new(&self.binary);
         process.args(self.socket.client_flags());
         if let Some(conf) = &self.config {
             process.args(["-f", conf]);
         }
-        process.args(command::chain(cmds)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // The client that starts the server lends it its argv for good: make it say nothing.
+        if command::starts_server(cmds) {
+            process.args(["start-server", ";"]);
+        }
+        process.args(["source-file", &script.glob_path()]);
+        process.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         // Outside tmux's own environment, so `$TMUX` does not redirect explicit sockets.
         if self.socket != Socket::Default {
             process.env_remove("TMUX");
@@ -360,6 +375,66 @@ impl Tmux {
             self.counters.commands.load(Ordering::Relaxed),
             self.counters.mutating.load(Ordering::Relaxed)
         )
+    }
+}
+
+/// A batch of commands in a 0600 file of the private runtime directory, removed on drop.
+struct ScriptFile(PathBuf);
+
+impl ScriptFile {
+    fn write(text: &str) -> std::io::Result<ScriptFile> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = crate::daemon::paths::runtime_dir()?;
+        if N.load(Ordering::Relaxed) == 0 {
+            sweep_scripts(&dir);
+        }
+        let name = format!(
+            "tmux-{}-{}-{:x}.cmd",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            crate::reconcile::build::now_nanos() & 0xffff_ffff
+        );
+        let path = dir.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)?;
+        let file_guard = ScriptFile(path);
+        file.write_all(text.as_bytes())?;
+        Ok(file_guard)
+    }
+
+    /// The path as `source-file` reads it: a glob(3) pattern, so its special characters are
+    /// escaped.
+    fn glob_path(&self) -> String {
+        let mut out = String::new();
+        for c in self.0.to_string_lossy().chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\' | '{' | '}') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
+/// Removes the command files of ctmux processes that died before removing theirs (SIGKILL).
+fn sweep_scripts(dir: &std::path::Path) {
+    for e in crate::fs_safe::list(dir).unwrap_or_default() {
+        let pid = e.name.strip_prefix("tmux-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+        if e.name.ends_with(".cmd") && pid.is_some_and(|p| !crate::process::alive(p)) {
+            let _ = crate::fs_safe::remove(&e.path);
+        }
+    }
+}
+
+impl Drop for ScriptFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

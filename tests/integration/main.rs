@@ -13,6 +13,7 @@ mod exec_hook;
 mod faults;
 mod gc;
 mod harness;
+mod hostile;
 mod import;
 mod life;
 mod limits;

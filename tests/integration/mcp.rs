@@ -377,7 +377,15 @@ fn mcp_read_only_offers_only_reading_tools_and_kill_refuses_the_clients_own_pane
         assert!(err && doc["error"]["code"] == "refused", "{doc}");
         let (err, doc) = call(&inside, "down", json!({})).await;
         assert!(err && doc["error"]["code"] == "refused", "{doc}");
-        assert!(server.panes().iter().any(|p| p.1 == web), "app/web was killed");
+        // validate reads manifest files only, never quoting another file.
+        let (err, doc) = call(&inside, "validate", json!({"path": "/etc/shadow"})).await;
+        assert!(err && doc["error"]["code"] == "usage" && !doc.to_string().contains("root:"), "{doc}");
+        // Nor end it with keys (C-c), by address or by tmux id.
+        for target in ["app/web", web.as_str()] {
+            let (err, doc) = call(&inside, "pane_send_keys", json!({"target": target, "keys": ["C-c"]})).await;
+            assert!(err && doc["error"]["code"] == "refused", "{doc}");
+        }
+        assert!(server.panes().iter().any(|p| p.1 == web && !p.3), "app/web was killed");
         // Another pane it may kill.
         let (err, doc) = call(&inside, "pane_kill", json!({"target": "app/sh"})).await;
         assert!(!err, "{doc}");
@@ -871,6 +879,25 @@ fn mcp_errors_speak_mcp_and_durations_are_numbers_or_strings() {
         assert!(!err, "{sig}");
         let (_, back) = call(&client, "pane_wait", json!({"target": "app/sh", "prompt": true, "timeout": 5})).await;
         assert_eq!(back["ready"], true, "{back}");
+        client.cancel().await.expect("close");
+    });
+}
+
+#[test]
+fn mcp_values_that_begin_with_a_dash_are_values_and_an_empty_exec_is_an_error() {
+    let server = Server::new(MANIFEST);
+    server.expect(&["up", "app", "--wait", "--timeout", "60s"], 0);
+    runtime().block_on(async {
+        let client = connect(&server, &[], &[]).await;
+        // `-1s` reached the CLI as a flag ("exited 2 without a JSON result"): now it is a value
+        // the verb rejects with its own message.
+        let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "timeout": "-1s"})).await;
+        assert!(err && !doc.to_string().contains("without a JSON result"), "{doc}");
+        assert!(doc.to_string().contains("-1s"), "{doc}");
+        let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "match": "-x", "timeout": "1s"})).await;
+        assert!(!doc.to_string().contains("without a JSON result"), "{err} {doc}");
+        let (err, doc) = call(&client, "pane_exec", json!({"target": "app/web", "command": []})).await;
+        assert!(err && doc["error"]["code"] == "usage", "{doc}");
         client.cancel().await.expect("close");
     });
 }

@@ -201,7 +201,8 @@ pub fn subscribe(ctx: &Ctx, args: &SubscribeArgs) -> Result {
         });
     }
     if let Some(p) = &args.pattern {
-        regex::Regex::new(p).map_err(|e| Error::Usage { message: format!("--match: {e}"), hint: None })?;
+        crate::manifest::reader::bounded_regex(p)
+            .map_err(|e| Error::Usage { message: format!("--match: {e}"), hint: None })?;
     }
     if event == "pane.output" && args.pattern.is_none() {
         return Err(Error::Usage {

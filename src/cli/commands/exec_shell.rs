@@ -232,15 +232,11 @@ pub struct PaneLock {
 fn lock_file(server_key: &str) -> Result<File, Error> {
     let dir = crate::daemon::paths::runtime_dir()
         .map(|d| d.join("exec"))
-        .and_then(|d| std::fs::create_dir_all(&d).map(|()| d))
+        .and_then(|d| crate::fs_safe::create_dir_all(&d))
         .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
     let path = dir.join(format!("{server_key}.lock"));
-    File::options()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
+    // 0600 in a 0700 directory, no symlink followed ([`crate::fs_safe`]).
+    crate::fs_safe::open_lock(&path)
         .map_err(|e| Error::failed(format!("cannot open lock {}: {e}", path.display()), None))
 }
 

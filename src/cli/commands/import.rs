@@ -51,12 +51,18 @@ pub fn run(ctx: &Ctx, args: &ImportArgs) -> Result {
         None => std::env::current_dir().unwrap_or_default().join(if toml { "ctmux.toml" } else { "ctmux.yaml" }),
     };
     let env: HashMap<String, String> = std::env::vars().collect();
-    crate::manifest::parse(&out, &anchor, &anchor, &env).map_err(|e| {
-        Error::failed(
-            format!("the translation of {} does not validate (a ctmux bug): {e}", args.file.display()),
-            Some(out.clone()),
-        )
-    })?;
+    // What does not validate is the source's content (a bad env key, a dependency cycle, a
+    // layout tmux would crash on): the user's to fix, each problem shown at its place in the
+    // translation (exit 2).
+    let shown = std::path::PathBuf::from(format!(
+        "{} → {}",
+        args.file.display(),
+        anchor.file_name().map_or_else(|| "ctmux.yaml".into(), |n| n.to_string_lossy())
+    ));
+    if let Err(e) = crate::manifest::parse(&out, &shown, &anchor, &env) {
+        ctx.warn(format!("{} does not translate to a valid manifest; fix these in it:", args.file.display()));
+        return Err(Error::Manifest(e));
+    }
     if let Some(o) = &args.output {
         crate::snapshot::store::write_atomically(o, out.as_bytes())
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", o.display()), None))?;

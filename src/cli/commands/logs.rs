@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
     let grep = args
         .grep
         .as_deref()
-        .map(regex::Regex::new)
+        .map(crate::manifest::reader::bounded_regex)
         .transpose()
         .map_err(|e| Error::Usage { message: format!("--grep: {e}"), hint: None })?;
     let since = args.since.as_deref().map(parse_since).transpose()?.map(|ms| ms.max(0) as u64);

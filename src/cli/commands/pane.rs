@@ -108,7 +108,8 @@ pub fn interval_of(text: &str) -> Result<std::time::Duration> {
 }
 
 fn regex(pattern: &str) -> Result<Regex> {
-    Regex::new(pattern).map_err(|e| Error::Usage { message: format!("invalid regex `{pattern}`: {e}"), hint: None })
+    crate::manifest::reader::bounded_regex(pattern)
+        .map_err(|e| Error::Usage { message: format!("invalid regex `{pattern}`: {e}"), hint: None })
 }
 
 /// Captured text of a pane, joined wrapped lines, trailing blank lines dropped, and without

@@ -539,7 +539,7 @@ fn stop_writer(fifo: &std::path::Path) {
 fn make_fifo(id: &str) -> Result<std::path::PathBuf> {
     let dir = crate::daemon::paths::runtime_dir()
         .map(|d| d.join("exec"))
-        .and_then(|d| std::fs::create_dir_all(&d).map(|()| d))
+        .and_then(|d| crate::fs_safe::create_dir_all(&d))
         .map_err(|e| Error::failed(format!("cannot create the runtime directory: {e}"), None))?;
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for e in entries.flatten() {

@@ -57,17 +57,12 @@ fn sessions(panes: &[LivePane]) -> Vec<SessionDoc> {
 }
 
 /// tmux's layout names.
-pub const LAYOUTS: &[&str] = &["even-horizontal", "even-vertical", "main-horizontal", "main-vertical", "tiled"];
+pub const LAYOUTS: &[&str] = crate::tmux::layout::NAMES;
 
-/// A layout name, or something shaped like a layout string (`c2b8,240x60,0,0{…}`: checksum,
-/// size, offsets); tmux checks the rest when it applies it.
+/// A layout name or a layout string tmux 3.3a applies without crashing ([`crate::tmux::layout`]).
 fn check_layout(layout: &str) -> Result<()> {
-    let string = regex::Regex::new(r"^[0-9a-f]{4},\d+x\d+,\d+,\d+").is_ok_and(|re| re.is_match(layout));
-    if LAYOUTS.contains(&layout) || string {
-        return Ok(());
-    }
-    Err(Error::Usage {
-        message: format!("unknown layout `{layout}`"),
+    crate::tmux::layout::check(layout).map(|_| ()).map_err(|message| Error::Usage {
+        message,
         hint: crate::suggest::hint(layout, LAYOUTS.iter().copied())
             .or(Some(format!("layouts: {}, or a layout string from `#{{window_layout}}`", LAYOUTS.join(", ")))),
     })

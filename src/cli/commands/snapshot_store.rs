@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, cmd: &SnapshotCmd) -> Result {
         }
         SnapshotCmd::Rm { id } => {
             let e = found(id)?;
-            std::fs::remove_file(&e.path)
+            crate::fs_safe::remove(&e.path)
                 .map_err(|err| Error::failed(format!("cannot remove {}: {err}", e.path.display()), None))?;
             if ctx.json() {
                 ctx.print_json(&RemovedDoc { schema_version: 1, removed: &e });

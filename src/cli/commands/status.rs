@@ -80,7 +80,7 @@ impl PaneDoc {
             exit_status: lp.exit_status,
             restarts: lp.restarts,
             command: manifest
-                .and_then(|p| p.command.as_ref().map(|c| c.display()))
+                .and_then(|p| p.command_text.0.clone().or_else(|| p.command.as_ref().map(|c| c.display())))
                 .or_else(|| Some(lp.current_command.clone())),
             cwd: if lp.current_path.is_empty() {
                 manifest.map(|p| p.cwd.display().to_string()).unwrap_or_default()
@@ -205,7 +205,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 pid: lp.filter(|l| !l.dead && waiting_for.is_none()).map(|l| l.pid),
                 exit_status: lp.and_then(|l| l.exit_status),
                 restarts: lp.map_or(0, |l| l.restarts),
-                command: pane.command.as_ref().map(|c| c.display()),
+                command: pane.command_text.0.clone().or_else(|| pane.command.as_ref().map(|c| c.display())),
                 cwd: pane.cwd.display().to_string(),
                 started_at: lp.and_then(|l| l.started),
                 metadata: pane.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -1,0 +1,268 @@
+//! Hostile input and other local users (issue 21): no secret in any process's argv, no manifest
+//! that can crash tmux, bounded loading, and no file reached outside the state directory.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, eventually};
+
+/// Every process's argv on the machine, as another user's `ps -eo args` sees it.
+fn all_cmdlines() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if let Ok(bytes) = std::fs::read(e.path().join("cmdline")) {
+            out.push((pid, String::from_utf8_lossy(&bytes).replace('\0', " ")));
+        }
+    }
+    out
+}
+
+fn leaks(secrets: &[&str]) -> Vec<String> {
+    all_cmdlines()
+        .into_iter()
+        .filter(|(_, c)| secrets.iter().any(|s| c.contains(s)))
+        .map(|(pid, c)| format!("{pid}: {}", c.chars().take(300).collect::<String>()))
+        .collect()
+}
+
+#[test]
+fn secrets_from_env_env_file_and_interpolation_never_reach_any_argv() {
+    // Markers unique to this test; each is a secret value that must stay out of argv.
+    let (a, b, c) = ("Sekr1tA-7f3e", "Sekr1tB-91c2", "Sekr1tC-4d0a");
+    let mut panes = String::new();
+    for i in 0..10 {
+        panes += &format!("      p{i}: exec sleep 1000\n");
+    }
+    let manifest = format!(
+        "version: 1\nname: sec\nenv_file: [secrets.env]\nenv:\n  DB_PASSWORD: '{a};#{{x}} $$HOME ~''q'\n  TOKEN: ${{FROM_ENV}}\nsessions:\n  app:\n    panes:\n      show: printf '%s|%s|%s' \"$$DB_PASSWORD\" \"$$TOKEN\" \"$$FROM_FILE\" > got.txt; exec sleep 1000\n{panes}"
+    );
+    let s = Server::new(&manifest);
+    std::fs::write(s.path("secrets.env"), format!("FROM_FILE={c}\n")).unwrap();
+    // Watch every process's argv while `up` runs (tmux clients are short-lived).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        let secrets = [a.to_string(), b.to_string(), c.to_string()];
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut scans = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                seen.extend(leaks(&refs));
+                scans += 1;
+            }
+            (seen, scans)
+        })
+    };
+    let out = s.cmd(&["up"]).env("FROM_ENV", b).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        eventually(Duration::from_secs(20), || std::fs::read_to_string(s.path("got.txt")).is_ok_and(|t| t.len() > 20))
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (seen, scans) = watcher.join().unwrap();
+    assert!(scans > 3, "the watcher scanned only {scans} times");
+    assert!(seen.is_empty(), "secrets in argv during up: {seen:#?}");
+    // The panes got them, special characters and all, through the private channel.
+    let got = std::fs::read_to_string(s.path("got.txt")).unwrap();
+    assert_eq!(got, format!("{a};#{{x}} $HOME ~'q|{b}|{c}"));
+    // After up: the server (started by the first client), the daemon and its clients.
+    let server_pid = s.tmux(&["display-message", "-p", "#{pid}"]).trim().parse::<u32>().unwrap();
+    let server_argv = all_cmdlines().into_iter().find(|(p, _)| *p == server_pid).unwrap().1;
+    assert!(server_argv.contains("start-server ; source-file"), "{server_argv}");
+    assert_eq!(leaks(&[a, b, c]), Vec::<String>::new());
+    // status and pane ls show the manifest's text, not expanded values.
+    let mut with_token = manifest.clone();
+    with_token.push_str("      tok: echo ${FROM_ENV} >/dev/null; exec sleep 1000\n");
+    s.write(&with_token);
+    let out = s.cmd(&["up"]).env("FROM_ENV", b).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status = String::from_utf8(s.cmd(&["status", "--json"]).env("FROM_ENV", b).output().unwrap().stdout).unwrap();
+    assert!(status.contains("echo ${FROM_ENV}"), "{status}");
+    let ls = String::from_utf8(s.cmd(&["pane", "ls", "--json"]).env("FROM_ENV", b).output().unwrap().stdout).unwrap();
+    assert!(ls.contains("echo ${FROM_ENV}"), "{ls}");
+    for text in [&status, &ls] {
+        assert!(![a, b, c].iter().any(|x| text.contains(x)), "a secret in {text}");
+    }
+    assert_eq!(leaks(&[a, b, c]), Vec::<String>::new());
+    s.expect(&["down"], 0);
+}
+
+#[test]
+fn layouts_tmux_could_crash_on_are_refused_before_any_tmux_call() {
+    for bad in ["tiled x", "tiledd", "main-vertical ", "foo", "b8be,194x33,0,0,0", "0000,80x24,0,0{40x24,0,0,1"] {
+        let manifest = format!(
+            "version: 1\nname: lay\nsessions:\n  s:\n    layout: \"{bad}\"\n    panes:\n      a: exec sleep 1000\n      b: exec sleep 1000\n"
+        );
+        let s = Server::new(&manifest);
+        let out = s.ctmux(&["validate"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains("layout") && err.contains("ctmux.yaml:5"), "{bad:?}: {err}");
+        let out = s.ctmux(&["up"]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        // Nothing was sent: no server was even started.
+        let ls = std::process::Command::new("tmux").args(["-L", &s.name, "ls"]).output().unwrap();
+        assert!(!ls.status.success(), "{bad:?}: a tmux server runs");
+    }
+    // A layout string with fewer cells than the window has panes.
+    let s = Server::new(
+        "version: 1\nname: lay\nsessions:\n  s:\n    layout: \"b8bd,194x33,0,0,0\"\n    panes:\n      a: exec sleep 1000\n      b: exec sleep 1000\n",
+    );
+    let err = String::from_utf8(s.ctmux(&["validate"]).stderr).unwrap();
+    assert!(err.contains("has 1 pane(s)"), "{err}");
+    // A string tmux printed itself, and every preset name, work.
+    let s = Server::new(
+        "version: 1\nname: lay\nsessions:\n  s:\n    layout: \"020a,80x24,0,0{40x24,0,0,1,39x24,41,0,2}\"\n    panes:\n      a: exec sleep 1000\n      b: exec sleep 1000\n  t:\n    layout: main-vertical\n    panes:\n      a: exec sleep 1000\n      b: exec sleep 1000\n",
+    );
+    s.expect(&["up", "--no-daemon"], 0);
+    let widths = s.tmux(&["list-panes", "-t", "=s:", "-F", "#{pane_width}"]);
+    assert_eq!(widths.lines().collect::<Vec<_>>(), ["40", "39"], "{widths}");
+    // `session new --layout` is checked too.
+    let out = s.ctmux(&["session", "new", "x", "--layout", "tiled x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(s.tmux(&["ls", "-F", "#{session_name}"]).lines().all(|l| l != "x"));
+}
+
+#[test]
+fn a_fifo_as_env_file_fails_at_once_and_huge_regexes_are_refused_at_the_key() {
+    let s = Server::new(
+        "version: 1\nname: fifo\nenv_file: [pipe]\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n",
+    );
+    let fifo = std::ffi::CString::new(s.path("pipe").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    for verb in [&["validate"][..], &["config"], &["plan"]] {
+        let start = Instant::now();
+        let mut child =
+            s.cmd(verb).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let done = eventually(Duration::from_secs(10), || child.try_wait().unwrap().is_some());
+        if !done {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(done, "{verb:?} hung on a FIFO");
+        assert_eq!(out.status.code(), Some(2), "{verb:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a regular file"), "{verb:?}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+    for (pattern, says) in [("x".repeat(20_000), "at most"), (r"(\w{100}){100}".to_string(), "exceed")] {
+        s.write(&format!(
+            "version: 1\nname: re\nsessions:\n  s:\n    panes:\n      a:\n        command: exec sleep 1000\n        ready_when: '{pattern}'\n"
+        ));
+        let start = Instant::now();
+        let out = s.ctmux(&["validate"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says) && err.contains("ctmux.yaml:8"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    }
+}
+
+#[test]
+fn a_long_command_is_sent_whole_and_one_too_long_for_exec_is_refused() {
+    // 100 KB: over tmux's 16 KiB message limit (argv clients said "command too long").
+    let filler = "x".repeat(100_000);
+    let s = Server::new(&format!(
+        "version: 1\nname: long\nsessions:\n  s:\n    panes:\n      a: \": {filler}; echo long-ok > done.txt; exec sleep 1000\"\n"
+    ));
+    s.expect(&["up", "--no-daemon"], 0);
+    assert!(eventually(Duration::from_secs(10), || std::fs::read_to_string(s.path("done.txt")).is_ok()));
+    s.expect(&["down"], 0);
+    let filler = "x".repeat(200_000);
+    s.write(&format!("version: 1\nname: long\nsessions:\n  s:\n    panes:\n      a: \": {filler}\"\n"));
+    let err = String::from_utf8(s.ctmux(&["validate"]).stderr).unwrap();
+    assert!(err.contains("128 KiB"), "{err}");
+}
+
+fn seed_victim(victim: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for rel in ["old.log", "web.log", "sym/app/old.log", "sym/app/web.log", "x/sym/app/old.log", "p.yaml"] {
+        let path = victim.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "victim\n").unwrap();
+        assert!(std::process::Command::new("touch").args(["-d", "30 days ago"]).arg(&path).status().unwrap().success());
+        files.push(path);
+    }
+    files
+}
+
+fn victim_untouched(victim: &Path, files: &[std::path::PathBuf]) {
+    for f in files {
+        assert_eq!(std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display())), Ok("victim\n".to_string()));
+    }
+    let count = walkdir(victim);
+    assert_eq!(count, files.len(), "files appeared in the victim directory");
+}
+
+fn walkdir(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| if e.file_type().unwrap().is_dir() { walkdir(&e.path()) } else { 1 })
+        .sum()
+}
+
+#[test]
+fn planted_directory_symlinks_in_the_state_dir_are_never_followed_by_gc_or_logging() {
+    let manifest = "version: 1\nname: sym\ngc: { logs: { max_age: 1d, max_size: 1KiB } }\nsessions:\n  app:\n    panes:\n      web: for i in $$(seq 1 2000); do echo line $$i; done; exec sleep 1000\n";
+    // 1. A session directory that links out: logs/sym/app -> victim.
+    let s = Server::new(manifest);
+    let victim = tempfile::tempdir().unwrap();
+    let files = seed_victim(victim.path());
+    std::fs::create_dir_all(s.state.path().join("logs/sym")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.state.path().join("logs/sym/app")).unwrap();
+    s.expect(&["up"], 0);
+    std::thread::sleep(Duration::from_secs(3));
+    s.expect(&["gc"], 0);
+    victim_untouched(victim.path(), &files);
+    s.expect(&["down"], 0);
+    // 2. The whole logs directory links out.
+    let s = Server::new(manifest);
+    let victim = tempfile::tempdir().unwrap();
+    let files = seed_victim(victim.path());
+    std::os::unix::fs::symlink(victim.path(), s.state.path().join("logs")).unwrap();
+    s.expect(&["up"], 0);
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = s.ctmux(&["gc"]);
+    let _ = s.ctmux(&["logs", "web"]);
+    victim_untouched(victim.path(), &files);
+    s.expect(&["down"], 0);
+}
+
+#[test]
+fn a_state_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::new("version: 1\nname: open\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    std::fs::set_permissions(s.state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = s.ctmux(&["up", "--no-daemon"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("writable"), "{err}");
+    std::fs::set_permissions(s.state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn imports_with_bad_content_are_the_users_errors_and_socket_names_stay_names() {
+    let s = Server::new("version: 1\nname: unused\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n");
+    std::fs::write(
+        s.path("tmuxp.yaml"),
+        "session_name: t\nwindows:\n  - window_name: w\n    layout: tiled x\n    environment:\n      \"A B\": v\n    panes:\n      - echo hi\n",
+    )
+    .unwrap();
+    let out = s.ctmux(&["import", "tmuxp", "tmuxp.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("ctmux bug"), "{err}");
+    assert!(err.contains("unknown layout `tiled x`") && err.contains("`A B` is not a valid"), "{err}");
+    assert!(err.contains("tmuxp.yaml → ctmux.yaml:8:"), "{err}");
+    std::fs::write(s.path("tmx.yml"), "name: t\nsocket_name: ../../tmp/x\nwindows:\n  - w: echo hi\n").unwrap();
+    let yaml = s.expect(&["import", "tmuxinator", "tmx.yml"], 0);
+    assert!(yaml.contains("socket: .._.._tmp_x"), "{yaml}");
+    // And a manifest naming a path as its socket is refused at the key.
+    s.write("version: 1\nname: p\nsocket: ../../tmp/x\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n");
+    let err = String::from_utf8(s.ctmux(&["validate"]).stderr).unwrap();
+    assert!(err.contains("invalid socket name") && err.contains("ctmux.yaml:3"), "{err}");
+}
