@@ -505,7 +505,7 @@ impl Server {
                     a.push(format!("--match={}", re));
                 }
                 if let Some(t) = timeout {
-                    a.push(format!("--timeout={}", format!("{}ms", t.as_millis())));
+                    a.push(format!("--timeout={}ms", t.as_millis()));
                 }
                 if p.since_start {
                     a.push("--since-start".into());

@@ -503,8 +503,9 @@ async fn run_and_read_control(
         loop {
             tokio::select! {
                 event = control.next() => match event {
-                    Event::Output(p, bytes) if p == pane => {
-                        if tx.send(bytes).is_err() {
+                    Event::Output(p, bytes) => {
+                        let gone = p == pane && tx.send(bytes).is_err();
+                        if gone {
                             break;
                         }
                     }
