@@ -295,7 +295,15 @@ mod cmdline_tests {
     #[test]
     fn a_live_process_with_an_empty_argument_reads_back_whole() {
         let mut child = std::process::Command::new("sh").args(["-c", "sleep 5; :", "x", "", "y"]).spawn().unwrap();
-        let argv = super::cmdline(child.id());
+        // Right after the fork the child may still be in exec (an empty or the parent's argv).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut argv = super::cmdline(child.id());
+        while argv.as_ref().is_none_or(|a| a.first().map(String::as_str) != Some("sh"))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            argv = super::cmdline(child.id());
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(argv.unwrap(), ["sh", "-c", "sleep 5; :", "x", "", "y"]);
