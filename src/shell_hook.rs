@@ -289,9 +289,10 @@ mod tests {
     fn the_hook_marks_a_command_with_its_status_and_never_twice() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("hook.bash"), HOOK_BASH).unwrap();
-        // Sourced twice, as a .bashrc that sources itself would: one hook.
+        // Sourced twice, as a .bashrc that sources itself would: one hook. (Marks are counted by
+        // `]133;`: the aid is a pid, which can hold the digits 133.)
         let script = format!(
-            ". {d}/hook.bash; . {d}/hook.bash; echo \"$PROMPT_COMMAND\" | grep -c __ctmux_precmd; echo \"$PS0\" | grep -o 133 | wc -l",
+            ". {d}/hook.bash; . {d}/hook.bash; echo \"$PROMPT_COMMAND\" | grep -c __ctmux_precmd; echo \"$PS0\" | grep -o ']133;' | wc -l",
             d = dir.path().display()
         );
         let out = std::process::Command::new("bash").args(["--norc", "-c", &script]).output().unwrap();
