@@ -20,7 +20,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -106,6 +106,29 @@ pub const DONE_WAIT_MS: i64 = 2000;
 
 /// The flag that makes the sink binary run a pane's command instead ([`run_wrapped`]).
 pub const RUN: &str = "--run";
+
+/// The variable that carries a wrapped command to the runner (out of its argv, which every
+/// local user can read for the pane's whole life; a process's environment only its owner).
+pub const RUN_ENV: &str = "CTMUX_RUN_ARGV";
+
+/// `argv` as one environment value: each argument as `<byte length>:<bytes>`.
+pub fn encode_argv(argv: &[String]) -> String {
+    argv.iter().map(|a| format!("{}:{a}", a.len())).collect()
+}
+
+/// The arguments [`encode_argv`] wrote; `None` when `raw` is not such a value (a round trip is
+/// tested in `tests`).
+pub fn decode_argv(mut raw: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !raw.is_empty() {
+        let colon = raw.iter().position(|b| *b == b':')?;
+        let len: usize = std::str::from_utf8(&raw[..colon]).ok()?.parse().ok()?;
+        let rest = &raw[colon + 1..];
+        out.push(rest.get(..len)?.to_vec());
+        raw = &rest[len..];
+    }
+    Some(out)
+}
 
 /// Runs the sink on stdin, or with [`RUN`] a pane's command; returns the exit code.
 pub fn main(args: &[OsString]) -> i32 {
@@ -408,7 +431,21 @@ extern "C" fn forward(sig: libc::c_int) {
 /// pid is this process: `kill -USR1 <pane pid>` still reaches the command).
 pub fn run_wrapped(argv: &[OsString]) -> i32 {
     use std::ffi::CString;
-    let argv: Vec<&OsString> = argv.iter().skip_while(|a| a.as_bytes() == b"--").collect();
+    let mut argv: Vec<OsString> = argv.iter().skip_while(|a| a.as_bytes() == b"--").cloned().collect();
+    // The command comes in the environment (see `tmux::pipe::wrapped`), never left to the child.
+    if argv.is_empty()
+        && let Some(carried) = std::env::var_os(RUN_ENV)
+    {
+        // SAFETY: single-threaded here (nothing has been spawned yet).
+        unsafe { std::env::remove_var(RUN_ENV) };
+        match decode_argv(carried.as_bytes()) {
+            Some(decoded) => argv = decoded.into_iter().map(OsString::from_vec).collect(),
+            None => {
+                eprintln!("ctmux-sink: {RUN_ENV} is malformed");
+                return 2;
+            }
+        }
+    }
     let Some(args) = argv.iter().map(|a| CString::new(a.as_bytes()).ok()).collect::<Option<Vec<CString>>>() else {
         eprintln!("ctmux-sink: an argument holds a NUL byte");
         return 127;
@@ -500,6 +537,15 @@ pub const SUBCOMMAND: &str = "__sink";
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_carried_command_reads_back_exactly() {
+        let argv: Vec<String> = ["sh", "-c", "echo 'a:b' 12:x; ü", "", "3:"].map(String::from).to_vec();
+        let back = super::decode_argv(super::encode_argv(&argv).as_bytes()).unwrap();
+        assert_eq!(back, argv.iter().map(|a| a.as_bytes().to_vec()).collect::<Vec<_>>());
+        assert_eq!(super::decode_argv(b"5:ab"), None);
+    }
+
     use super::*;
 
     #[test]

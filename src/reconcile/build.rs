@@ -93,7 +93,13 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     // before tmux reads the process's first byte. A placeholder is ctmux's text, not logged.
     let sink = (hash != "pending").then(|| crate::tmux::pipe::pipe(&target, &project.name, &pane.address()));
     // Its process exits once its output is logged (see `sink::run_wrapped`).
-    let argv = if sink.is_some() { crate::tmux::pipe::wrapped(argv) } else { argv };
+    let argv = if sink.is_some() {
+        let (runner, carried) = crate::tmux::pipe::wrapped(argv);
+        base = base.opt("-e", carried);
+        runner
+    } else {
+        argv
+    };
     let mut cmds = if new_session {
         vec![
             Cmd::new("set-option").args(["-gF", SAVED_HISTORY_LIMIT, "#{history-limit}"]),
@@ -178,8 +184,8 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
         cmd = cmd.opt("-e", e);
     }
     // A new sink in the same call (the old one gets EOF and finishes first; see `tmux::pipe`).
-    let argv = crate::tmux::pipe::wrapped(spec::launch(pane));
-    let mut cmds = vec![cmd.args(argv), crate::tmux::pipe::pipe(tmux_id, &project.name, &pane.address())];
+    let (argv, carried) = crate::tmux::pipe::wrapped(spec::launch(pane));
+    let mut cmds = vec![cmd.opt("-e", carried).args(argv), crate::tmux::pipe::pipe(tmux_id, &project.name, &pane.address())];
     let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
     cmds.push(set("@ctmux-hash", spec::hash(pane)));
     cmds.push(set("@ctmux-spec", spec::digest(pane)));

@@ -30,13 +30,13 @@ pub fn program() -> Vec<String> {
 }
 
 /// `argv` run by the sink binary's runner ([`crate::sink::run_wrapped`]): the pane's process
-/// exits only once its output has reached the sink.
-pub fn wrapped(argv: Vec<String>) -> Vec<String> {
+/// exits only once its output has reached the sink. Returns the runner's argv and the `-e`
+/// entry that carries the command: the runner lives as long as the pane's command, and a
+/// command in its argv (with any interpolated value) would be readable by every local user.
+pub fn wrapped(argv: Vec<String>) -> (Vec<String>, String) {
     let mut out = program();
     out.push(crate::sink::RUN.into());
-    out.push("--".into());
-    out.extend(argv);
-    out
+    (out, format!("{}={}", crate::sink::RUN_ENV, crate::sink::encode_argv(&argv)))
 }
 
 /// The `sh -c` command line tmux runs for a pane logged at `rel` (`project/session/pane.log`).

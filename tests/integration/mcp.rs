@@ -891,7 +891,7 @@ fn mcp_values_that_begin_with_a_dash_are_values_and_an_empty_exec_is_an_error() 
         let client = connect(&server, &[], &[]).await;
         // `-1s` reached the CLI as a flag ("exited 2 without a JSON result"): now it is a value
         // the verb rejects with its own message.
-        let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "timeout": "-1s"})).await;
+        let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "exit": true, "timeout": "-1s"})).await;
         assert!(err && !doc.to_string().contains("without a JSON result"), "{doc}");
         assert!(doc.to_string().contains("-1s"), "{doc}");
         let (err, doc) = call(&client, "pane_wait", json!({"target": "app/web", "match": "-x", "timeout": "1s"})).await;

@@ -119,7 +119,7 @@ fn argv_of(s: &Server, address: &str) -> String {
     };
     let Some(pid) = s.panes().iter().find(|p| p.0 == address).map(|p| p.2.to_string()) else { return String::new() };
     let argv = read(&pid);
-    if !argv.contains(" --run -- ") {
+    if !argv.ends_with(" --run") {
         return argv;
     }
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
