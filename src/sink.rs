@@ -140,6 +140,8 @@ pub fn main(args: &[OsString]) -> i32 {
         return 2;
     };
     let path = log_path(&args.root, &args.socket, &args.rel);
+    // Beneath the state directory: the `logs` directory itself must not be a link either.
+    let _ = ROOT.set(args.root.parent().unwrap_or(&args.root).to_path_buf());
     match run(0, &path, args.max, args.pid) {
         Ok(()) => 0,
         Err(e) => {
@@ -149,8 +151,19 @@ pub fn main(args: &[OsString]) -> i32 {
     }
 }
 
-/// Opens `path` for appending (0600, never through a symlink), creating its directories (0700).
+/// The state directory the sink's log lies beneath (the parent of its first argument, the logs
+/// root), once known.
+static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Opens `path` for appending (0600, never through a symlink), creating its directories (0700):
+/// beneath [`ROOT`] each directory is opened with `O_NOFOLLOW`, so a planted directory symlink
+/// (`logs/<server>/p -> /tmp/victim`) is refused, not written through.
 fn open_log(path: &Path) -> std::io::Result<File> {
+    if let Some(root) = ROOT.get()
+        && let Ok(rel) = path.strip_prefix(root)
+    {
+        return open_beneath(root, rel);
+    }
     if let Some(dir) = path.parent() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -161,6 +174,48 @@ fn open_log(path: &Path) -> std::io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
+}
+
+/// [`open_log`] one component at a time from `root`, following no symlink below it.
+fn open_beneath(root: &Path, rel: &Path) -> std::io::Result<File> {
+    use std::ffi::CString;
+    use std::os::fd::FromRawFd;
+    let names: Vec<CString> = rel
+        .components()
+        .map(|c| CString::new(c.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput.into()))
+        .collect::<std::io::Result<_>>()?;
+    let Some((file, dirs)) = names.split_last() else { return Err(std::io::ErrorKind::InvalidInput.into()) };
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root)?;
+    }
+    let mut dir = File::open(root)?;
+    for name in dirs {
+        // SAFETY: a descriptor we own and a NUL-terminated name.
+        unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o700) };
+        // SAFETY: as above; the new descriptor is owned by the File.
+        let fd = unsafe {
+            libc::openat(dir.as_raw_fd(), name.as_ptr(), libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        dir = unsafe { File::from_raw_fd(fd) };
+    }
+    // SAFETY: as above.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            file.as_ptr(),
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is fresh and ours.
+    Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 /// Opens the log and takes its lock, waiting for an earlier sink of the pane to finish. The

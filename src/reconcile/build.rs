@@ -185,7 +185,8 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     }
     // A new sink in the same call (the old one gets EOF and finishes first; see `tmux::pipe`).
     let (argv, carried) = crate::tmux::pipe::wrapped(spec::launch(pane));
-    let mut cmds = vec![cmd.opt("-e", carried).args(argv), crate::tmux::pipe::pipe(tmux_id, &project.name, &pane.address())];
+    let mut cmds =
+        vec![cmd.opt("-e", carried).args(argv), crate::tmux::pipe::pipe(tmux_id, &project.name, &pane.address())];
     let set = |k: &str, v: String| Cmd::new("set-option").args(["-p", "-t", tmux_id, k]).arg(v);
     cmds.push(set("@ctmux-hash", spec::hash(pane)));
     cmds.push(set("@ctmux-spec", spec::digest(pane)));

@@ -208,12 +208,12 @@ fn walkdir(dir: &Path) -> usize {
 #[test]
 fn planted_directory_symlinks_in_the_state_dir_are_never_followed_by_gc_or_logging() {
     let manifest = "version: 1\nname: sym\ngc: { logs: { max_age: 1d, max_size: 1KiB } }\nsessions:\n  app:\n    panes:\n      web: for i in $$(seq 1 2000); do echo line $$i; done; exec sleep 1000\n";
-    // 1. A session directory that links out: logs/sym/app -> victim.
+    // 1. A session directory that links out: logs/<server>/sym/app -> victim.
     let s = Server::new(manifest);
     let victim = tempfile::tempdir().unwrap();
     let files = seed_victim(victim.path());
-    std::fs::create_dir_all(s.state.path().join("logs/sym")).unwrap();
-    std::os::unix::fs::symlink(victim.path(), s.state.path().join("logs/sym/app")).unwrap();
+    std::fs::create_dir_all(s.logs().join("sym")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.logs().join("sym/app")).unwrap();
     s.expect(&["up"], 0);
     std::thread::sleep(Duration::from_secs(3));
     s.expect(&["gc"], 0);
