@@ -45,9 +45,15 @@ pub fn request(socket: &Socket, request: Request) -> Result<Option<Response>, Er
     let line = serde_json::to_string(&Envelope { v: VERSION, request }).unwrap_or_default();
     stream.write_all(format!("{line}\n").as_bytes()).map_err(|e| Error::failed(format!("daemon: {e}"), None))?;
     let mut reply = String::new();
-    BufReader::new(stream)
-        .read_line(&mut reply)
-        .map_err(|e| Error::failed(format!("daemon did not answer: {e}"), None))?;
+    match BufReader::new(stream).read_line(&mut reply) {
+        // A daemon dying as we connected (killed: its socket is closed a moment after its pid
+        // looks gone): nobody answers.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(Error::failed(format!("daemon did not answer: {e}"), None)),
+        Ok(_) => {}
+    }
     // A daemon asked to stop may close the connection before its answer is written; one that
     // is stopping closes without answering.
     if reply.trim().is_empty() {
