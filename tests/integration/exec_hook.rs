@@ -131,11 +131,11 @@ fn exec_in_a_hooked_shell_types_just_the_command_and_leaves_no_trace() {
     // (It fires again on `history`'s listing of the command: also what the user sees.)
     assert!(fired().iter().all(|r| r == "echo hook-probe"), "ctmux's text matched: {:?}", fired());
     // The shells are ctmux's hooked bash, hooked once, with the user's rc sourced first.
-    let argv = std::fs::read_to_string(format!(
-        "/proc/{}/cmdline",
-        s.tmux(&["display-message", "-p", "-t", &id, "#{pane_pid}"]).trim()
-    ))
-    .unwrap();
+    // (The pane's process is the sink's runner; the shell is its child.)
+    let runner = s.tmux(&["display-message", "-p", "-t", &id, "#{pane_pid}"]).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{runner}/task/{runner}/children")).unwrap();
+    let argv =
+        std::fs::read_to_string(format!("/proc/{}/cmdline", children.split_whitespace().next().unwrap())).unwrap();
     assert!(argv.contains("--rcfile"), "{argv:?}");
     let doc = exec(&s, "w/sh", "echo \"${PROMPT_COMMAND}\" | grep -c __ctmux_precmd; echo $USER_RC $user_pc", 0);
     assert_eq!(doc["output"], "1\nloaded 1\n", "the user's rc ran first, and the hook once");
@@ -347,7 +347,8 @@ sessions:
     assert_eq!(rows.len(), 2, "{tail:?}");
     assert_eq!(rows[0], "hello-job");
     assert!(rows[1].starts_with("Pane is dead"), "{tail:?}");
-    let capture = s.expect(&["pane", "capture", &id], 0);
+    // The whole pane (a small split pane may have scrolled `hello-job` above its screen).
+    let capture = s.expect(&["pane", "capture", &id, "--all"], 0);
     assert_eq!(capture.trim_end_matches('\n'), format!("hello-job\n{}", rows[1]), "no padding rows");
 }
 
