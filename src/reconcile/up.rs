@@ -624,8 +624,8 @@ impl<'a> Up<'a> {
         if lines.is_empty() { String::new() } else { format!("\n    last output:\n      {}", lines.join("\n      ")) }
     }
 
-    /// The last 5 non-blank lines of the pane's log, once its sink has settled (it writes
-    /// what tmux drained at the exit a moment later); None without a log.
+    /// The last 5 non-blank lines the pane's current process logged, once its sink has settled
+    /// (it writes what tmux drained at the exit a moment later); None without such lines.
     fn logged_tail(&self, address: &str) -> Option<Vec<String>> {
         let path = crate::daemon::paths::pane_log(&self.tmux.socket, &self.project.name, address).ok()?;
         let mut size = std::fs::metadata(&path).ok()?.len();
@@ -637,7 +637,20 @@ impl<'a> Up<'a> {
             }
             size = now;
         }
-        let lines: Vec<String> = crate::daemon::logfile::recent(&path, 0)
+        // Only what this process printed: the log keeps earlier runs (before a `down`, too).
+        let since = self
+            .ids
+            .get(address)
+            .and_then(|id| {
+                std::process::Command::new(self.tmux.binary())
+                    .args(self.tmux.socket.client_flags())
+                    .args(["show-options", "-pqv", "-t", id, "@ctmux-started"])
+                    .output()
+                    .ok()
+            })
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+            .map_or(0, |secs| secs * 1000);
+        let lines: Vec<String> = crate::daemon::logfile::recent(&path, since)
             .iter()
             .map(|l| crate::ansi::strip(String::from_utf8_lossy(&l.raw).trim_end()))
             .filter(|l| !l.trim().is_empty())

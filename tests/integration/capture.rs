@@ -221,6 +221,14 @@ fn up_wait_on_a_job_that_prints_5000_lines_then_fails_shows_its_last_line() {
     assert!(stderr.contains("s/job"), "{stderr}");
     assert!(stderr.contains("FATAL-JOB"), "{stderr}");
     assert!(stderr.contains('3'), "{stderr}");
+    // The log keeps earlier runs: a later failure shows only what its own process printed.
+    s.expect(&["down"], 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    s.write("version: 1\nname: report\nshell: /bin/sh\nsessions:\n  s:\n    panes:\n      job:\n        command: echo SECOND-RUN; exit 7\n        job: true\n");
+    let out = s.ctmux(&["up", "--wait", "--timeout", "60s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("SECOND-RUN") && !stderr.contains("FATAL-JOB"), "{stderr}");
 }
 
 #[test]
