@@ -182,7 +182,7 @@ pub fn ensure() -> std::io::Result<PathBuf> {
         if std::fs::read(&path).is_ok_and(|c| c == content.as_bytes()) {
             continue;
         }
-        write_atomic(&path, content.as_bytes())?;
+        crate::state::write_atomic(&path, content.as_bytes())?;
     }
     let zdir = dir.join("zsh");
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&zdir)?;
@@ -193,30 +193,9 @@ pub fn ensure() -> std::io::Result<PathBuf> {
         if std::fs::read(&path).is_ok_and(|c| c == content.as_bytes()) {
             continue;
         }
-        write_atomic(&path, content.as_bytes())?;
+        crate::state::write_atomic(&path, content.as_bytes())?;
     }
     Ok(dir)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), crate::reconcile::build::now_nanos()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Shell text that replaces `exec "$0"` (the shell program in `$0`) at the end of a POSIX

@@ -33,3 +33,26 @@ pub fn open_lock(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 pub fn subdir(name: &str) -> std::io::Result<PathBuf> {
     crate::fs_safe::create_dir_all(&dir().join(name))
 }
+
+/// Writes `bytes` to `path` owner-only, never through a symlink, replacing it atomically (a
+/// temporary file of this process, synced, then renamed), so a reader never sees half a file.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), crate::reconcile::build::now_nanos()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

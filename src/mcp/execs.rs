@@ -10,7 +10,7 @@
 //! the pane (SIGINT to its process group; with `kill_on_timeout`, SIGKILL if that is not enough).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -67,22 +67,6 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Writes `data` to `path` owner-only, never through a symlink, replacing it atomically.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    std::fs::rename(&tmp, path)
-}
-
 impl Store {
     /// The store under the state directory (none when it cannot be created: execs then still
     /// run, without an `exec_id` to come back to).
@@ -104,10 +88,10 @@ impl Store {
         if let Some(out) = output.zip(self.path(&r.exec_id, "out")) {
             let (text, p) = out;
             let keep = &text.as_bytes()[..text.len().min(MAX_STORED)];
-            let _ = write_private(&p, keep);
+            let _ = crate::state::write_atomic(&p, keep);
         }
         if let (Some(p), Ok(json)) = (self.path(&r.exec_id, "json"), serde_json::to_vec(r)) {
-            let _ = write_private(&p, &json);
+            let _ = crate::state::write_atomic(&p, &json);
         }
     }
 
