@@ -21,9 +21,18 @@ pub struct Cli {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Global {
     /// Manifest file (default: ctmux.yaml, ctmux.yml or ctmux.toml here or in a parent
-    /// directory). After `logs`, `events` and `pane tail`, `-f` is `--follow`: use `--file` there.
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// directory); repeat to merge several in order, as compose does. After `logs`, `events` and
+    /// `pane tail`, `-f` is `--follow`: use `--file` there.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub file: Vec<PathBuf>,
+    /// Enable sessions and panes with this profile (repeatable; default: CTMUX_PROFILES, comma
+    /// separated). What has no `profiles:` is always on.
+    #[arg(long = "profile", global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    pub profile: Vec<String>,
+    /// Read these env files for interpolation instead of the `.env` beside the (first) manifest
+    /// (repeatable).
+    #[arg(long = "env-file", global = true, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub env_file: Vec<PathBuf>,
     /// tmux socket name, like `tmux -L`.
     #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket_path")]
     pub socket_name: Option<String>,
@@ -285,9 +294,9 @@ pub enum MetricsCmd {
 /// its value lands in [`Global::file`], since both have the id `file`.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct LongFile {
-    /// Manifest file (`-f` is `--follow` here).
-    #[arg(long = "file", id = "file", value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// Manifest file (`-f` is `--follow` here); repeat to merge several.
+    #[arg(long = "file", id = "file", value_name = "FILE", action = clap::ArgAction::Append)]
+    pub file: Vec<PathBuf>,
 }
 
 /// `events` flags.
@@ -829,7 +838,7 @@ mod tests {
         ] {
             let cli = parse_ok(args);
             let g = &cli.global;
-            assert_eq!(g.file.as_deref(), Some(std::path::Path::new("x.yaml")), "{args:?}");
+            assert_eq!(g.file, [std::path::PathBuf::from("x.yaml")], "{args:?}");
             assert!(g.json && g.quiet && g.no_color && g.verbose == 1, "{args:?}");
             assert_eq!(g.socket_path.as_deref(), Some(std::path::Path::new("/tmp/s")), "{args:?}");
         }
@@ -843,17 +852,17 @@ mod tests {
         let Command::Logs(args) = cli.command else { panic!("not logs") };
         assert!(args.follow);
         assert_eq!(args.lines, Some(5));
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("x.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("x.yaml")]);
 
         let cli = parse_ok(&["logs", "--file", "y.yaml", "-f"]);
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("y.yaml")]);
         let cli = parse_ok(&["events", "-f", "--file", "y.yaml"]);
         let Command::Events(args) = cli.command else { panic!("not events") };
         assert!(args.follow);
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("y.yaml")]);
         let cli = parse_ok(&["pane", "tail", "app/web", "-f", "--file", "y.yaml"]);
         let Command::Pane { cmd: PaneCmd::Tail { follow, .. } } = cli.command else { panic!("not tail") };
         assert!(follow);
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("y.yaml")]);
     }
 }

@@ -863,7 +863,15 @@ impl Daemon {
         let cmd =
             crate::tmux::Cmd::query("show-options").args(["-v", "-t", &format!("={session}:"), "@ctmux-manifest"]);
         let Ok(file) = self.tmux.run(&[cmd]).await else { return };
-        let env: HashMap<String, String> = std::env::vars().collect();
+        let mut env: HashMap<String, String> = std::env::vars().collect();
+        let cmd =
+            crate::tmux::Cmd::query("show-options").args(["-v", "-q", "-t", &format!("={session}:"), "@ctmux-compose"]);
+        if let Ok(compose) = self.tmux.run(&[cmd]).await
+            && !compose.trim().is_empty()
+        {
+            // Built from several files (or with profiles): compose them again.
+            env.insert(crate::manifest::compose::COMPOSE_VAR.into(), compose.trim().to_string());
+        }
         if let Ok(loaded) = crate::manifest::load(std::path::Path::new(file.trim()), &env) {
             let new = !self.projects.contains_key(&loaded.project.name);
             // A daemon killed with SIGKILL leaves no one to autosave: the new one takes over.

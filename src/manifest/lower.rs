@@ -29,10 +29,11 @@ pub const PROJECT_KEYS: &[&str] = &[
     "snapshots",
     "groups",
     "sessions",
+    "include",
 ];
 /// Keys of a session.
 pub const SESSION_KEYS: &[&str] =
-    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size"];
+    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size", "profiles"];
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
@@ -177,6 +178,7 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         snapshots,
         groups: IndexMap::new(),
         sessions,
+        compose: None,
     };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);

@@ -30,6 +30,9 @@ pub struct Project {
     pub groups: IndexMap<String, Vec<String>>,
     /// Sessions in manifest order.
     pub sessions: IndexMap<String, Session>,
+    /// How the manifest was composed (files, profiles, env files, as JSON) when it is more than
+    /// one plain file; recorded on its sessions (`@ctmux-compose`) so a daemon reloads the same.
+    pub compose: Option<String>,
 }
 
 /// The default `history_limit`: 50,000 lines, what a pane may print while no daemon runs and

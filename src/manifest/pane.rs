@@ -33,6 +33,8 @@ pub const PANE_KEYS: &[&str] = &[
     "job",
     "gc",
     "keep",
+    "extends",
+    "profiles",
 ];
 /// Keys of `health`.
 pub const HEALTH_KEYS: &[&str] =

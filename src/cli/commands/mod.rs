@@ -101,11 +101,17 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
 
 /// Finds and loads the manifest named by `-f` (or discovered), printing its warnings.
 pub fn load(ctx: &Ctx) -> Result<Loaded> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| crate::error::Error::failed(format!("cannot read the current directory: {e}"), None))?;
-    let path = manifest::discover(ctx.global.file.as_deref(), &cwd)?;
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let loaded = manifest::load(&path, &env)?;
+    let loaded = manifest::load_with(&compose_options(ctx)?, &std::env::vars().collect())?;
     super::output::print_warnings(ctx, &loaded.warnings);
     Ok(loaded)
+}
+
+/// What `-f` (or discovery), `--profile` and `--env-file` ask to compose.
+pub fn compose_options(ctx: &Ctx) -> Result<manifest::compose::Options> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| crate::error::Error::failed(format!("cannot read the current directory: {e}"), None))?;
+    let files = manifest::discover_all(&ctx.global.file, &cwd)?;
+    let env_files = (!ctx.global.env_file.is_empty()).then(|| ctx.global.env_file.clone());
+    let env: HashMap<String, String> = std::env::vars().collect();
+    Ok(manifest::compose::Options { files, profiles: ctx.global.profile.clone(), env_files }.with_env_profiles(&env))
 }

@@ -228,7 +228,13 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
 
 /// The daemon request that loads `project`'s manifest with our environment.
 fn load_request(project: &crate::manifest::model::Project) -> crate::daemon::protocol::Request {
-    crate::daemon::protocol::Request::Load { file: project.file.display().to_string(), env: std::env::vars().collect() }
+    let mut env: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k != crate::manifest::compose::COMPOSE_VAR).collect();
+    if let Some(compose) = &project.compose {
+        // Several files, profiles or env files: the daemon composes the same.
+        env.push((crate::manifest::compose::COMPOSE_VAR.into(), compose.clone()));
+    }
+    crate::daemon::protocol::Request::Load { file: project.file.display().to_string(), env: env.into_iter().collect() }
 }
 
 /// Gives the manifest to the server's daemon, starting one unless `start` is false (then only a
