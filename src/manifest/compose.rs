@@ -127,7 +127,13 @@ pub type Given = (String, PathBuf);
 /// Reads and composes `files` (at least one) with `profiles` active; `given` is the first
 /// file's text and anchor when it is not to be read from disk.
 pub fn compose(files: &[PathBuf], given: Option<Given>, profiles: &[String]) -> Result<Composed, ManifestError> {
-    let mut c = Composer { sources: Sources::default(), problems: Vec::new(), stack: Vec::new(), read: Vec::new() };
+    let mut c = Composer {
+        sources: Sources::default(),
+        problems: Vec::new(),
+        stack: Vec::new(),
+        read: Vec::new(),
+        cyclic: HashSet::new(),
+    };
     let mut root: Option<Node> = None;
     let mut given = given;
     let first = match &given {
@@ -154,7 +160,7 @@ pub fn compose(files: &[PathBuf], given: Option<Given>, profiles: &[String]) -> 
         let Some(node) = c.file(file, &absolute, text, false) else { continue };
         root = Some(match root {
             None => node,
-            Some(earlier) => merge(earlier, node),
+            Some(earlier) => merge_manifests(earlier, node),
         });
     }
     let mut root = root.unwrap_or(Node { span: 0..0, kind: NodeKind::Null });
@@ -181,6 +187,8 @@ struct Composer {
     /// Files being read (canonical), for include cycles: each with the span that included it.
     stack: Vec<(PathBuf, Option<Span>)>,
     read: Vec<PathBuf>,
+    /// Panes of an `extends` cycle already reported (each cycle is reported once).
+    cyclic: HashSet<String>,
 }
 
 impl Composer {
@@ -294,14 +302,14 @@ impl Composer {
             if let Some(node) = self.file(&shown_path, &path, text, true) {
                 merged = Some(match merged {
                     None => node,
-                    Some(earlier) => merge(earlier, node),
+                    Some(earlier) => merge_manifests(earlier, node),
                 });
             }
         }
         self.stack.pop();
         // The including file wins over what it includes.
         Some(match merged {
-            Some(under) => merge(under, root),
+            Some(under) => merge_manifests(under, root),
             None => root,
         })
     }
@@ -342,6 +350,9 @@ impl Composer {
         if let Some(n) = done.get(address) {
             return Some(n.clone());
         }
+        if self.cyclic.contains(address) {
+            return None;
+        }
         let path = &panes.iter().find(|(a, _)| a == address)?.1;
         let node = at_path(doc, path).clone();
         let NodeKind::Map(entries) = &node.kind else { return Some(node) };
@@ -358,6 +369,7 @@ impl Composer {
                 let target = self.find_pane(panes, text, &ext.span, address, None)?;
                 if let Some(at) = stack.iter().position(|a| *a == target) {
                     let mut chain = stack[at..].to_vec();
+                    self.cyclic.extend(chain.iter().cloned());
                     chain.push(target.clone());
                     self.problems.push(
                         Problem::new(
@@ -460,7 +472,16 @@ impl Composer {
         let panes = pane_paths(&other);
         let target = self.find_pane(&panes, target, &pane.span, "", Some(name))?;
         let path = &panes.iter().find(|(a, _)| *a == target)?.1;
-        Some(at_path(&other, path).clone())
+        let mut base = as_pane_map(at_path(&other, path).clone());
+        // Its relative `cwd` means the directory of its own session there (anchored above).
+        let session_cwd = child(at_path(&other, &path[..2]), "cwd").and_then(Node::as_scalar).map(PathBuf::from);
+        if let Some(session_cwd) = session_cwd
+            && let Some(NodeKind::Scalar { text, .. }) = child_mut(&mut base, "cwd").map(|n| &mut n.kind)
+            && !text.starts_with('$')
+        {
+            *text = super::lower::resolve_path(&session_cwd, text).to_string_lossy().into_owned();
+        }
+        Some(base)
     }
 
     /// The full address of the pane `name` names in `panes`, or a problem at `span`.
@@ -660,6 +681,60 @@ impl Composer {
         }
         out
     }
+}
+
+/// Merges two manifests: [`merge`] after writing every shorthand session, window and pane in
+/// map form, so an overlay that adds `restart:` to a pane written as a command keeps the command.
+pub fn merge_manifests(base: Node, over: Node) -> Node {
+    merge(expand_shorthands(base), expand_shorthands(over))
+}
+
+/// Writes `s: cmd` as `s: {panes: {s: {command: cmd}}}`, a window `w: cmd` as
+/// `w: {panes: {w: {command: cmd}}}` and a pane `p: cmd` (or a list, or null) as `p: {command: cmd}`.
+fn expand_shorthands(mut root: Node) -> Node {
+    fn pane_map(node: &mut Node) {
+        if !matches!(node.kind, NodeKind::Map(_)) {
+            *node = as_pane_map(node.clone());
+        }
+    }
+    fn wrap(name: &Key, node: &mut Node) {
+        let mut inner = node.clone();
+        pane_map(&mut inner);
+        let pane = Key { name: name.name.clone(), span: name.span.clone() };
+        let panes = Key { name: "panes".into(), span: name.span.clone() };
+        let span = node.span.clone();
+        node.kind = NodeKind::Map(vec![(panes, Node { span: span.clone(), kind: NodeKind::Map(vec![(pane, inner)]) })]);
+    }
+    fn panes(node: &mut Node) {
+        if let NodeKind::Map(panes) = &mut node.kind {
+            panes.iter_mut().for_each(|(_, p)| pane_map(p));
+        }
+    }
+    let Some(sessions) = child_mut(&mut root, "sessions") else { return root };
+    let NodeKind::Map(sessions) = &mut sessions.kind else { return root };
+    for (skey, session) in sessions.iter_mut() {
+        if matches!(session.kind, NodeKind::Scalar { .. } | NodeKind::Seq(_)) {
+            wrap(skey, session);
+        }
+        let NodeKind::Map(fields) = &mut session.kind else { continue };
+        for (k, v) in fields.iter_mut() {
+            if k.name == "panes" {
+                panes(v);
+            } else if k.name == "windows"
+                && let NodeKind::Map(windows) = &mut v.kind
+            {
+                for (wkey, window) in windows.iter_mut() {
+                    if matches!(window.kind, NodeKind::Scalar { .. } | NodeKind::Seq(_)) {
+                        wrap(wkey, window);
+                    }
+                    if let Some(p) = child_mut(window, "panes") {
+                        panes(p);
+                    }
+                }
+            }
+        }
+    }
+    root
 }
 
 /// Merges `over` onto `base`: maps key by key, anything else replaced (see the module header).

@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod compose;
+mod composition;
 mod daemon;
 mod docs;
 mod events;
