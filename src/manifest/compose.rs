@@ -211,6 +211,7 @@ impl Composer {
             Err(e) => {
                 let (at, end) = (base + e.offset, base + (e.offset + 1).min(len).max(e.offset));
                 let problem = if e.message.starts_with(super::yaml::ALIAS_LIMIT) {
+                    let end = base + (e.offset + 2).min(len).max(e.offset);
                     Problem::new("too_large", at..end, e.message.clone(), "this alias crosses the limit")
                         .help("aliases are for sharing a few values; a document that multiplies itself is refused")
                 } else {
