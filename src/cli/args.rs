@@ -33,6 +33,9 @@ pub struct Global {
     /// (repeatable).
     #[arg(long = "env-file", global = true, value_name = "FILE", action = clap::ArgAction::Append)]
     pub env_file: Vec<PathBuf>,
+    /// `up --scale`, parsed: replica counts by pane (not a flag of every verb).
+    #[arg(skip)]
+    pub scale: Vec<(String, u32)>,
     /// tmux socket name, like `tmux -L`.
     #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket_path")]
     pub socket_name: Option<String>,
@@ -740,6 +743,20 @@ pub struct UpArgs {
     /// With `--watch`: take the stack down on Ctrl-C.
     #[arg(long, requires = "watch")]
     pub down_on_exit: bool,
+    /// Run N replicas of a pane (`PANE=N`, repeatable; a pane name or `session/pane`),
+    /// overriding its `replicas:`; panes past N are removed.
+    #[arg(long, value_name = "PANE=N", value_parser = parse_scale)]
+    pub scale: Vec<(String, u32)>,
+}
+
+/// Parses `--scale PANE=N`.
+fn parse_scale(text: &str) -> Result<(String, u32), String> {
+    let (pane, n) = text.split_once('=').ok_or_else(|| format!("`{text}`: write PANE=N, e.g. worker=3"))?;
+    let n: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a whole number"))?;
+    if n == 0 || n > crate::manifest::lower::MAX_REPLICAS {
+        return Err(format!("{n} replicas: a pane has 1 to {}", crate::manifest::lower::MAX_REPLICAS));
+    }
+    Ok((pane.trim().to_string(), n))
 }
 
 /// `plan` flags.
@@ -815,6 +832,7 @@ impl UpArgs {
             no_daemon: false,
             watch: false,
             down_on_exit: false,
+            scale: Vec::new(),
         }
     }
 }

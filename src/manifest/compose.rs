@@ -31,6 +31,9 @@ pub struct Options {
     pub profiles: Vec<String>,
     /// `--env-file`: replaces the `.env` beside the first manifest for interpolation.
     pub env_files: Option<Vec<PathBuf>>,
+    /// `up --scale PANE=N`: replica counts that override `replicas:` (or replicate a pane).
+    #[serde(default)]
+    pub scale: Vec<(String, u32)>,
 }
 
 /// The environment variable that carries [`Options`] (as JSON) to the daemon and to a session's
@@ -50,7 +53,7 @@ impl Options {
 
     /// Whether this is more than one plain file (then it is recorded for reloads).
     pub fn is_composed(&self) -> bool {
-        self.files.len() > 1 || !self.profiles.is_empty() || self.env_files.is_some()
+        self.files.len() > 1 || !self.profiles.is_empty() || self.env_files.is_some() || !self.scale.is_empty()
     }
 
     /// The options with every path absolute, as JSON for [`COMPOSE_VAR`].
@@ -60,6 +63,7 @@ impl Options {
             files: self.files.iter().map(abs).collect(),
             profiles: self.profiles.clone(),
             env_files: self.env_files.as_ref().map(|v| v.iter().map(abs).collect()),
+            scale: self.scale.clone(),
         };
         serde_json::to_string(&o).unwrap_or_default()
     }

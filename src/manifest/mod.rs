@@ -150,6 +150,9 @@ fn compose_and_lower(
         problems,
         warnings: Vec::new(),
         disabled: composed.disabled,
+        scale: options.scale.iter().cloned().collect(),
+        scale_used: Default::default(),
+        replicas: Default::default(),
     };
     let root = composed.root;
     let env_file_vars = load_env_files(&mut reader, &root, &dir);
@@ -158,6 +161,18 @@ fn compose_and_lower(
     }
     reader.env_names = declared_env_names(&root);
     let lowered = lower::lower(&mut reader, &root, &composed.first, &env_file_vars);
+    for (name, _) in &options.scale {
+        if !reader.scale_used.contains(name) {
+            reader.problems.push(Problem {
+                code: "unknown_scale",
+                message: format!("--scale {name}: no pane `{name}` in the manifest"),
+                span: None,
+                label: String::new(),
+                help: Some("--scale takes a pane name or `session/pane` and a count: `--scale worker=3`".into()),
+                extra: Vec::new(),
+            });
+        }
+    }
     let warnings = sources.error(std::mem::take(&mut reader.warnings));
     match lowered {
         Some(mut l) if reader.problems.is_empty() => {

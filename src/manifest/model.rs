@@ -33,6 +33,9 @@ pub struct Project {
     /// How the manifest was composed (files, profiles, env files, as JSON) when it is more than
     /// one plain file; recorded on its sessions (`@ctmux-compose`) so a daemon reloads the same.
     pub compose: Option<String>,
+    /// Replicated panes (`replicas:`, `up --scale`): `session/pane` → the addresses of its
+    /// replicas `session/pane-1…N`, which a dependency or target naming the pane stands for.
+    pub replicas: IndexMap<String, Vec<String>>,
 }
 
 /// The default `history_limit`: 50,000 lines, what a pane may print while no daemon runs and
@@ -457,6 +460,13 @@ impl Project {
     /// Every pane in manifest order.
     pub fn panes(&self) -> impl Iterator<Item = &Pane> {
         self.sessions.values().flat_map(|s| s.windows.values()).flat_map(|w| w.panes.values())
+    }
+
+    /// Whether `address` is a replica this manifest no longer has (`session/web-3` after
+    /// `replicas: 2`): scaling down removes it as compose does, `--remove-orphans` or not.
+    pub fn is_scaled_away(&self, address: &str) -> bool {
+        let Some((base, n)) = address.rsplit_once('-') else { return false };
+        n.parse::<u32>().is_ok() && self.replicas.contains_key(base) && self.pane(address).is_none()
     }
 
     /// Looks a pane up by its `session/pane` address.

@@ -35,6 +35,7 @@ pub const PANE_KEYS: &[&str] = &[
     "keep",
     "extends",
     "profiles",
+    "replicas",
 ];
 /// Keys of `health`.
 pub const HEALTH_KEYS: &[&str] =

@@ -30,6 +30,12 @@ pub struct Reader<'s> {
     /// Sessions and panes `profiles:` switched off, with the profiles that switch them on (so
     /// a dependency on one says so instead of "unknown").
     pub disabled: HashMap<String, Vec<String>>,
+    /// `up --scale PANE=N`: replica counts by pane name or `session/pane`.
+    pub scale: HashMap<String, u32>,
+    /// The `--scale` entries that named a pane (the others are reported).
+    pub scale_used: std::collections::HashSet<String>,
+    /// Replicated panes found so far: `session/pane` → replica addresses.
+    pub replicas: indexmap::IndexMap<String, Vec<String>>,
 }
 
 /// A map's entries after key checking, looked up by name.

@@ -254,6 +254,10 @@ pub struct Pane {
     extends: Option<Extends>,
     /// On only when one of these profiles is active (`--profile`, `CTMUX_PROFILES`).
     profiles: Option<Vec<String>>,
+    /// Run N copies (1 to 100), panes `NAME-1`…`NAME-N` with `CTMUX_REPLICA`; a dependency on
+    /// NAME waits for all of them. `up --scale NAME=N` overrides it.
+    #[schemars(range(min = 1, max = 100))]
+    replicas: Option<u32>,
 }
 
 /// The pane an `extends:` starts from.

@@ -320,13 +320,98 @@ fn a_dependency_on_a_pane_a_profile_switched_off_says_so() {
 }
 
 #[test]
-fn replicas_and_ports_are_refused_as_not_supported_yet() {
+fn ports_are_refused_as_not_supported_yet() {
     let s = Server::new(
         "version: 1\nsessions:\n  s:\n    panes:\n      web:\n        command: echo\n        replicas: 3\n        ports: { http: auto }\n",
     );
-    let found = problems(&s, &[]);
-    assert_eq!(
-        found,
-        [("not_supported".into(), "ctmux.yaml".into(), 7, 9), ("not_supported".into(), "ctmux.yaml".into(), 8, 9)]
+    assert_eq!(problems(&s, &[]), [("not_supported".into(), "ctmux.yaml".into(), 8, 9)]);
+}
+
+const REPLICAS: &str = r#"version: 1
+name: reps
+sessions:
+  s:
+    panes:
+      worker:
+        command: |
+          if [ "$$CTMUX_REPLICA" = 6 ]; then sleep 2; fi
+          echo "ready $$CTMUX_REPLICA" >> "$$LOG"; echo "replica $$CTMUX_REPLICA ready"; exec sleep 1000
+        ready_when: ready
+        replicas: 6
+      api:
+        command: echo api >> "$$LOG"; echo api up; exec sleep 1000
+        depends_on: { worker: healthy }
+      other: exec sleep 1000
+"#;
+
+#[test]
+fn replicas_run_side_by_side_a_dependency_waits_for_all_and_scale_changes_the_count() {
+    let s = Server::new("version: 1\nsessions: {}\n");
+    let log = s.path("order.log");
+    s.write(&REPLICAS.replace("name: reps\n", &format!("name: reps\nenv: {{ LOG: \"{}\" }}\n", log.display())));
+    s.expect(&["up", "--wait", "--timeout", "30s"], 0);
+    let names = |s: &Server| {
+        let mut v: Vec<String> = s.panes().into_iter().map(|p| p.0).collect();
+        v.sort();
+        v
+    };
+    let workers = |n: usize| (1..=n).map(|i| format!("s/worker-{i}")).collect::<Vec<_>>();
+    let mut want = vec!["s/api".to_string(), "s/other".to_string()];
+    want.extend(workers(6));
+    want.sort();
+    assert_eq!(names(&s), want);
+    for i in 1..=6 {
+        let out = s.expect(&["pane", "capture", &format!("s/worker-{i}")], 0);
+        assert!(out.contains(&format!("replica {i} ready")), "worker-{i}: {out}");
+    }
+    // api started only after every replica was ready, the slow sixth too.
+    assert!(eventually(Duration::from_secs(10), || std::fs::read_to_string(&log).unwrap_or_default().contains("api")));
+    let order = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = order.lines().collect();
+    assert_eq!(lines.len(), 7, "{order}");
+    assert_eq!(lines[6], "api", "api started before every replica was ready:\n{order}");
+    // The same up again changes nothing.
+    s.expect(&["plan", "--exit-code"], 0);
+    // A target naming the pane means every replica.
+    let pids = |s: &Server| s.panes().into_iter().map(|p| (p.0, p.2)).collect::<std::collections::HashMap<_, _>>();
+    let first = pids(&s);
+    s.expect(&["restart", "worker"], 0);
+    let restarted = pids(&s);
+    for w in workers(6) {
+        assert_ne!(first[&w], restarted[&w], "{w} was not restarted by `restart worker`");
+    }
+    assert_eq!(first["s/other"], restarted["s/other"]);
+    // Scale up: three more replicas, the first six untouched (tmux ids now past %9).
+    let before = pids(&s);
+    s.expect(&["up", "--scale", "worker=9", "--wait", "--timeout", "30s"], 0);
+    let after = pids(&s);
+    assert_eq!(after.len(), 11, "{after:?}");
+    for w in workers(6) {
+        assert_eq!(before[&w], after[&w], "{w} was recreated by scaling up");
+    }
+    assert!(s.panes().iter().any(|p| p.1.len() >= 3), "{:?}", s.panes());
+    assert!(s.expect(&["pane", "capture", "s/worker-9"], 0).contains("replica 9 ready"));
+    // Scale down: the replicas past 2 go, without --remove-orphans.
+    s.expect(&["up", "--scale", "s/worker=2"], 0);
+    let mut want = vec!["s/api".to_string(), "s/other".to_string()];
+    want.extend(workers(2));
+    want.sort();
+    assert_eq!(names(&s), want);
+    // A bad count or an unknown pane is a usage error; nothing changes.
+    assert_eq!(s.ctmux(&["up", "--scale", "worker=0"]).status.code(), Some(2));
+    let out = s.ctmux(&["up", "--scale", "wroker=3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_scale"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(names(&s), want);
+    s.expect(&["down"], 0);
+    assert!(s.panes().is_empty());
+}
+
+#[test]
+fn a_replica_name_taken_by_another_pane_is_an_error() {
+    let s = Server::new(
+        "version: 1\nsessions:\n  s:\n    panes:\n      w: { command: echo, replicas: 2 }\n      w-2: echo\n",
     );
+    let found = problems(&s, &[]);
+    assert_eq!(found, [("duplicate_name".into(), "ctmux.yaml".into(), 5, 7)]);
 }

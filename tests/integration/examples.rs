@@ -113,3 +113,8 @@ fn the_compose_example_comes_up_with_its_overlay_include_and_profile() {
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
     assert!(s.panes().is_empty());
 }
+
+#[test]
+fn the_replicas_example_comes_up_healthy() {
+    bring_up("replicas.yaml", true);
+}

@@ -59,8 +59,12 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Validate => validate::run(ctx),
         Command::Config(args) => config::run(ctx, &args),
         Command::Graph(args) => graph::run(ctx, &args),
-        Command::Up(args) if args.watch => watch::run(ctx, &args),
-        Command::Up(args) => up::run_up(ctx, &args),
+        Command::Up(args) => {
+            // `--scale` is part of what the manifest is composed into, for this run and the daemon.
+            let mut ctx = ctx.clone();
+            ctx.global.scale = args.scale.clone();
+            if args.watch { watch::run(&ctx, &args) } else { up::run_up(&ctx, &args) }
+        }
         Command::Plan(args) => up::run_plan(ctx, &args),
         Command::Down(args) => down::run_down(ctx, &args),
         Command::Status(args) => status::run(ctx, &args),
@@ -113,5 +117,11 @@ pub fn compose_options(ctx: &Ctx) -> Result<manifest::compose::Options> {
     let files = manifest::discover_all(&ctx.global.file, &cwd)?;
     let env_files = (!ctx.global.env_file.is_empty()).then(|| ctx.global.env_file.clone());
     let env: HashMap<String, String> = std::env::vars().collect();
-    Ok(manifest::compose::Options { files, profiles: ctx.global.profile.clone(), env_files }.with_env_profiles(&env))
+    let options = manifest::compose::Options {
+        files,
+        profiles: ctx.global.profile.clone(),
+        env_files,
+        scale: ctx.global.scale.clone(),
+    };
+    Ok(options.with_env_profiles(&env))
 }
