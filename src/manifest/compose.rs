@@ -34,6 +34,9 @@ pub struct Options {
     /// `up --scale PANE=N`: replica counts that override `replicas:` (or replicate a pane).
     #[serde(default)]
     pub scale: Vec<(String, u32)>,
+    /// The ports allocated to `ports: {NAME: auto}` (from the state store), by NAME.
+    #[serde(default)]
+    pub ports: Vec<(String, u16)>,
 }
 
 /// The environment variable that carries [`Options`] (as JSON) to the daemon and to a session's
@@ -53,7 +56,11 @@ impl Options {
 
     /// Whether this is more than one plain file (then it is recorded for reloads).
     pub fn is_composed(&self) -> bool {
-        self.files.len() > 1 || !self.profiles.is_empty() || self.env_files.is_some() || !self.scale.is_empty()
+        self.files.len() > 1
+            || !self.profiles.is_empty()
+            || self.env_files.is_some()
+            || !self.scale.is_empty()
+            || !self.ports.is_empty()
     }
 
     /// The options with every path absolute, as JSON for [`COMPOSE_VAR`].
@@ -64,6 +71,7 @@ impl Options {
             profiles: self.profiles.clone(),
             env_files: self.env_files.as_ref().map(|v| v.iter().map(abs).collect()),
             scale: self.scale.clone(),
+            ports: self.ports.clone(),
         };
         serde_json::to_string(&o).unwrap_or_default()
     }

@@ -180,6 +180,7 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         sessions,
         compose: None,
         replicas: std::mem::take(&mut reader.replicas),
+        ports: std::mem::take(&mut reader.ports),
     };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
@@ -519,6 +520,20 @@ fn replica_count(reader: &mut Reader<'_>, session: &str, pane: &str, node: &Node
         NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.name == "replicas").map(|(_, v)| v),
         _ => None,
     };
+    if let NodeKind::Map(entries) = &node.kind
+        && let Some((k, _)) = entries.iter().find(|(k, _)| k.name == "ports")
+        && (declared.is_some() || reader.scale.contains_key(&address) || reader.scale.contains_key(pane))
+    {
+        reader.problem(
+            Problem::new(
+                "not_supported",
+                k.span.clone(),
+                format!("`ports` on the replicated pane `{address}` is not supported yet"),
+                "not supported yet",
+            )
+            .help("give the ports to a pane with one replica, or drop `replicas:`"),
+        );
+    }
     let from_manifest = declared.and_then(|n| {
         let count = reader.u32(n, &format!("pane `{address}`.replicas"))?;
         if count == 0 || count > MAX_REPLICAS {

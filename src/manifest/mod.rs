@@ -153,8 +153,10 @@ fn compose_and_lower(
         scale: options.scale.iter().cloned().collect(),
         scale_used: Default::default(),
         replicas: Default::default(),
+        ports: Vec::new(),
     };
     let root = composed.root;
+    read_ports(&mut reader, &root, &options.ports);
     let env_file_vars = load_env_files(&mut reader, &root, &dir);
     for (k, v) in &env_file_vars {
         reader.vars.entry(k.clone()).or_insert_with(|| v.clone());
@@ -195,6 +197,76 @@ pub fn parse(
 ) -> Result<Loaded, ManifestError> {
     let options = compose::Options { files: vec![shown.to_path_buf()], ..Default::default() };
     compose_and_lower(&options, Some((text.to_string(), absolute.to_path_buf())), env)
+}
+
+/// Reads every pane's `ports:` before lowering: allocation comes before interpolation, so
+/// `${PORT_<NAME>}` works anywhere in the manifest. `allocated` holds the `auto` ones' ports.
+fn read_ports(reader: &mut Reader<'_>, root: &node::Node, allocated: &[(String, u16)]) {
+    for (address, path) in compose::pane_paths(root) {
+        let mut pane = root;
+        for &i in &path {
+            let node::NodeKind::Map(entries) = &pane.kind else { break };
+            pane = &entries[i].1;
+        }
+        let node::NodeKind::Map(fields) = &pane.kind else { continue };
+        let Some((_, ports)) = fields.iter().find(|(k, _)| k.name == "ports") else { continue };
+        let Some(entries) = reader.entries(ports, &format!("pane `{address}`.ports")) else { continue };
+        for (key, value) in entries {
+            let name = key.name.clone();
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                reader.problem(
+                    Problem::new(
+                        "invalid_name",
+                        key.span.clone(),
+                        format!("invalid port name `{name}`"),
+                        "invalid name",
+                    )
+                    .help("a port name becomes PORT_<NAME>: letters, digits and `_`, not starting with a digit"),
+                );
+                continue;
+            }
+            if let Some(first) = reader.ports.iter().find(|p| p.name.eq_ignore_ascii_case(&name)) {
+                reader.problem(
+                    Problem::new(
+                        "duplicate_name",
+                        key.span.clone(),
+                        format!("port `{name}` is also declared by pane `{}`", first.pane),
+                        "declared again",
+                    )
+                    .help("PORT_<NAME> is one variable for the whole manifest: give each port its own name"),
+                );
+                continue;
+            }
+            let text = value.as_scalar().unwrap_or_default().trim().to_string();
+            let (auto, port) = if text == "auto" {
+                (true, allocated.iter().find(|(n, _)| *n == name).map_or(0, |(_, p)| *p))
+            } else {
+                match text.parse::<u16>() {
+                    Ok(p) if p > 0 => (false, p),
+                    _ => {
+                        reader.problem(
+                            Problem::new(
+                                "invalid_value",
+                                value.span.clone(),
+                                format!("port `{name}`: `{text}` is not `auto` or a port number"),
+                                "not a port",
+                            )
+                            .help(
+                                "write `auto` (a free port, allocated at the first `up`) or a number from 1 to 65535",
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            };
+            let port = model::Port { name, pane: address.clone(), auto, port };
+            // The allocation wins over the environment: it is what the pane gets.
+            reader.vars.insert(port.var(), port.port.to_string());
+            reader.ports.push(port);
+        }
+    }
 }
 
 /// Reads `env_file` entries (dotenv syntax) relative to the manifest directory.

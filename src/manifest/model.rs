@@ -36,6 +36,28 @@ pub struct Project {
     /// Replicated panes (`replicas:`, `up --scale`): `session/pane` → the addresses of its
     /// replicas `session/pane-1…N`, which a dependency or target naming the pane stands for.
     pub replicas: IndexMap<String, Vec<String>>,
+    /// `ports:` of every pane, in manifest order.
+    pub ports: Vec<Port>,
+}
+
+/// One `ports:` entry: `PORT_<NAME>` in its pane's environment and in interpolation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Port {
+    /// The name as written (`http`); the variable is `PORT_HTTP`.
+    pub name: String,
+    /// The pane that declares it.
+    pub pane: String,
+    /// `auto`: allocated at the first `up`, kept in the state store until `down`.
+    pub auto: bool,
+    /// The port (0 for an `auto` one not allocated yet: `validate`, `config` before any `up`).
+    pub port: u16,
+}
+
+impl Port {
+    /// The environment variable that carries it.
+    pub fn var(&self) -> String {
+        format!("PORT_{}", self.name.to_ascii_uppercase())
+    }
 }
 
 /// The default `history_limit`: 50,000 lines, what a pane may print while no daemon runs and

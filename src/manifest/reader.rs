@@ -36,6 +36,8 @@ pub struct Reader<'s> {
     pub scale_used: std::collections::HashSet<String>,
     /// Replicated panes found so far: `session/pane` → replica addresses.
     pub replicas: indexmap::IndexMap<String, Vec<String>>,
+    /// Every pane's `ports:` (read before lowering, so interpolation sees them).
+    pub ports: Vec<super::model::Port>,
 }
 
 /// A map's entries after key checking, looked up by name.

@@ -258,6 +258,27 @@ pub struct Pane {
     /// NAME waits for all of them. `up --scale NAME=N` overrides it.
     #[schemars(range(min = 1, max = 100))]
     replicas: Option<u32>,
+    /// Ports by name: `auto` (a free port allocated at the first `up`, stable until `down`) or a
+    /// number; the pane gets `PORT_<NAME>`, and `${PORT_<NAME>}` works anywhere in the manifest.
+    ports: Option<IndexMap<String, PortSpec>>,
+}
+
+/// A port: `auto` or a number.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum PortSpec {
+    /// `auto`.
+    Auto(AutoWord),
+    /// A fixed port, 1 to 65535.
+    Number(u16),
+}
+
+/// The word `auto`.
+#[derive(JsonSchema)]
+pub enum AutoWord {
+    /// Allocate a free port.
+    #[serde(rename = "auto")]
+    Auto,
 }
 
 /// The pane an `extends:` starts from.

@@ -320,7 +320,7 @@ fn a_dependency_on_a_pane_a_profile_switched_off_says_so() {
 }
 
 #[test]
-fn ports_are_refused_as_not_supported_yet() {
+fn ports_on_a_replicated_pane_are_not_supported_yet() {
     let s = Server::new(
         "version: 1\nsessions:\n  s:\n    panes:\n      web:\n        command: echo\n        replicas: 3\n        ports: { http: auto }\n",
     );
@@ -414,4 +414,125 @@ fn a_replica_name_taken_by_another_pane_is_an_error() {
     );
     let found = problems(&s, &[]);
     assert_eq!(found, [("duplicate_name".into(), "ctmux.yaml".into(), 5, 7)]);
+}
+
+const PORTS: &str = r#"version: 1
+name: ported
+env: { TARGET: "http://127.0.0.1:${PORT_HTTP}/" }
+sessions:
+  web:
+    panes:
+      server:
+        command: exec python3 -m http.server "$$PORT_HTTP" --bind 127.0.0.1
+        ports: { http: auto }
+        health: { http: "http://127.0.0.1:${PORT_HTTP}/", interval: 500ms }
+  clients:
+    depends_on: { web: healthy }
+    panes:
+      c1: &client python3 -c "import os, urllib.request as u; print('got', u.urlopen(os.environ['TARGET']).status, os.environ['TARGET'])"; exec sleep 1000
+      c2: *client
+      c3: *client
+      c4: *client
+      c5: *client
+      c6: *client
+      c7: *client
+"#;
+
+#[test]
+fn two_servers_run_one_stack_with_auto_ports_side_by_side_both_healthy() {
+    let a = Server::new(PORTS);
+    // The same project directory on a second server (the state store is shared, as on one machine).
+    let b_name = format!("{}-b", a.name);
+    let on_b = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ctmux"));
+        c.current_dir(a.dir.path())
+            .env("CTMUX_STATE_DIR", a.state.path())
+            .env("XDG_RUNTIME_DIR", a.state.path())
+            .env("CTMUX_TMUX_CONF", "/dev/null")
+            .env_remove("TMUX")
+            .env_remove("CTMUX_TMUX_SOCKET")
+            .env("NO_COLOR", "1")
+            .args(["-L", &b_name])
+            .args(args);
+        c.output().unwrap()
+    };
+    let port_of = |out: &str| -> u16 {
+        json(out)["sessions"]["web"]["windows"]["web"]["panes"]["server"]["env"]["PORT_HTTP"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Before any up, an auto port has no number yet.
+    assert_eq!(port_of(&a.expect(&["--json", "config"], 0)), 0);
+    a.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let up_b = on_b(&["up", "--wait", "--timeout", "60s"]);
+    assert!(up_b.status.success(), "{}", String::from_utf8_lossy(&up_b.stderr));
+    let pa = port_of(&a.expect(&["--json", "config"], 0));
+    let pb = port_of(&String::from_utf8_lossy(&on_b(&["--json", "config"]).stdout));
+    assert!(pa > 0 && pb > 0 && pa != pb, "ports {pa} and {pb}");
+    // Both healthy, each on its own port; every client reached its own server.
+    for status in [a.status(), json(&String::from_utf8_lossy(&on_b(&["status", "--json"]).stdout))] {
+        let panes = status["panes"].as_array().unwrap();
+        assert_eq!(panes.len(), 8);
+        let server = panes.iter().find(|p| p["address"] == "web/server").unwrap();
+        assert_eq!(server["health"], "healthy", "{server}");
+    }
+    for n in 1..=7 {
+        let pane = format!("clients/c{n}");
+        assert!(
+            eventually(Duration::from_secs(10), || a
+                .expect(&["pane", "capture", &pane], 0)
+                .contains(&format!("got 200 http://127.0.0.1:{pa}/"))),
+            "{pane}: {}",
+            a.expect(&["pane", "capture", &pane], 0)
+        );
+        let out = String::from_utf8_lossy(&on_b(&["pane", "capture", &pane]).stdout).into_owned();
+        assert!(out.contains(&format!("got 200 http://127.0.0.1:{pb}/")), "{pane} on b: {out}");
+    }
+    // Stable across ups: the same port, nothing to do.
+    a.expect(&["up"], 0);
+    assert_eq!(port_of(&a.expect(&["--json", "config"], 0)), pa);
+    a.expect(&["plan", "--exit-code"], 0);
+    // A restart by the daemon's rules or by hand keeps the port.
+    a.expect(&["restart", "web/server"], 0);
+    assert!(eventually(Duration::from_secs(15), || {
+        a.status()["panes"].as_array().unwrap().iter().any(|p| p["address"] == "web/server" && p["health"] == "healthy")
+    }));
+    // Released at down: the next up may get another port, and config says none is held.
+    a.expect(&["down"], 0);
+    assert_eq!(port_of(&a.expect(&["--json", "config"], 0)), 0);
+    assert_eq!(
+        port_of(&String::from_utf8_lossy(&on_b(&["--json", "config"]).stdout)),
+        pb,
+        "b's port went with a's down"
+    );
+    assert!(on_b(&["down"]).status.success());
+    let _ = std::process::Command::new("tmux").args(["-L", &b_name, "kill-server"]).output();
+    let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let _ = std::fs::remove_file(std::path::Path::new(&dir).join(format!("tmux-{uid}")).join(&b_name));
+}
+
+#[test]
+fn bad_ports_are_reported_where_they_are_written() {
+    let s = Server::new(
+        "version: 1\nsessions:\n  s:\n    panes:\n      a: { command: echo, ports: { http: auto, web: autoo, 9x: 80 } }\n      b: { command: echo, ports: { HTTP: 8080 } }\n      c: { command: echo, ports: { p: 70000 } }\n",
+    );
+    let found = problems(&s, &[]);
+    let codes: Vec<(&str, u64)> = found.iter().map(|(c, _, l, _)| (c.as_str(), *l)).collect();
+    assert_eq!(
+        codes,
+        [("invalid_value", 5), ("invalid_name", 5), ("duplicate_name", 6), ("invalid_value", 7)],
+        "{found:?}"
+    );
+    // A fixed port is what the pane and interpolation get.
+    s.write(
+        "version: 1\nsessions:\n  s:\n    panes:\n      a: { command: 'echo ${PORT_ADMIN}', ports: { admin: 9000 } }\n",
+    );
+    let doc = json(&s.expect(&["--json", "config"], 0));
+    let a = &doc["sessions"]["s"]["windows"]["s"]["panes"]["a"];
+    assert_eq!(a["command"], "echo 9000");
+    assert_eq!(a["env"]["PORT_ADMIN"], "9000");
 }

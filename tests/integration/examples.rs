@@ -118,3 +118,8 @@ fn the_compose_example_comes_up_with_its_overlay_include_and_profile() {
 fn the_replicas_example_comes_up_healthy() {
     bring_up("replicas.yaml", true);
 }
+
+#[test]
+fn the_ports_example_comes_up_healthy() {
+    bring_up("ports.yaml", true);
+}

@@ -105,7 +105,38 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
 
 /// Finds and loads the manifest named by `-f` (or discovered), printing its warnings.
 pub fn load(ctx: &Ctx) -> Result<Loaded> {
-    let loaded = manifest::load_with(&compose_options(ctx)?, &std::env::vars().collect())?;
+    load_ports(ctx, false)
+}
+
+/// [`load`], with the ports of `ports: {NAME: auto}` from the state store: allocated now when
+/// `allocate` (`up`), else those allocated by an earlier `up` (0 when there are none).
+pub fn load_ports(ctx: &Ctx, allocate: bool) -> Result<Loaded> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut options = compose_options(ctx)?;
+    let mut loaded = manifest::load_with(&options, &env)?;
+    let auto: Vec<String> = loaded.project.ports.iter().filter(|p| p.auto).map(|p| p.name.clone()).collect();
+    if !auto.is_empty() {
+        let socket = crate::tmux::Socket::choose(
+            ctx.global.socket_name.as_deref(),
+            ctx.global.socket_path.as_deref(),
+            std::env::var("CTMUX_TMUX_SOCKET").ok().as_deref(),
+            loaded.project.socket.as_deref(),
+        );
+        let (server, project) = (socket.key(), loaded.project.name.clone());
+        let ports = if allocate {
+            let mut store = crate::store::Store::open()
+                .map_err(|e| crate::error::Error::failed(format!("cannot allocate ports: {e}"), None))?;
+            store
+                .claim_ports(&server, &project, &auto)
+                .map_err(|e| crate::error::Error::failed(format!("cannot allocate ports: {e}"), None))?
+        } else {
+            crate::store::Store::open().and_then(|s| s.ports(&server, &project)).unwrap_or_default()
+        };
+        if !ports.is_empty() {
+            options.ports = ports;
+            loaded = manifest::load_with(&options, &env)?;
+        }
+    }
     super::output::print_warnings(ctx, &loaded.warnings);
     Ok(loaded)
 }
@@ -122,6 +153,7 @@ pub fn compose_options(ctx: &Ctx) -> Result<manifest::compose::Options> {
         profiles: ctx.global.profile.clone(),
         env_files,
         scale: ctx.global.scale.clone(),
+        ports: Vec::new(),
     };
     Ok(options.with_env_profiles(&env))
 }

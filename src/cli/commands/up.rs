@@ -150,7 +150,7 @@ async fn spec_changes(stack: &Stack, plan: &Plan) -> Result<BTreeMap<String, Vec
 
 /// Runs `up`.
 pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
-    let stack = Stack::open(ctx)?;
+    let stack = Stack::open_ports(ctx, true)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let (opts, targets) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
