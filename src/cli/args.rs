@@ -28,6 +28,7 @@ pub struct Global {
     /// Enable sessions and panes with this profile (repeatable; default: CTMUX_PROFILES, comma
     /// separated). What has no `profiles:` is always on.
     #[arg(long = "profile", global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::profiles))]
     pub profile: Vec<String>,
     /// Read these env files for interpolation instead of the `.env` beside the (first) manifest
     /// (repeatable).
@@ -213,6 +214,7 @@ pub struct SnapshotArgs {
     #[arg(long)]
     pub save: bool,
     /// Sessions to write; default: the sessions of the manifest's project here, else every one.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Write to FILE (TOML when it ends in `.toml`) instead of stdout; written atomically, 0600.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -286,6 +288,7 @@ pub enum MetricsCmd {
     /// The daemon's samples of a pane it watches (every 10 s with limits, else every 60 s).
     History {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Only samples since then: a duration ago (`1h`) or a time.
         #[arg(long, value_name = "WHEN")]
@@ -306,6 +309,7 @@ pub struct LongFile {
 #[derive(Debug, ClapArgs)]
 pub struct EventsArgs {
     /// Only events of these targets (session, `session/pane`, pane).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Print new events as they happen, from now on (JSON Lines with `--json`); with `--since`
     /// or `-n`, recorded events first.
@@ -332,6 +336,7 @@ pub struct SubscribeArgs {
     pub event: Option<String>,
     /// Only events of this target (session, `session/pane`, pane).
     #[arg(long, value_name = "TARGET")]
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub target: Option<String>,
     /// Only events whose text (or JSON) matches this regex.
     #[arg(long = "match", value_name = "REGEX")]
@@ -349,6 +354,7 @@ pub struct SubscribeArgs {
 #[derive(Debug, ClapArgs)]
 pub struct LogsArgs {
     /// Targets; default every pane of the project.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Keep printing new lines as panes print them (across restarts and log rotation).
     #[arg(short = 'f', long)]
@@ -382,33 +388,40 @@ pub enum GroupCmd {
     /// Create an empty group.
     New {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
     },
     /// Add sessions or panes (any target) to a group; each must exist.
     Add {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
         /// Members.
         #[arg(required = true)]
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         members: Vec<String>,
     },
     /// Remove members from a group.
     Rm {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
         /// Members.
         #[arg(required = true)]
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         members: Vec<String>,
     },
     /// List groups and their members (or one group).
     Ls {
         /// Only this group.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: Option<String>,
     },
     /// Type a command into the idle shell of every pane of the group (exit 1 unless every
     /// member ran it).
     Exec {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
         /// Type even into panes that are not an idle shell.
         #[arg(long)]
@@ -420,6 +433,7 @@ pub enum GroupCmd {
     /// Kill every session (or pane) of the group, and forget the group.
     Kill {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
     },
 }
@@ -447,16 +461,19 @@ pub enum SessionCmd {
     /// Kill a session.
     Kill {
         /// Session name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         name: String,
     },
     /// healthy / degraded / unhealthy, with reasons.
     Health {
         /// Session name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         name: String,
     },
     /// Resource use of every pane of the session, and the total.
     Metrics {
         /// Session name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         name: String,
         /// CPU is measured over this long.
         #[arg(long, default_value = "500ms", value_name = "DURATION")]
@@ -470,6 +487,7 @@ pub enum PaneCmd {
     /// Split a new pane into a session.
     New {
         /// Session.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         session: String,
         /// Name (stored as `@ctmux-name`, shown as the pane title): address it as
         /// `SESSION/NAME`, or `NAME` when unique.
@@ -485,12 +503,14 @@ pub enum PaneCmd {
     /// Kill a pane.
     Kill {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
     },
     /// Type a command into a pane's idle shell; with --wait, return its output and exit with its
     /// status.
     Exec {
         /// Target pane (running a POSIX shell).
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Wait for the command and report its status and output.
         #[arg(long)]
@@ -512,6 +532,7 @@ pub enum PaneCmd {
     /// Print a pane's output.
     Capture {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Last N lines.
         #[arg(short = 'n', long)]
@@ -526,11 +547,13 @@ pub enum PaneCmd {
     /// State, pid, command, cwd, exit status of one pane.
     Status {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
     },
     /// CPU, memory, I/O, threads and uptime of the pane's whole process tree, measured now.
     Metrics {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// CPU is measured over this long.
         #[arg(long, default_value = "500ms", value_name = "DURATION")]
@@ -539,6 +562,7 @@ pub enum PaneCmd {
     /// Runtime limits on the pane's process tree, enforced by the daemon (over the manifest's).
     Limit {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Resident memory limit, e.g. `512MiB`.
         #[arg(long)]
@@ -575,6 +599,7 @@ pub enum PaneCmd {
     /// Does the pane's output contain RE? (exit 0 yes, 1 no)
     Has {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Regex.
         pattern: String,
@@ -590,6 +615,7 @@ pub enum PaneCmd {
     /// Wait for a line matching RE, or for the pane's process to exit (event-driven).
     Wait {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Wait for the process to exit.
         #[arg(long, conflicts_with = "pattern")]
@@ -607,6 +633,7 @@ pub enum PaneCmd {
     /// Print new output as it arrives (JSON Lines with --json).
     Stream {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Only lines matching this regex.
         #[arg(long)]
@@ -618,6 +645,7 @@ pub enum PaneCmd {
     /// Print the last lines; with -f, keep printing new ones.
     Tail {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// How many lines.
         #[arg(short = 'n', long, default_value_t = 10)]
@@ -638,11 +666,13 @@ pub enum PaneCmd {
     /// Attach your terminal to the pane (switch-client inside tmux); returns when you detach.
     Interact {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
     },
     /// Send tmux keys (`C-c`, `Enter`) or, with --literal, text.
     SendKeys {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Keys.
         #[arg(required = true)]
@@ -654,6 +684,7 @@ pub enum PaneCmd {
     /// Send a signal to the pane's foreground process group.
     Signal {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Signal, e.g. SIGTERM or INT.
         signal: String,
@@ -672,6 +703,7 @@ pub enum MetaCmd {
     /// Set a key.
     Set {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Key.
         key: String,
@@ -681,6 +713,7 @@ pub enum MetaCmd {
     /// Get one key or all.
     Get {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Key.
         key: Option<String>,
@@ -688,6 +721,7 @@ pub enum MetaCmd {
     /// Remove a key.
     Rm {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Key.
         key: String,
@@ -709,6 +743,7 @@ pub struct GraphArgs {
     #[arg(long)]
     pub dot: bool,
     /// Limit to these targets and their dependencies.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -716,6 +751,7 @@ pub struct GraphArgs {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct UpArgs {
     /// Targets (sessions, `session/pane`, panes, groups); default: everything.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Wait until every target with a health check is healthy and every other one runs (a
     /// one-shot that already exited 0 with `restart: no` counts as done).
@@ -763,6 +799,7 @@ fn parse_scale(text: &str) -> Result<(String, u32), String> {
 #[derive(Debug, ClapArgs)]
 pub struct PlanArgs {
     /// Targets; default everything.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Exit 0 when there is nothing to do, 6 when there are changes.
     #[arg(long)]
@@ -782,6 +819,7 @@ pub struct PlanArgs {
 #[derive(Debug, ClapArgs)]
 pub struct DownArgs {
     /// Targets; default the whole project.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -789,6 +827,7 @@ pub struct DownArgs {
 #[derive(Debug, ClapArgs)]
 pub struct StatusArgs {
     /// Targets; default everything.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -797,6 +836,7 @@ pub struct StatusArgs {
 pub struct TargetArgs {
     /// Sessions, `session/pane`, panes or groups.
     #[arg(required = true)]
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -804,6 +844,7 @@ pub struct TargetArgs {
 #[derive(Debug, ClapArgs)]
 pub struct AttachArgs {
     /// Pane or session to select; default the first session.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub target: Option<String>,
 }
 

@@ -131,6 +131,8 @@ pub struct Composed {
     pub first: PathBuf,
     /// The absolute path of every file read (manifests, includes, extends), for `up --watch`.
     pub read: Vec<PathBuf>,
+    /// Every profile name a `profiles:` declares, sorted (what `--profile` completes to).
+    pub profiles: Vec<String>,
 }
 
 /// The first file's text when the caller has it already, with the absolute path that anchors it.
@@ -181,8 +183,8 @@ pub fn compose(files: &[PathBuf], given: Option<Given>, profiles: &[String]) -> 
         return Err(c.sources.error(c.problems));
     }
     c.extends(&mut root);
-    let disabled = c.profiles(&mut root, profiles);
-    Ok(Composed { root, sources: c.sources, problems: c.problems, disabled, first, read: c.read })
+    let (disabled, declared) = c.profiles(&mut root, profiles);
+    Ok(Composed { root, sources: c.sources, problems: c.problems, disabled, first, read: c.read, profiles: declared })
 }
 
 /// Reads a manifest file as text, with the reason when it cannot be read.
@@ -555,11 +557,11 @@ impl Composer {
 
     /// Drops the sessions and panes whose `profiles:` are all off; checks `active` names a
     /// profile the manifest declares. Returns what was switched off.
-    fn profiles(&mut self, root: &mut Node, active: &[String]) -> HashMap<String, Vec<String>> {
+    fn profiles(&mut self, root: &mut Node, active: &[String]) -> (HashMap<String, Vec<String>>, Vec<String>) {
         let mut declared: Vec<String> = Vec::new();
         let mut disabled: HashMap<String, Vec<String>> = HashMap::new();
-        let Some(sessions) = child_mut(root, "sessions") else { return disabled };
-        let NodeKind::Map(entries) = &mut sessions.kind else { return disabled };
+        let Some(sessions) = child_mut(root, "sessions") else { return (disabled, declared) };
+        let NodeKind::Map(entries) = &mut sessions.kind else { return (disabled, declared) };
         let mut keep_sessions = Vec::new();
         for (skey, mut snode) in std::mem::take(entries) {
             let own = self.take_profiles(&mut snode, &format!("session `{}`", skey.name));
@@ -647,7 +649,9 @@ impl Composer {
                 });
             }
         }
-        disabled
+        declared.sort();
+        declared.dedup();
+        (disabled, declared)
     }
 
     /// Removes and reads a node's `profiles:` (a list of names).

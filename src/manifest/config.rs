@@ -57,7 +57,7 @@ pub fn render(project: &Project) -> Value {
             if window.focus {
                 w.insert("focus".into(), json!(true));
             }
-            let panes: Map<String, Value> = window.panes.values().map(|p| (p.name.clone(), pane(p))).collect();
+            let panes = window_panes(project, window);
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
         }
@@ -71,6 +71,48 @@ pub fn render(project: &Project) -> Value {
     }
     top.insert("sessions".into(), Value::Object(sessions));
     Value::Object(top)
+}
+
+/// A window's panes in long form, with `replicas:` and `ports:` written back as such (so loading
+/// the output gives the same project): a replicated pane once, under its own name, with
+/// `replicas: N` and without the `CTMUX_REPLICA` ctmux sets; a pane's ports as `ports:`, without
+/// the `PORT_<NAME>` they put in its environment.
+fn window_panes(project: &Project, window: &super::model::Window) -> Map<String, Value> {
+    let mut out = Map::new();
+    for p in window.panes.values() {
+        let address = p.address();
+        let mut v = pane(p);
+        let mut drop_env: Vec<String> = Vec::new();
+        let mut name = p.name.clone();
+        if let Some((base, members)) = project.replicas.iter().find(|(_, m)| m.contains(&address)) {
+            if members.first() != Some(&address) {
+                continue;
+            }
+            name = base.rsplit('/').next().unwrap_or(base).to_string();
+            drop_env.push("CTMUX_REPLICA".into());
+            v["replicas"] = json!(members.len());
+        }
+        let ports: Map<String, Value> = project
+            .ports
+            .iter()
+            .filter(|port| port.pane == address)
+            .map(|port| {
+                drop_env.push(port.var());
+                (port.name.clone(), if port.auto { json!("auto") } else { json!(port.port) })
+            })
+            .collect();
+        if !ports.is_empty() {
+            v["ports"] = Value::Object(ports);
+        }
+        if let Some(Value::Object(env)) = v.get_mut("env") {
+            env.retain(|k, _| !drop_env.contains(k));
+            if env.is_empty() {
+                v.as_object_mut().map(|m| m.remove("env"));
+            }
+        }
+        out.insert(name, v);
+    }
+    out
 }
 
 /// A string value, escaped so interpolation gives it back unchanged.

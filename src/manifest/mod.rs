@@ -41,6 +41,8 @@ pub struct Loaded {
     pub sources: Vec<diagnostic::SourceFile>,
     /// Every file read: manifests, includes, extends, env files (what `up --watch` follows).
     pub read: Vec<PathBuf>,
+    /// Every profile a `profiles:` declares (active or not), sorted.
+    pub profiles: Vec<String>,
 }
 
 /// The manifest files to compose: the `-f` files if any, else the one [`discover`] finds.
@@ -99,6 +101,7 @@ fn compose_and_lower(
     let composed = compose::compose(&options.files, given, &options.profiles)?;
     let mut problems = composed.problems;
     let mut read = composed.read;
+    let profiles = composed.profiles;
     let dir = composed.first.parent().unwrap_or(Path::new("/")).to_path_buf();
     // `.env` beside the first manifest, or `--env-file`: for interpolation only, as in compose.
     let (dotenv_files, required) = match &options.env_files {
@@ -181,7 +184,7 @@ fn compose_and_lower(
             if options.is_composed() {
                 l.project.compose = Some(options.to_json());
             }
-            Ok(Loaded { project: l.project, warnings, tree: root, sources: sources.files, read })
+            Ok(Loaded { project: l.project, warnings, tree: root, sources: sources.files, read, profiles })
         }
         _ => Err(sources.error(reader.problems)),
     }

@@ -536,3 +536,54 @@ fn bad_ports_are_reported_where_they_are_written() {
     assert_eq!(a["command"], "echo 9000");
     assert_eq!(a["env"]["PORT_ADMIN"], "9000");
 }
+
+/// What `ctmux` offers at TAB after `words` (the last one is the word being completed), on `s`'s
+/// server, from `s`'s project directory, as bash asks.
+fn complete(s: &Server, words: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ctmux"))
+        .current_dir(s.dir.path())
+        .env("COMPLETE", "bash")
+        .env("_CLAP_COMPLETE_INDEX", words.len().to_string())
+        .env("CTMUX_TMUX_SOCKET", &s.name)
+        .env("CTMUX_STATE_DIR", s.state.path())
+        .env_remove("CTMUX_PROFILES")
+        .arg("--")
+        .arg("ctmux")
+        .args(words)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split(['\u{b}', '\n']).filter(|w| !w.is_empty()).map(String::from).collect()
+}
+
+#[test]
+fn completion_offers_targets_sessions_groups_and_profiles_from_the_manifest_and_the_server() {
+    let s = composed_project();
+    s.write(&BASE.replace("name: comp\n", "name: comp\ngroups: { workers: [app/w1, app/w2] }\n"));
+    s.expect(&["up"], 0);
+    // Something of the server that is not in the manifest: an unmanaged session, a runtime group.
+    s.expect(&["session", "new", "scratch"], 0);
+    s.expect(&["group", "new", "adhoc"], 0);
+    let restart = complete(&s, &["restart", ""]);
+    for want in ["app", "tools", "app/w1", "app/w5", "w3", "tools/where", "workers", "adhoc", "scratch"] {
+        assert!(restart.contains(&want.to_string()), "{want} not offered: {restart:?}");
+    }
+    // The template is off (no profile here): not offered.
+    assert!(!restart.contains(&"app/worker".to_string()), "{restart:?}");
+    assert_eq!(complete(&s, &["restart", "app/w"]), ["app/w1", "app/w2", "app/w3", "app/w4", "app/w5"]);
+    let sessions = complete(&s, &["session", "kill", ""]);
+    for want in ["app", "tools", "scratch"] {
+        assert!(sessions.contains(&want.to_string()), "{sessions:?}");
+    }
+    assert!(!sessions.contains(&"app/w1".to_string()));
+    assert_eq!(
+        complete(&s, &["group", "exec", ""]).into_iter().filter(|w| !w.starts_with('-')).collect::<Vec<_>>(),
+        ["workers", "adhoc"]
+    );
+    assert_eq!(complete(&s, &["--profile", ""]), ["debug", "template"]);
+    assert_eq!(complete(&s, &["up", "--profile", "d"]), ["debug"]);
+    // The static script is replaced by one that calls ctmux back.
+    let script = s.expect(&["completions", "bash"], 0);
+    assert!(script.contains("COMPLETE=\"bash\"") || script.contains("COMPLETE=bash"), "{script}");
+    s.expect(&["down"], 0);
+}

@@ -93,9 +93,20 @@ pub fn dispatch(ctx: &Ctx, command: Command) -> Result {
         Command::Restore(args) => snapshot::restore(ctx, &args),
         Command::Import(args) => import::run(ctx, &args),
         Command::Completions(args) => {
-            let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut script);
+            // Dynamic where the shell has it: the script calls `ctmux` back at each TAB, so
+            // targets, sessions, groups and profiles come from the manifest and server here.
+            let shell = args.shell.to_string();
+            let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "ctmux".into());
+            match clap_complete::env::Shells::builtins().completer(&shell) {
+                Some(dynamic) => dynamic
+                    .write_registration("COMPLETE", "ctmux", "ctmux", &exe, &mut script)
+                    .map_err(|e| crate::error::Error::failed(format!("cannot write the completions: {e}"), None))?,
+                None => {
+                    let mut cmd = <super::args::Cli as clap::CommandFactory>::command();
+                    clap_complete::generate(args.shell, &mut cmd, "ctmux", &mut script);
+                }
+            }
             super::output::write_stdout(&script)
                 .map_err(|e| crate::error::Error::failed(format!("cannot print the completions: {e}"), None))?;
             Ok(crate::exit::Exit::Ok)
