@@ -98,7 +98,8 @@ fn window_panes(project: &Project, window: &super::model::Window) -> Map<String,
             .filter(|port| port.pane == address)
             .map(|port| {
                 drop_env.push(port.var());
-                (port.name.clone(), if port.auto { json!("auto") } else { json!(port.port) })
+                // An `auto` port shows the number it was given (`auto` until the first `up`).
+                (port.name.clone(), if port.auto && port.port == 0 { json!("auto") } else { json!(port.port) })
             })
             .collect();
         if !ports.is_empty() {

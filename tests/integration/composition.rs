@@ -456,12 +456,10 @@ fn two_servers_run_one_stack_with_auto_ports_side_by_side_both_healthy() {
             .args(args);
         c.output().unwrap()
     };
+    // `config` shows an allocated port as its number, `auto` before the first up.
     let port_of = |out: &str| -> u16 {
-        json(out)["sessions"]["web"]["windows"]["web"]["panes"]["server"]["env"]["PORT_HTTP"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap()
+        let port = &json(out)["sessions"]["web"]["windows"]["web"]["panes"]["server"]["ports"]["http"];
+        port.as_u64().map_or_else(|| if port == "auto" { 0 } else { panic!("{port}") }, |p| p as u16)
     };
     // Before any up, an auto port has no number yet.
     assert_eq!(port_of(&a.expect(&["--json", "config"], 0)), 0);
@@ -529,12 +527,21 @@ fn bad_ports_are_reported_where_they_are_written() {
     );
     // A fixed port is what the pane and interpolation get.
     s.write(
-        "version: 1\nsessions:\n  s:\n    panes:\n      a: { command: 'echo ${PORT_ADMIN}', ports: { admin: 9000 } }\n",
+        "version: 1\nsessions:\n  s:\n    panes:\n      a: { command: 'echo ${PORT_ADMIN} $$PORT_ADMIN; exec sleep 100', ports: { admin: 9000 } }\n",
     );
     let doc = json(&s.expect(&["--json", "config"], 0));
     let a = &doc["sessions"]["s"]["windows"]["s"]["panes"]["a"];
-    assert_eq!(a["command"], "echo 9000");
-    assert_eq!(a["env"]["PORT_ADMIN"], "9000");
+    // Interpolated at load; `$$` left for the shell.
+    assert_eq!(a["command"], "echo 9000 $$PORT_ADMIN; exec sleep 100");
+    assert_eq!(a["ports"]["admin"], 9000);
+    // The pane's environment has it (config writes it back as `ports:`, not under `env:`).
+    s.expect(&["up"], 0);
+    assert!(
+        eventually(Duration::from_secs(10), || s.expect(&["pane", "capture", "s/a"], 0).contains("9000 9000")),
+        "{}",
+        s.expect(&["pane", "capture", "s/a"], 0)
+    );
+    s.expect(&["down"], 0);
 }
 
 /// What `ctmux` offers at TAB after `words` (the last one is the word being completed), on `s`'s
