@@ -26,6 +26,17 @@ pub fn resolve_no_groups(project: &Project, name: &str) -> Result<Vec<String>, U
     if let Some(session) = project.sessions.get(name) {
         return Ok(session.windows.values().flat_map(|w| w.panes.values()).map(|p| p.address()).collect());
     }
+    if let Some(replicas) = project.replicas.get(name) {
+        return Ok(replicas.clone());
+    }
+    if !name.contains('/') {
+        // A replicated pane by its bare name, when one session has it.
+        let found: Vec<&Vec<String>> =
+            project.replicas.iter().filter(|(a, _)| a.rsplit('/').next() == Some(name)).map(|(_, r)| r).collect();
+        if let [one] = found.as_slice() {
+            return Ok((*one).clone());
+        }
+    }
     if let Some((s, p)) = name.split_once('/') {
         if project.pane(name).is_some() {
             return Ok(vec![name.to_string()]);

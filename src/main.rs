@@ -11,5 +11,7 @@ fn main() {
     if args.get(1).is_some_and(|a| a == ctmux::supervise::MODE) {
         std::process::exit(ctmux::supervise::main(&args[2..]));
     }
+    // `COMPLETE=<shell> ctmux …`: the shell asking for completions (ctmux::cli::complete).
+    clap_complete::CompleteEnv::with_factory(<ctmux::cli::args::Cli as clap::CommandFactory>::command).complete();
     std::process::exit(ctmux::cli::run(args).code());
 }

@@ -73,6 +73,18 @@ const MIGRATIONS: &[&str] = &[
         offset INTEGER NOT NULL
     );
 ",
+    // `ports: {NAME: auto}`: the port each project on each tmux server was given, kept until
+    // its `down` so it is stable across `up`s; its own table, touched by nothing else.
+    "
+    CREATE TABLE ports (
+        server TEXT NOT NULL,
+        project TEXT NOT NULL,
+        name TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        PRIMARY KEY (server, project, name)
+    );
+    CREATE UNIQUE INDEX ports_port ON ports (port);
+",
 ];
 
 /// Why the store could not be used.
@@ -258,6 +270,86 @@ impl Store {
                 .map_err(|e| StoreError::Sql { path: self.path.clone(), source: e })?;
             tx.commit().map_err(|e| StoreError::Sql { path: self.path.clone(), source: e })?;
         }
+    }
+
+    /// The ports allocated to `project` on `server` (`ports: {NAME: auto}`), by name.
+    pub fn ports(&self, server: &str, project: &str) -> Result<Vec<(String, u16)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, port FROM ports WHERE server = ?1 AND project = ?2 ORDER BY name")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map(params![server, project], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Gives each of `names` a port for `project` on `server`: the one it has, else a port free
+    /// now (the kernel's pick, on 127.0.0.1) that no other project holds. Ports of names no
+    /// longer asked for are released. One transaction: concurrent `up`s never share a port.
+    pub fn claim_ports(
+        &mut self,
+        server: &str,
+        project: &str,
+        names: &[String],
+    ) -> Result<Vec<(String, u16)>, StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sql { path: path.clone(), source };
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
+        let held: Vec<(String, u16)> = {
+            let mut stmt =
+                tx.prepare("SELECT name, port FROM ports WHERE server = ?1 AND project = ?2").map_err(sql)?;
+            let rows = stmt
+                .query_map(params![server, project], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u16>(1)?)))
+                .map_err(sql)?;
+            rows.collect::<Result<_, _>>().map_err(sql)?
+        };
+        for (name, _) in held.iter().filter(|(n, _)| !names.contains(n)) {
+            tx.execute(
+                "DELETE FROM ports WHERE server = ?1 AND project = ?2 AND name = ?3",
+                params![server, project, name],
+            )
+            .map_err(sql)?;
+        }
+        let mut out = Vec::new();
+        for name in names {
+            if let Some((_, port)) = held.iter().find(|(n, _)| n == name) {
+                out.push((name.clone(), *port));
+                continue;
+            }
+            let mut chosen = None;
+            // The kernel hands out a free port; one another project holds (its server may be
+            // down right now) is skipped.
+            for _ in 0..64 {
+                let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", 0)) else { break };
+                let Ok(port) = listener.local_addr().map(|a| a.port()) else { break };
+                let taken: bool = tx
+                    .query_row("SELECT EXISTS(SELECT 1 FROM ports WHERE port = ?1)", params![port], |r| r.get(0))
+                    .map_err(sql)?;
+                if !taken {
+                    chosen = Some(port);
+                    break;
+                }
+            }
+            let Some(port) = chosen else {
+                return Err(StoreError::Sql { path: path.clone(), source: rusqlite::Error::InvalidQuery });
+            };
+            tx.execute(
+                "INSERT INTO ports (server, project, name, port) VALUES (?1, ?2, ?3, ?4)",
+                params![server, project, name, port],
+            )
+            .map_err(sql)?;
+            out.push((name.clone(), port));
+        }
+        tx.commit().map_err(sql)?;
+        Ok(out)
+    }
+
+    /// Releases every port of `project` on `server` (its `down`).
+    pub fn release_ports(&self, server: &str, project: &str) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM ports WHERE server = ?1 AND project = ?2", params![server, project])
+            .map_err(|e| self.sql(e))
     }
 
     /// Changes whenever another connection commits (e.g. `ctmux subscribe`), so a reader can
@@ -595,6 +687,29 @@ mod tests {
         assert_eq!(daemon.data_version(), Some(v0), "its own writes keep the cache");
         cli.subscribe("L-x", "pane.exited", None, None, &["true".to_string()], "/").unwrap();
         assert_ne!(daemon.data_version(), Some(v0), "a subscribe elsewhere invalidates it");
+    }
+
+    #[test]
+    fn ports_are_stable_per_server_and_project_distinct_and_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open_at(dir.path().join("ctmux.db")).unwrap();
+        let names = vec!["http".to_string(), "admin".to_string()];
+        let a = store.claim_ports("L-a", "shop", &names).unwrap();
+        assert_eq!(store.claim_ports("L-a", "shop", &names).unwrap(), a, "a second up keeps the ports");
+        let b = store.claim_ports("L-b", "shop", &names).unwrap();
+        let mut all: Vec<u16> = a.iter().chain(&b).map(|(_, p)| *p).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 4, "two servers share no port: {a:?} {b:?}");
+        // A name no longer declared is released; the rest stay.
+        let fewer = store.claim_ports("L-a", "shop", &names[..1]).unwrap();
+        assert_eq!(fewer, a[..1]);
+        assert_eq!(store.ports("L-a", "shop").unwrap(), a[..1]);
+        assert_eq!(store.release_ports("L-a", "shop").unwrap(), 1);
+        assert!(store.ports("L-a", "shop").unwrap().is_empty());
+        let mut b_sorted = b.clone();
+        b_sorted.sort();
+        assert_eq!(store.ports("L-b", "shop").unwrap(), b_sorted, "another server's ports stay");
     }
 
     #[test]

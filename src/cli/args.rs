@@ -21,9 +21,22 @@ pub struct Cli {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct Global {
     /// Manifest file (default: ctmux.yaml, ctmux.yml or ctmux.toml here or in a parent
-    /// directory). After `logs`, `events` and `pane tail`, `-f` is `--follow`: use `--file` there.
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// directory); repeat to merge several in order, as compose does. After `logs`, `events` and
+    /// `pane tail`, `-f` is `--follow`: use `--file` there.
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub file: Vec<PathBuf>,
+    /// Enable sessions and panes with this profile (repeatable; default: CTMUX_PROFILES, comma
+    /// separated). What has no `profiles:` is always on.
+    #[arg(long = "profile", global = true, value_name = "NAME", action = clap::ArgAction::Append)]
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::profiles))]
+    pub profile: Vec<String>,
+    /// Read these env files for interpolation instead of the `.env` beside the (first) manifest
+    /// (repeatable).
+    #[arg(long = "env-file", global = true, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub env_file: Vec<PathBuf>,
+    /// `up --scale`, parsed: replica counts by pane (not a flag of every verb).
+    #[arg(skip)]
+    pub scale: Vec<(String, u32)>,
     /// tmux socket name, like `tmux -L`.
     #[arg(short = 'L', long = "socket-name", global = true, value_name = "NAME", conflicts_with = "socket_path")]
     pub socket_name: Option<String>,
@@ -201,6 +214,7 @@ pub struct SnapshotArgs {
     #[arg(long)]
     pub save: bool,
     /// Sessions to write; default: the sessions of the manifest's project here, else every one.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Write to FILE (TOML when it ends in `.toml`) instead of stdout; written atomically, 0600.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -275,6 +289,7 @@ pub enum MetricsCmd {
     /// The daemon's samples of a pane it watches (every 10 s with limits, else every 60 s).
     History {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Only samples since then: a duration ago (`1h`) or a time.
         #[arg(long, value_name = "WHEN")]
@@ -286,15 +301,16 @@ pub enum MetricsCmd {
 /// its value lands in [`Global::file`], since both have the id `file`.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct LongFile {
-    /// Manifest file (`-f` is `--follow` here).
-    #[arg(long = "file", id = "file", value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// Manifest file (`-f` is `--follow` here); repeat to merge several.
+    #[arg(long = "file", id = "file", value_name = "FILE", action = clap::ArgAction::Append)]
+    pub file: Vec<PathBuf>,
 }
 
 /// `events` flags.
 #[derive(Debug, ClapArgs)]
 pub struct EventsArgs {
     /// Only events of these targets (session, `session/pane`, pane).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Print new events as they happen, from now on (JSON Lines with `--json`); with `--since`
     /// or `-n`, recorded events first.
@@ -321,6 +337,7 @@ pub struct SubscribeArgs {
     pub event: Option<String>,
     /// Only events of this target (session, `session/pane`, pane).
     #[arg(long, value_name = "TARGET")]
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub target: Option<String>,
     /// Only events whose text (or JSON) matches this regex.
     #[arg(long = "match", value_name = "REGEX")]
@@ -338,6 +355,7 @@ pub struct SubscribeArgs {
 #[derive(Debug, ClapArgs)]
 pub struct LogsArgs {
     /// Targets; default every pane of the project.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Keep printing new lines as panes print them (across restarts and log rotation).
     #[arg(short = 'f', long)]
@@ -371,33 +389,40 @@ pub enum GroupCmd {
     /// Create an empty group.
     New {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
     },
     /// Add sessions or panes (any target) to a group; each must exist.
     Add {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
         /// Members.
         #[arg(required = true)]
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         members: Vec<String>,
     },
     /// Remove members from a group.
     Rm {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
         /// Members.
         #[arg(required = true)]
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         members: Vec<String>,
     },
     /// List groups and their members (or one group).
     Ls {
         /// Only this group.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: Option<String>,
     },
     /// Type a command into the idle shell of every pane of the group (exit 1 unless every
     /// member ran it).
     Exec {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
         /// Type even into panes that are not an idle shell.
         #[arg(long)]
@@ -409,6 +434,7 @@ pub enum GroupCmd {
     /// Kill every session (or pane) of the group, and forget the group.
     Kill {
         /// Group name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::groups))]
         name: String,
     },
 }
@@ -436,16 +462,19 @@ pub enum SessionCmd {
     /// Kill a session.
     Kill {
         /// Session name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         name: String,
     },
     /// healthy / degraded / unhealthy, with reasons.
     Health {
         /// Session name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         name: String,
     },
     /// Resource use of every pane of the session, and the total.
     Metrics {
         /// Session name.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         name: String,
         /// CPU is measured over this long.
         #[arg(long, default_value = "500ms", value_name = "DURATION")]
@@ -459,6 +488,7 @@ pub enum PaneCmd {
     /// Split a new pane into a session.
     New {
         /// Session.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::sessions))]
         session: String,
         /// Name (stored as `@ctmux-name`, shown as the pane title): address it as
         /// `SESSION/NAME`, or `NAME` when unique.
@@ -474,12 +504,14 @@ pub enum PaneCmd {
     /// Kill a pane.
     Kill {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
     },
     /// Type a command into a pane's idle shell; with --wait, return its output and exit with its
     /// status.
     Exec {
         /// Target pane (running a POSIX shell).
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Wait for the command and report its status and output.
         #[arg(long)]
@@ -501,6 +533,7 @@ pub enum PaneCmd {
     /// Print a pane's output.
     Capture {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Last N lines.
         #[arg(short = 'n', long)]
@@ -515,11 +548,13 @@ pub enum PaneCmd {
     /// State, pid, command, cwd, exit status of one pane.
     Status {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
     },
     /// CPU, memory, I/O, threads and uptime of the pane's whole process tree, measured now.
     Metrics {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// CPU is measured over this long.
         #[arg(long, default_value = "500ms", value_name = "DURATION")]
@@ -528,6 +563,7 @@ pub enum PaneCmd {
     /// Runtime limits on the pane's process tree, enforced by the daemon (over the manifest's).
     Limit {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Resident memory limit, e.g. `512MiB`.
         #[arg(long)]
@@ -564,6 +600,7 @@ pub enum PaneCmd {
     /// Does the pane's output contain RE? (exit 0 yes, 1 no)
     Has {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Regex.
         pattern: String,
@@ -579,6 +616,7 @@ pub enum PaneCmd {
     /// Wait for a line matching RE, or for the pane's process to exit (event-driven).
     Wait {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Wait for the process to exit.
         #[arg(long, conflicts_with = "pattern")]
@@ -596,6 +634,7 @@ pub enum PaneCmd {
     /// Print new output as it arrives (JSON Lines with --json).
     Stream {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Only lines matching this regex.
         #[arg(long)]
@@ -607,6 +646,7 @@ pub enum PaneCmd {
     /// Print the last lines; with -f, keep printing new ones.
     Tail {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// How many lines.
         #[arg(short = 'n', long, default_value_t = 10)]
@@ -628,11 +668,13 @@ pub enum PaneCmd {
     /// returns when you detach.
     Interact {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
     },
     /// Send tmux keys (`C-c`, `Enter`) or, with --literal, text.
     SendKeys {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Keys.
         #[arg(required = true)]
@@ -644,6 +686,7 @@ pub enum PaneCmd {
     /// Send a signal to the pane's foreground process group.
     Signal {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Signal, e.g. SIGTERM or INT.
         signal: String,
@@ -662,6 +705,7 @@ pub enum MetaCmd {
     /// Set a key.
     Set {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Key.
         key: String,
@@ -671,6 +715,7 @@ pub enum MetaCmd {
     /// Get one key or all.
     Get {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Key.
         key: Option<String>,
@@ -678,6 +723,7 @@ pub enum MetaCmd {
     /// Remove a key.
     Rm {
         /// Target pane.
+        #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
         target: String,
         /// Key.
         key: String,
@@ -699,6 +745,7 @@ pub struct GraphArgs {
     #[arg(long)]
     pub dot: bool,
     /// Limit to these targets and their dependencies.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -706,6 +753,7 @@ pub struct GraphArgs {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct UpArgs {
     /// Targets (sessions, `session/pane`, panes, groups); default: everything.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Wait until every target with a health check is healthy and every other one runs (a
     /// one-shot that already exited 0 with `restart: no` counts as done).
@@ -733,12 +781,27 @@ pub struct UpArgs {
     /// With `--watch`: take the stack down on Ctrl-C.
     #[arg(long, requires = "watch")]
     pub down_on_exit: bool,
+    /// Run N replicas of a pane (`PANE=N`, repeatable; a pane name or `session/pane`),
+    /// overriding its `replicas:`; panes past N are removed.
+    #[arg(long, value_name = "PANE=N", value_parser = parse_scale)]
+    pub scale: Vec<(String, u32)>,
+}
+
+/// Parses `--scale PANE=N`.
+fn parse_scale(text: &str) -> Result<(String, u32), String> {
+    let (pane, n) = text.split_once('=').ok_or_else(|| format!("`{text}`: write PANE=N, e.g. worker=3"))?;
+    let n: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a whole number"))?;
+    if n == 0 || n > crate::manifest::lower::MAX_REPLICAS {
+        return Err(format!("{n} replicas: a pane has 1 to {}", crate::manifest::lower::MAX_REPLICAS));
+    }
+    Ok((pane.trim().to_string(), n))
 }
 
 /// `plan` flags.
 #[derive(Debug, ClapArgs)]
 pub struct PlanArgs {
     /// Targets; default everything.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
     /// Exit 0 when there is nothing to do, 6 when there are changes.
     #[arg(long)]
@@ -758,6 +821,7 @@ pub struct PlanArgs {
 #[derive(Debug, ClapArgs)]
 pub struct DownArgs {
     /// Targets; default the whole project.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -765,6 +829,7 @@ pub struct DownArgs {
 #[derive(Debug, ClapArgs)]
 pub struct StatusArgs {
     /// Targets; default everything.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -773,6 +838,7 @@ pub struct StatusArgs {
 pub struct TargetArgs {
     /// Sessions, `session/pane`, panes or groups.
     #[arg(required = true)]
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub targets: Vec<String>,
 }
 
@@ -780,6 +846,7 @@ pub struct TargetArgs {
 #[derive(Debug, ClapArgs)]
 pub struct AttachArgs {
     /// Pane or session to select; default the first session.
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::cli::complete::targets))]
     pub target: Option<String>,
 }
 
@@ -808,6 +875,7 @@ impl UpArgs {
             no_daemon: false,
             watch: false,
             down_on_exit: false,
+            scale: Vec::new(),
         }
     }
 }
@@ -831,7 +899,7 @@ mod tests {
         ] {
             let cli = parse_ok(args);
             let g = &cli.global;
-            assert_eq!(g.file.as_deref(), Some(std::path::Path::new("x.yaml")), "{args:?}");
+            assert_eq!(g.file, [std::path::PathBuf::from("x.yaml")], "{args:?}");
             assert!(g.json && g.quiet && g.no_color && g.verbose == 1, "{args:?}");
             assert_eq!(g.socket_path.as_deref(), Some(std::path::Path::new("/tmp/s")), "{args:?}");
         }
@@ -845,17 +913,17 @@ mod tests {
         let Command::Logs(args) = cli.command else { panic!("not logs") };
         assert!(args.follow);
         assert_eq!(args.lines, Some(5));
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("x.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("x.yaml")]);
 
         let cli = parse_ok(&["logs", "--file", "y.yaml", "-f"]);
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("y.yaml")]);
         let cli = parse_ok(&["events", "-f", "--file", "y.yaml"]);
         let Command::Events(args) = cli.command else { panic!("not events") };
         assert!(args.follow);
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("y.yaml")]);
         let cli = parse_ok(&["pane", "tail", "app/web", "-f", "--file", "y.yaml"]);
         let Command::Pane { cmd: PaneCmd::Tail { follow, .. } } = cli.command else { panic!("not tail") };
         assert!(follow);
-        assert_eq!(cli.global.file.as_deref(), Some(std::path::Path::new("y.yaml")));
+        assert_eq!(cli.global.file, [std::path::PathBuf::from("y.yaml")]);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod complete;
 pub mod output;
 
 use std::ffi::OsString;

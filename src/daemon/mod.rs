@@ -829,14 +829,20 @@ impl Daemon {
             "-p",
             "-t",
             &format!("={session}:"),
-            "#{@ctmux-no-daemon}\x1f#{@ctmux-manifest}",
+            "#{@ctmux-no-daemon}\x1f#{@ctmux-manifest}\x1f#{@ctmux-compose}",
         ]);
         let Ok(out) = self.tmux.run(&[ask]).await else { return };
-        let Some((no_daemon, file)) = out.trim_end_matches('\n').split_once('\x1f') else { return };
+        let mut fields = out.trim_end_matches('\n').split('\x1f');
+        let (Some(no_daemon), Some(file)) = (fields.next(), fields.next()) else { return };
+        let compose = fields.next().unwrap_or_default();
         if no_daemon == "1" || file.is_empty() {
             return;
         }
-        let env: HashMap<String, String> = std::env::vars().collect();
+        let mut env: HashMap<String, String> = std::env::vars().collect();
+        if !compose.trim().is_empty() {
+            // Built from several files (or with profiles): compose them again.
+            env.insert(crate::manifest::compose::COMPOSE_VAR.into(), compose.trim().to_string());
+        }
         if let Ok(project) = self.sources.load(std::path::Path::new(file), env, None) {
             let new = !self.projects.contains_key(&project.name);
             // A daemon killed with SIGKILL leaves no one to autosave: the new one takes over.

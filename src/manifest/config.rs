@@ -5,8 +5,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::diagnostic::{SourceFile, line_col};
 use super::interpolate::escape;
 use super::model::{Action, Check, Command, GcOverride, Health, Pane, Project, Restart};
+use super::node::{Node, NodeKind, Span};
 use crate::units::{format_cpu, format_duration, format_size};
 
 /// The manifest document for `project`.
@@ -55,7 +57,7 @@ pub fn render(project: &Project) -> Value {
             if window.focus {
                 w.insert("focus".into(), json!(true));
             }
-            let panes: Map<String, Value> = window.panes.values().map(|p| (p.name.clone(), pane(p))).collect();
+            let panes = window_panes(project, window);
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
         }
@@ -69,6 +71,49 @@ pub fn render(project: &Project) -> Value {
     }
     top.insert("sessions".into(), Value::Object(sessions));
     Value::Object(top)
+}
+
+/// A window's panes in long form, with `replicas:` and `ports:` written back as such (so loading
+/// the output gives the same project): a replicated pane once, under its own name, with
+/// `replicas: N` and without the `CTMUX_REPLICA` ctmux sets; a pane's ports as `ports:`, without
+/// the `PORT_<NAME>` they put in its environment.
+fn window_panes(project: &Project, window: &super::model::Window) -> Map<String, Value> {
+    let mut out = Map::new();
+    for p in window.panes.values() {
+        let address = p.address();
+        let mut v = pane(p);
+        let mut drop_env: Vec<String> = Vec::new();
+        let mut name = p.name.clone();
+        if let Some((base, members)) = project.replicas.iter().find(|(_, m)| m.contains(&address)) {
+            if members.first() != Some(&address) {
+                continue;
+            }
+            name = base.rsplit('/').next().unwrap_or(base).to_string();
+            drop_env.push("CTMUX_REPLICA".into());
+            v["replicas"] = json!(members.len());
+        }
+        let ports: Map<String, Value> = project
+            .ports
+            .iter()
+            .filter(|port| port.pane == address)
+            .map(|port| {
+                drop_env.push(port.var());
+                // An `auto` port shows the number it was given (`auto` until the first `up`).
+                (port.name.clone(), if port.auto && port.port == 0 { json!("auto") } else { json!(port.port) })
+            })
+            .collect();
+        if !ports.is_empty() {
+            v["ports"] = Value::Object(ports);
+        }
+        if let Some(Value::Object(env)) = v.get_mut("env") {
+            env.retain(|k, _| !drop_env.contains(k));
+            if env.is_empty() {
+                v.as_object_mut().map(|m| m.remove("env"));
+            }
+        }
+        out.insert(name, v);
+    }
+    out
 }
 
 /// A string value, escaped so interpolation gives it back unchanged.
@@ -216,4 +261,144 @@ fn health(h: &Health) -> Value {
 /// The manifest document as YAML text.
 pub fn to_yaml(project: &Project) -> String {
     serde_saphyr::to_string(&render(project)).unwrap_or_else(|e| format!("# cannot render YAML: {e}\n"))
+}
+
+/// The manifest document as YAML with each value's origin (`# FILE:LINE`) beside it: the file
+/// and line of the composed document (`tree`, whose spans index `sources`) the value was read
+/// from, after merging. A value without a comment is a default, or derived (an inherited `cwd`
+/// shows the level it was set on).
+pub fn to_yaml_with_origins(project: &Project, tree: &Node, sources: &[SourceFile]) -> String {
+    let doc = render(project);
+    let mut out = String::new();
+    let mut path = Vec::new();
+    emit(&mut out, &doc, 0, &mut path, &|p: &[String]| {
+        origin(tree, p).map(|span| {
+            let file = sources.iter().rev().find(|f| f.base <= span.start).unwrap_or(&sources[0]);
+            let (line, _) = line_col(&file.text, span.start - file.base);
+            format!("{}:{line}", file.path.display())
+        })
+    });
+    out
+}
+
+/// Where the value at `path` of the rendered document was written in `tree`, if anywhere.
+fn origin(tree: &Node, path: &[String]) -> Option<Span> {
+    let get = |node: &Node, key: &str| -> Option<Node> {
+        match &node.kind {
+            NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v.clone()),
+            NodeKind::Seq(items) => key.parse::<usize>().ok().and_then(|i| items.get(i).cloned()),
+            _ => None,
+        }
+    };
+    let walk = |from: &Node, rest: &[String]| -> Option<Node> {
+        let mut node = from.clone();
+        for key in rest {
+            node = get(&node, key)?;
+        }
+        Some(node)
+    };
+    if path.first().map(String::as_str) != Some("sessions") {
+        return walk(tree, path).map(|n| n.span);
+    }
+    let rest: Vec<String> = path[1..].to_vec();
+    let session = walk(tree, &["sessions".into(), rest.first()?.clone()])?;
+    let s = rest[0].as_str();
+    match rest.get(1).map(String::as_str) {
+        Some("windows") if rest.len() > 2 => {}
+        _ => return walk(&session, &rest[1..]).map(|n| n.span),
+    }
+    let w = rest[2].as_str();
+    let window = walk(&session, &["windows".into(), w.into()]).or_else(|| (w == s).then(|| session.clone()))?;
+    if rest.get(3).map(String::as_str) != Some("panes") || rest.len() < 5 {
+        return walk(&window, &rest[3..]).map(|n| n.span);
+    }
+    let p = rest[4].as_str();
+    let field = &rest[5..];
+    let pane = match &window.kind {
+        NodeKind::Map(_) => walk(&window, &["panes".into(), p.into()]),
+        _ if p == w => Some(window.clone()),
+        _ => None,
+    }?;
+    if !matches!(pane.kind, NodeKind::Map(_)) && field.first().map(String::as_str) == Some("command") {
+        return Some(pane.span);
+    }
+    if let Some(found) = walk(&pane, field) {
+        return Some(found.span);
+    }
+    // Inherited settings: the level that set them.
+    if matches!(field.first().map(String::as_str), Some("cwd" | "env" | "shell" | "depends_on")) {
+        for level in [&pane, &window, &session, tree] {
+            // A dependency is written as a name the output resolves to an address: the list.
+            let found =
+                walk(level, field).or_else(|| (field[0] == "depends_on").then(|| walk(level, &field[..1])).flatten());
+            if let Some(found) = found {
+                return Some(found.span);
+            }
+        }
+    }
+    None
+}
+
+/// Writes `value` as block YAML at `indent`, each scalar followed by its origin comment.
+fn emit(
+    out: &mut String,
+    value: &Value,
+    indent: usize,
+    path: &mut Vec<String>,
+    origin: &dyn Fn(&[String]) -> Option<String>,
+) {
+    let pad = " ".repeat(indent);
+    let comment = |path: &[String]| origin(path).map(|o| format!("  # {o}")).unwrap_or_default();
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                path.push(k.clone());
+                let key = yaml_key(k);
+                match v {
+                    Value::Object(m) if !m.is_empty() => {
+                        // A map is merged from several places: its values say where each came from.
+                        out.push_str(&format!("{pad}{key}:\n"));
+                        emit(out, v, indent + 2, path, origin);
+                    }
+                    Value::Array(a) if !a.is_empty() => {
+                        out.push_str(&format!("{pad}{key}:{}\n", comment(path)));
+                        emit(out, v, indent + 2, path, origin);
+                    }
+                    _ => out.push_str(&format!("{pad}{key}: {}{}\n", scalar(v), comment(path))),
+                }
+                path.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(i.to_string());
+                match item {
+                    Value::Object(m) if !m.is_empty() => {
+                        out.push_str(&format!("{pad}-{}\n", comment(path)));
+                        emit(out, item, indent + 4, path, origin);
+                    }
+                    _ => out.push_str(&format!("{pad}- {}{}\n", scalar(item), comment(path))),
+                }
+                path.pop();
+            }
+        }
+        _ => out.push_str(&format!("{pad}{}\n", scalar(value))),
+    }
+}
+
+/// A scalar as YAML: strings double-quoted with JSON's escapes (valid YAML), the rest as is.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A key plain when YAML reads it back as the same string, else double-quoted.
+fn yaml_key(k: &str) -> String {
+    let plain = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
+        && !matches!(k, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n");
+    if plain { k.to_string() } else { Value::String(k.to_string()).to_string() }
 }

@@ -108,6 +108,10 @@ pub fn lower_groups(reader: &mut Reader<'_>, node: &Node, project: &Project) -> 
         };
         let mut panes = Vec::new();
         for (member, span) in members.iter().zip(spans) {
+            if reader.disabled.contains_key(member) {
+                // A member switched off by its profiles is simply not in the group.
+                continue;
+            }
             match address::resolve_no_groups(project, member) {
                 Ok(found) => panes.extend(found.into_iter().filter(|a| !panes.contains(a)).collect::<Vec<_>>()),
                 Err(unknown) => reader.problem(
@@ -137,6 +141,23 @@ pub fn resolve(reader: &mut Reader<'_>, project: &mut Project, declared: &[(Stri
                 }
             }
             Err(unknown) => {
+                if let Some(profiles) = reader.disabled.get(&dep.target).cloned() {
+                    let on = if profiles.is_empty() {
+                        "all its panes are switched off by their profiles".to_string()
+                    } else {
+                        format!("enable it with --profile {}", profiles.join(" or --profile "))
+                    };
+                    reader.problem(
+                        Problem::new(
+                            "disabled_dependency",
+                            dep.span.clone(),
+                            format!("depends_on: `{}` is switched off by its profiles", dep.target),
+                            "not enabled",
+                        )
+                        .help(format!("{on}, or give this pane the same `profiles:`")),
+                    );
+                    continue;
+                }
                 if !reader.problems.iter().any(|p| p.code == "unknown_dependency" && p.span.as_ref() == Some(&dep.span))
                 {
                     reader.problem(

@@ -54,12 +54,26 @@ impl Problem {
     }
 }
 
-/// Every problem found in one manifest file; nothing is applied when this is returned.
+/// One file of a composed manifest: its text and where it starts in the spans' offsets.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as the user (or an `include:`) named it.
+    pub path: PathBuf,
+    /// Offset of the file's first byte in the spans of a composed manifest.
+    pub base: usize,
+    /// The file's text.
+    pub text: Arc<String>,
+}
+
+/// Every problem found in a manifest (one file, or several composed); nothing is applied when
+/// this is returned.
 #[derive(Debug, Clone)]
 pub struct ManifestError {
-    /// The manifest path as the user named it.
+    /// The manifest path as the user named it (the first, when several are composed).
     pub file: PathBuf,
     source: Arc<String>,
+    /// Every file the spans may point into, by base offset.
+    sources: Vec<SourceFile>,
     /// The problems, in source order.
     pub problems: Vec<Problem>,
     /// How many problems were found (more than `problems` holds past [`MAX_PROBLEMS`]).
@@ -85,18 +99,48 @@ impl ManifestError {
                 extra: Vec::new(),
             });
         }
-        ManifestError { file: file.to_path_buf(), source, problems, total }
+        let sources = vec![SourceFile { path: file.to_path_buf(), base: 0, text: source.clone() }];
+        ManifestError { file: file.to_path_buf(), source, sources, problems, total }
+    }
+
+    /// Like [`ManifestError::new`] for a composed manifest: each problem is shown in the file
+    /// its span falls in.
+    pub fn with_sources(files: Vec<SourceFile>, problems: Vec<Problem>) -> Self {
+        let first = files.first().map(|f| (f.path.clone(), f.text.clone()));
+        let (file, text) = first.unwrap_or_else(|| (PathBuf::from("ctmux.yaml"), Arc::new(String::new())));
+        let mut err = ManifestError::new(&file, text, problems);
+        if !files.is_empty() {
+            err.sources = files;
+        }
+        err
+    }
+
+    /// The file an offset falls in, and the offset within it.
+    fn locate(&self, offset: usize) -> (&SourceFile, usize) {
+        let file = self.sources.iter().rev().find(|f| f.base <= offset).unwrap_or(&self.sources[0]);
+        (file, offset.saturating_sub(file.base))
+    }
+
+    /// The file a problem is in (the first file for problems without a place).
+    pub fn file_of(&self, problem: &Problem) -> &Path {
+        match &problem.span {
+            Some(s) => &self.locate(s.start).0.path,
+            None => &self.file,
+        }
     }
 
     /// A problem with the file itself (unreadable, not found).
     pub fn file_problem(file: &Path, code: &'static str, message: String, help: Option<String>) -> Self {
         let problem = Problem { code, message, span: None, label: String::new(), help, extra: Vec::new() };
-        ManifestError { file: file.to_path_buf(), source: Arc::new(String::new()), problems: vec![problem], total: 1 }
+        let source = Arc::new(String::new());
+        let sources = vec![SourceFile { path: file.to_path_buf(), base: 0, text: source.clone() }];
+        ManifestError { file: file.to_path_buf(), source, sources, problems: vec![problem], total: 1 }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// 1-based line and column (in characters) of a byte offset, in the file it falls in.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.source, offset)
+        let (file, at) = self.locate(offset);
+        line_col(&file.text, at)
     }
 
     /// The JSON documents for `--json` output, one per problem.
@@ -109,14 +153,10 @@ impl ManifestError {
                 hint: p.help.clone(),
                 location: p.span.as_ref().map(|s| {
                     let (line, column) = self.line_col(s.start);
-                    JsonLocation { file: self.file.display().to_string(), line, column }
+                    JsonLocation { file: self.locate(s.start).0.path.display().to_string(), line, column }
                 }),
             })
             .collect()
-    }
-
-    fn named_source(&self) -> ClippedSource {
-        ClippedSource { name: self.file.display().to_string(), text: self.source.clone() }
     }
 }
 
@@ -275,13 +315,34 @@ pub struct ProblemReport {
 impl ManifestError {
     /// One renderable diagnostic per problem, each drawn under its own source line.
     pub fn reports(&self) -> Vec<ProblemReport> {
-        let source = self.named_source();
         self.problems
             .iter()
-            .map(|p| ProblemReport {
-                problem: p.clone(),
-                source: source.clone(),
-                has_source: p.span.is_some() && !self.source.is_empty(),
+            .map(|p| {
+                let Some(span) = &p.span else {
+                    let source = ClippedSource { name: self.file.display().to_string(), text: self.source.clone() };
+                    return ProblemReport { problem: p.clone(), source, has_source: false };
+                };
+                let (file, _) = self.locate(span.start);
+                let rebase = |s: &Span| s.start - file.base..s.end.saturating_sub(file.base).max(s.start - file.base);
+                let mut problem = p.clone();
+                problem.span = Some(rebase(span));
+                problem.extra = Vec::new();
+                for (s, label) in &p.extra {
+                    let (other, at) = self.locate(s.start);
+                    if std::ptr::eq(other, file) {
+                        problem.extra.push((rebase(s), label.clone()));
+                    } else {
+                        // A label in another file becomes a line of help naming that place.
+                        let (line, column) = line_col(&other.text, at);
+                        let note = format!("{label}: {}:{line}:{column}", other.path.display());
+                        problem.help = Some(match problem.help.take() {
+                            Some(h) => format!("{h}\n{note}"),
+                            None => note,
+                        });
+                    }
+                }
+                let source = ClippedSource { name: file.path.display().to_string(), text: file.text.clone() };
+                ProblemReport { problem, source, has_source: !file.text.is_empty() }
             })
             .collect()
     }

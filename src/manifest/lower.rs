@@ -29,10 +29,11 @@ pub const PROJECT_KEYS: &[&str] = &[
     "snapshots",
     "groups",
     "sessions",
+    "include",
 ];
 /// Keys of a session.
 pub const SESSION_KEYS: &[&str] =
-    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size"];
+    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size", "profiles"];
 /// Keys of a window.
 pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
 /// Keys of `gc`.
@@ -194,6 +195,9 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         snapshots,
         groups: IndexMap::new(),
         sessions,
+        compose: None,
+        replicas: std::mem::take(&mut reader.replicas),
+        ports: std::mem::take(&mut reader.ports),
     };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
@@ -500,15 +504,97 @@ fn lower_panes(
     if entries.is_empty() && matches!(node.kind, NodeKind::Map(_) | NodeKind::Null) {
         reader.problem(Problem::new("missing_key", node.span.clone(), format!("{what}: no panes"), "empty"));
     }
-    for (key, value) in entries {
+    for &(key, value) in &entries {
         let Some(pname) = checked_name(reader, key.name.clone(), key.span.clone(), "pane") else {
             continue;
         };
-        if let Some(p) = pane::lower_pane(reader, session, window, &pname, value, outer, declared) {
-            panes.insert(pname, p);
+        let Some(count) = replica_count(reader, session, &pname, value) else {
+            if let Some(p) = pane::lower_pane(reader, session, window, &pname, value, outer, declared) {
+                panes.insert(pname, p);
+            }
+            continue;
+        };
+        // `replicas: N`: panes NAME-1…NAME-N, each with CTMUX_REPLICA; a problem in the spec is
+        // reported once, for the first.
+        let mut names = Vec::new();
+        for i in 1..=count {
+            let name = format!("{pname}-{i}");
+            let mut inner = outer.clone();
+            inner.env.insert("CTMUX_REPLICA".into(), i.to_string());
+            let seen = (reader.problems.len(), reader.warnings.len());
+            let lowered = pane::lower_pane(reader, session, window, &name, value, &inner, declared);
+            if i > 1 {
+                reader.problems.truncate(seen.0);
+                reader.warnings.truncate(seen.1);
+            }
+            if let Some(p) = lowered {
+                if entries.iter().any(|(k, _)| k.name == name) || panes.contains_key(&name) {
+                    reader.problem(
+                        Problem::new(
+                            "duplicate_name",
+                            key.span.clone(),
+                            format!("replica `{name}` of pane `{pname}` has the name of another pane"),
+                            "replicated here",
+                        )
+                        .help("replicas are named NAME-1…NAME-N: rename the other pane"),
+                    );
+                    break;
+                }
+                names.push(format!("{session}/{name}"));
+                panes.insert(name, p);
+            }
         }
+        reader.replicas.insert(format!("{session}/{pname}"), names);
     }
     panes
+}
+
+/// The most replicas one pane may have.
+pub const MAX_REPLICAS: u32 = 100;
+
+/// A pane's replica count: `up --scale` for it, else its `replicas:`; `None` when it is one pane.
+fn replica_count(reader: &mut Reader<'_>, session: &str, pane: &str, node: &Node) -> Option<u32> {
+    let address = format!("{session}/{pane}");
+    let scaled = [address.as_str(), pane].into_iter().find_map(|k| reader.scale.get(k).map(|n| (k.to_string(), *n)));
+    let declared = match &node.kind {
+        NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.name == "replicas").map(|(_, v)| v),
+        _ => None,
+    };
+    if let NodeKind::Map(entries) = &node.kind
+        && let Some((k, _)) = entries.iter().find(|(k, _)| k.name == "ports")
+        && (declared.is_some() || reader.scale.contains_key(&address) || reader.scale.contains_key(pane))
+    {
+        reader.problem(
+            Problem::new(
+                "not_supported",
+                k.span.clone(),
+                format!("`ports` on the replicated pane `{address}` is not supported yet"),
+                "not supported yet",
+            )
+            .help("give the ports to a pane with one replica, or drop `replicas:`"),
+        );
+    }
+    let from_manifest = declared.and_then(|n| {
+        let count = reader.u32(n, &format!("pane `{address}`.replicas"))?;
+        if count == 0 || count > MAX_REPLICAS {
+            reader.problem(
+                Problem::new(
+                    "invalid_value",
+                    n.span.clone(),
+                    format!("replicas: {count} is out of range"),
+                    format!("1 to {MAX_REPLICAS}"),
+                )
+                .help(format!("a replicated pane has 1 to {MAX_REPLICAS} replicas; remove `replicas:` for one pane")),
+            );
+            return None;
+        }
+        Some(count)
+    });
+    if let Some((key, n)) = scaled {
+        reader.scale_used.insert(key);
+        return Some(n);
+    }
+    from_manifest
 }
 
 /// Pane names must be unique in a session so `session/pane` addresses are unambiguous.

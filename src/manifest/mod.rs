@@ -3,6 +3,7 @@
 //! Loading either returns a fully valid project or a [`ManifestError`] listing every problem;
 //! nothing downstream ever sees a half-valid manifest.
 
+pub mod compose;
 pub mod config;
 pub mod deps;
 pub mod diagnostic;
@@ -19,7 +20,6 @@ pub mod yaml;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub use diagnostic::{ManifestError, Problem};
 use model::Project;
@@ -35,9 +35,22 @@ pub struct Loaded {
     pub project: Project,
     /// Non-fatal problems (unset variables), rendered like errors but not failing.
     pub warnings: ManifestError,
-    /// The text it was lowered from: verbs hand exactly this to the daemon, so it acts on the
-    /// version they read (see `daemon/manifests.rs`).
+    /// The first file's text: verbs hand exactly this to the daemon, so it acts on the
+    /// version they read (see `daemon/manifests.rs`; the rest of a composition it reads itself).
     pub text: String,
+    /// The composed document before lowering (what `config -v` traces values back to).
+    pub tree: node::Node,
+    /// The files the tree's spans point into.
+    pub sources: Vec<diagnostic::SourceFile>,
+    /// Every file read: manifests, includes, extends, env files (what `up --watch` follows).
+    pub read: Vec<PathBuf>,
+    /// Every profile a `profiles:` declares (active or not), sorted.
+    pub profiles: Vec<String>,
+}
+
+/// The manifest files to compose: the `-f` files if any, else the one [`discover`] finds.
+pub fn discover_all(explicit: &[PathBuf], start: &Path) -> Result<Vec<PathBuf>, ManifestError> {
+    if explicit.is_empty() { Ok(vec![discover(None, start)?]) } else { Ok(explicit.to_vec()) }
 }
 
 /// Finds the manifest: `explicit` if given, else the first of [`FILE_NAMES`] walking up from `start`.
@@ -63,64 +76,207 @@ pub fn discover(explicit: Option<&Path>, start: &Path) -> Result<PathBuf, Manife
     ))
 }
 
-/// Reads and lowers the manifest at `path`, with `env` as the process environment.
+/// Reads and lowers the manifest at `path`, with `env` as the process environment. When `env`
+/// carries [`compose::COMPOSE_VAR`] (a daemon reloading what a verb composed), the files,
+/// profiles and env files recorded there are composed instead.
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Loaded, ManifestError> {
-    let text = read_regular(path, MANIFEST_MAX)
-        .and_then(|b| String::from_utf8(b).map_err(|_| std::io::Error::other("it is not UTF-8 text")))
-        .map_err(|e| {
-            ManifestError::file_problem(path, "unreadable", format!("cannot read {}: {e}", path.display()), None)
-        })?;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    parse(&text, path, &absolute, env)
+    let options = env
+        .get(compose::COMPOSE_VAR)
+        .and_then(|json| serde_json::from_str::<compose::Options>(json).ok())
+        .filter(|o| !o.files.is_empty())
+        .unwrap_or_else(|| compose::Options { files: vec![path.to_path_buf()], ..Default::default() });
+    load_with(&options, env)
 }
 
-/// Lowers manifest `text`; `shown` names the file in messages, `absolute` anchors relative paths.
+/// Composes and lowers the manifest `options` name (its `files` must be given: see
+/// [`discover`]); `env` is the process environment.
+pub fn load_with(options: &compose::Options, env: &HashMap<String, String>) -> Result<Loaded, ManifestError> {
+    compose_and_lower(options, None, env)
+}
+
+/// [`load_with`], with the first file's text and anchor given instead of read.
+fn compose_and_lower(
+    options: &compose::Options,
+    given: Option<compose::Given>,
+    env: &HashMap<String, String>,
+) -> Result<Loaded, ManifestError> {
+    let options = options.clone().with_env_profiles(env);
+    let composed = compose::compose(&options.files, given, &options.profiles)?;
+    let mut problems = composed.problems;
+    let mut read = composed.read;
+    let profiles = composed.profiles;
+    let dir = composed.first.parent().unwrap_or(Path::new("/")).to_path_buf();
+    // `.env` beside the first manifest, or `--env-file`: for interpolation only, as in compose.
+    let (dotenv_files, required) = match &options.env_files {
+        Some(files) => (files.clone(), true),
+        None => (vec![dir.join(".env")], false),
+    };
+    let mut dotenv: Vec<(String, String)> = Vec::new();
+    for file in dotenv_files {
+        if !required && !file.exists() {
+            continue;
+        }
+        read.push(std::path::absolute(&file).unwrap_or_else(|_| file.clone()));
+        let file_problem = |message: String, help: &str| Problem {
+            code: "env_file",
+            message,
+            span: None,
+            label: String::new(),
+            help: Some(help.into()),
+            extra: Vec::new(),
+        };
+        match read_env_file(&file) {
+            Ok(bytes) => {
+                for item in dotenvy::from_read_iter(bytes.as_slice()) {
+                    match item {
+                        Ok(kv) => dotenv.push(kv),
+                        Err(e) => problems.push(file_problem(
+                            format!("{}: {e}", file.display()),
+                            "env files hold NAME=value lines; `#` starts a comment",
+                        )),
+                    }
+                }
+            }
+            Err((reason, _)) => problems.push(file_problem(
+                format!("cannot read env file {}: {reason}", file.display()),
+                "--env-file paths are relative to the current directory",
+            )),
+        }
+    }
+    let mut vars = env.clone();
+    for (k, v) in dotenv {
+        // The process environment wins over `.env`, as in compose.
+        vars.entry(k).or_insert(v);
+    }
+    let sources = composed.sources;
+    let mut reader = Reader {
+        source: &sources.text,
+        vars,
+        env_names: Default::default(),
+        problems,
+        warnings: Vec::new(),
+        disabled: composed.disabled,
+        scale: options.scale.iter().cloned().collect(),
+        scale_used: Default::default(),
+        replicas: Default::default(),
+        ports: Vec::new(),
+    };
+    let root = composed.root;
+    read_ports(&mut reader, &root, &options.ports);
+    let env_file_vars = load_env_files(&mut reader, &root, &dir);
+    for (k, v) in &env_file_vars {
+        reader.vars.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    reader.env_names = declared_env_names(&root);
+    let lowered = lower::lower(&mut reader, &root, &composed.first, &env_file_vars);
+    for (name, _) in &options.scale {
+        if !reader.scale_used.contains(name) {
+            reader.problems.push(Problem {
+                code: "unknown_scale",
+                message: format!("--scale {name}: no pane `{name}` in the manifest"),
+                span: None,
+                label: String::new(),
+                help: Some("--scale takes a pane name or `session/pane` and a count: `--scale worker=3`".into()),
+                extra: Vec::new(),
+            });
+        }
+    }
+    let warnings = sources.error(std::mem::take(&mut reader.warnings));
+    match lowered {
+        Some(mut l) if reader.problems.is_empty() => {
+            if options.is_composed() {
+                l.project.compose = Some(options.to_json());
+            }
+            Ok(Loaded { project: l.project, warnings, text: composed.first_text, tree: root, sources: sources.files, read, profiles })
+        }
+        _ => Err(sources.error(reader.problems)),
+    }
+}
+
+/// Lowers manifest `text` (with its `include:`s and `extends:`); `shown` names the file in
+/// messages, `absolute` anchors relative paths.
 pub fn parse(
     text: &str,
     shown: &Path,
     absolute: &Path,
     env: &HashMap<String, String>,
 ) -> Result<Loaded, ManifestError> {
-    let source = Arc::new(text.to_string());
-    let is_toml = shown.extension().is_some_and(|e| e == "toml");
-    let root = if is_toml { toml::parse(text) } else { yaml::parse(text) };
-    let root = root.map_err(|e| {
-        let end = (e.offset + 1).min(text.len()).max(e.offset);
-        let problem = if e.message.starts_with(yaml::ALIAS_LIMIT) {
-            let end = (e.offset + 2).min(text.len()).max(e.offset);
-            Problem::new("too_large", e.offset..end, e.message.clone(), "this alias crosses the limit")
-                .help("aliases are for sharing a few values; a document that multiplies itself is refused")
-        } else {
-            Problem::new(
-                "syntax",
-                e.offset..end,
-                format!("{} syntax error: {}", if is_toml { "TOML" } else { "YAML" }, e.message),
-                "here",
-            )
-            .help("fix the syntax; `ctmux validate` checks the file without touching tmux")
-        };
-        ManifestError::new(shown, source.clone(), vec![problem])
-    })?;
+    // A daemon re-reading what a verb composed keeps the composition, with `text` as its first file.
+    let options = env
+        .get(compose::COMPOSE_VAR)
+        .and_then(|json| serde_json::from_str::<compose::Options>(json).ok())
+        .filter(|o| !o.files.is_empty())
+        .unwrap_or_else(|| compose::Options { files: vec![shown.to_path_buf()], ..Default::default() });
+    compose_and_lower(&options, Some((text.to_string(), absolute.to_path_buf())), env)
+}
 
-    let mut reader = Reader {
-        source: text,
-        vars: env.clone(),
-        env_names: Default::default(),
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
-    let dir = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let env_file_vars = load_env_files(&mut reader, &root, &dir);
-    for (k, v) in &env_file_vars {
-        // The process environment wins over env_file, as in compose.
-        reader.vars.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    reader.env_names = declared_env_names(&root);
-    let lowered = lower::lower(&mut reader, &root, absolute, &env_file_vars);
-    let warnings = ManifestError::new(shown, source.clone(), std::mem::take(&mut reader.warnings));
-    match lowered {
-        Some(l) if reader.problems.is_empty() => Ok(Loaded { project: l.project, warnings, text: text.to_string() }),
-        _ => Err(ManifestError::new(shown, source, reader.problems)),
+/// Reads every pane's `ports:` before lowering: allocation comes before interpolation, so
+/// `${PORT_<NAME>}` works anywhere in the manifest. `allocated` holds the `auto` ones' ports.
+fn read_ports(reader: &mut Reader<'_>, root: &node::Node, allocated: &[(String, u16)]) {
+    for (address, path) in compose::pane_paths(root) {
+        let mut pane = root;
+        for &i in &path {
+            let node::NodeKind::Map(entries) = &pane.kind else { break };
+            pane = &entries[i].1;
+        }
+        let node::NodeKind::Map(fields) = &pane.kind else { continue };
+        let Some((_, ports)) = fields.iter().find(|(k, _)| k.name == "ports") else { continue };
+        let Some(entries) = reader.entries(ports, &format!("pane `{address}`.ports")) else { continue };
+        for (key, value) in entries {
+            let name = key.name.clone();
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                reader.problem(
+                    Problem::new(
+                        "invalid_name",
+                        key.span.clone(),
+                        format!("invalid port name `{name}`"),
+                        "invalid name",
+                    )
+                    .help("a port name becomes PORT_<NAME>: letters, digits and `_`, not starting with a digit"),
+                );
+                continue;
+            }
+            if let Some(first) = reader.ports.iter().find(|p| p.name.eq_ignore_ascii_case(&name)) {
+                reader.problem(
+                    Problem::new(
+                        "duplicate_name",
+                        key.span.clone(),
+                        format!("port `{name}` is also declared by pane `{}`", first.pane),
+                        "declared again",
+                    )
+                    .help("PORT_<NAME> is one variable for the whole manifest: give each port its own name"),
+                );
+                continue;
+            }
+            let text = value.as_scalar().unwrap_or_default().trim().to_string();
+            let (auto, port) = if text == "auto" {
+                (true, allocated.iter().find(|(n, _)| *n == name).map_or(0, |(_, p)| *p))
+            } else {
+                match text.parse::<u16>() {
+                    Ok(p) if p > 0 => (false, p),
+                    _ => {
+                        reader.problem(
+                            Problem::new(
+                                "invalid_value",
+                                value.span.clone(),
+                                format!("port `{name}`: `{text}` is not `auto` or a port number"),
+                                "not a port",
+                            )
+                            .help(
+                                "write `auto` (a free port, allocated at the first `up`) or a number from 1 to 65535",
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            };
+            let port = model::Port { name, pane: address.clone(), auto, port };
+            // The allocation wins over the environment: it is what the pane gets.
+            reader.vars.insert(port.var(), port.port.to_string());
+            reader.ports.push(port);
+        }
     }
 }
 

@@ -30,6 +30,34 @@ pub struct Project {
     pub groups: IndexMap<String, Vec<String>>,
     /// Sessions in manifest order.
     pub sessions: IndexMap<String, Session>,
+    /// How the manifest was composed (files, profiles, env files, as JSON) when it is more than
+    /// one plain file; recorded on its sessions (`@ctmux-compose`) so a daemon reloads the same.
+    pub compose: Option<String>,
+    /// Replicated panes (`replicas:`, `up --scale`): `session/pane` → the addresses of its
+    /// replicas `session/pane-1…N`, which a dependency or target naming the pane stands for.
+    pub replicas: IndexMap<String, Vec<String>>,
+    /// `ports:` of every pane, in manifest order.
+    pub ports: Vec<Port>,
+}
+
+/// One `ports:` entry: `PORT_<NAME>` in its pane's environment and in interpolation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Port {
+    /// The name as written (`http`); the variable is `PORT_HTTP`.
+    pub name: String,
+    /// The pane that declares it.
+    pub pane: String,
+    /// `auto`: allocated at the first `up`, kept in the state store until `down`.
+    pub auto: bool,
+    /// The port (0 for an `auto` one not allocated yet: `validate`, `config` before any `up`).
+    pub port: u16,
+}
+
+impl Port {
+    /// The environment variable that carries it.
+    pub fn var(&self) -> String {
+        format!("PORT_{}", self.name.to_ascii_uppercase())
+    }
 }
 
 /// The default `history_limit`: 50,000 lines, what a pane may print while no daemon runs and
@@ -468,6 +496,13 @@ impl Project {
     /// Every pane in manifest order.
     pub fn panes(&self) -> impl Iterator<Item = &Pane> {
         self.sessions.values().flat_map(|s| s.windows.values()).flat_map(|w| w.panes.values())
+    }
+
+    /// Whether `address` is a replica this manifest no longer has (`session/web-3` after
+    /// `replicas: 2`): scaling down removes it as compose does, `--remove-orphans` or not.
+    pub fn is_scaled_away(&self, address: &str) -> bool {
+        let Some((base, n)) = address.rsplit_once('-') else { return false };
+        n.parse::<u32>().is_ok() && self.replicas.contains_key(base) && self.pane(address).is_none()
     }
 
     /// Looks a pane up by its `session/pane` address.

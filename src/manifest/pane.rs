@@ -33,6 +33,10 @@ pub const PANE_KEYS: &[&str] = &[
     "job",
     "gc",
     "keep",
+    "extends",
+    "profiles",
+    "replicas",
+    "ports",
 ];
 /// Keys of `health`.
 pub const HEALTH_KEYS: &[&str] =
@@ -111,6 +115,12 @@ pub fn lower_pane(
             }
             if let Some(n) = f.get("depends_on") {
                 own_deps.extend(deps::declared(reader, n, &what));
+            }
+            if f.get("ports").is_some() {
+                // Read (and checked) before lowering; the pane gets each as PORT_<NAME>.
+                let own: Vec<(String, String)> =
+                    reader.ports.iter().filter(|p| p.pane == address).map(|p| (p.var(), p.port.to_string())).collect();
+                pane.env.extend(own);
             }
             pane.ready_when = f.get("ready_when").and_then(|n| reader.pattern(n, "ready_when"));
             pane.health = f.get("health").and_then(|n| health(reader, n, &what));

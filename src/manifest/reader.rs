@@ -27,6 +27,17 @@ pub struct Reader<'s> {
     pub problems: Vec<Problem>,
     /// Non-fatal notes (unset variables).
     pub warnings: Vec<Problem>,
+    /// Sessions and panes `profiles:` switched off, with the profiles that switch them on (so
+    /// a dependency on one says so instead of "unknown").
+    pub disabled: HashMap<String, Vec<String>>,
+    /// `up --scale PANE=N`: replica counts by pane name or `session/pane`.
+    pub scale: HashMap<String, u32>,
+    /// The `--scale` entries that named a pane (the others are reported).
+    pub scale_used: std::collections::HashSet<String>,
+    /// Replicated panes found so far: `session/pane` → replica addresses.
+    pub replicas: indexmap::IndexMap<String, Vec<String>>,
+    /// Every pane's `ports:` (read before lowering, so interpolation sees them).
+    pub ports: Vec<super::model::Port>,
 }
 
 /// A map's entries after key checking, looked up by name.
@@ -99,6 +110,16 @@ impl<'s> Reader<'s> {
                 kept.push((key, value));
             } else if what == "the manifest" && key.name.starts_with("x-") {
                 // Compose-style extension fields: a place for YAML anchors.
+            } else if super::spellings::not_yet(&key.name, allowed) {
+                self.problem(
+                    Problem::new(
+                        "not_supported",
+                        key.span.clone(),
+                        format!("`{}` in {what} is not supported yet", key.name),
+                        "not supported yet",
+                    )
+                    .help("this key is planned (docs/manifest.md lists what works today); remove it"),
+                );
             } else {
                 let help = super::spellings::hint(&key.name, allowed)
                     .or_else(|| suggest::hint(&key.name, allowed.iter().copied()))

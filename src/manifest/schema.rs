@@ -42,6 +42,9 @@ pub struct Manifest {
     groups: Option<IndexMap<String, StringOrList>>,
     /// The tmux sessions, in order.
     sessions: IndexMap<String, SessionOrCommand>,
+    /// Manifest files merged under this one, in order (relative to this file; their relative
+    /// paths resolve against their own directory).
+    include: Option<StringOrList>,
 }
 
 /// Garbage-collection settings.
@@ -146,6 +149,8 @@ pub struct Session {
     /// Size the session is created at, `COLUMNSxROWS` (default `240x60`); snapshots record it so
     /// saved layouts fit exactly.
     size: Option<String>,
+    /// On only when one of these profiles is active (`--profile`, `CTMUX_PROFILES`).
+    profiles: Option<Vec<String>>,
 }
 
 /// A window: a map of settings, or a command string for a one-pane window.
@@ -245,6 +250,55 @@ pub struct Pane {
     gc: Option<PaneGc>,
     /// Never garbage-collect this pane.
     keep: Option<bool>,
+    /// Start from another pane's spec (`session/pane`, or `{file, pane}`) and merge this one over it.
+    extends: Option<Extends>,
+    /// On only when one of these profiles is active (`--profile`, `CTMUX_PROFILES`).
+    profiles: Option<Vec<String>>,
+    /// Run N copies (1 to 100), panes `NAME-1`…`NAME-N` with `CTMUX_REPLICA`; a dependency on
+    /// NAME waits for all of them. `up --scale NAME=N` overrides it.
+    #[schemars(range(min = 1, max = 100))]
+    replicas: Option<u32>,
+    /// Ports by name: `auto` (a free port allocated at the first `up`, stable until `down`) or a
+    /// number; the pane gets `PORT_<NAME>`, and `${PORT_<NAME>}` works anywhere in the manifest.
+    ports: Option<IndexMap<String, PortSpec>>,
+}
+
+/// A port: `auto` or a number.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum PortSpec {
+    /// `auto`.
+    Auto(AutoWord),
+    /// A fixed port, 1 to 65535.
+    Number(u16),
+}
+
+/// The word `auto`.
+#[derive(JsonSchema)]
+pub enum AutoWord {
+    /// Allocate a free port.
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+/// The pane an `extends:` starts from.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum Extends {
+    /// A pane of this manifest: `session/pane`, or a pane name unique in it.
+    Address(String),
+    /// A pane of another file.
+    File(ExtendsFile),
+}
+
+/// `extends: {file, pane}`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendsFile {
+    /// The file, relative to the one that names it.
+    file: String,
+    /// The pane's address in that file.
+    pane: String,
 }
 
 /// Restart policy, as in compose.

@@ -127,6 +127,12 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
     if new_session {
         let manifest = project.file.to_string_lossy().into_owned();
         cmds.push(Cmd::new("set-option").args(["-t", &format!("={}:", pane.session), "@ctmux-manifest"]).arg(manifest));
+        if let Some(compose) = &project.compose {
+            // Several files, profiles or env files: a daemon that adopts the session composes the same.
+            cmds.push(
+                Cmd::new("set-option").args(["-t", &format!("={}:", pane.session), "@ctmux-compose"]).arg(compose),
+            );
+        }
     }
     // Tags target "the window's active pane", which is the new pane only until the next command
     // that creates one: keep them in the same call.

@@ -95,7 +95,7 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
 
     for (address, lp) in &managed {
         if project.pane(address).is_none() {
-            if opts.remove_orphans {
+            if opts.remove_orphans || project.is_scaled_away(address) {
                 plan.steps
                     .push(Step { address: address.clone(), change: Change::Remove { tmux_id: lp.pane_id.clone() } });
             } else {

@@ -74,3 +74,52 @@ fn the_stack_comes_up_in_dependency_order() {
 fn patterns_come_up() {
     bring_up("patterns.yaml", false);
 }
+
+#[test]
+fn the_compose_example_comes_up_with_its_overlay_include_and_profile() {
+    let s = Server::new("version: 1\nsessions: {}\n");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/compose");
+    let base = dir.join("ctmux.yaml");
+    let ci = dir.join("ctmux.ci.yaml");
+    let flags = ["-f", base.to_str().unwrap(), "-f", ci.to_str().unwrap(), "--profile", "debug"];
+    let run = |args: &[&str]| {
+        let mut c = s.cmd(&flags);
+        c.args(args).env_remove("GREETING").env_remove("CTMUX_PROFILES");
+        c.output().unwrap()
+    };
+    let up = run(&["up", "--wait", "--timeout", "60s"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let mut panes: Vec<String> = s.panes().into_iter().map(|p| p.0).collect();
+    panes.sort();
+    assert_eq!(
+        panes,
+        [
+            "app/api",
+            "app/debugger",
+            "app/smoke",
+            "app/worker-a",
+            "app/worker-b",
+            "app/worker-c",
+            "tools/clock",
+            "tools/notes",
+            "tools/where"
+        ]
+    );
+    let capture = |t: &str| String::from_utf8_lossy(&run(&["pane", "capture", t]).stdout).into_owned();
+    // extends + the overlay's MODE + the .env's GREETING.
+    assert!(capture("app/worker-b").contains("worker-b (ci) says hello from .env"), "{}", capture("app/worker-b"));
+    assert!(capture("tools/where").contains("examples/compose/tools"), "{}", capture("tools/where"));
+    let down = run(&["down"]);
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(s.panes().is_empty());
+}
+
+#[test]
+fn the_replicas_example_comes_up_healthy() {
+    bring_up("replicas.yaml", true);
+}
+
+#[test]
+fn the_ports_example_comes_up_healthy() {
+    bring_up("ports.yaml", true);
+}

@@ -4,6 +4,7 @@
 mod accuracy;
 mod capture;
 mod compose;
+mod composition;
 mod daemon;
 mod docs;
 mod events;

@@ -14,6 +14,9 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) -> Result {
     let loaded = super::load(ctx)?;
     if ctx.json() {
         println!("{}", serde_json::to_string_pretty(&config::render(&loaded.project)).unwrap_or_default());
+    } else if ctx.global.verbose > 0 {
+        // Each value with the file and line it came from (after -f merging, include, extends).
+        print!("{}", config::to_yaml_with_origins(&loaded.project, &loaded.tree, &loaded.sources));
     } else {
         print!("{}", config::to_yaml(&loaded.project));
     }

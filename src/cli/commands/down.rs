@@ -159,6 +159,12 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
         Ok(_) | Err(crate::tmux::TmuxError::NoServer) => {}
         Err(e) => return Err(e.into_error("removing panes")),
     }
+    if args.targets.is_empty() && !stack.project().ports.is_empty() {
+        // The whole project is down: its `ports: {NAME: auto}` are free for others again.
+        if let Ok(store) = crate::store::Store::open() {
+            let _ = store.release_ports(&stack.tmux.socket.key(), &stack.project().name);
+        }
+    }
     stack.report_traffic(ctx);
     if ctx.json() {
         ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });

@@ -71,10 +71,8 @@ pub fn format_ms(ms: i64) -> String {
 
 /// The project to filter on: the manifest's, when there is one.
 fn project_filter(ctx: &Ctx) -> Option<String> {
-    let cwd = std::env::current_dir().ok()?;
-    let path = crate::manifest::discover(ctx.global.file.as_deref(), &cwd).ok()?;
-    let env = std::env::vars().collect();
-    crate::manifest::load(&path, &env).ok().map(|l| l.project.name)
+    let options = super::compose_options(ctx).ok()?;
+    crate::manifest::load_with(&options, &std::env::vars().collect()).ok().map(|l| l.project.name)
 }
 
 /// Starts the daemon for `socket` unless it runs; a missing tmux server is exit 5.

@@ -17,8 +17,15 @@ pub fn run(ctx: &Ctx, args: &McpArgs) -> Result {
         socket_flags.extend(["-S".to_string(), p.display().to_string()]);
     }
     let tmux_flags = super::daemon::socket(ctx).client_flags();
-    let cfg = crate::mcp::config(ctx.global.file.clone(), socket_flags, tmux_flags, args.read_only, args.max_bytes)
-        .map_err(|e| Error::failed(e, None))?;
+    if ctx.global.file.len() > 1 || !ctx.global.profile.is_empty() || !ctx.global.env_file.is_empty() {
+        return Err(Error::Usage {
+            message: "`ctmux mcp` with several -f, --profile or --env-file is not supported yet".into(),
+            hint: Some("serve one manifest file: `ctmux mcp -f FILE` (CTMUX_PROFILES applies to its calls)".into()),
+        });
+    }
+    let cfg =
+        crate::mcp::config(ctx.global.file.first().cloned(), socket_flags, tmux_flags, args.read_only, args.max_bytes)
+            .map_err(|e| Error::failed(e, None))?;
     // MCP clients often start servers with a minimal environment (the Python SDK passes only
     // HOME, PATH, SHELL, TERM, USER, LOGNAME): with no locale, tmux treats its clients as not
     // UTF-8 and rewrites the field separators of format output, and the calls find no panes.

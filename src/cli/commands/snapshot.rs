@@ -144,7 +144,7 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
         (None, _) => latest(ctx)?,
     };
     let mut ctx = ctx.clone();
-    ctx.global.file = Some(file.clone());
+    ctx.global.file = vec![file.clone()];
     let stack = super::stack::Stack::open(&ctx)?;
     let rt = runtime()?;
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
@@ -230,13 +230,9 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
 
 /// The newest stored snapshot: of the manifest's project here if it has any, else of any.
 fn latest(ctx: &Ctx) -> Result<std::path::PathBuf> {
-    let cwd = std::env::current_dir().ok();
-    let here = ctx
-        .global
-        .file
-        .clone()
-        .or_else(|| cwd.and_then(|d| crate::manifest::discover(None, &d).ok()))
-        .and_then(|p| crate::manifest::load(&p, &std::env::vars().collect()).ok())
+    let here = super::compose_options(ctx)
+        .ok()
+        .and_then(|o| crate::manifest::load_with(&o, &std::env::vars().collect()).ok())
         .map(|l| l.project.name);
     let mine = here.as_deref().map(|p| snapshot::store::list(Some(p))).unwrap_or_default();
     let all = if mine.is_empty() { snapshot::store::list(None) } else { mine };

@@ -22,7 +22,12 @@ pub struct Stack {
 impl Stack {
     /// Loads the manifest and picks the server (flags, `CTMUX_TMUX_SOCKET`, manifest `socket:`).
     pub fn open(ctx: &Ctx) -> Result<Stack> {
-        let loaded = super::load(ctx)?;
+        Stack::open_ports(ctx, false)
+    }
+
+    /// [`Stack::open`] for `up`: `ports: {NAME: auto}` without a port yet are allocated.
+    pub fn open_ports(ctx: &Ctx, allocate: bool) -> Result<Stack> {
+        let loaded = super::load_ports(ctx, allocate)?;
         let env = std::env::var("CTMUX_TMUX_SOCKET").ok();
         let socket = Socket::choose(
             ctx.global.socket_name.as_deref(),

@@ -20,13 +20,12 @@ pub struct Server {
 
 /// The manifest named by `-f` (its errors count) or discovered (a broken one is ignored).
 fn find_project(ctx: &Ctx) -> Result<Option<Project>> {
-    if ctx.global.file.is_some() {
+    if !ctx.global.file.is_empty() {
         return Ok(Some(super::load(ctx)?.project));
     }
-    let cwd = std::env::current_dir().ok();
-    Ok(cwd
-        .and_then(|d| crate::manifest::discover(None, &d).ok())
-        .and_then(|p| crate::manifest::load(&p, &std::env::vars().collect()).ok())
+    Ok(super::compose_options(ctx)
+        .ok()
+        .and_then(|o| crate::manifest::load_with(&o, &std::env::vars().collect()).ok())
         .map(|l| l.project))
 }
 
@@ -39,7 +38,7 @@ impl Server {
         let env = std::env::var("CTMUX_TMUX_SOCKET").ok().filter(|e| !e.is_empty());
         let explicit = ctx.global.socket_name.is_some() || ctx.global.socket_path.is_some() || env.is_some();
         let project = OnceLock::new();
-        if !explicit || ctx.global.file.is_some() {
+        if !explicit || !ctx.global.file.is_empty() {
             let _ = project.set(find_project(ctx)?);
         }
         let socket = Socket::choose(

@@ -251,8 +251,14 @@ pub fn run(ctx: &Ctx, args: &TopArgs) -> Result {
 fn global_args(ctx: &Ctx) -> Vec<String> {
     let g = &ctx.global;
     let mut out = Vec::new();
-    if let Some(f) = &g.file {
+    for f in &g.file {
         out.extend(["--file".into(), f.display().to_string()]);
+    }
+    for p in &g.profile {
+        out.extend(["--profile".into(), p.clone()]);
+    }
+    for f in &g.env_file {
+        out.extend(["--env-file".into(), f.display().to_string()]);
     }
     if let Some(n) = &g.socket_name {
         out.extend(["-L".into(), n.clone()]);

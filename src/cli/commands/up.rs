@@ -150,7 +150,7 @@ async fn spec_changes(stack: &Stack, plan: &Plan) -> Result<BTreeMap<String, Vec
 
 /// Runs `up`.
 pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
-    let stack = Stack::open(ctx)?;
+    let stack = Stack::open_ports(ctx, true)?;
     let timeout = parse_timeout(args.timeout.as_deref())?;
     let (opts, targets) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
@@ -238,9 +238,16 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
 /// The daemon request that hands over the manifest as we read it (its text, so the daemon acts
 /// on this version and not on the file as it may be a moment later) with our environment.
 pub fn load_request(loaded: &crate::manifest::Loaded) -> crate::daemon::protocol::Request {
+    let project = &loaded.project;
+    let mut env: Vec<(String, String)> =
+        std::env::vars().filter(|(k, _)| k != crate::manifest::compose::COMPOSE_VAR).collect();
+    if let Some(compose) = &project.compose {
+        // Several files, profiles or env files: the daemon composes the same.
+        env.push((crate::manifest::compose::COMPOSE_VAR.into(), compose.clone()));
+    }
     crate::daemon::protocol::Request::Load {
-        file: loaded.project.file.display().to_string(),
-        env: std::env::vars().collect(),
+        file: project.file.display().to_string(),
+        env: env.into_iter().collect(),
         content: Some(loaded.text.clone()),
     }
 }

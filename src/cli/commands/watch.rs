@@ -24,10 +24,13 @@ enum Msg {
     Interrupt,
 }
 
-/// Whether a change to `path` concerns the stack: the manifest itself, or a dotenv file.
-fn relevant(path: &Path, manifest: &Path) -> bool {
+/// Whether a change to `path` concerns the stack: a file the manifest is composed of (every
+/// `-f`, include and extends), or a dotenv file.
+fn relevant(path: &Path, files: &[PathBuf]) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    path.file_name() == manifest.file_name() || name.starts_with(".env") || name.ends_with(".env")
+    files.iter().any(|f| f.file_name() == path.file_name() && f.parent() == path.parent())
+        || name.starts_with(".env")
+        || name.ends_with(".env")
 }
 
 /// Runs `up --watch`: `args` without `--watch` is the `up` to repeat.
@@ -38,14 +41,27 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     // Events from here on, including those of the first `up`.
     let after = crate::store::Store::open().and_then(|s| s.last_id()).unwrap_or(0);
     let cwd = std::env::current_dir().map_err(|e| Error::failed(e.to_string(), None))?;
-    let manifest: PathBuf = crate::manifest::discover(ctx.global.file.as_deref(), &cwd)?;
+    let options = super::compose_options(ctx)?;
+    let manifest: PathBuf = options.files[0].clone();
     let manifest = std::fs::canonicalize(&manifest).unwrap_or(manifest);
+    // Every file the manifest is composed of, as the first load read them.
+    let mut files: Vec<PathBuf> = options.files.iter().map(|f| std::fs::canonicalize(f).unwrap_or(f.clone())).collect();
+    if let Ok(loaded) = crate::manifest::load_with(&options, &std::env::vars().collect()) {
+        files.extend(loaded.read.iter().map(|f| std::fs::canonicalize(f).unwrap_or(f.clone())));
+    }
+    let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+    dirs.dedup();
+    dirs.sort();
+    dirs.dedup();
     let dir = manifest.parent().map(Path::to_path_buf).unwrap_or(cwd);
+    if !dirs.contains(&dir) {
+        dirs.push(dir.clone());
+    }
     let (tx, rx) = mpsc::channel();
 
     use notify::Watcher;
-    let files = tx.clone();
-    let watched = manifest.clone();
+    let changes = tx.clone();
+    let watched = files.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         // Writes, creations, renames and removals; not reads (inotify reports opens and
         // closes too, and `up` itself reads the manifest).
@@ -63,13 +79,15 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
             )
             && event.paths.iter().any(|p| relevant(p, &watched))
         {
-            let _ = files.send(Msg::FileChanged);
+            let _ = changes.send(Msg::FileChanged);
         }
     })
     .map_err(|e| Error::failed(format!("cannot watch {}: {e}", dir.display()), None))?;
-    watcher
-        .watch(&dir, notify::RecursiveMode::NonRecursive)
-        .map_err(|e| Error::failed(format!("cannot watch {}: {e}", dir.display()), None))?;
+    for dir in &dirs {
+        watcher
+            .watch(dir, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| Error::failed(format!("cannot watch {}: {e}", dir.display()), None))?;
+    }
     // Watched before the first `up`: a save while it runs (it starts the daemon after building,
     // which can take a while) is seen and applied next.
     let first = super::up::run_up(ctx, &once);
@@ -111,7 +129,7 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
     if !ctx.json() {
         ctx.warn(format!("watching {} — Ctrl-C detaches (the stack keeps running)", manifest.display()));
     }
-    let mut project = project_name(&manifest);
+    let mut project = project_name(&options);
     let ours = |line: &str, project: &Option<String>| {
         serde_json::from_str::<Event>(line)
             .ok()
@@ -142,16 +160,16 @@ pub fn run(ctx: &Ctx, args: &UpArgs) -> Result {
                 if let Err(e) = super::up::run_up(ctx, &once) {
                     crate::cli::output::print_error(ctx, &e);
                 }
-                project = project_name(&manifest).or(project);
+                project = project_name(&options).or(project);
             }
             Ok(Msg::Interrupt) | Err(_) => return finish(ctx, args),
         }
     }
 }
 
-fn project_name(manifest: &Path) -> Option<String> {
+fn project_name(options: &crate::manifest::compose::Options) -> Option<String> {
     let env = std::env::vars().collect();
-    crate::manifest::load(manifest, &env).ok().map(|l| l.project.name)
+    crate::manifest::load_with(options, &env).ok().map(|l| l.project.name)
 }
 
 fn finish(ctx: &Ctx, args: &UpArgs) -> Result {
