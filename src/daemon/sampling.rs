@@ -63,13 +63,14 @@ impl Daemon {
     /// Samples what is due, records it, and acts on limits (see the module doc). `all` records
     /// every watched pane now (an explicit `Sample` request). Returns when to sample next.
     pub(super) async fn sample(&mut self, all: bool) -> Duration {
-        self.sampler.refresh();
         let query = crate::tmux::Cmd::query("list-panes").args(["-a", "-F", FORMAT]);
         let Ok(text) = self.tmux.run(&[query]).await else { return LIMIT_EVERY };
         let seen = parse(&text);
         let live: std::collections::HashSet<&str> = seen.iter().map(|s| s.id.as_str()).collect();
         self.sampling.recorded.retain(|id, _| live.contains(id.as_str()));
         self.sampling.over.retain(|id, _| live.contains(id.as_str()));
+        let watched_sessions = self.watched_sessions();
+        let mut due = Vec::new();
         for s in &seen {
             let managed = self.panes.get(&s.id);
             if managed.is_some_and(|p| p.placeholder || p.watched != Some(s.pid)) {
@@ -77,19 +78,28 @@ impl Daemon {
             }
             let limits = s.runtime.clone().or_else(|| managed.and_then(|p| p.spec.as_ref()?.limits.clone()));
             // An unmanaged pane is ours to sample when it is in a session we watch, or has limits.
-            if managed.is_none() && limits.is_none() && !self.watched_sessions().contains(&s.session_id) {
+            if managed.is_none() && limits.is_none() && !watched_sessions.contains(&s.session_id) {
                 continue;
             }
-            let due = all
+            let is_due = all
                 || limits.is_some()
                 || self
                     .sampling
                     .recorded
                     .get(&s.id)
                     .is_none_or(|t| t.elapsed() + Duration::from_secs(1) >= HISTORY_EVERY);
-            if !due {
-                continue;
+            if is_due {
+                due.push((s, limits));
             }
+        }
+        if due.is_empty() {
+            // Nothing to measure this tick: the process table is not read (with no limits set, it
+            // is read once per HISTORY_EVERY, not every tick).
+            return LIMIT_EVERY;
+        }
+        self.sampler.refresh();
+        for (s, limits) in due {
+            let managed = self.panes.get(&s.id);
             let Some(usage) = self.sampler.usage(s.pid) else { continue };
             // The tree measured, for the action below.
             let tree = self.sampler.tree(s.pid);
