@@ -335,6 +335,18 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Renders a byte count for people reading a table: the largest binary unit that keeps the
+/// number at least 1, one decimal (`23.0MiB`, `512B`); columns stay short and comparable.
+#[must_use]
+pub fn format_size_human(bytes: u64) -> String {
+    for (unit, mult) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= mult {
+            return format!("{:.1}{unit}", bytes as f64 / mult as f64);
+        }
+    }
+    format!("{bytes}B")
+}
+
 /// Reads CPU allowances written as cores (`1.5`) or percent of one core (`150%`).
 ///
 /// The result must be strictly positive: a zero CPU limit would never let the
@@ -556,6 +568,10 @@ mod tests {
         assert_eq!(format_size(1), "1B");
         assert_eq!(format_size(1_000), "1000B");
         assert_eq!(format_size(1_024), "1KiB");
+        assert_eq!(format_size_human(4_202_496), "4.0MiB");
+        assert_eq!(format_size_human(24_092_672), "23.0MiB");
+        assert_eq!(format_size_human(1_536), "1.5KiB");
+        assert_eq!(format_size_human(512), "512B");
         assert_eq!(format_size(1_536), "1536B");
         assert_eq!(format_size(512 << 20), "512MiB");
         assert_eq!(format_size(1_610_612_736), "1536MiB");

@@ -50,11 +50,11 @@ fn line(m: &PaneMetrics) -> String {
         Some(u) => format!(
             "{who:<24} cpu {:>6.1}%  mem {:>10}  threads {:>3}  procs {:>3}  read {:>10}  written {:>10}  up {}",
             u.cpu_percent,
-            crate::units::format_size(u.memory_bytes),
+            crate::units::format_size_human(u.memory_bytes),
             u.threads,
             u.processes,
-            crate::units::format_size(u.io_read_bytes),
-            crate::units::format_size(u.io_write_bytes),
+            crate::units::format_size_human(u.io_read_bytes),
+            crate::units::format_size_human(u.io_write_bytes),
             crate::units::format_duration(Duration::from_secs(u.uptime_secs)),
         ),
         None => format!("{who:<24} not running"),
@@ -100,7 +100,7 @@ pub async fn session(ctx: &Ctx, server: &Server, name: &str, interval: Duration)
             "{:<24} cpu {:>6.1}%  mem {:>10}",
             "total",
             total.cpu_percent,
-            crate::units::format_size(total.memory_bytes)
+            crate::units::format_size_human(total.memory_bytes)
         );
     }
     Ok(Exit::Ok)
@@ -142,7 +142,7 @@ pub fn history(ctx: &Ctx, server: &Server, lp: &LivePane, since: Option<&str>) -
                 "{}  cpu {:>6.1}%  mem {:>10}  threads {:>3}  procs {:>3}",
                 super::events::format_ms(*ts),
                 u.cpu_percent,
-                crate::units::format_size(u.memory_bytes),
+                crate::units::format_size_human(u.memory_bytes),
                 u.threads,
                 u.processes
             );

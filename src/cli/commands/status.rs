@@ -277,7 +277,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             d.exit_status.map_or("-".into(), |s| s.to_string()),
             d.restarts,
             d.cpu_percent.map_or("-".into(), |c| format!("{c:.1}%")),
-            d.memory_bytes.map_or("-".into(), crate::units::format_size),
+            d.memory_bytes.map_or("-".into(), crate::units::format_size_human),
             uptime,
             match &d.waiting_for {
                 Some(w) if !w.is_empty() => format!("(waiting for {})", pending::describe(w)),

@@ -184,7 +184,7 @@ impl Model {
             r.state.clone(),
             r.health.clone(),
             r.cpu_percent.filter(|_| running).map_or("-".into(), |c| format!("{c:.1}")),
-            r.memory_bytes.filter(|_| running).map_or("-".into(), crate::units::format_size),
+            r.memory_bytes.filter(|_| running).map_or("-".into(), crate::units::format_size_human),
             r.restarts.to_string(),
             r.started_at
                 .filter(|_| running)
