@@ -521,3 +521,61 @@ fn random_split_layouts_come_back_exactly() {
         assert_eq!(body(&again), body(&text), "seed {seed}: the restored server snapshots differently");
     }
 }
+
+/// Ten panes of project `shop`, for tests that put other sessions beside a project.
+const TEN: &str = r#"
+version: 1
+name: shop
+sessions:
+  work:
+    windows:
+      grid:
+        layout: tiled
+        panes:
+          p1: exec sleep 2001
+          p2: exec sleep 2002
+          p3: exec sleep 2003
+          p4: exec sleep 2004
+          p5: exec sleep 2005
+  more:
+    panes:
+      q1: exec sleep 2011
+      q2: exec sleep 2012
+      q3: exec sleep 2013
+      q4: exec sleep 2014
+      q5: exec sleep 2015
+"#;
+
+#[test]
+fn a_snapshot_of_unmanaged_sessions_taken_in_a_project_directory_has_a_name_of_its_own() {
+    let s = Server::new(TEN);
+    s.expect(&["up", "--no-daemon"], 0);
+    let before = s.panes();
+    assert_eq!(before.len(), 10, "{before:?}");
+    s.tmux(&["new-session", "-d", "-s", "scratch", "-x", "120", "-y", "40", "sleep", "3001"]);
+    s.tmux(&["split-window", "-t", "=scratch:", "sleep", "3002"]);
+    let file = s.path("scratch.yaml");
+    let text = snapshot_to(&s, &file, &["scratch"]);
+    assert!(!text.contains("name: shop"), "the snapshot took the project's name:\n{text}");
+    assert!(text.contains("name: scratch"), "the snapshot is not named after its session:\n{text}");
+    // `--all-sessions` with a managed project on the server is that project's (its panes are);
+    // a server of unmanaged sessions only is `snapshot`, whatever directory it is taken in.
+    s.tmux(&["kill-session", "-t", "=scratch"]);
+    let f = file.to_str().unwrap();
+    let plan = s.expect(&["plan", "-f", f], 0);
+    assert!(!plan.contains("work/") && !plan.contains("more/"), "the project's panes are in its plan:\n{plan}");
+    s.expect(&["restore", f, "--no-daemon"], 0);
+    assert_eq!(s.tmux(&["list-panes", "-t", "=scratch:", "-F", "#{pane_current_command}"]), "sleep\nsleep\n");
+    s.expect(&["down", "-f", f], 0);
+    assert_eq!(s.panes().iter().filter(|p| p.0.starts_with("scratch/")).count(), 0, "{:?}", s.panes());
+    let after: Vec<_> = s.panes().into_iter().filter(|p| !p.3).collect();
+    assert_eq!(after, before, "down of the snapshot touched the project's panes");
+    for (_, _, pid, _) in &before {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} of shop was stopped");
+    }
+
+    let bare = Server::new(TEN);
+    bare.tmux(&["new-session", "-d", "-s", "solo", "sleep", "3003"]);
+    let all = snapshot_to(&bare, &bare.path("all.yaml"), &["--all-sessions"]);
+    assert!(all.contains("name: snapshot"), "{all}");
+}

@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
             hint: Some("name sessions to snapshot, or pass --all-sessions".into()),
         });
     }
-    let fallback = server.project(ctx).map_or_else(|| "snapshot".to_string(), |p| p.name.clone());
+    let fallback = fallback_name(&captured, &selection);
     let snap = snapshot::build(&captured, &sessions, &fallback);
     let taken = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let toml = args.output.as_ref().is_some_and(|f| f.extension().is_some_and(|e| e == "toml"));
@@ -104,6 +104,28 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
             .map_err(|e| Error::failed(format!("cannot print the snapshot: {e}"), None))?;
     }
     Ok(Exit::Ok)
+}
+
+/// The project name of a snapshot that holds no managed pane: its own, never the name of the
+/// manifest in the current directory (restoring it, then `down -f` of it, would treat that
+/// project's panes as its own) nor of any project on the server. Named after the sessions it
+/// holds (`snapshot scratch` is project `scratch`), `snapshot` for `--all-sessions`.
+fn fallback_name(captured: &snapshot::capture::Captured, selection: &Selection) -> String {
+    let base = match selection {
+        Selection::Project(p) => return p.clone(),
+        Selection::Sessions(names) => crate::manifest::lower::sanitize_name(&names.join("-")),
+        Selection::All => "snapshot".to_string(),
+    };
+    let taken = |name: &str| {
+        captured.sessions.iter().flat_map(|s| &s.windows).flat_map(|w| &w.panes).any(|p| p.project == name)
+    };
+    if !taken(&base) {
+        return base;
+    }
+    (1..)
+        .map(|i| if i == 1 { format!("{base}-snapshot") } else { format!("{base}-snapshot-{i}") })
+        .find(|n| !taken(n))
+        .unwrap_or(base)
 }
 
 /// The project name a snapshot document carries.
