@@ -23,6 +23,7 @@ mod names;
 mod reconcile;
 mod restart;
 mod scope;
+mod small;
 mod snapshot;
 mod stack;
 mod toolkit;
