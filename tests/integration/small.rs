@@ -39,3 +39,57 @@ fn pane_new_on_a_full_window_opens_a_new_window_and_names_show_as_addresses() {
     assert_eq!(one["pane"]["address"], "grid/w17");
     assert_eq!(one["pane"]["tmux_id"], ids[16].as_str());
 }
+
+const NINE: &str = r#"
+version: 1
+name: nine
+sessions:
+  app:
+    windows:
+      main:
+        layout: tiled
+        panes:
+          busy: exec sh -c 'while :; do :; done'
+          talk: echo hello-from-talk; exec sleep 600
+          p3: exec sleep 603
+          p4: exec sleep 604
+          p5: exec sleep 605
+          p6: exec sleep 606
+          p7: exec sleep 607
+          p8: exec sleep 608
+          gone: exec sleep 609
+"#;
+
+#[test]
+fn top_all_sessions_shows_cpu_memory_and_last_line_and_top_says_stopped_as_status_does() {
+    let s = Server::new(NINE);
+    s.expect(&["up", "--no-daemon"], 0);
+    s.tmux(&["new-session", "-d", "-s", "loose", "sh", "-c", "echo loose-line; exec sleep 600"]);
+    s.expect(&["stop", "app/gone"], 0);
+    assert!(crate::harness::eventually(std::time::Duration::from_secs(20), || {
+        s.tmux(&["capture-pane", "-p", "-t", "=loose:"]).contains("loose-line")
+            && s.tmux(&["capture-pane", "-p", "-t", "=app:=main.1"]).contains("hello-from-talk")
+    }));
+    let top = json(&s.expect(&["--json", "top", "--all-sessions"], 0));
+    let rows = top["panes"].as_array().unwrap();
+    assert_eq!(rows.len(), 10, "{top}");
+    let row = |address: &str| {
+        rows.iter().find(|r| r["address"] == address).unwrap_or_else(|| panic!("{address} missing: {top}")).clone()
+    };
+    let busy = row("app/busy");
+    assert!(busy["cpu_percent"].as_f64().unwrap_or(0.0) > 1.0, "a spinning pane shows no CPU: {busy}");
+    for r in rows.iter().filter(|r| r["state"] == "running") {
+        assert!(r["memory_bytes"].as_u64().unwrap_or(0) > 0, "no memory: {r}");
+    }
+    assert_eq!(row("app/talk")["last_line"], "hello-from-talk", "{top}");
+    let loose = rows.iter().find(|r| r["address"].as_str().unwrap_or("").starts_with("loose/")).unwrap();
+    assert_eq!(loose["last_line"], "loose-line", "{top}");
+    // `top` says what `status` says of a stopped pane.
+    assert_eq!(row("app/gone")["state"], "stopped", "{top}");
+    let status = s.status();
+    let gone = status["panes"].as_array().unwrap().iter().find(|p| p["address"] == "app/gone").unwrap().clone();
+    assert_eq!(gone["state"], "stopped");
+    let table = s.expect(&["top", "--once"], 0);
+    let line = table.lines().find(|l| l.starts_with("app/gone")).unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("stopped"), "{table}");
+}
