@@ -6,6 +6,7 @@ mod capture;
 mod compose;
 mod daemon;
 mod docs;
+mod down;
 mod events;
 mod examples;
 mod exec;
