@@ -93,3 +93,38 @@ fn top_all_sessions_shows_cpu_memory_and_last_line_and_top_says_stopped_as_statu
     let line = table.lines().find(|l| l.starts_with("app/gone")).unwrap_or_else(|| panic!("{table}"));
     assert!(line.contains("stopped"), "{table}");
 }
+
+#[test]
+fn status_shows_the_dollar_a_command_gets_and_pane_status_measures_cpu_and_memory() {
+    let m = NINE.replace(
+        "p3: exec sleep 603",
+        "p3: { command: [sh, -c, 'echo $${HOME}x; exec sleep 603'] }\n          p3b: echo $$1 $${HOME}; exec sleep 613",
+    );
+    let s = Server::new(&m);
+    s.expect(&["up", "--no-daemon"], 0);
+    let status = s.status();
+    let command = |address: &str| {
+        status["panes"].as_array().unwrap().iter().find(|p| p["address"] == address).unwrap()["command"].clone()
+    };
+    assert_eq!(command("app/p3"), "sh -c echo ${HOME}x; exec sleep 603", "{status}");
+    assert_eq!(command("app/p3b"), "echo $1 ${HOME}; exec sleep 613", "{status}");
+    let text = s.expect(&["status"], 0);
+    assert!(!text.contains("$$"), "{text}");
+    let one = json(&s.expect(&["--json", "pane", "status", "app/busy"], 0));
+    assert!(one["pane"]["cpu_percent"].as_f64().unwrap_or(0.0) > 1.0, "{one}");
+    assert!(one["pane"]["memory_bytes"].as_u64().unwrap_or(0) > 0, "{one}");
+}
+
+#[test]
+fn a_health_check_without_a_kind_and_with_a_bad_interval_gets_both_errors_at_once() {
+    let m = NINE
+        .replace("p4: exec sleep 604", "p4:\n            command: exec sleep 604\n            health: { interval: 5 }");
+    let s = Server::new(&m);
+    let out = s.ctmux(&["up", "--no-daemon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs one of exec, http, tcp or log"), "{err}");
+    assert!(err.contains("health.interval: invalid duration \"5\""), "{err}");
+    assert!(err.contains("ctmux.yaml:15:21]") && err.contains("ctmux.yaml:15:33]"), "no YAML location: {err}");
+    assert!(s.panes().is_empty(), "something was applied");
+}

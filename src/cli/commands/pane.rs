@@ -288,7 +288,18 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             let lp = server.pane(ctx, &target).await?;
             let meta =
                 server.metadata(std::slice::from_ref(&lp.pane_id)).await?.remove(&lp.pane_id).unwrap_or_default();
-            let d = named_doc(doc(ctx, server, &lp, meta), names(server).await?.get(&lp.pane_id));
+            let mut d = named_doc(doc(ctx, server, &lp, meta), names(server).await?.get(&lp.pane_id));
+            // Measured on the spot, as `status` does for a pane without a recent sample.
+            if d.state == "running"
+                && let Some(u) =
+                    super::metrics::measure(std::slice::from_ref(&lp), std::time::Duration::from_millis(250))
+                        .await
+                        .pop()
+                        .and_then(|m| m.usage)
+            {
+                d.cpu_percent = Some(u.cpu_percent);
+                d.memory_bytes = Some(u.memory_bytes);
+            }
             if ctx.json() {
                 ctx.print_json(&PaneOne { pane: d });
             } else {
