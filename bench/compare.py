@@ -15,6 +15,8 @@ build that did not make every pane is an error, not a number) and the server is 
   ctmux-no-daemon  the same with --no-daemon
   ctmux-noop  a second ctmux up on the already-built workspace (must change nothing)
 
+A last row times `down` against `up` of a mixed stack (see mixed_stack; --down-panes).
+
 Usage: bench/compare.py [--ctmux target/release/ctmux] [--runs 7] [--sizes 50,100] [--json out.json]
 """
 
@@ -146,12 +148,71 @@ def sample(tool, windows, paths, args, sock, state):
     return seconds
 
 
+def mixed_stack(directory, panes):
+    """A stack people run, for the `down` row: per window of 6 panes an idle shell, an HTTP
+    server, a server that logs, a shell running a program, a job-like sleeper and a server that
+    waits on window 0's; window 0 also holds a process that ignores SIGTERM (`stop.timeout: 2s`)."""
+    lines = ["version: 1", "name: mixed", "sessions:"]
+    per_session = 30
+    for w in range(panes // 6):
+        if w % (per_session // 6) == 0:
+            lines += [f"  s{w // (per_session // 6)}:", "    windows:"]
+        lines += [f"      w{w}:", "        layout: tiled", "        panes:",
+                  f"          sh{w}: {{}}",
+                  f"          http{w}: exec python3 -m http.server 0 --bind 127.0.0.1",
+                  f"          log{w}: while true; do echo tick; sleep 0.2; done",
+                  f"          prog{w}: sleep 1000; echo done",
+                  f"          sleep{w}: exec sleep 1000"]
+        if w == 0:
+            lines += ["          stubborn: { command: \"trap '' TERM; while :; do sleep 1; done\", stop: { timeout: 2s } }"]
+        else:
+            lines += [f"          dep{w}: {{ command: exec sleep 1000, depends_on: [s0/http0] }}"]
+    path = os.path.join(directory, f"mixed-{panes}.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def down_rows(ctmux, runs, panes, directory):
+    """`up` then `down` of the mixed stack, each timed, on a fresh server per run; `down` must
+    leave no pane and no process of the stack (its `sleep 1000`s and servers) behind."""
+    manifest = mixed_stack(directory, panes)
+    ups, downs = [], []
+    for run in range(runs):
+        sock = f"ctmux-bench-down-{os.getpid()}-{run}"
+        state = tempfile.mkdtemp(dir=directory)
+        env = dict(os.environ, CTMUX_STATE_DIR=state, XDG_RUNTIME_DIR=state, CTMUX_TMUX_CONF="/dev/null")
+        base = [ctmux, "-q", "-L", sock, "-f", manifest]
+        try:
+            up_s, r = timed(lambda: subprocess.run(base + ["up"], env=env, capture_output=True, text=True))
+            if r.returncode != 0 or pane_count(sock) != panes:
+                raise RuntimeError(f"up failed ({r.returncode}, {pane_count(sock)} panes): {r.stderr.strip()[:500]}")
+            time.sleep(1)  # every server listening, the stubborn pane's trap set
+            down_s, r = timed(lambda: subprocess.run(base + ["down"], env=env, capture_output=True, text=True))
+            if r.returncode != 0 or tmux(sock, "list-panes", "-a").stdout.strip():
+                raise RuntimeError(f"down failed ({r.returncode}): {r.stderr.strip()[:500]}")
+            ups.append(up_s)
+            downs.append(down_s)
+        finally:
+            subprocess.run(base + ["daemon", "stop"], env=env, capture_output=True)
+            kill(sock)
+    up_m, down_m = statistics.median(ups), statistics.median(downs)
+    print(f"\n## down of a mixed stack ({panes} panes: shells, servers, a SIGTERM-ignorer with stop.timeout 2s)\n")
+    print("| step | median s | min s | max s |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, v in (("up", ups), ("down", downs)):
+        print(f"| {name} | {statistics.median(v):.2f} | {min(v):.2f} | {max(v):.2f} |")
+    print(f"\ndown / up = {down_m / up_m:.2f} (target <= 1.5)")
+    return {"up": ups, "down": downs}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ctmux", default="target/release/ctmux")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--sizes", default="50,100", help="pane counts (multiples of 5)")
     parser.add_argument("--json", help="write raw samples here")
+    parser.add_argument("--down-panes", type=int, default=120, help="`down` row: panes of the mixed stack (0: skip)")
     args = parser.parse_args()
 
     tools = ["floor"]
@@ -193,6 +254,8 @@ def main():
                         kill(sock)
             results[size] = samples
             report(size, samples)
+        if "ctmux" in tools and args.down_panes:
+            results["down"] = down_rows(args.ctmux, args.runs, args.down_panes, tmp)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({str(k): v for k, v in results.items()}, f, indent=2)

@@ -52,13 +52,10 @@ impl ServerMark {
     }
 }
 
-/// Whether `pid`'s environment holds `CTMUX_PROJECT=project`, `CTMUX_PANE=address` and the
-/// `TMUX` variable of `server`.
-fn marked(pid: u32, project: &str, address: &str, server: &ServerMark) -> bool {
+/// Whether the environment block `env` (NUL-separated) holds `CTMUX_PROJECT=project`,
+/// `CTMUX_PANE=address` and the `TMUX` variable of `server`.
+fn env_marked(env: &[u8], project: &str, address: &str, server: &ServerMark) -> bool {
     let Some(want_s) = &server.0 else {
-        return false;
-    };
-    let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
     let want_p = format!("CTMUX_PROJECT={project}");
@@ -72,35 +69,66 @@ fn marked(pid: u32, project: &str, address: &str, server: &ServerMark) -> bool {
     p && a && s
 }
 
+/// One read of `/proc`: every process's parent and the environment of those that carry a ctmux
+/// mark, so the trees of many panes come from one pass. (`down` of 120 panes read all of
+/// `/proc`, every process's environment included, twice per pane: most of its 30 s under load.)
+pub struct ProcTable {
+    children: HashMap<u32, Vec<u32>>,
+    present: HashSet<u32>,
+    /// Environments holding `CTMUX_PANE=`, by pid.
+    marked: HashMap<u32, Vec<u8>>,
+}
+
+impl ProcTable {
+    /// Reads `/proc` now.
+    pub fn read() -> ProcTable {
+        let me = std::process::id();
+        let mut table = ProcTable { children: HashMap::new(), present: HashSet::new(), marked: HashMap::new() };
+        for pid in all_pids() {
+            let Some(parent) = ppid(pid) else { continue };
+            table.present.insert(pid);
+            table.children.entry(parent).or_default().push(pid);
+            if pid == me {
+                continue;
+            }
+            if let Ok(env) = fs::read(format!("/proc/{pid}/environ"))
+                && env.windows(b"CTMUX_PANE=".len()).any(|w| w == b"CTMUX_PANE=")
+            {
+                table.marked.insert(pid, env);
+            }
+        }
+        table
+    }
+
+    /// `root` and all its descendants, plus every process of `server` marked as belonging to the
+    /// pane, as of this table's read.
+    pub fn tree(&self, root: u32, project: &str, address: &str, server: &ServerMark) -> Vec<u32> {
+        let mut found: HashSet<u32> = HashSet::new();
+        let mut stack: Vec<u32> = Vec::new();
+        if root > 0 && self.present.contains(&root) {
+            stack.push(root);
+        }
+        for (&pid, env) in &self.marked {
+            if env_marked(env, project, address, server) {
+                stack.push(pid);
+            }
+        }
+        while let Some(pid) = stack.pop() {
+            if found.insert(pid) {
+                stack.extend(self.children.get(&pid).into_iter().flatten());
+            }
+        }
+        found.remove(&std::process::id());
+        let mut v: Vec<u32> = found.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
 /// `root` and all its descendants, plus every process of `server` marked as belonging to the
 /// pane.
 pub fn pane_tree(root: u32, project: &str, address: &str, server: &ServerMark) -> Vec<u32> {
-    let pids = all_pids();
-    let parents: HashMap<u32, u32> = pids.iter().filter_map(|&p| Some((p, ppid(p)?))).collect();
-    let mut found: HashSet<u32> = HashSet::new();
-    if root > 0 && parents.contains_key(&root) {
-        found.insert(root);
-    }
-    loop {
-        let before = found.len();
-        for (&pid, &parent) in &parents {
-            if found.contains(&parent) {
-                found.insert(pid);
-            }
-        }
-        if found.len() == before {
-            break;
-        }
-    }
-    let me = std::process::id();
-    for &pid in &pids {
-        if pid != me && !found.contains(&pid) && marked(pid, project, address, server) {
-            found.insert(pid);
-        }
-    }
-    let mut v: Vec<u32> = found.into_iter().collect();
-    v.sort_unstable();
-    v
+    ProcTable::read().tree(root, project, address, server)
 }
 
 /// When this process was started (exec'd), in Unix milliseconds: the kernel's start time

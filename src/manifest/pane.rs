@@ -187,9 +187,13 @@ fn options(reader: &mut Reader<'_>, node: &Node, what: &str) -> IndexMap<String,
 
 /// A command's text as written (words of a list joined by spaces), not interpolated.
 fn raw_text(node: &Node) -> Option<String> {
+    // References stay as written (a secret's value is never shown); `$$` is shown as the `$` the
+    // command gets.
     match &node.kind {
-        NodeKind::Seq(items) => Some(items.iter().filter_map(Node::as_scalar).collect::<Vec<_>>().join(" ")),
-        NodeKind::Scalar { text, .. } => Some(text.clone()),
+        NodeKind::Seq(items) => {
+            Some(items.iter().filter_map(Node::as_scalar).map(|t| t.replace("$$", "$")).collect::<Vec<_>>().join(" "))
+        }
+        NodeKind::Scalar { text, .. } => Some(text.replace("$$", "$")),
         _ => None,
     }
 }
@@ -280,6 +284,16 @@ fn exec_line(reader: &mut Reader<'_>, n: &Node) -> Option<String> {
 fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
     let what = format!("{what}.health");
     let f = reader.fields(node, &what, HEALTH_KEYS)?;
+    // Every value is read (and every mistake in it reported) before the check kind is: a bad
+    // `interval` is said at once, not only after a missing check was added.
+    let dur = |reader: &mut Reader<'_>, key: &str, default: Duration| {
+        f.get(key).and_then(|n| reader.duration(n, &format!("health.{key}"))).unwrap_or(default)
+    };
+    let interval = dur(reader, "interval", Duration::from_secs(2));
+    let start_interval = dur(reader, "start_interval", Duration::from_millis(250));
+    let timeout = dur(reader, "timeout", Duration::from_secs(2));
+    let retries = f.get("retries").and_then(|n| reader.u32(n, "health.retries")).unwrap_or(3);
+    let start_period = dur(reader, "start_period", Duration::ZERO);
     let kinds: Vec<&str> = ["exec", "http", "tcp", "log"].into_iter().filter(|k| f.get(k).is_some()).collect();
     let check = match kinds.as_slice() {
         [] => {
@@ -342,17 +356,7 @@ fn health(reader: &mut Reader<'_>, node: &Node, what: &str) -> Option<Health> {
             return None;
         }
     };
-    let dur = |reader: &mut Reader<'_>, key: &str, default: Duration| {
-        f.get(key).and_then(|n| reader.duration(n, &format!("health.{key}"))).unwrap_or(default)
-    };
-    Some(Health {
-        check,
-        interval: dur(reader, "interval", Duration::from_secs(2)),
-        start_interval: dur(reader, "start_interval", Duration::from_millis(250)),
-        timeout: dur(reader, "timeout", Duration::from_secs(2)),
-        retries: f.get("retries").and_then(|n| reader.u32(n, "health.retries")).unwrap_or(3),
-        start_period: dur(reader, "start_period", Duration::ZERO),
-    })
+    Some(Health { check, interval, start_interval, timeout, retries, start_period })
 }
 
 fn stop(reader: &mut Reader<'_>, node: &Node, what: &str) -> Stop {

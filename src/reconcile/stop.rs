@@ -27,20 +27,83 @@ pub async fn stop_tree(
     stop: &Stop,
     pane: Option<&Pane>,
 ) -> Stopped {
-    let tree = process::pane_tree(pid, project, address, server);
-    let killed = stop_these(address, pid, &tree, stop, pane).await;
-    // Anything that appeared meanwhile with the pane's mark is found again.
-    let mut survivors: Vec<u32> =
-        process::pane_tree(pid, project, address, server).into_iter().filter(|p| process::alive(*p)).collect();
-    survivors.retain(|p| *p != std::process::id());
-    for &p in &survivors {
+    let target = Target { address: address.to_string(), pid, stop: stop.clone(), pane: pane.cloned() };
+    stop_trees(server, project, vec![target]).await.pop().unwrap_or(Stopped {
+        address: address.to_string(),
+        killed: false,
+        survivors: Vec::new(),
+    })
+}
+
+/// A pane to stop: its address, its process (0 when it has none), how to stop it, its spec.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `session/pane`.
+    pub address: String,
+    /// The pane's process; 0 when it is gone (only marked processes are looked for).
+    pub pid: u32,
+    /// Signal or command, and grace.
+    pub stop: Stop,
+    /// The manifest's pane, for a stop command's shell, cwd and env.
+    pub pane: Option<Pane>,
+}
+
+/// Stops many panes at once: `/proc` is read once before and once after (not twice per pane),
+/// every signal is sent at once, and every grace period and check runs concurrently, so the
+/// whole takes about the longest single stop. Results in the order the panes finished.
+pub async fn stop_trees(server: &ServerMark, project: &str, targets: Vec<Target>) -> Vec<Stopped> {
+    let table = read_table().await;
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let stop = graceful(&table, server, project, t.clone());
+        set.spawn(async move { (i, stop.await) });
+    }
+    let mut done = Vec::with_capacity(targets.len());
+    while let Some(Ok((i, killed))) = set.join_next().await {
+        done.push((i, killed));
+    }
+    finish(server, project, &targets, &done).await
+}
+
+/// `/proc` read once, off the async thread.
+pub async fn read_table() -> process::ProcTable {
+    tokio::task::spawn_blocking(process::ProcTable::read).await.unwrap_or_else(|_| process::ProcTable::read())
+}
+
+/// The graceful part of stopping `t` (signal or command, grace, SIGKILL of the tree it had when
+/// `table` was read), as a future that owns what it needs; resolves to whether SIGKILL was needed.
+pub fn graceful(
+    table: &process::ProcTable,
+    server: &ServerMark,
+    project: &str,
+    t: Target,
+) -> impl std::future::Future<Output = bool> + Send + 'static {
+    let tree = table.tree(t.pid, project, &t.address, server);
+    async move { stop_these(&t.address, t.pid, &tree, &t.stop, t.pane.as_ref()).await }
+}
+
+/// After the graceful stops (`done`: index into `targets` and whether SIGKILL was needed, in
+/// finishing order): one more read of `/proc` finds anything that appeared meanwhile with a
+/// pane's mark, SIGKILLs it, and reports what still survives.
+pub async fn finish(server: &ServerMark, project: &str, targets: &[Target], done: &[(usize, bool)]) -> Vec<Stopped> {
+    let table = read_table().await;
+    let mut survivors: Vec<Vec<u32>> = targets
+        .iter()
+        .map(|t| table.tree(t.pid, project, &t.address, server).into_iter().filter(|p| process::alive(*p)).collect())
+        .collect();
+    let all: Vec<u32> = survivors.iter().flatten().copied().collect();
+    for &p in &all {
         process::signal(p, "SIGKILL");
     }
-    if !survivors.is_empty() {
-        wait_gone(&survivors, Duration::from_secs(1)).await;
-        survivors.retain(|p| process::alive(*p));
+    if !all.is_empty() {
+        wait_gone(&all, Duration::from_secs(1)).await;
+        for s in &mut survivors {
+            s.retain(|p| process::alive(*p));
+        }
     }
-    Stopped { address: address.to_string(), killed, survivors }
+    done.iter()
+        .map(|&(i, killed)| Stopped { address: targets[i].address.clone(), killed, survivors: survivors[i].clone() })
+        .collect()
 }
 
 /// Stops exactly `tree` (measured with process `pid`, its root), gracefully then by SIGKILL,

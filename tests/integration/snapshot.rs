@@ -521,3 +521,124 @@ fn random_split_layouts_come_back_exactly() {
         assert_eq!(body(&again), body(&text), "seed {seed}: the restored server snapshots differently");
     }
 }
+
+/// Ten panes of project `shop`, for tests that put other sessions beside a project.
+const TEN: &str = r#"
+version: 1
+name: shop
+sessions:
+  work:
+    windows:
+      grid:
+        layout: tiled
+        panes:
+          p1: exec sleep 2001
+          p2: exec sleep 2002
+          p3: exec sleep 2003
+          p4: exec sleep 2004
+          p5: exec sleep 2005
+  more:
+    panes:
+      q1: exec sleep 2011
+      q2: exec sleep 2012
+      q3: exec sleep 2013
+      q4: exec sleep 2014
+      q5: exec sleep 2015
+"#;
+
+#[test]
+fn a_snapshot_of_unmanaged_sessions_taken_in_a_project_directory_has_a_name_of_its_own() {
+    let s = Server::new(TEN);
+    s.expect(&["up", "--no-daemon"], 0);
+    let before = s.panes();
+    assert_eq!(before.len(), 10, "{before:?}");
+    s.tmux(&["new-session", "-d", "-s", "scratch", "-x", "120", "-y", "40", "sleep", "3001"]);
+    s.tmux(&["split-window", "-t", "=scratch:", "sleep", "3002"]);
+    let file = s.path("scratch.yaml");
+    let text = snapshot_to(&s, &file, &["scratch"]);
+    assert!(!text.contains("name: shop"), "the snapshot took the project's name:\n{text}");
+    assert!(text.contains("name: scratch"), "the snapshot is not named after its session:\n{text}");
+    // `--all-sessions` with a managed project on the server is that project's (its panes are);
+    // a server of unmanaged sessions only is `snapshot`, whatever directory it is taken in.
+    s.tmux(&["kill-session", "-t", "=scratch"]);
+    let f = file.to_str().unwrap();
+    let plan = s.expect(&["plan", "-f", f], 0);
+    assert!(!plan.contains("work/") && !plan.contains("more/"), "the project's panes are in its plan:\n{plan}");
+    s.expect(&["restore", f, "--no-daemon"], 0);
+    assert_eq!(s.tmux(&["list-panes", "-t", "=scratch:", "-F", "#{pane_current_command}"]), "sleep\nsleep\n");
+    s.expect(&["down", "-f", f], 0);
+    assert_eq!(s.panes().iter().filter(|p| p.0.starts_with("scratch/")).count(), 0, "{:?}", s.panes());
+    let after: Vec<_> = s.panes().into_iter().filter(|p| !p.3).collect();
+    assert_eq!(after, before, "down of the snapshot touched the project's panes");
+    for (_, _, pid, _) in &before {
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} of shop was stopped");
+    }
+
+    let bare = Server::new(TEN);
+    bare.tmux(&["new-session", "-d", "-s", "solo", "sleep", "3003"]);
+    let all = snapshot_to(&bare, &bare.path("all.yaml"), &["--all-sessions"]);
+    assert!(all.contains("name: snapshot"), "{all}");
+}
+
+/// 52 panes: four sessions of three 4-pane windows and a 1-pane one.
+fn fifty_two() -> String {
+    let mut m = String::from("version: 1\nname: big\nsessions:\n");
+    for s in 1..=4 {
+        m.push_str(&format!("  s{s}:\n    windows:\n"));
+        for w in 1..=4 {
+            m.push_str(&format!("      w{w}:\n        layout: tiled\n        panes:\n"));
+            for p in 1..=(if w == 4 { 1 } else { 4 }) {
+                m.push_str(&format!("          p{w}{p}: exec sleep {}\n", 5000 + s * 100 + w * 10 + p));
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn a_restore_stopped_part_way_is_finished_by_the_next_restore() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    std::fs::write(s.path("snap.yaml"), fifty_two()).unwrap();
+    let count = || s.panes().iter().filter(|p| p.0.starts_with('s')).count();
+    // SIGTERM once the first panes exist.
+    let mut child = s
+        .cmd(&["restore", "snap.yaml", "--no-daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(30), || count() > 0), "restore built nothing");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    eprintln!("restore after SIGTERM: {status:?} (signal {:?}), {} of 52 panes", status.signal(), count());
+    // Whatever the signal left, take more away for certain: half of s2 and s3, all of s4.
+    for session in ["s2", "s3"] {
+        for window in ["w1", "w2"] {
+            s.tmux(&["kill-pane", "-t", &format!("={session}:={window}.0")]);
+            s.tmux(&["kill-pane", "-t", &format!("={session}:={window}.0")]);
+        }
+    }
+    s.tmux(&["kill-session", "-t", "=s4"]);
+    assert!(count() <= 31, "{} panes left", count());
+    let out = s.ctmux(&["restore", "snap.yaml", "--no-daemon"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("nothing to restore"));
+    let mut ids: Vec<String> = s.panes().into_iter().filter(|p| !p.3 && p.0.starts_with('s')).map(|p| p.0).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 52, "the second restore did not finish the job: {ids:?}");
+    assert_eq!(count(), 52, "duplicate panes: {:?}", s.panes());
+    // A third restore changes nothing.
+    let before = s.panes();
+    s.expect(&["restore", "snap.yaml", "--no-daemon"], 0);
+    assert_eq!(s.panes(), before, "a restore of a complete snapshot changed panes");
+    // `--plan` says which sessions it would complete.
+    s.tmux(&["kill-pane", "-t", "=s1:=w1.0"]);
+    s.tmux(&["kill-session", "-t", "=s4"]);
+    let plan: serde_json::Value =
+        serde_json::from_str(&s.expect(&["--json", "restore", "snap.yaml", "--plan"], 0)).unwrap();
+    assert_eq!(plan["complete"], serde_json::json!(["s1", "s2", "s3"]), "{plan}");
+    assert_eq!(plan["create"][0]["session"], "s4", "{plan}");
+}

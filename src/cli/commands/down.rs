@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::exit::Exit;
 use crate::manifest::model::Stop;
 use crate::reconcile::lock;
-use crate::reconcile::stop::{Stopped, stop_tree};
+use crate::reconcile::stop::{Stopped, Target};
 use crate::tmux::{Cmd, LivePane};
 
 #[derive(Serialize)]
@@ -42,7 +42,10 @@ impl Locked {
     }
 }
 
-/// Stops `addresses` (live panes of the project) in reverse dependency order.
+/// Stops `addresses` (live panes of the project) in reverse dependency order: each pane as soon
+/// as every pane that depends on it has stopped, all others at once. (Stopping wave by wave made
+/// an unrelated pane wait for the slowest stop of the wave before it: a process that ignores
+/// SIGTERM held the rest of the stack for its whole `stop.timeout`.)
 async fn stop_in_order(
     stack: &Stack,
     live: &BTreeMap<String, LivePane>,
@@ -50,42 +53,68 @@ async fn stop_in_order(
     ctx: &Ctx,
 ) -> Vec<Stopped> {
     let project = stack.project();
-    let known: Vec<String> = addresses.iter().filter(|a| project.pane(a).is_some()).cloned().collect();
-    let mut waves: Vec<Vec<String>> =
-        stack.graph.waves(Some(&known.iter().cloned().collect())).into_iter().rev().collect();
-    // Panes no longer in the manifest have no dependencies: stop them first.
-    let unknown: Vec<String> = addresses.iter().filter(|a| project.pane(a).is_none()).cloned().collect();
-    if !unknown.is_empty() {
-        waves.insert(0, unknown);
-    }
-    let mut out = Vec::new();
     let server = stack.tmux.server_mark().await;
-    for wave in waves {
-        let mut set = tokio::task::JoinSet::new();
-        for address in wave {
-            let Some(lp) = live.get(&address) else {
-                continue;
-            };
-            let pane = project.pane(&address).cloned();
-            let mut stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
-            let (name, mut pid, server) = (project.name.clone(), lp.pid, server.clone());
-            if lp.dead {
-                // The pane's process is gone (its pid may be someone else's by now), but what it
-                // left running in the background still carries the pane's mark: signalled, then
-                // SIGKILLed, and reported if it survives.
-                pid = 0;
-                stop.command = None;
-            }
-            set.spawn(async move { stop_tree(&server, &name, &address, pid, &stop, pane.as_ref()).await });
+    let mut targets = Vec::new();
+    // For each pane, the panes being stopped that depend on it (panes no longer in the manifest
+    // have no dependencies).
+    let mut waits_for: Vec<Vec<String>> = Vec::new();
+    for address in addresses {
+        let Some(lp) = live.get(address) else {
+            continue;
+        };
+        let pane = project.pane(address).cloned();
+        let mut stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
+        let mut pid = lp.pid;
+        if lp.dead {
+            // The pane's process is gone (its pid may be someone else's by now), but what it
+            // left running in the background still carries the pane's mark: signalled, then
+            // SIGKILLed, and reported if it survives.
+            pid = 0;
+            stop.command = None;
         }
-        while let Some(Ok(s)) = set.join_next().await {
-            if !ctx.json() && !ctx.global.quiet {
-                eprintln!("■ stopped {}{}", s.address, if s.killed { " (killed after the stop timeout)" } else { "" });
-            }
-            out.push(s);
-        }
+        let dependents: Vec<String> = if pane.is_some() {
+            stack
+                .graph
+                .with_dependents(std::slice::from_ref(address))
+                .into_iter()
+                .filter(|d| d != address && addresses.contains(d) && live.contains_key(d))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        waits_for.push(dependents);
+        targets.push(Target { address: address.clone(), pid, stop, pane });
     }
-    out
+    let mut started = vec![false; targets.len()];
+    let mut stopped: Vec<String> = Vec::new();
+    let mut done: Vec<(usize, bool)> = Vec::new();
+    let mut set = tokio::task::JoinSet::new();
+    loop {
+        let ready: Vec<usize> =
+            (0..targets.len()).filter(|&i| !started[i] && waits_for[i].iter().all(|d| stopped.contains(d))).collect();
+        if !ready.is_empty() {
+            // One read of /proc for every pane that may start now, taken now: a pane's tree is
+            // what it runs when its turn comes.
+            let table = crate::reconcile::stop::read_table().await;
+            for i in ready {
+                started[i] = true;
+                let stop = crate::reconcile::stop::graceful(&table, &server, &project.name, targets[i].clone());
+                set.spawn(async move { (i, stop.await) });
+            }
+        }
+        let Some(joined) = set.join_next().await else { break };
+        let Ok((i, killed)) = joined else { continue };
+        if !ctx.json() && !ctx.global.quiet {
+            eprintln!(
+                "■ stopped {}{}",
+                targets[i].address,
+                if killed { " (killed after the stop timeout)" } else { "" }
+            );
+        }
+        stopped.push(targets[i].address.clone());
+        done.push((i, killed));
+    }
+    crate::reconcile::stop::finish(&server, &project.name, &targets, &done).await
 }
 
 /// "1 pane stopped: app/worker", "3 panes stopped: a/x, a/y, a/z" (the first 8 named), for the

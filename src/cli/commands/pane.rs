@@ -102,6 +102,27 @@ fn doc(ctx: &Ctx, server: &Server, lp: &LivePane, meta: BTreeMap<String, String>
     PaneDoc::from_live(lp, manifest, meta)
 }
 
+/// Names `pane new --name` gave (`@ctmux-name`), by pane id.
+async fn names(server: &Server) -> Result<BTreeMap<String, String>> {
+    Ok(server.named().await?.into_iter().map(|(id, _, name)| (id, name)).collect())
+}
+
+/// `doc` for a pane that `pane new --name` named: its address is `SESSION/NAME`, by which every
+/// verb finds it, and its name is that name (a manifest's pane keeps its own address).
+fn named_doc(mut d: PaneDoc, name: Option<&String>) -> PaneDoc {
+    if let Some(name) = name.filter(|_| d.address.is_none()) {
+        d.address = Some(format!("{}/{name}", d.session));
+        d.pane = name.clone();
+    }
+    d
+}
+
+/// Whether tmux refused a split because the window has no room left for another pane.
+fn no_space(e: &crate::tmux::TmuxError) -> bool {
+    let text = e.to_string();
+    text.contains("no space for new pane") || text.contains("pane too small")
+}
+
 /// Parses a `--interval` value.
 pub fn interval_of(text: &str) -> Result<std::time::Duration> {
     crate::units::parse_duration(text).map_err(|e| Error::Usage { message: format!("--interval: {e}"), hint: None })
@@ -188,27 +209,33 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             if let Some(n) = &name {
                 check_name(server, &session, n).await?;
             }
-            let mut c = Cmd::new("split-window").args(["-t", &format!("={session}:"), "-P", "-F", "#{pane_id}"]);
-            if let Some(cwd) = cwd {
-                c = c.opt("-c", literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
-            }
+            let cwd = cwd.map(|cwd| literal(&std::path::absolute(&cwd).unwrap_or(cwd).to_string_lossy()));
             let command = if command.is_empty() { hooked_default_shell(server).await } else { command };
-            let c = c.args(command);
-            // The layout `session new --layout` chose, else tiled.
-            let layout = Cmd::query("show-options").args(["-qv", "-t", &format!("={session}:"), "@ctmux-layout"]);
-            let out = server
-                .tmux
-                .run(&[c, layout])
-                .await
-                .map_err(|e| e.into_error(&format!("creating a pane in `{session}`")))?;
+            // `verb` is `split-window` into the session's current window, or `new-window` when
+            // that window has no room left (as tmuxp does).
+            let create = |verb: &str| {
+                let mut c = Cmd::new(verb).args(["-t", &format!("={session}:"), "-P", "-F", "#{pane_id}"]);
+                if let Some(cwd) = &cwd {
+                    c = c.opt("-c", cwd.clone());
+                }
+                let c = c.args(command.clone());
+                // The layout `session new --layout` chose, else tiled.
+                let layout = Cmd::query("show-options").args(["-qv", "-t", &format!("={session}:"), "@ctmux-layout"]);
+                [c, layout]
+            };
+            let out = match server.tmux.run(&create("split-window")).await {
+                Err(e) if no_space(&e) => server.tmux.run(&create("new-window")).await,
+                other => other,
+            }
+            .map_err(|e| e.into_error(&format!("creating a pane in `{session}`")))?;
             let mut lines = out.lines();
             let id = lines.next().unwrap_or_default().trim().to_string();
             let layout = lines.next().map(str::trim).filter(|l| !l.is_empty()).unwrap_or("tiled").to_string();
             let keep = Cmd::new("set-option").args(["-w", "-t", &id, "remain-on-exit", "on"]);
-            let arrange = Cmd::new("select-layout").args(["-t", &format!("={session}:"), &layout]);
+            let arrange = Cmd::new("select-layout").args(["-t", &id, &layout]);
             if server.tmux.run(&[keep, arrange]).await.is_err() {
                 // A layout string for more panes than there are yet.
-                let tiled = Cmd::new("select-layout").args(["-t", &format!("={session}:"), "tiled"]);
+                let tiled = Cmd::new("select-layout").args(["-t", &id, "tiled"]);
                 server.tmux.run(&[tiled]).await.map_err(|e| e.into_error("arranging the panes"))?;
             }
             let mut cmds = Vec::new();
@@ -219,7 +246,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             server.tmux.run(&cmds).await.map_err(|e| e.into_error("configuring the pane"))?;
             let lp = server.pane(ctx, &id).await?;
             if ctx.json() {
-                ctx.print_json(&PaneOne { pane: doc(ctx, server, &lp, BTreeMap::new()) });
+                ctx.print_json(&PaneOne { pane: named_doc(doc(ctx, server, &lp, BTreeMap::new()), name.as_ref()) });
             } else {
                 ctx.say(&id);
             }
@@ -261,7 +288,18 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             let lp = server.pane(ctx, &target).await?;
             let meta =
                 server.metadata(std::slice::from_ref(&lp.pane_id)).await?.remove(&lp.pane_id).unwrap_or_default();
-            let d = doc(ctx, server, &lp, meta);
+            let mut d = named_doc(doc(ctx, server, &lp, meta), names(server).await?.get(&lp.pane_id));
+            // Measured on the spot, as `status` does for a pane without a recent sample.
+            if d.state == "running"
+                && let Some(u) =
+                    super::metrics::measure(std::slice::from_ref(&lp), std::time::Duration::from_millis(250))
+                        .await
+                        .pop()
+                        .and_then(|m| m.usage)
+            {
+                d.cpu_percent = Some(u.cpu_percent);
+                d.memory_bytes = Some(u.memory_bytes);
+            }
             if ctx.json() {
                 ctx.print_json(&PaneOne { pane: d });
             } else {
@@ -285,8 +323,16 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             } else {
                 BTreeMap::new()
             };
-            let docs: Vec<PaneDoc> =
-                panes.iter().map(|p| doc(ctx, server, p, meta.get(&p.pane_id).cloned().unwrap_or_default())).collect();
+            let names = names(server).await?;
+            let docs: Vec<PaneDoc> = panes
+                .iter()
+                .map(|p| {
+                    named_doc(
+                        doc(ctx, server, p, meta.get(&p.pane_id).cloned().unwrap_or_default()),
+                        names.get(&p.pane_id),
+                    )
+                })
+                .collect();
             if ctx.json() {
                 ctx.print_json(&PanesDoc { panes: docs });
             } else {

@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
             hint: Some("name sessions to snapshot, or pass --all-sessions".into()),
         });
     }
-    let fallback = server.project(ctx).map_or_else(|| "snapshot".to_string(), |p| p.name.clone());
+    let fallback = fallback_name(&captured, &selection);
     let snap = snapshot::build(&captured, &sessions, &fallback);
     let taken = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let toml = args.output.as_ref().is_some_and(|f| f.extension().is_some_and(|e| e == "toml"));
@@ -106,6 +106,28 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
     Ok(Exit::Ok)
 }
 
+/// The project name of a snapshot that holds no managed pane: its own, never the name of the
+/// manifest in the current directory (restoring it, then `down -f` of it, would treat that
+/// project's panes as its own) nor of any project on the server. Named after the sessions it
+/// holds (`snapshot scratch` is project `scratch`), `snapshot` for `--all-sessions`.
+fn fallback_name(captured: &snapshot::capture::Captured, selection: &Selection) -> String {
+    let base = match selection {
+        Selection::Project(p) => return p.clone(),
+        Selection::Sessions(names) => crate::manifest::lower::sanitize_name(&names.join("-")),
+        Selection::All => "snapshot".to_string(),
+    };
+    let taken = |name: &str| {
+        captured.sessions.iter().flat_map(|s| &s.windows).flat_map(|w| &w.panes).any(|p| p.project == name)
+    };
+    if !taken(&base) {
+        return base;
+    }
+    (1..)
+        .map(|i| if i == 1 { format!("{base}-snapshot") } else { format!("{base}-snapshot-{i}") })
+        .find(|n| !taken(n))
+        .unwrap_or(base)
+}
+
 /// The project name a snapshot document carries.
 fn name_of(snap: &snapshot::Snapshot) -> String {
     snap.document["name"].as_str().unwrap_or("snapshot").to_string()
@@ -126,6 +148,9 @@ struct RestorePlan<'a> {
     skip: Vec<String>,
     /// Sessions that exist and would be killed first (`--replace`).
     replace: Vec<String>,
+    /// Sessions of this snapshot's project that exist (a restore that was stopped part way, or
+    /// an earlier restore): brought to the snapshot as `up` would, finishing what is missing.
+    complete: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -150,13 +175,21 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let project = stack.project();
     let exists = |name: &str| live.panes.iter().any(|p| p.session == name);
+    // A session holding this project's panes is the snapshot's own (a restore stopped part way
+    // leaves it half built): it is completed as `up` would, not skipped as someone else's.
+    let ours = |name: &str| live.panes.iter().any(|p| p.session == name && p.project == project.name);
     let (existing, missing): (Vec<&String>, Vec<&String>) = project.sessions.keys().partition(|s| exists(s));
+    let (complete, existing): (Vec<&String>, Vec<&String>) =
+        existing.into_iter().partition(|s| !args.replace && ours(s));
     let to_create: Vec<&String> = if args.replace { project.sessions.keys().collect() } else { missing.clone() };
     // A session to create may wait on a pane of a session left alone: that pane must be this
     // project's, live, or `up` would build it into the session it promised not to touch.
     if !args.replace {
-        let addresses: Vec<String> =
-            project.panes().filter(|p| to_create.contains(&&p.session)).map(|p| p.address()).collect();
+        let addresses: Vec<String> = project
+            .panes()
+            .filter(|p| to_create.contains(&&p.session) || complete.contains(&&p.session))
+            .map(|p| p.address())
+            .collect();
         for dep in stack.graph.with_dependencies(&addresses) {
             let session = dep.split_once('/').map_or(dep.as_str(), |(s, _)| s);
             let live_ours = live.panes.iter().any(|p| p.address == dep && p.project == project.name);
@@ -185,6 +218,7 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
         create: to_create.iter().map(|n| summary(n)).collect(),
         skip: if args.replace { Vec::new() } else { existing.iter().map(|s| s.to_string()).collect() },
         replace: if args.replace { existing.iter().map(|s| s.to_string()).collect() } else { Vec::new() },
+        complete: complete.iter().map(|s| s.to_string()).collect(),
     };
     if args.plan {
         if ctx.json() {
@@ -199,7 +233,7 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
             eprintln!("= skip     {s} (exists; --replace replaces it)");
         }
     }
-    if to_create.is_empty() {
+    if to_create.is_empty() && complete.is_empty() {
         if ctx.json() {
             ctx.print_json(&doc);
         } else {
@@ -218,10 +252,10 @@ pub fn restore(ctx: &Ctx, args: &RestoreArgs) -> Result {
         }
     }
     drop(rt);
-    let targets = if to_create.len() == project.sessions.len() {
+    let targets = if to_create.len() + complete.len() == project.sessions.len() {
         Vec::new()
     } else {
-        to_create.iter().map(|s| s.to_string()).collect()
+        to_create.iter().chain(&complete).map(|s| s.to_string()).collect()
     };
     let mut up = crate::cli::args::UpArgs::start(targets);
     up.no_daemon = args.no_daemon;
@@ -250,10 +284,13 @@ fn render_restore_plan(doc: &RestorePlan<'_>) -> String {
     for s in &doc.create {
         out.push_str(&format!("+ create   {} ({} window(s), {} pane(s))\n", s.session, s.windows, s.panes));
     }
+    for s in &doc.complete {
+        out.push_str(&format!("~ complete {s} (this snapshot's; brought to it as `up` would)\n"));
+    }
     for s in &doc.skip {
         out.push_str(&format!("= skip     {s} (exists; --replace replaces it)\n"));
     }
-    if doc.create.is_empty() {
+    if doc.create.is_empty() && doc.complete.is_empty() {
         out.push_str("nothing to restore\n");
     }
     out

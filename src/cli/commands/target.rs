@@ -163,7 +163,7 @@ impl Server {
     }
 
     /// Panes named by `pane new --name` (`@ctmux-name`): `(pane id, session, name)`.
-    async fn named(&self) -> Result<Vec<(String, String, String)>> {
+    pub async fn named(&self) -> Result<Vec<(String, String, String)>> {
         let format = "#{pane_id}\x1f#{session_name}\x1f#{@ctmux-name}";
         let text = self
             .tmux

@@ -4,7 +4,9 @@
 //! Where the data comes from: one look (`status --json`, or `pane ls --json` with
 //! `--all-sessions`) at start and again only when the daemon reports an event (`events -f`);
 //! CPU and memory are the daemon's samples in the state store, the last line is read from the
-//! pane logs the daemon writes. Nothing polls tmux per frame. Without a terminal, or with
+//! pane logs the daemon writes. With `--all-sessions` (panes of any project or none, whose
+//! samples and logs `top` cannot key) CPU and memory are measured by `top` itself and the last
+//! line is read from each pane's screen, in one tmux call per refresh. Nothing polls tmux per frame. Without a terminal, or with
 //! `--once`/`--json`, one table (or document) is printed.
 
 use std::io::IsTerminal;
@@ -41,6 +43,9 @@ pub struct Row {
     pub started_at: Option<u64>,
     /// The last line the pane printed (from its log).
     pub last_line: String,
+    /// The pane's process, for `--all-sessions`' own measurements.
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 /// What the rows are sorted by (`s` cycles).
@@ -114,6 +119,7 @@ impl Model {
                 restarts: p["restarts"].as_u64().unwrap_or(0),
                 started_at: p["started_at"].as_u64(),
                 last_line: String::new(),
+                pid: p["pid"].as_u64().and_then(|p| u32::try_from(p).ok()),
             })
             .collect()
     }
@@ -302,6 +308,8 @@ struct Source {
     server: String,
     /// The server's pane logs.
     socket: crate::tmux::Socket,
+    /// `--all-sessions`: `top`'s own CPU sampler (a rate needs the previous look).
+    sampler: std::cell::RefCell<Option<crate::metrics::Sampler>>,
 }
 
 impl Source {
@@ -314,12 +322,71 @@ impl Source {
             std::env::var("CTMUX_TMUX_SOCKET").ok().as_deref(),
             project.as_ref().and_then(|p| p.socket.as_deref()),
         );
-        Source { project, server: socket.key(), socket }
+        Source { project, server: socket.key(), socket, sampler: std::cell::RefCell::new(None) }
     }
+}
+
+/// `--all-sessions`: CPU and memory of each running pane's tree, measured here (the daemon's
+/// samples are keyed by project), and the last non-blank line of each pane's screen.
+fn refresh_unkeyed(source: &Source, model: &mut Model) {
+    let mut sampler = source.sampler.borrow_mut();
+    let sampler = sampler.get_or_insert_with(|| {
+        let mut s = crate::metrics::Sampler::new();
+        s.refresh();
+        std::thread::sleep(Duration::from_millis(250));
+        s
+    });
+    sampler.refresh();
+    for r in model.rows.iter_mut().filter(|r| r.state == "running") {
+        if let Some(u) = r.pid.and_then(|pid| sampler.usage(pid)) {
+            r.cpu_percent = Some(u.cpu_percent);
+            r.memory_bytes = Some(u.memory_bytes);
+        }
+    }
+    let ids: Vec<String> = model.rows.iter().filter_map(|r| r.tmux_id.clone()).collect();
+    let lines = super::stack::runtime()
+        .ok()
+        .and_then(|rt| rt.block_on(last_screen_lines(&crate::tmux::Tmux::new(source.socket.clone()), &ids)).ok())
+        .unwrap_or_default();
+    for r in &mut model.rows {
+        if let Some(line) = r.tmux_id.as_ref().and_then(|id| lines.get(id)) {
+            r.last_line.clone_from(line);
+        }
+    }
+}
+
+/// The last non-blank line on each pane's screen, by pane id, in one tmux call.
+async fn last_screen_lines(
+    tmux: &crate::tmux::Tmux,
+    ids: &[String],
+) -> std::result::Result<std::collections::HashMap<String, String>, crate::tmux::TmuxError> {
+    const MARK: &str = "\x1fctmux-screen\x1f";
+    let mut cmds = Vec::new();
+    for id in ids {
+        let mark = crate::tmux::command::message_literal(&format!("{MARK}{id}"));
+        cmds.push(crate::tmux::Cmd::query("display-message").args(["-p", &mark]));
+        cmds.push(crate::tmux::Cmd::query("capture-pane").args(["-p", "-J", "-t", id]));
+    }
+    if cmds.is_empty() {
+        return Ok(Default::default());
+    }
+    let text = tmux.run(&cmds).await?;
+    let mut out = std::collections::HashMap::new();
+    for part in text.split(MARK).skip(1) {
+        let (id, screen) = part.split_once('\n').unwrap_or((part, ""));
+        let screen = crate::exec_marks::strip_lines(screen);
+        if let Some(line) = screen.lines().rev().find(|l| !l.trim().is_empty()) {
+            out.insert(id.to_string(), line.trim_end().to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// The daemon's latest samples (state store) and each pane's last logged line (pane logs).
 fn refresh_extras(source: &Source, model: &mut Model) {
+    if source.project.is_none() {
+        return refresh_unkeyed(source, model);
+    }
     let store = crate::store::Store::open().ok();
     let fresh = crate::store::now_ms() - 120_000;
     for r in &mut model.rows {
