@@ -258,6 +258,22 @@ fn imports_with_bad_content_are_the_users_errors_and_socket_names_stay_names() {
     assert!(!err.contains("ctmux bug"), "{err}");
     assert!(err.contains("unknown layout `tiled x`") && err.contains("`A B` is not a valid"), "{err}");
     assert!(err.contains("tmuxp.yaml → ctmux.yaml:8:"), "{err}");
+    // process-compose: `=v` and `A B=1` environment entries and a dependency cycle are the
+    // file's problems, each with its place in the translated manifest.
+    std::fs::write(
+        s.path("pc.yaml"),
+        "version: \"0.5\"\nprocesses:\n  a:\n    command: echo a\n    environment:\n      - \"=v\"\n      - \"A B=1\"\n    depends_on:\n      b:\n        condition: process_started\n  b:\n    command: echo b\n    depends_on:\n      a:\n        condition: process_started\n",
+    )
+    .unwrap();
+    let out = s.ctmux(&["import", "process-compose", "pc.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("ctmux bug"), "{err}");
+    for want in ["`` is not a valid environment variable name", "`A B` is not a valid", "dependency cycle"] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(err.matches("pc.yaml → ctmux.yaml:").count() >= 3, "{err}");
+    assert!(!s.path("ctmux.yml").exists());
     std::fs::write(s.path("tmx.yml"), "name: t\nsocket_name: ../../tmp/x\nwindows:\n  - w: echo hi\n").unwrap();
     let yaml = s.expect(&["import", "tmuxinator", "tmx.yml"], 0);
     assert!(yaml.contains("socket: .._.._tmp_x"), "{yaml}");
