@@ -51,10 +51,17 @@ const REVERSE_INDEX: &str = "\x1bM";
 /// changed, so a redraw of rows already shown reads once — as on screen.
 #[derive(Default)]
 pub struct Screen {
-    /// The last rows: their cells and the text handed out for them (`None`: not yet).
-    rows: std::collections::VecDeque<(Vec<char>, Option<String>)>,
+    /// The last rows: their text, and whether that text was handed out.
+    rows: std::collections::VecDeque<Kept>,
     /// Index in `rows` of the row the next line writes (`rows.len()`: a new row).
     cursor: usize,
+}
+
+/// One row a [`Screen`] keeps.
+struct Kept {
+    text: String,
+    /// What was handed out for the row: `Some(None)` its `text` as it is now.
+    shown: Option<Option<String>>,
 }
 
 impl Screen {
@@ -63,13 +70,25 @@ impl Screen {
         self.cursor == self.rows.len()
     }
 
+    /// A line without escapes or control characters (but tabs) at the bottom: a new row, shown
+    /// as it is. (Kept only for a later reverse index to draw on.)
+    pub fn plain(&mut self, text: &str) {
+        debug_assert!(self.at_bottom());
+        self.rows.push_back(Kept { text: text.to_string(), shown: Some(None) });
+        self.cursor += 1;
+        if self.rows.len() > SCREEN_ROWS {
+            self.rows.pop_front();
+            self.cursor -= 1;
+        }
+    }
+
     /// The row `raw` (one line) finishes, or `None` when it only redrew what was shown.
-    pub fn line(&mut self, raw: &str) -> Option<String> {
+    pub fn line(&mut self, raw: &str) -> Option<&str> {
         let raw = raw.trim_end_matches(['\n', '\r']);
-        let text = if self.at_bottom() && !raw.contains(REVERSE_INDEX) {
-            let text = render(raw);
-            self.rows.push_back((text.chars().collect(), None));
-            text
+        let new = if self.at_bottom() && !raw.contains(REVERSE_INDEX) {
+            // The common case: a new row, shown at once.
+            self.rows.push_back(Kept { text: render(raw), shown: Some(None) });
+            true
         } else {
             let mut col = 0;
             for (i, part) in raw.split(REVERSE_INDEX).enumerate() {
@@ -77,26 +96,35 @@ impl Screen {
                     self.cursor = self.cursor.saturating_sub(1);
                 }
                 if self.at_bottom() {
-                    self.rows.push_back((Vec::new(), None));
+                    self.rows.push_back(Kept { text: String::new(), shown: None });
                 }
-                let cells = &mut self.rows[self.cursor].0;
-                let mut row = Row { cells: std::mem::take(cells), cursor: col, overwritten: false };
-                row.overwritten = !row.cells.is_empty();
+                let kept = &mut self.rows[self.cursor];
+                let cells: Vec<char> = kept.text.chars().collect();
+                let mut row = Row { overwritten: !cells.is_empty(), cells, cursor: col };
                 draw(&mut row, part);
                 col = row.cursor;
-                *cells = row.text().chars().collect();
+                let text = row.text();
+                if kept.shown == Some(None) && text != kept.text {
+                    // Keep what was shown: the new text is compared with it.
+                    kept.shown = Some(Some(std::mem::take(&mut kept.text)));
+                }
+                kept.text = text;
             }
-            self.rows[self.cursor].0.iter().collect()
+            let kept = &mut self.rows[self.cursor];
+            let new = match &kept.shown {
+                None => true,
+                Some(None) => false,
+                Some(Some(was)) => *was != kept.text,
+            };
+            kept.shown = Some(None);
+            new
         };
-        let shown = &mut self.rows[self.cursor].1;
-        let new = shown.as_deref() != Some(text.as_str());
-        *shown = Some(text.clone());
         self.cursor += 1;
-        while self.rows.len() > SCREEN_ROWS && self.cursor > 0 {
+        while self.rows.len() > SCREEN_ROWS && self.cursor > 1 {
             self.rows.pop_front();
             self.cursor -= 1;
         }
-        new.then_some(text)
+        new.then(|| self.rows[self.cursor - 1].text.as_str())
     }
 
     /// Rows written but never finished (the cursor moved up and did not come back), in order.
@@ -105,11 +133,10 @@ impl Screen {
             .rows
             .iter_mut()
             .skip(self.cursor)
-            .filter(|(_, shown)| shown.is_none())
-            .map(|(cells, shown)| {
-                let text: String = cells.iter().collect();
-                *shown = Some(text.clone());
-                text
+            .filter(|k| k.shown.is_none())
+            .map(|k| {
+                k.shown = Some(None);
+                k.text.clone()
             })
             .collect();
         self.cursor = self.rows.len();
@@ -287,19 +314,19 @@ mod tests {
             "b",
         ];
         let mut screen = Screen::default();
-        let shown: Vec<String> = logged.iter().filter_map(|l| screen.line(l)).collect();
+        let shown: Vec<String> = logged.iter().filter_map(|l| screen.line(l).map(str::to_string)).collect();
         assert_eq!(shown, ["$ echo \"a", "b\"", "a", "b"]);
         assert!(screen.finish().is_empty());
         // A redraw that changes a row shows the new row; one left above is shown at the end.
         let mut screen = Screen::default();
-        assert_eq!(screen.line("one").as_deref(), Some("one"));
-        assert_eq!(screen.line("two\x1bM\rONE").as_deref(), Some("ONE"));
-        assert_eq!(screen.line("\x1bM\x1bMup").as_deref(), Some("upE"), "no row above the first: it stays there");
+        assert_eq!(screen.line("one"), Some("one"));
+        assert_eq!(screen.line("two\x1bM\rONE"), Some("ONE"));
+        assert_eq!(screen.line("\x1bM\x1bMup"), Some("upE"), "no row above the first: it stays there");
         assert_eq!(screen.finish(), ["two"]);
         // Plain lines are rendered as render does.
         let mut screen = Screen::default();
-        assert_eq!(screen.line("a\rb\n").as_deref(), Some("b"));
-        assert_eq!(screen.line("plain  ").as_deref(), Some("plain  "));
+        assert_eq!(screen.line("a\rb\n"), Some("b"));
+        assert_eq!(screen.line("plain  "), Some("plain  "));
     }
 
     #[test]

@@ -38,16 +38,16 @@ impl Printer<'_> {
             return Some(raw.to_vec());
         }
         let plain = screen.at_bottom() && !raw.iter().any(|b| *b == 0x1b || (*b < 0x20 && *b != b'\t'));
-        let shown = screen.line(&String::from_utf8_lossy(raw))?;
-        let text = if plain {
-            match std::str::from_utf8(raw) {
-                Ok(s) if !s.contains("TMUX-") => return Some(raw.to_vec()),
-                _ => shown,
+        let text = String::from_utf8_lossy(raw);
+        if plain {
+            screen.plain(&text);
+            if !text.contains("TMUX-") && matches!(text, std::borrow::Cow::Borrowed(_)) {
+                return Some(raw.to_vec());
             }
-        } else {
-            shown
-        };
-        Self::unwrapped(text)
+            return Self::unwrapped(text.into_owned());
+        }
+        let shown = screen.line(&text)?.to_string();
+        Self::unwrapped(shown)
     }
 
     /// `text` without exec's wrapper (`None`: it was only the wrapper).
