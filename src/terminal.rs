@@ -1,4 +1,5 @@
-//! What a terminal would show for one line of raw output: the one place readings (`logs`,
+//! What a terminal would show for one line of raw output (and, in [`Screen`], for a run of
+//! lines with reverse indexes between them): the one place readings (`logs`,
 //! `pane tail`, `pane stream`, `pane exec`'s output) turn bytes a program wrote into text.
 //!
 //! A line is rendered on a row of cells with a cursor, as a terminal does: printable characters
@@ -17,25 +18,130 @@ pub fn render(raw: &str) -> String {
         return raw.to_string();
     }
     let mut row = Row::default();
+    draw(&mut row, raw);
+    row.text()
+}
+
+/// Applies `raw` to `row` (a reverse index, `ESC M`, is dropped here: [`Screen`] splits at it).
+fn draw(row: &mut Row, raw: &str) {
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\r' => row.cursor = 0,
             '\x08' => row.cursor = row.cursor.saturating_sub(1),
-            '\x1b' => escape(&mut chars, &mut row),
+            '\x1b' => escape(&mut chars, row),
             // A C1 CSI (0x9b) is rare in UTF-8 text; drop it like other controls.
             '\t' => row.put('\t'),
             c if c.is_control() => {}
             c => row.put(c),
         }
     }
-    let mut out: String = row.cells.into_iter().collect();
-    // Cells a redraw blanked read as nothing at the end of the row, as on screen.
-    let kept = out.trim_end_matches(' ').len();
-    if row.overwritten {
-        out.truncate(kept);
+}
+
+/// How many rows a [`Screen`] keeps for a reverse index to move back into.
+const SCREEN_ROWS: usize = 64;
+
+/// A reverse index: the cursor moves up one row, keeping its column.
+const REVERSE_INDEX: &str = "\x1bM";
+
+/// A pane's output as a terminal shows it, fed one logged line at a time: like [`render`], and
+/// a reverse index (`ESC M`, which bash uses to redraw a multi-line command line it echoed)
+/// moves the writing up onto a row already read rather than into the line's own row. A row is
+/// handed out when the cursor leaves it downward (a line ends on it), and again only if it
+/// changed, so a redraw of rows already shown reads once — as on screen.
+#[derive(Default)]
+pub struct Screen {
+    /// The last rows: their text, and whether that text was handed out.
+    rows: std::collections::VecDeque<Kept>,
+    /// Index in `rows` of the row the next line writes (`rows.len()`: a new row).
+    cursor: usize,
+}
+
+/// One row a [`Screen`] keeps.
+struct Kept {
+    text: String,
+    /// What was handed out for the row: `Some(None)` its `text` as it is now.
+    shown: Option<Option<String>>,
+}
+
+impl Screen {
+    /// Whether the next line starts a new row (no reverse index left the cursor above).
+    pub fn at_bottom(&self) -> bool {
+        self.cursor == self.rows.len()
     }
-    out
+
+    /// A line without escapes or control characters (but tabs) at the bottom: a new row, shown
+    /// as it is. (Kept only for a later reverse index to draw on.)
+    pub fn plain(&mut self, text: &str) {
+        debug_assert!(self.at_bottom());
+        self.rows.push_back(Kept { text: text.to_string(), shown: Some(None) });
+        self.cursor += 1;
+        if self.rows.len() > SCREEN_ROWS {
+            self.rows.pop_front();
+            self.cursor -= 1;
+        }
+    }
+
+    /// The row `raw` (one line) finishes, or `None` when it only redrew what was shown.
+    pub fn line(&mut self, raw: &str) -> Option<&str> {
+        let raw = raw.trim_end_matches(['\n', '\r']);
+        let new = if self.at_bottom() && !raw.contains(REVERSE_INDEX) {
+            // The common case: a new row, shown at once.
+            self.rows.push_back(Kept { text: render(raw), shown: Some(None) });
+            true
+        } else {
+            let mut col = 0;
+            for (i, part) in raw.split(REVERSE_INDEX).enumerate() {
+                if i > 0 {
+                    self.cursor = self.cursor.saturating_sub(1);
+                }
+                if self.at_bottom() {
+                    self.rows.push_back(Kept { text: String::new(), shown: None });
+                }
+                let kept = &mut self.rows[self.cursor];
+                let cells: Vec<char> = kept.text.chars().collect();
+                let mut row = Row { overwritten: !cells.is_empty(), cells, cursor: col };
+                draw(&mut row, part);
+                col = row.cursor;
+                let text = row.text();
+                if kept.shown == Some(None) && text != kept.text {
+                    // Keep what was shown: the new text is compared with it.
+                    kept.shown = Some(Some(std::mem::take(&mut kept.text)));
+                }
+                kept.text = text;
+            }
+            let kept = &mut self.rows[self.cursor];
+            let new = match &kept.shown {
+                None => true,
+                Some(None) => false,
+                Some(Some(was)) => *was != kept.text,
+            };
+            kept.shown = Some(None);
+            new
+        };
+        self.cursor += 1;
+        while self.rows.len() > SCREEN_ROWS && self.cursor > 1 {
+            self.rows.pop_front();
+            self.cursor -= 1;
+        }
+        new.then(|| self.rows[self.cursor - 1].text.as_str())
+    }
+
+    /// Rows written but never finished (the cursor moved up and did not come back), in order.
+    pub fn finish(&mut self) -> Vec<String> {
+        let out = self
+            .rows
+            .iter_mut()
+            .skip(self.cursor)
+            .filter(|k| k.shown.is_none())
+            .map(|k| {
+                k.shown = Some(None);
+                k.text.clone()
+            })
+            .collect();
+        self.cursor = self.rows.len();
+        out
+    }
 }
 
 /// Renders every line of `text` ([`render`]), keeping its line structure.
@@ -82,6 +188,16 @@ struct Row {
 }
 
 impl Row {
+    /// The row as read: cells a redraw blanked read as nothing at its end, as on screen.
+    fn text(self) -> String {
+        let mut out: String = self.cells.into_iter().collect();
+        let kept = out.trim_end_matches(' ').len();
+        if self.overwritten {
+            out.truncate(kept);
+        }
+        out
+    }
+
     fn put(&mut self, c: char) {
         if self.cursor < self.cells.len() {
             self.cells[self.cursor] = c;
@@ -184,6 +300,33 @@ mod tests {
         assert_eq!(render("\x1b]0;title\x07text \x1b(Bend"), "text end");
         assert_eq!(render("plain  "), "plain  ", "trailing spaces of plain text are kept");
         assert_eq!(render("ünï ✓"), "ünï ✓");
+    }
+
+    #[test]
+    fn a_reverse_index_redraw_reads_once_as_on_screen() {
+        // bash 5.2 echoing a two-line command line typed with bracketed paste: the text in
+        // reverse video, then ESC M up to the first row and the whole line drawn again.
+        let logged = [
+            "\x1b]133;A\x1b\\\x1b[?2004h$ \x1b]133;B\x1b\\\x1b[7mecho \"a\x1b[27m",
+            "\r\x1b[7mb\"\x1b[27m\x1bM\r$ \x1b]133;B\x1b\\echo \"a",
+            "\rb\"",
+            "\x1b[?2004l\r\x1b]133;C\x1b\\a",
+            "b",
+        ];
+        let mut screen = Screen::default();
+        let shown: Vec<String> = logged.iter().filter_map(|l| screen.line(l).map(str::to_string)).collect();
+        assert_eq!(shown, ["$ echo \"a", "b\"", "a", "b"]);
+        assert!(screen.finish().is_empty());
+        // A redraw that changes a row shows the new row; one left above is shown at the end.
+        let mut screen = Screen::default();
+        assert_eq!(screen.line("one"), Some("one"));
+        assert_eq!(screen.line("two\x1bM\rONE"), Some("ONE"));
+        assert_eq!(screen.line("\x1bM\x1bMup"), Some("upE"), "no row above the first: it stays there");
+        assert_eq!(screen.finish(), ["two"]);
+        // Plain lines are rendered as render does.
+        let mut screen = Screen::default();
+        assert_eq!(screen.line("a\rb\n"), Some("b"));
+        assert_eq!(screen.line("plain  "), Some("plain  "));
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn interpolate(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resu
     debug_assert_eq!(parser.pos, input.len());
     let mut errors = parser.errors;
 
-    let mut eval = Evaluator { lookup, refs: Vec::new(), errors: Vec::new() };
+    let mut eval = Evaluator { src: input, lookup, refs: Vec::new(), errors: Vec::new() };
     let mut value = String::with_capacity(input.len());
     eval.eval(&nodes, &mut value);
     errors.append(&mut eval.errors);
@@ -318,7 +318,15 @@ impl Parser<'_> {
     }
 }
 
+/// A looked-up value that begins with this character asks for the reference itself: the
+/// expression's text as written (`${A:-x}`, `$A`) is put out between `REFERENCE_OPEN` and
+/// [`REFERENCE_CLOSE`], whatever its modifier (snapshots write the manifest's text back).
+pub const REFERENCE_OPEN: char = '\u{E000}';
+/// Ends a reference put out for a [`REFERENCE_OPEN`] value.
+pub const REFERENCE_CLOSE: char = '\u{E001}';
+
 struct Evaluator<'a> {
+    src: &'a str,
     lookup: &'a dyn Fn(&str) -> Option<String>,
     refs: Vec<VarRef>,
     errors: Vec<InterpError>,
@@ -349,6 +357,12 @@ impl Evaluator<'_> {
             was_set: value.is_some(),
             has_modifier: v.op.is_some(),
         });
+        if value.as_deref().is_some_and(|s| s.starts_with(REFERENCE_OPEN)) {
+            out.push(REFERENCE_OPEN);
+            out.push_str(&self.src[v.offset..v.offset + v.len]);
+            out.push(REFERENCE_CLOSE);
+            return;
+        }
         let Some((op, word)) = &v.op else {
             out.push_str(value.as_deref().unwrap_or(""));
             return;

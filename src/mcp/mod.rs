@@ -13,6 +13,7 @@
 
 pub mod bound;
 pub mod execs;
+pub mod gate;
 pub mod page;
 pub mod ready;
 pub mod tools;
@@ -75,7 +76,10 @@ const ECHO_MEMORY: Duration = Duration::from_secs(60);
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn serve(cfg: Config) -> Result<(), String> {
     let server = Server { cfg: Arc::new(cfg), execs: Arc::new(execs::Store::open()), typed: Arc::default() };
-    let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| format!("MCP handshake failed: {e}"))?;
+    let running = server
+        .serve(gate::gate(tokio::io::stdin(), tokio::io::stdout()))
+        .await
+        .map_err(|e| format!("MCP handshake failed: {e}"))?;
     running.waiting().await.map_err(|e| format!("MCP server stopped: {e}"))?;
     Ok(())
 }
@@ -324,6 +328,9 @@ impl Server {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Value, Value> {
         let max_of = |asked: Option<usize>| asked.unwrap_or(self.cfg.max_bytes).clamp(1024, MAX_MAX_BYTES);
+        if let Some(refusal) = dash_value(&args) {
+            return Err(refusal);
+        }
         match spec.name {
             "up" => {
                 let p: tools::UpParams = parse(args)?;
@@ -409,25 +416,44 @@ impl Server {
                     }
                     (None, Some(path)) => {
                         // Only manifest files: an error quotes the file's text, and an agent must
-                        // not read `/etc/shadow` through it.
-                        let manifest_like = std::path::Path::new(&path)
-                            .extension()
+                        // not read `/etc/shadow` through it — nor through `x.yaml -> /etc/shadow`,
+                        // so the name checked (and read) is the one every link resolves to.
+                        let real = match std::fs::canonicalize(&path) {
+                            Ok(real) => Some(real),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                return Err(error_doc("not_found", format!("`{path}`: no such file"), None));
+                            }
+                            Err(_) => None,
+                        };
+                        let manifest_like = real
+                            .as_deref()
+                            .and_then(|r| r.extension())
                             .and_then(|e| e.to_str())
                             .is_some_and(|e| matches!(e, "yaml" | "yml" | "toml"));
-                        if !manifest_like {
+                        let Some(real) = real.filter(|_| manifest_like) else {
                             return Err(error_doc(
                                 "usage",
                                 format!("`{path}` is not a manifest file: give a .yaml, .yml or .toml path"),
                                 None,
                             ));
-                        }
-                        self.doc_with(Some(std::path::Path::new(&path)), &["validate".into()], ctx).await
+                        };
+                        self.doc_with(Some(&real), &["validate".into()], ctx).await
                     }
                     (None, None) => self.doc(&["validate".into()], ctx).await,
                 }
             }
             "pane_exec" => {
                 let p: tools::ExecParams = parse(args)?;
+                // Typing into the MCP server's own pane (`force`, or a busy pane's turn coming)
+                // would feed its client keys; an interrupt on timeout would end it.
+                if std::env::var_os("TMUX_PANE").is_some() {
+                    let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
+                    if let Some(id) = st["pane"]["tmux_id"].as_str()
+                        && let Some(refusal) = self.refuse_own(&[id.to_string()], "exec in").await
+                    {
+                        return Err(refusal);
+                    }
+                }
                 self.exec(p, max, ctx).await
             }
             "pane_exec_result" => {
@@ -742,6 +768,22 @@ fn not_json(args: &[String], ran: &Ran) -> Value {
 }
 
 /// Tool arguments as `T`, or a usage error document naming what is wrong.
+/// A usage error when a single pane, session or name argument begins with `-`: the verbs take
+/// it as a positional argument, where the CLI would read it as an option (lists of targets go
+/// after `--` and other values as `--flag=VALUE`, so they are passed as they are).
+fn dash_value(args: &Value) -> Option<Value> {
+    ["target", "session", "name"].into_iter().find_map(|key| {
+        let v = args.get(key)?.as_str()?;
+        v.starts_with('-').then(|| {
+            error_doc(
+                "usage",
+                format!("`{key}` is `{v}`: a value that begins with `-` would be read as an option"),
+                Some("name the pane by its tmux id (%N) or its ctmux address; pick names that do not begin with `-`"),
+            )
+        })
+    })
+}
+
 fn parse<T: DeserializeOwned>(args: Value) -> Result<T, Value> {
     serde_json::from_value(args).map_err(|e| error_doc("usage", format!("bad arguments: {e}"), None))
 }

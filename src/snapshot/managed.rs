@@ -2,8 +2,8 @@
 //! session's `@ctmux-manifest` names, not guessed from processes.
 //!
 //! Variables stay references: the manifest is lowered a second time with every variable it
-//! mentions bound to a marker, so `${DB_PASSWORD}` is written as `${DB_PASSWORD}`, never as the
-//! secret it held when `up` ran. Values that came from `env_file` are left to the `env_file`
+//! mentions bound to a marker, so `${DB_PASSWORD}` (or `${PORT:-8080}`) is written as it is in
+//! the manifest, never as the secret it held when `up` ran. Values that came from `env_file` are left to the `env_file`
 //! itself, which the snapshot names instead of copying.
 
 use std::collections::HashMap;
@@ -13,10 +13,7 @@ use serde_json::Value;
 
 use crate::manifest::model::{Pane, Project};
 
-/// Opens a variable marker (a private-use character no manifest text holds).
-const OPEN: char = '\u{E000}';
-/// Closes a variable marker.
-const CLOSE: char = '\u{E001}';
+use crate::manifest::interpolate::{REFERENCE_CLOSE as CLOSE, REFERENCE_OPEN as OPEN};
 
 /// One manifest, loaded twice: with markers (for text) and with the environment (for paths).
 pub struct Source {
@@ -96,10 +93,23 @@ fn referenced_names(text: &str) -> Vec<String> {
     names
 }
 
-/// Turns markers back into `${NAME}` in every string of `value` (after `$` was escaped as `$$`).
+/// Turns marked references back into the manifest's text (`${NAME:-default}` as written) in
+/// every string of `value`, where `$` was escaped as `$$` everywhere, the references included.
 fn unmark(value: &mut Value) {
     match value {
-        Value::String(s) if s.contains(OPEN) => *s = s.replace(OPEN, "${").replace(CLOSE, "}"),
+        Value::String(s) if s.contains(OPEN) => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(open) = rest.find(OPEN) {
+                out.push_str(&rest[..open]);
+                let after = &rest[open + OPEN.len_utf8()..];
+                let close = after.find(CLOSE).unwrap_or(after.len());
+                out.push_str(&after[..close].replace("$$", "$"));
+                rest = after.get(close + CLOSE.len_utf8()..).unwrap_or("");
+            }
+            out.push_str(rest);
+            *s = out;
+        }
         Value::Array(items) => items.iter_mut().for_each(unmark),
         Value::Object(map) => map.values_mut().for_each(unmark),
         _ => {}
@@ -138,14 +148,16 @@ mod tests {
         let path = dir.path().join("ctmux.yaml");
         std::fs::write(
             &path,
-            "version: 1\nname: t\nsessions:\n  app:\n    panes:\n      api:\n        command: 'serve --price $$5 --key ${API_KEY:-dev}'\n        env: { TOKEN: \"${SECRET_TOKEN}\", PLAIN: x }\n",
+            "version: 1\nname: t\nsessions:\n  app:\n    panes:\n      api:\n        command: 'serve --price $$5 --key ${API_KEY:-dev}'\n        env: { TOKEN: \"${SECRET_TOKEN}\", PLAIN: x, MODS: \"$$HOME $A ${B:+on} ${HOME:?need HOME} ${D:-${E}-$$x}\" }\n",
         )
         .unwrap();
         let source = Source::load(&path).unwrap();
         let (_, value, kept) = source.pane("app/api").unwrap();
         assert!(kept);
-        assert_eq!(value["command"], "serve --price $$5 --key ${API_KEY}");
+        assert_eq!(value["command"], "serve --price $$5 --key ${API_KEY:-dev}");
         assert_eq!(value["env"]["TOKEN"], "${SECRET_TOKEN}");
         assert_eq!(value["env"]["PLAIN"], "x");
+        // The manifest's text, modifiers and nesting included (`${B:+on}` was `on`, `${HOME:?…}` `${HOME}`).
+        assert_eq!(value["env"]["MODS"], "$$HOME $A ${B:+on} ${HOME:?need HOME} ${D:-${E}-$$x}");
     }
 }

@@ -142,6 +142,15 @@ fn exec_in_a_hooked_shell_types_just_the_command_and_leaves_no_trace() {
     let dir = s.state.path().join("shell");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700, "{dir:?}");
+    // A multi-line command line, which bash draws again from its first row (ESC M up), reads
+    // once in `logs`, as on screen (the first row was logged twice).
+    exec(&s, "w/sh", "echo row-one-$((2+2))\necho row-two", 0);
+    let logs = || s.expect(&["logs", "--no-prefix", "w/sh"], 0);
+    assert!(eventually(Duration::from_secs(10), || logs().lines().any(|l| l == "row-two")), "{}", logs());
+    let logs = logs();
+    for row in ["echo row-one-$((2+2))", "echo row-two"] {
+        assert_eq!(logs.lines().filter(|l| l.ends_with(row)).count(), 1, "{row}: {logs}");
+    }
 }
 
 #[test]

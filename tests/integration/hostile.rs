@@ -258,6 +258,22 @@ fn imports_with_bad_content_are_the_users_errors_and_socket_names_stay_names() {
     assert!(!err.contains("ctmux bug"), "{err}");
     assert!(err.contains("unknown layout `tiled x`") && err.contains("`A B` is not a valid"), "{err}");
     assert!(err.contains("tmuxp.yaml → ctmux.yaml:8:"), "{err}");
+    // process-compose: `=v` and `A B=1` environment entries and a dependency cycle are the
+    // file's problems, each with its place in the translated manifest.
+    std::fs::write(
+        s.path("pc.yaml"),
+        "version: \"0.5\"\nprocesses:\n  a:\n    command: echo a\n    environment:\n      - \"=v\"\n      - \"A B=1\"\n    depends_on:\n      b:\n        condition: process_started\n  b:\n    command: echo b\n    depends_on:\n      a:\n        condition: process_started\n",
+    )
+    .unwrap();
+    let out = s.ctmux(&["import", "process-compose", "pc.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("ctmux bug"), "{err}");
+    for want in ["`` is not a valid environment variable name", "`A B` is not a valid", "dependency cycle"] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(err.matches("pc.yaml → ctmux.yaml:").count() >= 3, "{err}");
+    assert!(!s.path("ctmux.yml").exists());
     std::fs::write(s.path("tmx.yml"), "name: t\nsocket_name: ../../tmp/x\nwindows:\n  - w: echo hi\n").unwrap();
     let yaml = s.expect(&["import", "tmuxinator", "tmx.yml"], 0);
     assert!(yaml.contains("socket: .._.._tmp_x"), "{yaml}");
@@ -265,4 +281,193 @@ fn imports_with_bad_content_are_the_users_errors_and_socket_names_stay_names() {
     s.write("version: 1\nname: p\nsocket: ../../tmp/x\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n");
     let err = String::from_utf8(s.ctmux(&["validate"]).stderr).unwrap();
     assert!(err.contains("invalid socket name") && err.contains("ctmux.yaml:3"), "{err}");
+}
+
+/// `ctmux mcp` spoken to line by line, as a hostile client would: raw JSON-RPC over its stdio.
+struct RawMcp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RawMcp {
+    fn spawn(s: &Server, args: &[&str], env: &[(&str, &str)]) -> RawMcp {
+        let mut all = vec!["mcp"];
+        all.extend_from_slice(args);
+        let mut cmd = s.cmd(&all);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ctmux mcp");
+        let stdin = child.stdin.take().expect("stdin");
+        let lines = crate::harness::lines_of(&mut child);
+        RawMcp { child, stdin, lines }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").expect("write to ctmux mcp");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The next message the server sends (notifications skipped).
+    fn next(&mut self) -> serde_json::Value {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("an answer within 60 s");
+            let v: serde_json::Value = serde_json::from_str(&line).expect("the server sends JSON lines");
+            if v.get("id").is_some() || v.get("error").is_some() {
+                return v;
+            }
+        }
+    }
+
+    /// Sends a request and returns the answer with its id.
+    fn request(&mut self, id: u64, method: &str, params: Option<serde_json::Value>) -> serde_json::Value {
+        let mut msg = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(p) = params {
+            msg["params"] = p;
+        }
+        self.send(&msg.to_string());
+        loop {
+            let v = self.next();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    fn initialize(&mut self, id: u64) {
+        let init = serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}});
+        let v = self.request(id, "initialize", Some(init));
+        assert!(v["result"]["serverInfo"]["name"] == "ctmux", "{v}");
+        self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    }
+
+    /// `tools/call`: (isError, structured document).
+    fn call(&mut self, id: u64, name: &str, args: serde_json::Value) -> (bool, serde_json::Value) {
+        let v = self.request(id, "tools/call", Some(serde_json::json!({"name": name, "arguments": args})));
+        let r = &v["result"];
+        assert!(r.is_object(), "{name}: no result: {v}");
+        (r["isError"] == true, r["structuredContent"].clone())
+    }
+}
+
+impl Drop for RawMcp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_mcp_server_answers_malformed_json_rpc_and_stays() {
+    let s = Server::new("version: 1\nname: raw\nsessions:\n  s:\n    panes:\n      a: exec sleep 1000\n");
+    let mut m = RawMcp::spawn(&s, &[], &[]);
+    // A protocolVersion that is not a version string is answered (an error naming the field),
+    // and the server stays for a proper handshake.
+    for (id, bad) in [(1, serde_json::json!(123)), (2, serde_json::Value::Null)] {
+        let params = serde_json::json!({"protocolVersion": bad, "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}});
+        let v = m.request(id, "initialize", Some(params));
+        assert_eq!(v["error"]["code"], -32602, "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("protocolVersion") && !msg.contains("_meta"), "{v}");
+        assert!(m.alive(), "the server exited after initialize with protocolVersion {bad}");
+    }
+    // Lines that are not JSON get a parse error (id null), before and after the handshake.
+    m.send("this is not json");
+    let v = m.next();
+    assert!(v["error"]["code"] == -32700 && v["id"].is_null(), "{v}");
+    m.initialize(3);
+    m.send(r#"{"jsonrpc":"2.0","id":4,"method":"tools/ca"#);
+    let v = m.next();
+    assert!(v["error"]["code"] == -32700 && v["id"].is_null(), "{v}");
+    // tools/call without params, or with a name that is not a string: invalid params, its id.
+    let v = m.request(5, "tools/call", None);
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("params"), "{v}");
+    let v = m.request(6, "tools/call", Some(serde_json::json!({"name": 5})));
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    // And it still works.
+    let v = m.request(7, "tools/list", None);
+    assert!(v["result"]["tools"].as_array().is_some_and(|t| !t.is_empty()), "{v}");
+    let (err, doc) = m.call(8, "status", serde_json::json!({}));
+    assert!(!err, "{doc}");
+    assert!(m.alive());
+}
+
+#[test]
+fn a_hostile_mcp_client_cannot_end_the_servers_pane_read_other_files_or_pass_flags() {
+    let s = Server::new(
+        "version: 1\nname: raw\nsessions:\n  app:\n    panes:\n      web: exec sleep 1000\n      sh: { command: [sh, -i] }\n",
+    );
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let panes = s.panes();
+    let web = panes.iter().find(|p| p.0 == "app/web").expect("app/web").1.clone();
+    let info = s.tmux(&["display-message", "-p", "-t", &web, "#{socket_path},#{pid},0"]);
+    // A .yaml name that links to a file that is not a manifest.
+    let secret = s.path("secret.txt");
+    std::fs::write(&secret, "root:SECRETHASH:20228:0:99999:7:::\n").unwrap();
+    std::os::unix::fs::symlink(&secret, s.path("link.yaml")).unwrap();
+    let link = s.path("link.yaml");
+    for read_only in [false, true] {
+        let args: &[&str] = if read_only { &["--read-only"] } else { &[] };
+        let mut m = RawMcp::spawn(&s, args, &[("TMUX", info.trim()), ("TMUX_PANE", &web)]);
+        m.initialize(1);
+        for (id, path) in [(2, "/etc/shadow"), (3, secret.to_str().unwrap()), (4, link.to_str().unwrap())] {
+            let (err, doc) = m.call(id, "validate", serde_json::json!({"path": path}));
+            assert!(err && doc["error"]["code"] == "usage", "{path}: {doc}");
+            assert!(!doc.to_string().contains("SECRETHASH") && !doc.to_string().contains("root:"), "{doc}");
+        }
+        if read_only {
+            continue;
+        }
+        // Keys, signals, a kill or an exec into the server's own pane are refused.
+        for (id, tool, args) in [
+            (10, "pane_send_keys", serde_json::json!({"target": "app/web", "keys": ["C-c"]})),
+            (11, "pane_send_keys", serde_json::json!({"target": web, "text": "exit\n"})),
+            (12, "pane_signal", serde_json::json!({"target": web, "signal": "SIGKILL"})),
+            (13, "pane_kill", serde_json::json!({"target": "app/web"})),
+            (14, "pane_exec", serde_json::json!({"target": "app/web", "command": "exit"})),
+        ] {
+            let (err, doc) = m.call(id, tool, args);
+            assert!(err && doc["error"]["code"] == "refused", "{tool}: {doc}");
+        }
+        assert!(s.panes().iter().any(|p| p.1 == web && !p.3), "app/web was ended");
+        // Values that begin with `-` are values: clear errors, never "exited 2 without a JSON result".
+        for (id, tool, args) in [
+            (20, "pane_wait", serde_json::json!({"target": "app/sh", "exit": true, "timeout": "-1s"})),
+            (21, "session_new", serde_json::json!({"name": "-t"})),
+            (22, "pane_new", serde_json::json!({"session": "-t"})),
+            (23, "pane_status", serde_json::json!({"target": "-t"})),
+            (24, "logs", serde_json::json!({"targets": ["-t"]})),
+            (25, "pane_exec", serde_json::json!({"target": "-t", "command": "true"})),
+        ] {
+            let (err, doc) = m.call(id, tool, args.clone());
+            let text = doc.to_string();
+            assert!(err && !text.contains("without a JSON result"), "{tool} {args}: {doc}");
+            assert!(doc["error"]["message"].as_str().is_some_and(|t| t.contains("-t") || t.contains("-1s")), "{doc}");
+        }
+        let (err, doc) =
+            m.call(30, "pane_wait", serde_json::json!({"target": "app/sh", "match": "-x", "timeout": "1s"}));
+        assert!(!text_has(&doc, "without a JSON result"), "{err} {doc}");
+        let (err, doc) = m.call(31, "pane_exec", serde_json::json!({"target": "app/sh", "command": []}));
+        assert!(err && doc["error"]["code"] == "usage", "{doc}");
+        assert!(m.alive());
+    }
+    assert!(!s.tmux(&["list-sessions", "-F", "#{session_name}"]).lines().any(|l| l == "-t"));
+}
+
+fn text_has(doc: &serde_json::Value, needle: &str) -> bool {
+    doc.to_string().contains(needle)
 }

@@ -136,6 +136,8 @@ fn unmanaged_sessions_come_back_with_names_layouts_argv_focus_titles_and_options
         "-c",
         "import time; time.sleep(1000)",
         "two words",
+        "",
+        "last",
     ]);
     live.tmux(&["resize-pane", "-t", &format!("={weird}:.0"), "-x", "70"]);
     live.tmux(&["new-window", "-t", &format!("={weird}:"), "-n", "zoomed ⚡"]);
@@ -170,6 +172,10 @@ fn unmanaged_sessions_come_back_with_names_layouts_argv_focus_titles_and_options
     ] {
         assert!(text.contains(want), "`{want}` missing:\n{text}");
     }
+    // An empty argument is an argument (`python3 -c … 'two words' '' last`).
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = lines.iter().position(|l| *l == "- two words").expect("two words");
+    assert_eq!(lines[at + 1..at + 3], ["- \"\"", "- last"], "{text}");
     live.expect(&["validate", "-f", "snap.yaml"], 0);
 
     let fresh = Server::new("version: 1\nsessions: { x: echo }\n");

@@ -11,6 +11,7 @@ use crate::daemon::logfile::{Line, PaneLog, Watch};
 use crate::daemon::paths;
 use crate::error::Error;
 use crate::exit::Exit;
+use crate::terminal::Screen;
 
 /// Prefix colours, cycled per pane as compose does.
 const COLORS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
@@ -30,19 +31,27 @@ impl Printer<'_> {
     /// applied, escapes dropped) with exec's wrapper removed, unless `--ansi` (the raw bytes,
     /// as logged). Lines without escapes or control characters are passed through byte for
     /// byte (invalid UTF-8 included).
-    fn text(&self, raw: &[u8]) -> Option<Vec<u8>> {
+    /// A line that only redraws rows already shown (bash's `ESC M` redraw of a multi-line
+    /// command line) is `None` too: the pane's [`Screen`] reads the lines as rows on a screen.
+    fn text(&self, screen: &mut Screen, raw: &[u8]) -> Option<Vec<u8>> {
         if self.args.ansi {
             return Some(raw.to_vec());
         }
-        let plain = !raw.iter().any(|b| *b == 0x1b || (*b < 0x20 && *b != b'\t'));
-        let text = if plain {
-            match std::str::from_utf8(raw) {
-                Ok(s) if !s.contains("TMUX-") => return Some(raw.to_vec()),
-                _ => String::from_utf8_lossy(raw).into_owned(),
+        let plain = screen.at_bottom() && !raw.iter().any(|b| *b == 0x1b || (*b < 0x20 && *b != b'\t'));
+        let text = String::from_utf8_lossy(raw);
+        if plain {
+            screen.plain(&text);
+            if !text.contains("TMUX-") && matches!(text, std::borrow::Cow::Borrowed(_)) {
+                return Some(raw.to_vec());
             }
-        } else {
-            crate::terminal::render(&String::from_utf8_lossy(raw))
-        };
+            return Self::unwrapped(text.into_owned());
+        }
+        let shown = screen.line(&text)?.to_string();
+        Self::unwrapped(shown)
+    }
+
+    /// `text` without exec's wrapper (`None`: it was only the wrapper).
+    fn unwrapped(text: String) -> Option<Vec<u8>> {
         crate::exec_marks::strip_exec_wrapper(&text).map(|t| t.into_owned().into_bytes())
     }
 
@@ -118,18 +127,30 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
     };
     let mut merged: Vec<(u64, usize, Line, Vec<u8>)> = Vec::new();
     let mut carries: Vec<Option<Line>> = vec![None; logs.len()];
+    let mut screens: Vec<Screen> = logs.iter().map(|_| Screen::default()).collect();
     for (order, (_, log)) in logs.iter_mut().enumerate() {
         let mut pieces = rejoin(log.history(), &mut carries[order]);
         // History ends here: a last piece whose rest is not logged yet is shown as it is.
         pieces.extend(carries[order].take());
+        let screen = &mut screens[order];
+        let last = pieces.last().cloned();
         let mut lines: Vec<(u64, usize, Line, Vec<u8>)> = pieces
             .into_iter()
             .filter_map(|l| {
-                let text = printer.text(&l.raw)?;
+                let text = printer.text(screen, &l.raw)?;
                 Some((l.ts, order, l, text))
             })
-            .filter(|(_, _, l, text)| printer.wanted(l, text))
             .collect();
+        // Rows a redraw left above the cursor are on screen now; when following, a later line
+        // may still come back to them.
+        if let Some(last) = last.filter(|_| !args.follow) {
+            for row in screen.finish() {
+                if let Some(text) = Printer::unwrapped(row) {
+                    lines.push((last.ts, order, last.clone(), text));
+                }
+            }
+        }
+        lines.retain(|(_, _, l, text)| printer.wanted(l, text));
         if let Some(n) = args.lines {
             lines = lines.split_off(lines.len().saturating_sub(n));
         }
@@ -147,7 +168,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
         watch.wait(None);
         for (order, (address, log)) in logs.iter_mut().enumerate() {
             for line in rejoin(log.more(), &mut carries[order]) {
-                let Some(text) = printer.text(&line.raw) else { continue };
+                let Some(text) = printer.text(&mut screens[order], &line.raw) else { continue };
                 if printer.wanted(&line, &text) {
                     printer.print(&mut out, order, address, &line, &text);
                 }
