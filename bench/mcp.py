@@ -23,11 +23,13 @@ were correct, and the latency p50/p99 of the whole task:
   run    run `printf 'a\nb\n'; (exit 3)` in a shell pane: correct = exit status 3 and exactly
          the output "a\nb\n" (ctmux: pane_exec; libtmux-mcp: run_command)
   repl   a Python REPL round trip, `print(6*7+i)`: correct = the answer line read back
-         (ctmux: pane_send_keys {wait: "prompt"}; libtmux-mcp: send_keys, wait_for_text for the
-         next `>>>` prompt line, capture_pane)
+         (ctmux: pane_send_keys {wait: "prompt"}; libtmux-mcp, as its tool descriptions advise:
+         capture_since for a cursor, send_keys, then capture_since every 50 ms until the next
+         `>>>` prompt; its wait_for_text cannot wait for that prompt: the prompt is usually
+         painted before the wait starts, and what was painted before never matches)
   wait   wait for a line another program prints 300 ms after the wait starts: correct = the
-         printed line matched (not the typed one); latency = from the line being typed (tmux
-         send-keys returned) to the wait's result (ctmux: pane_wait {match};
+         printed line matched (not the typed one); latency = from the line being typed (before
+         `tmux send-keys` starts) to the wait's result (ctmux: pane_wait {match};
          libtmux-mcp: wait_for_text)
 """
 
@@ -244,7 +246,7 @@ def compare(args) -> None:
                                           "p50": pct(lat, .5), "p99": pct(lat, .99)}
 
                 # Task: a Python REPL round trip.
-                lat, ok = [], 0
+                lat, ok, calls_total = [], 0, 0
                 for i in range(args.samples):
                     want = str(42 + i)
                     line = f"print(6*7+{i})"
@@ -256,13 +258,25 @@ def compare(args) -> None:
                         got = [l for l in doc.get("output", "").split("\n") if l and not l.startswith(">>>")]
                         calls = 1
                     else:
+                        # libtmux-mcp's advice for observing after input: capture_since with a
+                        # cursor taken before the keys, again until the next prompt shows.
+                        res, text = await call("capture_since", {"pane_id": py})
+                        cur = json.loads(text)["cursor"]
                         await call("send_keys", {"pane_id": py, "keys": line})
-                        await call("wait_for_text", {"pane_id": py, "patterns": [r"^>>>\s*$"], "regex": True, "timeout": 10})
-                        res, text = await call("capture_pane", {"pane_id": py, "max_lines": 5})
-                        lines = text.replace("\r", "").split("\n")
-                        at = max((k for k, l in enumerate(lines) if line in l), default=None)
-                        got = [lines[at + 1]] if at is not None and at + 1 < len(lines) else []
-                        calls = 3
+                        calls_now, seen = 2, []
+                        while time.perf_counter() - t < 10:
+                            res, text = await call("capture_since", {"pane_id": py, "cursor": cur})
+                            calls_now += 1
+                            doc = json.loads(text)
+                            seen += doc.get("lines", [])
+                            cur = doc.get("cursor", cur)
+                            at = max((k for k, l in enumerate(seen) if line in l), default=None)
+                            if at is not None and seen and seen[-1].strip() == ">>>" and len(seen) > at + 2:
+                                break
+                            await asyncio.sleep(0.05)
+                        got = seen[at + 1:-1] if at is not None else []
+                        calls_total += calls_now
+                        calls = calls_total / (i + 1)
                     lat.append(time.perf_counter() - t)
                     ok += got == [want]
                     if i == 0:
@@ -278,8 +292,11 @@ def compare(args) -> None:
 
                     async def type_later():
                         await asyncio.sleep(0.3)
+                        # Timed from before the keys: run() blocks the loop, so a result that
+                        # came while send-keys ran would otherwise count as instant.
+                        at = time.perf_counter()
                         subprocess.run(tmux + ["send-keys", "-t", log, typed, "Enter"], check=True)
-                        return time.perf_counter()
+                        return at
 
                     typer = asyncio.ensure_future(type_later())
                     if name == "ctmux":
@@ -317,7 +334,7 @@ def compare(args) -> None:
                   f"100 panes: {rep['panes_100']}" + (f", compact {rep['panes_100_compact']}" if "panes_100_compact" in rep else ""))
             for task, t in rep["tasks"].items():
                 extra = f" (exit status right {t['status_correct']}/{t['of']})" if "status_correct" in t else ""
-                print(f"  {task}: {t['calls']} call(s), correct {t['correct']}/{t['of']}{extra}, "
+                print(f"  {task}: {t['calls']:.3g} call(s), correct {t['correct']}/{t['of']}{extra}, "
                       f"p50 {t['p50']:.1f} ms, p99 {t['p99']:.1f} ms")
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
