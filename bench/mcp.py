@@ -122,7 +122,17 @@ def main() -> None:
         mcp.wait(timeout=10)
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+        remove_socket(sock)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_socket(sock: str) -> None:
+    """Removes the killed server's socket file (tmux 3.3a leaves it behind)."""
+    base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+    try:
+        os.unlink(os.path.join(base, f"tmux-{os.getuid()}", sock))
+    except OSError:
+        pass
 
 
 def ensure_venv(venv: str) -> None:
@@ -338,6 +348,7 @@ def compare(args) -> None:
                       f"p50 {t['p50']:.1f} ms, p99 {t['p99']:.1f} ms")
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
+        remove_socket(sock)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
