@@ -61,7 +61,15 @@ pub struct Record {
 pub struct Store {
     dir: Option<PathBuf>,
     live: Mutex<HashMap<String, watch::Receiver<bool>>>,
+    /// When [`Store::clean`] last ran (unix ms; 0: never), and the execs since.
+    cleaned_ms: std::sync::atomic::AtomicU64,
+    since_clean: std::sync::atomic::AtomicUsize,
 }
+
+/// How often the store is cleaned at most, by time…
+const CLEAN_EVERY: Duration = Duration::from_secs(10);
+/// …unless this many execs came since (a burst cannot outgrow [`MAX_RECORDS`] by more).
+const CLEAN_EVERY_N: usize = 20;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -76,7 +84,12 @@ impl Store {
         let ok = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).is_ok()
             && std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
             && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok();
-        Store { dir: ok.then_some(dir), live: Mutex::new(HashMap::new()) }
+        Store {
+            dir: ok.then_some(dir),
+            live: Mutex::new(HashMap::new()),
+            cleaned_ms: Default::default(),
+            since_clean: Default::default(),
+        }
     }
 
     fn path(&self, id: &str, ext: &str) -> Option<PathBuf> {
@@ -88,10 +101,10 @@ impl Store {
         if let Some(out) = output.zip(self.path(&r.exec_id, "out")) {
             let (text, p) = out;
             let keep = &text.as_bytes()[..text.len().min(MAX_STORED)];
-            let _ = crate::state::write_atomic(&p, keep);
+            let _ = crate::state::write_atomic_unsynced(&p, keep);
         }
         if let (Some(p), Ok(json)) = (self.path(&r.exec_id, "json"), serde_json::to_vec(r)) {
-            let _ = crate::state::write_atomic(&p, &json);
+            let _ = crate::state::write_atomic_unsynced(&p, &json);
         }
     }
 
@@ -108,8 +121,18 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Removes records older than [`KEEP`] and the oldest beyond [`MAX_RECORDS`].
+    /// Removes records older than [`KEEP`] and the oldest beyond [`MAX_RECORDS`]; at most once
+    /// every [`CLEAN_EVERY`] (it reads the whole directory) or [`CLEAN_EVERY_N`] execs.
     fn clean(&self) {
+        use std::sync::atomic::Ordering;
+        let now = now_ms();
+        let last = self.cleaned_ms.load(Ordering::Relaxed);
+        let n = self.since_clean.fetch_add(1, Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < CLEAN_EVERY.as_millis() as u64 && n < CLEAN_EVERY_N {
+            return;
+        }
+        self.cleaned_ms.store(now, Ordering::Relaxed);
+        self.since_clean.store(0, Ordering::Relaxed);
         let Some(dir) = &self.dir else { return };
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         let mut records: Vec<(std::time::SystemTime, String)> = entries

@@ -516,7 +516,13 @@ impl Server {
                         ),
                         None => ready::Until::Prompt,
                     };
-                    let pane = self.pane_of(&p.target, ctx).await?;
+                    // Where every pane's output stood when the call came: the target is resolved
+                    // after that, and what it printed meanwhile is output after the call started.
+                    let at_arrival = ready::cursors(&self.cfg.tmux_flags).await;
+                    let mut pane = self.pane_of(&p.target, ctx).await?;
+                    if let Some(cursor) = at_arrival.get(&pane.id) {
+                        pane.cursor = *cursor;
+                    }
                     let typed = self.recently_typed(&pane.id);
                     let limit = timeout.unwrap_or(Duration::from_secs(24 * 3600));
                     let heard =

@@ -168,6 +168,28 @@ impl Pane {
     }
 }
 
+/// Every pane's cursor (as [`Pane::cursor`]) on the server, in one tmux call: taken when a wait
+/// arrives, before its target is resolved (a ctmux process, slow under load), so output printed
+/// meanwhile still counts as after the call started.
+pub async fn cursors(tmux_flags: &[String]) -> std::collections::HashMap<String, (i64, usize)> {
+    let out = tokio::process::Command::new(std::env::var("CTMUX_TMUX").unwrap_or_else(|_| "tmux".into()))
+        .args(tmux_flags)
+        .args(["list-panes", "-a", "-F", "#{pane_id} #{history_size} #{cursor_y} #{cursor_x}"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await;
+    let Ok(out) = out else { return Default::default() };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [id, history, row, col] = f.as_slice() else { return None };
+            Some((id.to_string(), (history.parse::<i64>().ok()? + row.parse::<i64>().ok()?, col.parse().ok()?)))
+        })
+        .collect()
+}
+
 /// What to wait for after the keys.
 pub enum Until {
     /// The foreground program waits for input again.

@@ -221,15 +221,23 @@ pub fn buffer_name() -> String {
 /// Types `d` into the pane: loads its buffer, pastes its line (bracketed where the shell asks
 /// for it, so it is text, not keys) and presses Enter.
 pub async fn deliver(server: &Server, pane_id: &str, d: &exec_shell::Delivery) -> Result<()> {
+    deliver_after(server, pane_id, d, None).await
+}
+
+/// [`deliver`], running `first` (the `pipe-pane` that reads the output) in the same tmux call,
+/// before the line is pasted: one tmux process fewer per exec.
+async fn deliver_after(server: &Server, pane_id: &str, d: &exec_shell::Delivery, first: Option<Cmd>) -> Result<()> {
     if let Some((name, content)) = &d.buffer {
         load_buffer(server, name, content).await?;
     }
     let line = buffer_name();
     let cmds = [
-        Cmd::new("set-buffer").args(["-b", &line, "--", &d.line]),
-        Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &line, "-t", pane_id]),
-        Cmd::new("send-keys").args(["-t", pane_id, "Enter"]),
+        first,
+        Some(Cmd::new("set-buffer").args(["-b", &line, "--", &d.line])),
+        Some(Cmd::new("paste-buffer").args(["-d", "-p", "-r", "-b", &line, "-t", pane_id])),
+        Some(Cmd::new("send-keys").args(["-t", pane_id, "Enter"])),
     ];
+    let cmds: Vec<Cmd> = cmds.into_iter().flatten().collect();
     server.tmux.run(&cmds).await.map_err(|e| e.into_error("typing the command"))?;
     Ok(())
 }
@@ -458,16 +466,10 @@ async fn run_and_read(server: &Server, lp: &LivePane, text: &str, timeout: Optio
     });
     let pipe = format!("exec cat > {}", sh_quote(&fifo.to_string_lossy()));
     // `-I` too, though `cat` writes nothing back: tmux then reads the pipe and closes it the
-    // moment `cat` is gone, instead of at its next failed write.
-    if let Err(e) = server
-        .tmux
-        .run(&[Cmd::new("pipe-pane").args(["-I", "-O", "-t", &lp.pane_id, &crate::tmux::command::literal(&pipe)])])
-        .await
-    {
-        let _ = std::fs::remove_file(&fifo);
-        return Err(e.into_error("capturing the pane's output"));
-    }
-    let outcome = read_until_end(server, lp, text, &id, &mut rx, timeout, &mut signals).await;
+    // moment `cat` is gone, instead of at its next failed write. Sent in the tmux call that
+    // types the command, ahead of it.
+    let pipe = Cmd::new("pipe-pane").args(["-I", "-O", "-t", &lp.pane_id, &crate::tmux::command::literal(&pipe)]);
+    let outcome = read_until_end(server, lp, text, &id, &mut rx, timeout, &mut signals, Some(pipe)).await;
     if server.tmux.run(&[Cmd::new("pipe-pane").args(["-t", &lp.pane_id])]).await.is_err() {
         // tmux refuses pipe-pane on a dead pane (the shell ran `exit`): end the pipe's `cat`.
         stop_writer(&fifo);
@@ -517,7 +519,7 @@ async fn run_and_read_control(
         }
         control.close().await;
     });
-    let outcome = read_until_end(server, lp, text, id, &mut rx, timeout, signals).await;
+    let outcome = read_until_end(server, lp, text, id, &mut rx, timeout, signals, None).await;
     let _ = stop.send(());
     let _ = feed.await;
     outcome
@@ -564,6 +566,9 @@ fn make_fifo(id: &str) -> Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// Types the wrapped `text` (after `pipe`, in the same tmux call, when the output comes through
+/// a pipe) and reads `rx` until the end marker, the shell's exit, the timeout or a signal.
+#[allow(clippy::too_many_arguments)]
 async fn read_until_end(
     server: &Server,
     lp: &LivePane,
@@ -572,6 +577,7 @@ async fn read_until_end(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
     timeout: Option<Duration>,
     signals: &mut Signals,
+    pipe: Option<Cmd>,
 ) -> Result<Outcome> {
     let end = format!("CTMUX-END-{id} ");
     let mut raw: Vec<u8> = Vec::new();
@@ -579,7 +585,7 @@ async fn read_until_end(
     // shell reaped by tmux, before a later look.
     let exit_of = crate::process::exit_of(lp.pid);
     let delivery = exec_shell::wrapped(id, text, server.tmux.binary(), &buffer_name());
-    deliver(server, &lp.pane_id, &delivery).await?;
+    deliver_after(server, &lp.pane_id, &delivery, pipe).await?;
     let forget =
         |d: &exec_shell::Delivery| d.buffer.as_ref().map(|(name, _)| Cmd::new("delete-buffer").args(["-b", name]));
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
