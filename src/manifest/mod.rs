@@ -7,6 +7,7 @@ pub mod compose;
 pub mod config;
 pub mod deps;
 pub mod diagnostic;
+pub mod hooks;
 pub mod interpolate;
 pub mod lower;
 pub mod model;
@@ -187,7 +188,15 @@ fn compose_and_lower(
             if options.is_composed() {
                 l.project.compose = Some(options.to_json());
             }
-            Ok(Loaded { project: l.project, warnings, text: composed.first_text, tree: root, sources: sources.files, read, profiles })
+            Ok(Loaded {
+                project: l.project,
+                warnings,
+                text: composed.first_text,
+                tree: root,
+                sources: sources.files,
+                read,
+                profiles,
+            })
         }
         _ => Err(sources.error(reader.problems)),
     }

@@ -38,6 +38,41 @@ pub struct Project {
     pub replicas: IndexMap<String, Vec<String>>,
     /// `ports:` of every pane, in manifest order.
     pub ports: Vec<Port>,
+    /// Project hooks (`hooks:`): shell commands `up` and `down` run around their work.
+    pub hooks: Hooks,
+}
+
+/// `hooks:`: shell commands run by `up` and `down` as ctmux's own children, with the project's
+/// environment, working directory and shell (not in tmux: they prepare or clean up around it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Hooks {
+    /// Run by every `up` before anything changes; a failure stops `up`.
+    pub before_up: Vec<String>,
+    /// Run by `up` after `before_up` when no pane of the project was running; a failure stops `up`.
+    pub first_up: Vec<String>,
+    /// Run by `up` once the layout is built (with `--wait`: once what it waits for holds).
+    pub after_up: Vec<String>,
+    /// Run by a whole-project `down` before it stops anything.
+    pub before_down: Vec<String>,
+    /// Run by a whole-project `down` once everything is stopped and removed.
+    pub after_down: Vec<String>,
+    /// Working directory of the hooks: the project's `cwd`.
+    pub cwd: PathBuf,
+    /// The project's environment (`env_file:` and `env:` at the top level).
+    pub env: IndexMap<String, String>,
+    /// The shell that runs them (the project's `shell:`).
+    pub shell: String,
+}
+
+impl Hooks {
+    /// Whether any hook is declared.
+    pub fn is_empty(&self) -> bool {
+        self.before_up.is_empty()
+            && self.first_up.is_empty()
+            && self.after_up.is_empty()
+            && self.before_down.is_empty()
+            && self.after_down.is_empty()
+    }
 }
 
 /// One `ports:` entry: `PORT_<NAME>` in its pane's environment and in interpolation.

@@ -45,6 +45,24 @@ pub struct Manifest {
     /// Manifest files merged under this one, in order (relative to this file; their relative
     /// paths resolve against their own directory).
     include: Option<StringOrList>,
+    /// Shell commands `up` and `down` run around their work, with the project's cwd, env and shell.
+    hooks: Option<Hooks>,
+}
+
+/// Project hooks: each a shell command or a list run in order (the first failure stops the rest).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// Every `up`, before anything changes; a failure stops `up` (exit 1) with nothing changed.
+    before_up: Option<StringOrList>,
+    /// `up` when no pane of the project was running, after `before_up`; a failure stops `up`.
+    first_up: Option<StringOrList>,
+    /// `up`, once the layout is built (with `--wait`, once what it waits for holds).
+    after_up: Option<StringOrList>,
+    /// A whole-project `down`, before it stops anything (a failure is reported; `down` goes on).
+    before_down: Option<StringOrList>,
+    /// A whole-project `down`, once everything is stopped and removed.
+    after_down: Option<StringOrList>,
 }
 
 /// Garbage-collection settings.

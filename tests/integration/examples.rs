@@ -120,6 +120,24 @@ fn the_replicas_example_comes_up_healthy() {
 }
 
 #[test]
+fn the_hooks_example_runs_every_hook_in_order() {
+    let s = bring_up("hooks.yaml", true);
+    let log = std::fs::read_to_string(s.path("stack.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "before_up hello from hooks",
+            "first_up (nothing was running)",
+            "after_up checked",
+            "before_down",
+            "after_down"
+        ],
+        "{log}"
+    );
+}
+
+#[test]
 fn the_ports_example_comes_up_healthy() {
     bring_up("ports.yaml", true);
 }

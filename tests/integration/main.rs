@@ -14,6 +14,7 @@ mod exec_hook;
 mod faults;
 mod gc;
 mod harness;
+mod hooks;
 mod hostile;
 mod import;
 mod life;

@@ -156,6 +156,7 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
     let rt = runtime()?;
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
+    run_before_hooks(ctx, &stack, &live)?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
@@ -213,6 +214,7 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
             waiting.join(", ")
         ));
     }
+    crate::hooks::run(stack.project(), &stack.tmux.socket, crate::hooks::Phase::AfterUp, !ctx.global.quiet)?;
     if ctx.json() {
         ctx.print_json(&UpDoc {
             project: &stack.project().name,
@@ -233,6 +235,19 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
         ctx.say(format!("✔ {} is up on `{}`: {what}{ready}", stack.project().name, stack.tmux.command_line()));
     }
     Ok(Exit::Ok)
+}
+
+/// `hooks.before_up`, then `hooks.first_up` when no pane of the project is running on this
+/// server (none exists, or every one is dead): before `up` changes anything, so a failure
+/// leaves everything as it was.
+fn run_before_hooks(ctx: &Ctx, stack: &Stack, live: &crate::tmux::Live) -> Result<()> {
+    use crate::hooks::{Phase, run};
+    let echo = !ctx.global.quiet;
+    run(stack.project(), &stack.tmux.socket, Phase::BeforeUp, echo)?;
+    if live.managed(&stack.project().name).values().all(|p| p.dead) {
+        run(stack.project(), &stack.tmux.socket, Phase::FirstUp, echo)?;
+    }
+    Ok(())
 }
 
 /// The daemon request that hands over the manifest as we read it (its text, so the daemon acts
