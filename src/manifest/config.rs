@@ -255,7 +255,23 @@ pub fn pane(p: &Pane) -> Value {
         m.insert("job".into(), json!(true));
     }
     gc_override(&mut m, &p.gc);
+    watch(&mut m, p);
     Value::Object(m)
+}
+
+/// A pane's `watch:` in its long form.
+fn watch(m: &mut Map<String, Value>, p: &Pane) {
+    let Some(w) = &p.watch else { return };
+    let mut doc = Map::new();
+    doc.insert("paths".into(), Value::Array(w.paths.iter().map(|g| s(g)).collect()));
+    if !w.ignore.is_empty() {
+        doc.insert("ignore".into(), Value::Array(w.ignore.iter().map(|g| s(g)).collect()));
+    }
+    doc.insert("debounce".into(), json!(format_duration(w.debounce)));
+    if w.cascade {
+        doc.insert("cascade".into(), json!(true));
+    }
+    m.insert("watch".into(), Value::Object(doc));
 }
 
 /// A session's or pane's `gc:` and `keep:`, when set.

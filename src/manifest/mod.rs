@@ -17,6 +17,7 @@ pub mod reader;
 pub mod schema;
 pub mod spellings;
 pub mod toml;
+pub mod watch;
 pub mod yaml;
 
 use std::collections::HashMap;

@@ -265,7 +265,26 @@ pub struct Pane {
     pub job: bool,
     /// Its GC settings (`gc: { exited }`, `keep:`).
     pub gc: GcOverride,
+    /// `watch:`: files whose change makes the daemon restart the pane.
+    pub watch: Option<Watch>,
 }
+
+/// A pane's `watch:`: the daemon restarts the pane when a file matching `paths` (and not
+/// `ignore`) changes, once changes have been quiet for `debounce`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watch {
+    /// Globs as written; relative ones are relative to the pane's `cwd`.
+    pub paths: Vec<String>,
+    /// Globs of paths not to react to (same rules as `paths`).
+    pub ignore: Vec<String>,
+    /// How long changes must be quiet before the restart (an edit storm restarts once).
+    pub debounce: Duration,
+    /// Once the pane is up again (healthy, when it has a check), restart its dependents.
+    pub cascade: bool,
+}
+
+/// The default `watch.debounce`.
+pub const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(500);
 
 impl Pane {
     /// The pane's ctmux address, `session/pane`.

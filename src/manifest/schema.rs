@@ -49,6 +49,30 @@ pub struct Manifest {
     hooks: Option<Hooks>,
 }
 
+/// `watch:`: a list of globs, or a map with `paths` and options.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum WatchSpec {
+    /// Globs (relative to the pane's cwd; `*` stays in one directory, `**` crosses them).
+    Paths(StringOrList),
+    /// The long form.
+    Long(Box<WatchLong>),
+}
+
+/// `watch:` in its long form.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatchLong {
+    /// Globs of the files that restart the pane (relative to its cwd).
+    paths: StringOrList,
+    /// Globs of files never to react to; one without `/` matches a name at any depth.
+    ignore: Option<StringOrList>,
+    /// How long changes must be quiet before the restart (default `500ms`).
+    debounce: Option<DurationStr>,
+    /// Once the pane is up again (healthy, when it has a check), restart what depends on it.
+    cascade: Option<bool>,
+}
+
 /// Project hooks: each a shell command or a list run in order (the first failure stops the rest).
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -279,6 +303,8 @@ pub struct Pane {
     /// Ports by name: `auto` (a free port allocated at the first `up`, stable until `down`) or a
     /// number; the pane gets `PORT_<NAME>`, and `${PORT_<NAME>}` works anywhere in the manifest.
     ports: Option<IndexMap<String, PortSpec>>,
+    /// Restart the pane when files matching these globs change (relative to the pane's cwd).
+    watch: Option<WatchSpec>,
 }
 
 /// A port: `auto` or a number.

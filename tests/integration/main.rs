@@ -30,3 +30,4 @@ mod stack;
 mod toolkit;
 mod top;
 mod verbs;
+mod watch;
