@@ -1,6 +1,7 @@
 //! Running the project's `hooks:` (see `manifest::hooks` for the keys): each command is run by
 //! the project's shell as a child of ctmux, in the project's cwd, with the project's environment
-//! plus `CTMUX_PROJECT`, `CTMUX_HOOK`, `PORT_<NAME>` and the tmux server (`CTMUX_TMUX_SOCKET`).
+//! plus `CTMUX_PROJECT`, `CTMUX_HOOK`, `PORT_<NAME>`, the tmux server (`CTMUX_TMUX_SOCKET`) and,
+//! at `up`, `CTMUX_FIRST_UP` (`1` when nothing of the project was running, else `0`).
 //!
 //! Promises: nothing of a hook travels in argv — the shell gets `eval "$CTMUX_HOOK_COMMAND"` and
 //! the command itself (interpolated, so it may hold a secret) and the environment reach it
@@ -67,8 +68,9 @@ impl Phase {
 
 /// Runs the commands of hook `phase` in order; the first that fails (non-zero exit, a signal,
 /// or a shell that cannot start) ends the run with an error (exit 1) carrying its last lines.
-/// `echo`: copy their output to stderr as it comes (off with `-q`).
-pub fn run(project: &Project, socket: &Socket, phase: Phase, echo: bool) -> Result<(), Error> {
+/// `echo`: copy their output to stderr as it comes (off with `-q`). `extra`: more environment
+/// (`up` sets `CTMUX_FIRST_UP`).
+pub fn run(project: &Project, socket: &Socket, phase: Phase, echo: bool, extra: &[(&str, &str)]) -> Result<(), Error> {
     let commands = phase.commands(project);
     for (i, command) in commands.iter().enumerate() {
         let which = if commands.len() > 1 {
@@ -76,7 +78,7 @@ pub fn run(project: &Project, socket: &Socket, phase: Phase, echo: bool) -> Resu
         } else {
             format!("`hooks.{}`", phase.key())
         };
-        run_one(project, socket, phase, command, echo).map_err(|(status, tail)| {
+        run_one(project, socket, phase, command, echo, extra).map_err(|(status, tail)| {
             let output = if tail.is_empty() {
                 "it printed nothing".to_string()
             } else {
@@ -95,8 +97,15 @@ pub fn run(project: &Project, socket: &Socket, phase: Phase, echo: bool) -> Resu
 
 /// The environment a hook runs with (besides ctmux's own): the project's, its ports, its
 /// identity and its tmux server.
-fn env(project: &Project, socket: &Socket, phase: Phase, command: &str) -> Vec<(String, String)> {
+fn env(
+    project: &Project,
+    socket: &Socket,
+    phase: Phase,
+    command: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = project.hooks.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env.extend(project.ports.iter().filter(|p| p.port != 0).map(|p| (p.var(), p.port.to_string())));
     // ctmux's own `PWD` names the directory it was called from, not the hook's.
     env.push(("PWD".into(), project.hooks.cwd.display().to_string()));
@@ -118,6 +127,7 @@ fn run_one(
     phase: Phase,
     command: &str,
     echo: bool,
+    extra: &[(&str, &str)],
 ) -> Result<(), (String, Vec<String>)> {
     let (reader, writer) = std::io::pipe().map_err(|e| (format!("cannot make a pipe: {e}"), Vec::new()))?;
     let child = {
@@ -126,7 +136,7 @@ fn run_one(
         cmd.arg("-c")
             .arg("eval \"$CTMUX_HOOK_COMMAND\"")
             .current_dir(&project.hooks.cwd)
-            .envs(env(project, socket, phase, command))
+            .envs(env(project, socket, phase, command, extra))
             .stdin(Stdio::null())
             .stdout(writer)
             .stderr(err);

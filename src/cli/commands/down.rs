@@ -128,7 +128,8 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
     let mut hook_errors = Vec::new();
     if whole {
         let before = crate::hooks::Phase::BeforeDown;
-        hook_errors.extend(crate::hooks::run(stack.project(), &stack.tmux.socket, before, !ctx.global.quiet).err());
+        hook_errors
+            .extend(crate::hooks::run(stack.project(), &stack.tmux.socket, before, !ctx.global.quiet, &[]).err());
     }
     // Marked first, so the daemon does not restart what is being taken down.
     let marks: Vec<Cmd> = addresses
@@ -175,7 +176,7 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
     }
     if whole {
         let after = crate::hooks::Phase::AfterDown;
-        hook_errors.extend(crate::hooks::run(stack.project(), &stack.tmux.socket, after, !ctx.global.quiet).err());
+        hook_errors.extend(crate::hooks::run(stack.project(), &stack.tmux.socket, after, !ctx.global.quiet, &[]).err());
     }
     stack.report_traffic(ctx);
     hook_errors.extend(survivors_error(&stopped));
