@@ -869,6 +869,8 @@ impl Daemon {
             if new {
                 self.autosave.loaded(&project, &self.tx);
             }
+            // Its panes' `watch:` too ([`filewatch`]).
+            self.filewatch.load(&project);
             self.projects.insert(project.name.clone(), project);
             if new {
                 // Its GC policy takes effect after a daemon restart too.

@@ -44,7 +44,7 @@ pub struct Project {
 
 /// `hooks:`: shell commands run by `up` and `down` as ctmux's own children, with the project's
 /// environment, working directory and shell (not in tmux: they prepare or clean up around it).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Hooks {
     /// Run by every `up` before anything changes; a failure stops `up`.
     pub before_up: Vec<String>,
@@ -62,6 +62,18 @@ pub struct Hooks {
     pub env: IndexMap<String, String>,
     /// The shell that runs them (the project's `shell:`).
     pub shell: String,
+}
+
+/// Without hooks, where they would run does not make two projects different (`config` writes
+/// the project's cwd, env and shell only when there are hooks).
+impl PartialEq for Hooks {
+    fn eq(&self, other: &Self) -> bool {
+        let commands = |h: &Hooks| {
+            (h.before_up.clone(), h.first_up.clone(), h.after_up.clone(), h.before_down.clone(), h.after_down.clone())
+        };
+        commands(self) == commands(other)
+            && (self.is_empty() || (self.cwd == other.cwd && self.env == other.env && self.shell == other.shell))
+    }
 }
 
 impl Hooks {

@@ -146,3 +146,29 @@ fn bad_watch_globs_are_manifest_errors_pointing_at_the_line() {
     let stderr = String::from_utf8_lossy(&s.ctmux(&["validate"]).stderr).into_owned();
     assert!(stderr.contains("without `..`"), "{stderr}");
 }
+
+#[test]
+fn a_daemon_killed_with_sigkill_comes_back_watching() {
+    let s = Server::new(MANIFEST);
+    std::fs::create_dir_all(s.path("src")).unwrap();
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let pid = |s: &Server| -> Option<i64> {
+        let out = s.ctmux(&["--json", "daemon", "status"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()?["status"]["pid"].as_i64()
+    };
+    let old = pid(&s).expect("a daemon runs");
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe { libc::kill(old as i32, libc::SIGKILL) };
+    // Its supervisor brings it back by itself; no verb needed (`daemon status` only reads).
+    assert!(eventually(Duration::from_secs(15), || pid(&s).is_some_and(|p| p != old)), "the daemon did not come back");
+    // Give the new daemon its moment to adopt the project (it reads tmux at start).
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(s.path("config.toml"), "x = 1\n").unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || count(&s, "pane.restarted", "app/worker") == 1),
+        "after the daemon's restart a change restarted nothing: {:?}",
+        events(&s, "watch.changed")
+    );
+    assert_eq!(count(&s, "pane.restarted", "app/api"), 1);
+    s.expect(&["down"], 0);
+}
