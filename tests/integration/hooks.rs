@@ -35,7 +35,9 @@ sessions:
     )
 }
 
-const BEFORE: &str = r#"'echo "before_up token=$$SECRET_TOKEN interp=${INTERP_SECRET} hook=$$CTMUX_HOOK project=$$CTMUX_PROJECT" >> hooks.log; touch before.started; sleep 1'"#;
+/// Ends with `true`, not `sleep`: a shell running `-c` execs its last command, which would hide
+/// its own argv from the scan (and with it a secret that was in it).
+const BEFORE: &str = r#"'echo "before_up token=$$SECRET_TOKEN interp=${INTERP_SECRET} hook=$$CTMUX_HOOK project=$$CTMUX_PROJECT" >> hooks.log; touch before.started; sleep 1; true'"#;
 
 fn lines(s: &Server) -> Vec<String> {
     read(&s.path("work/hooks.log")).lines().map(str::to_string).collect()
