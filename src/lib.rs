@@ -15,6 +15,7 @@ pub mod exit;
 pub mod fs_safe;
 pub mod gc;
 pub mod graph;
+pub mod hooks;
 pub mod import;
 pub mod manifest;
 pub mod mcp;

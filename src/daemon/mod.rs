@@ -16,6 +16,7 @@
 mod autosave;
 pub mod client;
 pub mod events;
+mod filewatch;
 mod follow;
 pub mod gc;
 pub mod logfile;
@@ -82,6 +83,10 @@ enum Msg {
     Follow(i64, mpsc::Sender<String>),
     /// A file in a followed manifest's directory changed ([`manifests`]).
     ManifestSaved(std::path::PathBuf),
+    /// A file a pane's `watch:` matches changed: (project, address, path, debounce) ([`filewatch`]).
+    WatchHit(String, String, std::path::PathBuf, Duration),
+    /// A pane's watch debounce is over, for the change numbered so ([`filewatch`]).
+    WatchDue(String, String, u64),
 }
 
 /// Runs the daemon for `socket`'s server until that server exits or `daemon stop`.
@@ -144,6 +149,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         gc_generation: 0,
         autosave: autosave::Autosave::default(),
         sources: manifests::Sources::new(tx.clone()),
+        filewatch: filewatch::FileWatch::new(tx.clone()),
     };
     daemon.prune("", Duration::from_secs(7 * 24 * 3600));
     // Control clients a daemon killed before it could close them would keep tmux from reading
@@ -323,6 +329,14 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
                 }
                 true
             }
+            Msg::WatchHit(project, address, path, debounce) => {
+                daemon.filewatch.hit(project, address, path, debounce);
+                true
+            }
+            Msg::WatchDue(project, address, seq) => {
+                daemon.watch_due(&project, &address, seq).await;
+                true
+            }
             Msg::Gc(generation) if generation == daemon.gc_generation => daemon.collect().await,
             Msg::Gc(_) => true,
             Msg::Request(request, reply) => {
@@ -447,6 +461,8 @@ struct Daemon {
     autosave: autosave::Autosave,
     /// Where each project's manifest came from, followed for changes ([`manifests`]).
     sources: manifests::Sources,
+    /// Panes' `watch:` ([`filewatch`]).
+    filewatch: filewatch::FileWatch,
 }
 
 impl Daemon {
@@ -524,6 +540,7 @@ impl Daemon {
         }
         self.autosave.loaded(&project, &self.tx);
         self.sources.held(&project);
+        self.filewatch.load(&project);
         let (name, retention) = (project.name.clone(), project.gc.event_retention);
         self.projects.insert(project.name.clone(), project);
         self.prune(&name, retention);
@@ -755,6 +772,9 @@ impl Daemon {
         {
             schedule_probe(id.to_string(), pane.generation, Duration::ZERO, self.tx.clone());
         }
+        if state == State::Healthy {
+            self.watch_healthy(id);
+        }
         self.kick_pending();
     }
 
@@ -849,6 +869,8 @@ impl Daemon {
             if new {
                 self.autosave.loaded(&project, &self.tx);
             }
+            // Its panes' `watch:` too ([`filewatch`]).
+            self.filewatch.load(&project);
             self.projects.insert(project.name.clone(), project);
             if new {
                 // Its GC policy takes effect after a daemon restart too.
@@ -1149,6 +1171,7 @@ impl Daemon {
         if out.is_ok() {
             let data = serde_json::json!({ "restarts": pane.restarts });
             self.events.emit("pane.restarted", &pane.project, &pane.address, data);
+            self.watch_respawned(id);
         }
     }
 }

@@ -45,7 +45,10 @@ pub fn translate(format: Format, text: &str, stem: &str) -> Result<Imported, Str
             }
             match format {
                 Format::Tmuxp => tmuxp::translate(&value, stem),
-                Format::Tmuxinator => tmuxinator::translate(&value, stem),
+                Format::Tmuxinator => tmuxinator::translate(&value, stem).map(|mut imported| {
+                    imported.warnings.extend(tmuxinator::erb_warnings(text));
+                    imported
+                }),
                 Format::ProcessCompose => process_compose::translate(&value, stem),
                 Format::Procfile => unreachable!("handled above"),
             }

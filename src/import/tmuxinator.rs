@@ -1,8 +1,9 @@
 //! tmuxinator projects: `name`, `root`, `windows` (a list of one-key maps: a command, a list of
 //! commands, or `{ layout, panes, root }`), `pre_window` before every pane's commands,
-//! `on_project_start` as a job every session waits for, `socket_name`, `startup_window` /
+//! the `on_project_*` hooks as `hooks:` ([`hooks`]), `socket_name`, `startup_window` /
 //! `startup_pane` as focus. Commands are typed into a shell by tmuxinator, so each pane keeps
-//! its shell (`keep_shell: true`).
+//! its shell (`keep_shell: true`). ERB (`<%= … %>`), which tmuxinator evaluates and ctmux does
+//! not, is a warning naming its line ([`erb_warnings`]).
 
 use serde_json::{Map, Value, json};
 
@@ -18,6 +19,10 @@ const TOP: &[&str] = &[
     "pre_window",
     "pre_tab",
     "on_project_start",
+    "on_project_first_start",
+    "on_project_restart",
+    "on_project_stop",
+    "on_project_exit",
     "socket_name",
     "startup_window",
     "startup_pane",
@@ -97,16 +102,6 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     }
     let mut sessions = Map::new();
     let mut main = Map::new();
-    if let Some(start) = top.get("on_project_start").map(lines).filter(|l| !l.is_empty()) {
-        sessions.insert(
-            "on_project_start".into(),
-            json!({ "panes": { "run": { "command": shell_text(&start.join("\n")), "job": true } } }),
-        );
-        main.insert("depends_on".into(), json!({ "on_project_start/run": "completed_successfully" }));
-        warnings.push(
-            "on_project_start: runs as the job `on_project_start/run`, which the session waits for (exit 0)".into(),
-        );
-    }
     main.insert("windows".into(), Value::Object(windows));
     sessions.insert(session.clone(), Value::Object(main));
     let mut doc = Map::new();
@@ -124,6 +119,86 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     if let Some(root) = get("root", "project_root").and_then(scalar) {
         doc.insert("cwd".into(), json!(root));
     }
+    if let Some(h) = hooks(top, &mut warnings) {
+        doc.insert("hooks".into(), h);
+    }
     doc.insert("sessions".into(), Value::Object(sessions));
     Ok(Imported { document: Value::Object(doc), warnings })
+}
+
+/// tmuxinator's project hooks as ctmux `hooks:`. Each hook's commands stay one shell text (as
+/// tmuxinator writes them into its script, where a failing line does not stop the next).
+/// `on_project_start` → `before_up`; `on_project_first_start` → `first_up`;
+/// `on_project_restart` → `before_up`, run only when something was running
+/// (`CTMUX_FIRST_UP=0`); `on_project_stop` → `before_down`; `on_project_exit` (run by tmuxinator
+/// when a client detaches; ctmux has no such moment) → `after_down`, with a warning.
+pub fn hooks(top: &Map<String, Value>, warnings: &mut Vec<String>) -> Option<Value> {
+    let text = |key: &str| top.get(key).map(lines).filter(|l| !l.is_empty()).map(|l| l.join("\n"));
+    let mut out = Map::new();
+    let mut before_up = Vec::new();
+    if let Some(start) = text("on_project_start") {
+        before_up.push(shell_text(&start));
+    }
+    if let Some(restart) = text("on_project_restart") {
+        before_up.push(shell_text(&format!("if [ \"$CTMUX_FIRST_UP\" = 0 ]; then\n{restart}\nfi")));
+    }
+    match before_up.len() {
+        0 => {}
+        1 => {
+            out.insert("before_up".into(), before_up.remove(0));
+        }
+        _ => {
+            out.insert("before_up".into(), Value::Array(before_up));
+        }
+    }
+    if let Some(first) = text("on_project_first_start") {
+        out.insert("first_up".into(), shell_text(&first));
+    }
+    if let Some(stop) = text("on_project_stop") {
+        out.insert("before_down".into(), shell_text(&stop));
+    }
+    if let Some(exit) = text("on_project_exit") {
+        out.insert("after_down".into(), shell_text(&exit));
+        warnings.push(
+            "on_project_exit: tmuxinator runs it when a client detaches; ctmux has no detach hook, so it is \
+             `hooks.after_down` (run when `ctmux down` ends the project)"
+                .into(),
+        );
+    }
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// One warning per ERB tag (`<% … %>`, `<%= … %>`) in a tmuxinator file, naming its line:
+/// tmuxinator evaluates them; ctmux copies them as they are, so a pane would run the tag's
+/// text. `ENV["NAME"]`, `ENV.fetch("NAME")` and `@settings["name"]` get `${NAME}` suggested.
+pub fn erb_warnings(text: &str) -> Vec<String> {
+    let tag = regex::Regex::new(r"<%=?-?\s*(.*?)\s*-?%>").expect("valid regex");
+    let simple = regex::Regex::new(r#"^(?:ENV(?:\[|\.fetch\(\s*)|@settings\[)\s*["']([A-Za-z_][A-Za-z0-9_]*)["']"#)
+        .expect("valid regex");
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if !line.contains("<%") {
+            continue;
+        }
+        let mut found = false;
+        for caps in tag.captures_iter(line) {
+            found = true;
+            let (whole, inner) = (&caps[0], &caps[1]);
+            let hint = match simple.captures(inner) {
+                Some(name) => format!(
+                    "write `${{{}}}` (ctmux fills it in from the environment or .env when it loads the manifest)",
+                    name[1].to_ascii_uppercase()
+                ),
+                None => "rewrite it as shell, or as `${VAR}` for a variable".to_string(),
+            };
+            out.push(format!("line {}: ERB `{whole}` is not evaluated by ctmux (copied as is); {hint}", i + 1));
+        }
+        if !found {
+            out.push(format!(
+                "line {}: ERB (`<%`) is not evaluated by ctmux (copied as is); rewrite it as shell, or as `${{VAR}}` for a variable",
+                i + 1
+            ));
+        }
+    }
+    out
 }

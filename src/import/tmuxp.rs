@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::{Imported, Names, env, lines, scalar, shell_text, tmux_name, warn_unknown};
 
-const TOP: &[&str] = &["session_name", "start_directory", "windows", "shell_command_before", "environment", "options"];
+const TOP: &[&str] =
+    &["session_name", "start_directory", "windows", "shell_command_before", "environment", "options", "before_script"];
 const WINDOW: &[&str] =
     &["window_name", "layout", "panes", "start_directory", "shell_command_before", "focus", "environment", "options"];
 const PANE: &[&str] = &["shell_command", "start_directory", "focus", "environment"];
@@ -92,6 +93,9 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     if let Some(e) = top.get("environment") {
         doc.insert("env".into(), Value::Object(env(e)));
     }
+    if let Some(h) = hooks(top, &mut warnings) {
+        doc.insert("hooks".into(), h);
+    }
     doc.insert("sessions".into(), json!({ session: { "windows": windows } }));
     Ok(Imported { document: Value::Object(doc), warnings })
 }
@@ -99,4 +103,20 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
 /// tmuxp's booleans: `true`, `"true"`.
 pub fn truthy(v: &Value) -> bool {
     v.as_bool().unwrap_or_else(|| scalar(v).is_some_and(|s| s == "true"))
+}
+
+/// tmuxp's `before_script` as `hooks.first_up`: tmuxp runs it before it builds the session (not
+/// when the session exists and it only attaches), in the session's `start_directory`, and stops
+/// loading when it fails — as `first_up` runs before `up` builds anything, in the project's cwd.
+pub fn hooks(top: &Map<String, Value>, warnings: &mut Vec<String>) -> Option<Value> {
+    let script = top.get("before_script").and_then(scalar).filter(|s| !s.trim().is_empty())?;
+    let path = script.split_whitespace().next().unwrap_or_default();
+    // tmuxp resolves a path that starts with `.` against the workspace file's directory.
+    if path.starts_with('.') {
+        warnings.push(format!(
+            "before_script: `{path}` is relative: tmuxp resolved it against the workspace file's directory, \
+             ctmux runs it in the project's cwd (make it absolute if they differ)"
+        ));
+    }
+    Some(json!({ "first_up": shell_text(&script) }))
 }

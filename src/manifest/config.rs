@@ -46,6 +46,7 @@ pub fn render(project: &Project) -> Value {
     if !project.groups.is_empty() {
         top.insert("groups".into(), json!(project.groups));
     }
+    hooks(project, &mut top);
     let mut sessions = Map::new();
     for session in project.sessions.values() {
         let mut windows = Map::new();
@@ -117,6 +118,39 @@ fn window_panes(project: &Project, window: &super::model::Window) -> Map<String,
 }
 
 /// A string value, escaped so interpolation gives it back unchanged.
+/// `hooks:`, with the project-level `cwd`, `env` and `shell` they run with (every pane lists
+/// its own in full, so writing them at the top changes no pane).
+fn hooks(project: &Project, top: &mut Map<String, Value>) {
+    let h = &project.hooks;
+    if h.is_empty() {
+        return;
+    }
+    top.insert("cwd".into(), s(&h.cwd.to_string_lossy()));
+    top.insert("shell".into(), s(&h.shell));
+    if !h.env.is_empty() {
+        top.insert("env".into(), Value::Object(h.env.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+    }
+    let mut m = Map::new();
+    for (key, list) in [
+        ("before_up", &h.before_up),
+        ("first_up", &h.first_up),
+        ("after_up", &h.after_up),
+        ("before_down", &h.before_down),
+        ("after_down", &h.after_down),
+    ] {
+        match list.as_slice() {
+            [] => {}
+            [one] => {
+                m.insert(key.into(), s(one));
+            }
+            many => {
+                m.insert(key.into(), Value::Array(many.iter().map(|c| s(c)).collect()));
+            }
+        }
+    }
+    top.insert("hooks".into(), Value::Object(m));
+}
+
 fn s(text: &str) -> Value {
     Value::String(escape(text))
 }
@@ -221,7 +255,23 @@ pub fn pane(p: &Pane) -> Value {
         m.insert("job".into(), json!(true));
     }
     gc_override(&mut m, &p.gc);
+    watch(&mut m, p);
     Value::Object(m)
+}
+
+/// A pane's `watch:` in its long form.
+fn watch(m: &mut Map<String, Value>, p: &Pane) {
+    let Some(w) = &p.watch else { return };
+    let mut doc = Map::new();
+    doc.insert("paths".into(), Value::Array(w.paths.iter().map(|g| s(g)).collect()));
+    if !w.ignore.is_empty() {
+        doc.insert("ignore".into(), Value::Array(w.ignore.iter().map(|g| s(g)).collect()));
+    }
+    doc.insert("debounce".into(), json!(format_duration(w.debounce)));
+    if w.cascade {
+        doc.insert("cascade".into(), json!(true));
+    }
+    m.insert("watch".into(), Value::Object(doc));
 }
 
 /// A session's or pane's `gc:` and `keep:`, when set.

@@ -30,6 +30,7 @@ pub const PROJECT_KEYS: &[&str] = &[
     "groups",
     "sessions",
     "include",
+    "hooks",
 ];
 /// Keys of a session.
 pub const SESSION_KEYS: &[&str] =
@@ -198,6 +199,7 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         compose: None,
         replicas: std::mem::take(&mut reader.replicas),
         ports: std::mem::take(&mut reader.ports),
+        hooks: super::hooks::lower_hooks(reader, fields.get("hooks"), &top),
     };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);

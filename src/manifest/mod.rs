@@ -7,6 +7,7 @@ pub mod compose;
 pub mod config;
 pub mod deps;
 pub mod diagnostic;
+pub mod hooks;
 pub mod interpolate;
 pub mod lower;
 pub mod model;
@@ -16,6 +17,7 @@ pub mod reader;
 pub mod schema;
 pub mod spellings;
 pub mod toml;
+pub mod watch;
 pub mod yaml;
 
 use std::collections::HashMap;

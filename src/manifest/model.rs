@@ -38,6 +38,53 @@ pub struct Project {
     pub replicas: IndexMap<String, Vec<String>>,
     /// `ports:` of every pane, in manifest order.
     pub ports: Vec<Port>,
+    /// Project hooks (`hooks:`): shell commands `up` and `down` run around their work.
+    pub hooks: Hooks,
+}
+
+/// `hooks:`: shell commands run by `up` and `down` as ctmux's own children, with the project's
+/// environment, working directory and shell (not in tmux: they prepare or clean up around it).
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// Run by every `up` before anything changes; a failure stops `up`.
+    pub before_up: Vec<String>,
+    /// Run by `up` after `before_up` when no pane of the project was running; a failure stops `up`.
+    pub first_up: Vec<String>,
+    /// Run by `up` once the layout is built (with `--wait`: once what it waits for holds).
+    pub after_up: Vec<String>,
+    /// Run by a whole-project `down` before it stops anything.
+    pub before_down: Vec<String>,
+    /// Run by a whole-project `down` once everything is stopped and removed.
+    pub after_down: Vec<String>,
+    /// Working directory of the hooks: the project's `cwd`.
+    pub cwd: PathBuf,
+    /// The project's environment (`env_file:` and `env:` at the top level).
+    pub env: IndexMap<String, String>,
+    /// The shell that runs them (the project's `shell:`).
+    pub shell: String,
+}
+
+/// Without hooks, where they would run does not make two projects different (`config` writes
+/// the project's cwd, env and shell only when there are hooks).
+impl PartialEq for Hooks {
+    fn eq(&self, other: &Self) -> bool {
+        let commands = |h: &Hooks| {
+            (h.before_up.clone(), h.first_up.clone(), h.after_up.clone(), h.before_down.clone(), h.after_down.clone())
+        };
+        commands(self) == commands(other)
+            && (self.is_empty() || (self.cwd == other.cwd && self.env == other.env && self.shell == other.shell))
+    }
+}
+
+impl Hooks {
+    /// Whether any hook is declared.
+    pub fn is_empty(&self) -> bool {
+        self.before_up.is_empty()
+            && self.first_up.is_empty()
+            && self.after_up.is_empty()
+            && self.before_down.is_empty()
+            && self.after_down.is_empty()
+    }
 }
 
 /// One `ports:` entry: `PORT_<NAME>` in its pane's environment and in interpolation.
@@ -230,7 +277,26 @@ pub struct Pane {
     pub job: bool,
     /// Its GC settings (`gc: { exited }`, `keep:`).
     pub gc: GcOverride,
+    /// `watch:`: files whose change makes the daemon restart the pane.
+    pub watch: Option<Watch>,
 }
+
+/// A pane's `watch:`: the daemon restarts the pane when a file matching `paths` (and not
+/// `ignore`) changes, once changes have been quiet for `debounce`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Watch {
+    /// Globs as written; relative ones are relative to the pane's `cwd`.
+    pub paths: Vec<String>,
+    /// Globs of paths not to react to (same rules as `paths`).
+    pub ignore: Vec<String>,
+    /// How long changes must be quiet before the restart (an edit storm restarts once).
+    pub debounce: Duration,
+    /// Once the pane is up again (healthy, when it has a check), restart its dependents.
+    pub cascade: bool,
+}
+
+/// The default `watch.debounce`.
+pub const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(500);
 
 impl Pane {
     /// The pane's ctmux address, `session/pane`.

@@ -37,6 +37,7 @@ pub const PANE_KEYS: &[&str] = &[
     "profiles",
     "replicas",
     "ports",
+    "watch",
 ];
 /// Keys of `health`.
 pub const HEALTH_KEYS: &[&str] =
@@ -87,6 +88,7 @@ pub fn lower_pane(
         keep_shell: false,
         job: false,
         gc: Default::default(),
+        watch: None,
     };
     let address = pane.address();
     let mut own_deps = outer.deps.clone();
@@ -146,6 +148,7 @@ pub fn lower_pane(
             pane.keep_shell = f.get("keep_shell").and_then(|n| reader.bool(n, "keep_shell")).unwrap_or(false);
             pane.job = f.get("job").and_then(|n| reader.bool(n, "job")).unwrap_or(false);
             pane.gc = super::lower::lower_gc_override(reader, &f, &what, super::lower::PANE_GC_KEYS);
+            pane.watch = f.get("watch").and_then(|n| super::watch::lower_watch(reader, n, &what, &pane.cwd));
         }
     }
     // Interactive shells ignore SIGTERM; SIGHUP is what closing their terminal sends.

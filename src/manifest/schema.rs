@@ -45,6 +45,48 @@ pub struct Manifest {
     /// Manifest files merged under this one, in order (relative to this file; their relative
     /// paths resolve against their own directory).
     include: Option<StringOrList>,
+    /// Shell commands `up` and `down` run around their work, with the project's cwd, env and shell.
+    hooks: Option<Hooks>,
+}
+
+/// `watch:`: a list of globs, or a map with `paths` and options.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+pub enum WatchSpec {
+    /// Globs (relative to the pane's cwd; `*` stays in one directory, `**` crosses them).
+    Paths(StringOrList),
+    /// The long form.
+    Long(Box<WatchLong>),
+}
+
+/// `watch:` in its long form.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WatchLong {
+    /// Globs of the files that restart the pane (relative to its cwd).
+    paths: StringOrList,
+    /// Globs of files never to react to; one without `/` matches a name at any depth.
+    ignore: Option<StringOrList>,
+    /// How long changes must be quiet before the restart (default `500ms`).
+    debounce: Option<DurationStr>,
+    /// Once the pane is up again (healthy, when it has a check), restart what depends on it.
+    cascade: Option<bool>,
+}
+
+/// Project hooks: each a shell command or a list run in order (the first failure stops the rest).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// Every `up`, before anything changes; a failure stops `up` (exit 1) with nothing changed.
+    before_up: Option<StringOrList>,
+    /// `up` when no pane of the project was running, after `before_up`; a failure stops `up`.
+    first_up: Option<StringOrList>,
+    /// `up`, once the layout is built (with `--wait`, once what it waits for holds).
+    after_up: Option<StringOrList>,
+    /// A whole-project `down`, before it stops anything (a failure is reported; `down` goes on).
+    before_down: Option<StringOrList>,
+    /// A whole-project `down`, once everything is stopped and removed.
+    after_down: Option<StringOrList>,
 }
 
 /// Garbage-collection settings.
@@ -261,6 +303,8 @@ pub struct Pane {
     /// Ports by name: `auto` (a free port allocated at the first `up`, stable until `down`) or a
     /// number; the pane gets `PORT_<NAME>`, and `${PORT_<NAME>}` works anywhere in the manifest.
     ports: Option<IndexMap<String, PortSpec>>,
+    /// Restart the pane when files matching these globs change (relative to the pane's cwd).
+    watch: Option<WatchSpec>,
 }
 
 /// A port: `auto` or a number.

@@ -10,6 +10,9 @@ const RENAMES: &[(&str, &str, &str)] = &[
     ("session_name", "name", "tmuxp's"),
     ("start_directory", "cwd", "tmuxp's"),
     ("shell_command", "command", "tmuxp's"),
+    ("before_script", "hooks", "tmuxp's"),
+    ("on_project_start", "hooks", "tmuxinator's"),
+    ("on_project_first_start", "hooks", "tmuxinator's"),
 ];
 
 /// Container-only compose keys: nothing in ctmux stands for them.
@@ -68,6 +71,7 @@ mod tests {
         assert!(hint("environment", pane::PANE_KEYS).unwrap().contains("`env`"));
         assert!(hint("healthcheck", pane::PANE_KEYS).unwrap().contains("`health`"));
         assert!(hint("session_name", lower::PROJECT_KEYS).unwrap().contains("`name`"));
+        assert!(hint("before_script", lower::PROJECT_KEYS).unwrap().contains("`hooks`"));
         assert_eq!(hint("services", pane::PANE_KEYS), None);
         assert!(hint("command", lower::SESSION_KEYS).unwrap().starts_with("a session holds panes"));
         assert_eq!(hint("command", pane::PANE_KEYS), None);

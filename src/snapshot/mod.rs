@@ -279,6 +279,7 @@ fn unmanaged_pane(
         keep_shell,
         job: false,
         gc: crate::manifest::model::GcOverride::default(),
+        watch: None,
     };
     let mut value = crate::manifest::config::pane(&spec);
     if let Some(m) = value.as_object_mut().filter(|_| spec.cwd.as_os_str().is_empty()) {

@@ -32,7 +32,7 @@ fn properties(def: &serde_json::Value) -> BTreeSet<String> {
 fn schema_objects_have_exactly_the_keys_lowering_accepts() {
     let s = schema_value();
     let defs = &s["definitions"];
-    let cases: [(&str, &serde_json::Value, &[&str]); 10] = [
+    let cases: [(&str, &serde_json::Value, &[&str]); 12] = [
         ("manifest", &s, lower::PROJECT_KEYS),
         ("Session", &defs["Session"], lower::SESSION_KEYS),
         ("Window", &defs["Window"], lower::WINDOW_KEYS),
@@ -43,6 +43,8 @@ fn schema_objects_have_exactly_the_keys_lowering_accepts() {
         ("Stop", &defs["Stop"], pane::STOP_KEYS),
         ("Limits", &defs["Limits"], pane::LIMIT_KEYS),
         ("Rule", &defs["Rule"], pane::RULE_KEYS),
+        ("Hooks", &defs["Hooks"], ctmux::manifest::hooks::HOOK_KEYS),
+        ("WatchLong", &defs["WatchLong"], ctmux::manifest::watch::WATCH_KEYS),
     ];
     for (name, def, keys) in cases {
         let want: BTreeSet<String> = keys.iter().map(|k| k.to_string()).collect();

@@ -120,6 +120,48 @@ fn the_replicas_example_comes_up_healthy() {
 }
 
 #[test]
+fn the_hooks_example_runs_every_hook_in_order() {
+    let s = bring_up("hooks.yaml", true);
+    let log = std::fs::read_to_string(s.path("stack.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "before_up hello from hooks",
+            "first_up (nothing was running)",
+            "after_up checked",
+            "before_down",
+            "after_down"
+        ],
+        "{log}"
+    );
+}
+
+#[test]
+fn the_watch_example_restarts_api_then_client_when_app_py_changes() {
+    // A copy, so the test edits no file of the repository.
+    let s = Server::new("version: 1\nsessions: {}\n");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    std::fs::create_dir(s.path("watch")).unwrap();
+    std::fs::copy(examples.join("watch.yaml"), s.path("watch.yaml")).unwrap();
+    std::fs::copy(examples.join("watch/app.py"), s.path("watch/app.py")).unwrap();
+    s.expect(&["-f", "watch.yaml", "up", "--wait", "--timeout", "60s"], 0);
+    let restarts = |address: &str| {
+        let out = s.expect(&["-f", "watch.yaml", "events", "--json", "--kind", "pane.restarted"], 0);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        doc["events"].as_array().unwrap().iter().filter(|e| e["address"] == address).count()
+    };
+    std::fs::write(s.path("watch/app.py"), std::fs::read_to_string(examples.join("watch/app.py")).unwrap() + "\n")
+        .unwrap();
+    assert!(
+        crate::harness::eventually(std::time::Duration::from_secs(30), || restarts("app/client") == 1),
+        "client was not restarted after api"
+    );
+    assert_eq!(restarts("app/api"), 1);
+    s.expect(&["-f", "watch.yaml", "down"], 0);
+}
+
+#[test]
 fn the_ports_example_comes_up_healthy() {
     bring_up("ports.yaml", true);
 }

@@ -79,11 +79,62 @@ fn tmuxinator_projects_translate_with_pre_window_startup_and_on_project_start() 
     assert_eq!(w["logs"]["panes"]["echo-3"]["command"], "export STAGE=dev\necho one\necho two");
     assert_eq!(w["console"]["panes"]["echo-4"]["command"], "export STAGE=dev\necho a\necho b");
     assert_eq!(w["server"]["panes"]["bundle"]["cwd"], "/tmp");
-    assert_eq!(c["sessions"]["on_project_start"]["windows"]["on_project_start"]["panes"]["run"]["job"], true);
-    let deps = &w["editor"]["panes"]["echo"]["depends_on"];
-    assert_eq!(deps["on_project_start/run"], "completed_successfully", "{deps}");
+    // on_project_start is a hook now, not an extra session with a job.
+    assert_eq!(c["hooks"]["before_up"], "echo starting");
+    assert_eq!(c["sessions"].as_object().unwrap().len(), 1, "{}", c["sessions"]);
     assert!(has(&warnings, "attach:"), "{warnings:?}");
-    assert!(has(&warnings, "on_project_start:"), "{warnings:?}");
+}
+
+#[test]
+fn tmuxinator_hooks_become_ctmux_hooks_that_run_at_up_and_down_and_erb_is_a_warning_per_line() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, c) = import(&s, "tmuxinator", "tmuxinator-hooks.yml", "ws.yaml");
+    let h = &c["hooks"];
+    assert_eq!(h["before_up"][0], "echo start >> hooks.log");
+    assert_eq!(h["before_up"][1], "if [ \"$$CTMUX_FIRST_UP\" = 0 ]; then\necho restart >> hooks.log\nfi");
+    assert_eq!(h["first_up"], "echo first >> hooks.log");
+    assert_eq!(h["before_down"], "echo stop >> hooks.log");
+    assert_eq!(h["after_down"], "echo exit >> hooks.log");
+    assert!(has(&warnings, "on_project_exit: tmuxinator runs it when a client detaches"), "{warnings:?}");
+    let erb: Vec<&String> = warnings.iter().filter(|w| w.contains("ERB")).collect();
+    assert_eq!(erb.len(), 4, "{erb:#?}");
+    assert!(
+        erb[0].starts_with("line 15: ERB `<%= ENV[\"API_PORT\"] %>` is not evaluated")
+            && erb[0].contains("write `${API_PORT}`"),
+        "{erb:#?}"
+    );
+    assert!(
+        erb[1].starts_with("line 19: ERB `<%= @settings[\"stage\"] %>`") && erb[1].contains("`${STAGE}`"),
+        "{erb:#?}"
+    );
+    assert!(erb[2].starts_with("line 19: ERB `<% if true %>`") && erb[2].contains("rewrite it as shell"), "{erb:#?}");
+    assert!(erb[3].starts_with("line 19: ERB `<% end %>`"), "{erb:#?}");
+
+    let log = || crate::harness::read(&s.path("hooks.log"));
+    s.expect(&["-f", "ws.yaml", "up"], 0);
+    assert_eq!(s.panes().len(), 9);
+    assert_eq!(log(), "start\nfirst\n");
+    s.expect(&["-f", "ws.yaml", "up"], 0);
+    assert_eq!(log(), "start\nfirst\nstart\nrestart\n");
+    s.expect(&["-f", "ws.yaml", "down"], 0);
+    assert_eq!(log(), "start\nfirst\nstart\nrestart\nstop\nexit\n");
+    assert!(s.panes().is_empty());
+}
+
+#[test]
+fn tmuxp_before_script_runs_once_before_the_session_is_built() {
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, c) = import(&s, "tmuxp", "tmuxp-hooks.yaml", "ws.yaml");
+    assert_eq!(c["hooks"]["first_up"], "sh -c 'echo \"before_script in $$(basename \"$$PWD\")\" >> hooks.log'");
+    assert!(!warnings.iter().any(|w| w.starts_with("before_script: no ctmux meaning")), "{warnings:?}");
+    s.expect(&["-f", "ws.yaml", "up"], 0);
+    assert_eq!(s.panes().len(), 8);
+    let dir = s.dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(crate::harness::read(&s.path("hooks.log")), format!("before_script in {dir}\n"));
+    // Like tmuxp attaching to a session that exists: no second run.
+    s.expect(&["-f", "ws.yaml", "up"], 0);
+    assert_eq!(crate::harness::read(&s.path("hooks.log")), format!("before_script in {dir}\n"));
+    s.expect(&["-f", "ws.yaml", "down"], 0);
 }
 
 #[test]

@@ -151,6 +151,15 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
         // Whatever depends on a stopped pane goes down first, as in compose.
         stack.graph.with_dependents(&chosen).into_iter().filter(|a| managed.contains_key(a)).collect()
     };
+    // A whole-project `down` runs `hooks.before_down` first; a failure is reported (exit 1 at
+    // the end) but does not keep the stack up: `down` must always be able to clean up.
+    let whole = args.targets.is_empty();
+    let mut hook_errors = Vec::new();
+    if whole {
+        let before = crate::hooks::Phase::BeforeDown;
+        hook_errors
+            .extend(crate::hooks::run(stack.project(), &stack.tmux.socket, before, !ctx.global.quiet, &[]).err());
+    }
     // Marked first, so the daemon does not restart what is being taken down.
     let marks: Vec<Cmd> = addresses
         .iter()
@@ -194,7 +203,19 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
             let _ = store.release_ports(&stack.tmux.socket.key(), &stack.project().name);
         }
     }
+    if whole {
+        let after = crate::hooks::Phase::AfterDown;
+        hook_errors.extend(crate::hooks::run(stack.project(), &stack.tmux.socket, after, !ctx.global.quiet, &[]).err());
+    }
     stack.report_traffic(ctx);
+    hook_errors.extend(survivors_error(&stopped));
+    if let Some(last) = hook_errors.pop() {
+        // Everything is down; what failed (a hook, a survivor) is what the exit status reports.
+        for e in &hook_errors {
+            crate::cli::output::print_error(ctx, e);
+        }
+        return Err(last);
+    }
     if ctx.json() {
         ctx.print_json(&DownDoc { project: &stack.project().name, stopped: &stopped });
     } else if stopped.is_empty() && args.targets.is_empty() {

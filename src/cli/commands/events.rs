@@ -13,8 +13,9 @@ use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
 /// The event kinds the daemon records: the contract's, plus `pane.removed`, `pane.output` for
-/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`.
-pub const KINDS: [&str; 14] = [
+/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`, and `watch.changed` /
+/// `watch.cascaded` from panes' `watch:`.
+pub const KINDS: [&str; 16] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
@@ -25,6 +26,8 @@ pub const KINDS: [&str; 14] = [
     "health.changed",
     "limit.exceeded",
     "rule.dropped",
+    "watch.changed",
+    "watch.cascaded",
     "gc.collected",
     "snapshot.saved",
     "daemon.started",

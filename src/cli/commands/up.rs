@@ -156,6 +156,8 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
     let rt = runtime()?;
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
+    let first = first_up(&stack, &live);
+    run_before_hooks(ctx, &stack, &live)?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
@@ -213,6 +215,8 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
             waiting.join(", ")
         ));
     }
+    let extra = [("CTMUX_FIRST_UP", if first { "1" } else { "0" })];
+    crate::hooks::run(stack.project(), &stack.tmux.socket, crate::hooks::Phase::AfterUp, !ctx.global.quiet, &extra)?;
     if ctx.json() {
         ctx.print_json(&UpDoc {
             project: &stack.project().name,
@@ -233,6 +237,26 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
         ctx.say(format!("✔ {} is up on `{}`: {what}{ready}", stack.project().name, stack.tmux.command_line()));
     }
     Ok(Exit::Ok)
+}
+
+/// `hooks.before_up`, then `hooks.first_up` when no pane of the project is running on this
+/// server (none exists, or every one is dead): before `up` changes anything, so a failure
+/// leaves everything as it was.
+fn run_before_hooks(ctx: &Ctx, stack: &Stack, live: &crate::tmux::Live) -> Result<()> {
+    use crate::hooks::{Phase, run};
+    let echo = !ctx.global.quiet;
+    let first = first_up(stack, live);
+    let extra = [("CTMUX_FIRST_UP", if first { "1" } else { "0" })];
+    run(stack.project(), &stack.tmux.socket, Phase::BeforeUp, echo, &extra)?;
+    if first {
+        run(stack.project(), &stack.tmux.socket, Phase::FirstUp, echo, &extra)?;
+    }
+    Ok(())
+}
+
+/// Whether no pane of the project is running on this server (none exists, or all exited).
+fn first_up(stack: &Stack, live: &crate::tmux::Live) -> bool {
+    live.managed(&stack.project().name).values().all(|p| p.dead)
 }
 
 /// The daemon request that hands over the manifest as we read it (its text, so the daemon acts
