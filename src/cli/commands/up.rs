@@ -28,6 +28,8 @@ struct PlanDoc<'a> {
     changes: &'a [plan::Step],
     unchanged: &'a [String],
     orphans: &'a [String],
+    /// Placeholders still waiting for their dependencies (nothing to change).
+    waiting: &'a [String],
     /// With `-v`: per recreated pane, the fields that changed (see [`spec_changes`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     changed_fields: &'a BTreeMap<String, Vec<String>>,
@@ -59,6 +61,9 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
         };
         out.push_str(&line);
         out.push('\n');
+    }
+    for w in &plan.waiting {
+        out.push_str(&format!("… waiting  {w} (for its dependencies; started when they hold)\n"));
     }
     for orphan in &plan.orphans {
         out.push_str(&format!("! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"));
@@ -104,6 +109,7 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
             changes: &plan.steps,
             unchanged: &plan.unchanged,
             orphans: &plan.orphans,
+            waiting: &plan.waiting,
             changed_fields: &fields,
         });
     } else {
