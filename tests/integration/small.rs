@@ -160,3 +160,23 @@ fn a_pane_waiting_for_a_dependency_is_not_a_change_for_plan_or_up() {
     s.expect(&["up", "--no-daemon", "--wait", "--timeout", "60s"], 0);
     assert_eq!(waiting(&s), "running");
 }
+
+#[test]
+fn status_and_plan_say_when_the_layout_is_half_built() {
+    let s = Server::new(NINE);
+    s.expect(&["up", "--no-daemon"], 0);
+    assert!(!s.expect(&["status"], 0).contains("half built"));
+    assert!(!s.expect(&["plan"], 0).contains("half built"));
+    // What an `up` killed part way leaves: some panes of a window, not all.
+    for address in ["app/p6", "app/p7", "app/p8"] {
+        let id = s.panes().into_iter().find(|p| p.0 == address).unwrap().1;
+        s.tmux(&["kill-pane", "-t", &id]);
+    }
+    let status = s.expect(&["status"], 0);
+    assert!(status.contains("the layout is half built: 3 of 9 panes missing"), "{status}");
+    let plan = s.expect(&["plan"], 0);
+    assert!(plan.contains("the layout is half built: 3 of 9 panes missing"), "{plan}");
+    s.expect(&["up", "--no-daemon"], 0);
+    assert!(!s.expect(&["status"], 0).contains("half built"));
+    assert_eq!(s.panes().len(), 9);
+}

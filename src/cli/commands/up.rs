@@ -68,6 +68,16 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
     for orphan in &plan.orphans {
         out.push_str(&format!("! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"));
     }
+    let creates = plan.steps.iter().filter(|s| matches!(s.change, Change::Create)).count();
+    let present = plan.unchanged.len()
+        + plan.waiting.len()
+        + plan.steps.iter().filter(|s| matches!(s.change, Change::Recreate { .. } | Change::Move { .. })).count();
+    if creates > 0 && present > 0 {
+        out.push_str(&format!(
+            "! the layout is half built: {creates} of {} panes missing (an `up` stopped before it finished, or panes were killed)\n",
+            creates + present
+        ));
+    }
     if plan.steps.is_empty() {
         out.push_str(&format!("nothing to do: {} pane(s) up to date\n", plan.unchanged.len()));
     } else if !plan.unchanged.is_empty() {
