@@ -72,6 +72,9 @@ pub struct Plan {
     pub unchanged: Vec<String>,
     /// Managed panes not in the manifest, left alone (no `--remove-orphans`).
     pub orphans: Vec<String>,
+    /// Placeholders still waiting for dependencies that do not hold: nothing to change in tmux
+    /// (whoever starts pending panes starts them, with the manifest as it is then).
+    pub waiting: Vec<String>,
 }
 
 impl Plan {
@@ -112,6 +115,16 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
         let Some(pane) = project.pane(address) else {
             continue;
         };
+        if let Some(lp) = managed.get(address)
+            && super::pending::is_waiting(lp)
+            && !opts.recreate
+            && lp.session == pane.session
+            && lp.window_name == pane.window
+            && !super::pending::unmet(project, graph, &managed, address).is_empty()
+        {
+            plan.waiting.push(address.clone());
+            continue;
+        }
         let change = match managed.get(address) {
             None => Some(Change::Create),
             Some(lp) if lp.session != pane.session || lp.window_name != pane.window => Some(Change::Move {
@@ -122,7 +135,7 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
                 let reason = if opts.recreate {
                     Some("--recreate".to_string())
                 } else if lp.hash == super::pending::PENDING {
-                    Some("waiting for its dependencies".to_string())
+                    Some("its dependencies hold: start it".to_string())
                 } else if lp.hash != spec::hash(pane) {
                     Some("spec changed".to_string())
                 } else if lp.state == "stopped" {

@@ -126,7 +126,8 @@ impl<'a> Up<'a> {
             panes: live.managed(&self.project.name).into_iter().map(|(a, p)| (a, p.clone())).collect(),
             output: HashMap::new(),
         };
-        if !plan.is_empty() {
+        // Placeholders the plan leaves waiting are this run's to start too (build adopts them).
+        if !plan.is_empty() || !plan.waiting.is_empty() {
             self.build(plan, &live, &seen).await?;
             // What the build changed: the look before it still shows the panes it restarted
             // as stopped or dead (`start a b` failed with "a exited with status -1").
@@ -243,6 +244,22 @@ impl<'a> Up<'a> {
             if !waits.is_empty() {
                 self.pending.insert(address.clone(), waits);
             } else {
+                self.trackers.insert(address.clone(), Tracker::new());
+            }
+        }
+        // Placeholders the plan leaves waiting are still this run's to start (`--wait`, or
+        // plain `up` when their conditions hold by the time it looks).
+        for address in &plan.waiting {
+            let waits = self.unmet(address, seen, &plan_targets(plan));
+            if !waits.is_empty() {
+                self.pending.insert(address.clone(), waits);
+            } else if let (Some(pane), Some(lp)) = (
+                self.project.pane(address),
+                live.panes.iter().find(|p| p.address == *address && p.project == self.project.name),
+            ) {
+                // Its conditions hold by this run's own look: start it now.
+                cmds.extend(build::respawn(self.project, pane, &lp.pane_id));
+                respawned.push(address.clone());
                 self.trackers.insert(address.clone(), Tracker::new());
             }
         }

@@ -128,3 +128,55 @@ fn a_health_check_without_a_kind_and_with_a_bad_interval_gets_both_errors_at_onc
     assert!(err.contains("ctmux.yaml:15:21]") && err.contains("ctmux.yaml:15:33]"), "no YAML location: {err}");
     assert!(s.panes().is_empty(), "something was applied");
 }
+
+#[test]
+fn a_pane_waiting_for_a_dependency_is_not_a_change_for_plan_or_up() {
+    // `api` waits for `db` healthy; db's check never passes while the file is missing.
+    let m = NINE.replace(
+        "p8: exec sleep 608",
+        "p8: { command: exec sleep 608, health: { exec: 'test -e ready', interval: 1s } }\n          api: { command: exec sleep 610, depends_on: { p8: healthy } }",
+    );
+    let s = Server::new(&m);
+    s.expect(&["up", "--no-daemon"], 0);
+    let waiting = |s: &Server| {
+        s.status()["panes"].as_array().unwrap().iter().find(|p| p["address"] == "app/api").unwrap()["state"].clone()
+    };
+    assert_eq!(waiting(&s), "waiting");
+    let out = s.ctmux(&["plan", "--exit-code"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "a waiting pane counted as a change:\n{text}");
+    assert!(!text.contains("recreate"), "{text}");
+    assert!(text.contains("waiting  app/api"), "{text}");
+    let plan = json(&s.expect(&["--json", "plan"], 0));
+    assert_eq!(plan["waiting"], serde_json::json!(["app/api"]), "{plan}");
+    let before = s.panes();
+    let up = s.ctmux(&["up", "--no-daemon"]);
+    let err = String::from_utf8_lossy(&up.stderr);
+    assert_eq!(up.status.code(), Some(0), "{err}");
+    assert!(!err.contains("recreate"), "a phantom recreate: {err}");
+    assert_eq!(s.panes(), before, "up changed the waiting pane");
+    // Once the dependency holds, `up --wait` starts it.
+    std::fs::write(s.path("ready"), "").unwrap();
+    s.expect(&["up", "--no-daemon", "--wait", "--timeout", "60s"], 0);
+    assert_eq!(waiting(&s), "running");
+}
+
+#[test]
+fn status_and_plan_say_when_the_layout_is_half_built() {
+    let s = Server::new(NINE);
+    s.expect(&["up", "--no-daemon"], 0);
+    assert!(!s.expect(&["status"], 0).contains("half built"));
+    assert!(!s.expect(&["plan"], 0).contains("half built"));
+    // What an `up` killed part way leaves: some panes of a window, not all.
+    for address in ["app/p6", "app/p7", "app/p8"] {
+        let id = s.panes().into_iter().find(|p| p.0 == address).unwrap().1;
+        s.tmux(&["kill-pane", "-t", &id]);
+    }
+    let status = s.expect(&["status"], 0);
+    assert!(status.contains("the layout is half built: 3 of 9 panes missing"), "{status}");
+    let plan = s.expect(&["plan"], 0);
+    assert!(plan.contains("the layout is half built: 3 of 9 panes missing"), "{plan}");
+    s.expect(&["up", "--no-daemon"], 0);
+    assert!(!s.expect(&["status"], 0).contains("half built"));
+    assert_eq!(s.panes().len(), 9);
+}

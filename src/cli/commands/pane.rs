@@ -102,9 +102,10 @@ fn doc(ctx: &Ctx, server: &Server, lp: &LivePane, meta: BTreeMap<String, String>
     PaneDoc::from_live(lp, manifest, meta)
 }
 
-/// Names `pane new --name` gave (`@ctmux-name`), by pane id.
-async fn names(server: &Server) -> Result<BTreeMap<String, String>> {
-    Ok(server.named().await?.into_iter().map(|(id, _, name)| (id, name)).collect())
+/// Names `pane new --name` gave (`@ctmux-name`), by pane id; none when tmux has no pane to
+/// list (an empty server answers "no current target").
+async fn names(server: &Server) -> BTreeMap<String, String> {
+    server.named().await.unwrap_or_default().into_iter().map(|(id, _, name)| (id, name)).collect()
 }
 
 /// `doc` for a pane that `pane new --name` named: its address is `SESSION/NAME`, by which every
@@ -288,7 +289,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             let lp = server.pane(ctx, &target).await?;
             let meta =
                 server.metadata(std::slice::from_ref(&lp.pane_id)).await?.remove(&lp.pane_id).unwrap_or_default();
-            let mut d = named_doc(doc(ctx, server, &lp, meta), names(server).await?.get(&lp.pane_id));
+            let mut d = named_doc(doc(ctx, server, &lp, meta), names(server).await.get(&lp.pane_id));
             // Measured on the spot, as `status` does for a pane without a recent sample.
             if d.state == "running"
                 && let Some(u) =
@@ -323,7 +324,7 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             } else {
                 BTreeMap::new()
             };
-            let names = names(server).await?;
+            let names = names(server).await;
             let docs: Vec<PaneDoc> = panes
                 .iter()
                 .map(|p| {

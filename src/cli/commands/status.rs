@@ -253,6 +253,9 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
     if daemon == super::supervise::Daemon::Down {
         println!("! the daemon is down: no logs, rules, restarts or health checks until it runs");
     }
+    if let Some(note) = half_built(docs.iter().map(|d| d.state)) {
+        println!("! {note}");
+    }
     println!(
         "{:<28} {:<8} {:<10} {:>8} {:>5} {:>4} {:>7} {:>10} {:>8}  COMMAND",
         "PANE", "STATE", "HEALTH", "PID", "EXIT", "RST", "CPU", "MEM", "UPTIME"
@@ -294,4 +297,19 @@ fn one_line(text: &str, max: usize) -> String {
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default().trim();
     let cut: String = first.chars().take(max).collect();
     if cut.len() < first.len() || text.trim().lines().count() > 1 { format!("{cut} …") } else { cut }
+}
+
+/// "the layout is half built: 3 of 10 panes missing…" when some of the project's panes exist and
+/// others do not (an `up` killed before it finished, or panes killed by hand); `None` otherwise.
+pub fn half_built<'a>(states: impl Iterator<Item = &'a str>) -> Option<String> {
+    let (mut missing, mut all) = (0, 0);
+    for s in states {
+        all += 1;
+        missing += usize::from(s == "missing");
+    }
+    (missing > 0 && missing < all).then(|| {
+        format!(
+            "the layout is half built: {missing} of {all} panes missing (an `up` stopped before it finished, or panes were killed); `ctmux up` builds them"
+        )
+    })
 }

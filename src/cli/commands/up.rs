@@ -28,6 +28,8 @@ struct PlanDoc<'a> {
     changes: &'a [plan::Step],
     unchanged: &'a [String],
     orphans: &'a [String],
+    /// Placeholders still waiting for their dependencies (nothing to change).
+    waiting: &'a [String],
     /// With `-v`: per recreated pane, the fields that changed (see [`spec_changes`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     changed_fields: &'a BTreeMap<String, Vec<String>>,
@@ -60,8 +62,21 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
         out.push_str(&line);
         out.push('\n');
     }
+    for w in &plan.waiting {
+        out.push_str(&format!("… waiting  {w} (for its dependencies; started when they hold)\n"));
+    }
     for orphan in &plan.orphans {
         out.push_str(&format!("! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"));
+    }
+    let creates = plan.steps.iter().filter(|s| matches!(s.change, Change::Create)).count();
+    let present = plan.unchanged.len()
+        + plan.waiting.len()
+        + plan.steps.iter().filter(|s| matches!(s.change, Change::Recreate { .. } | Change::Move { .. })).count();
+    if creates > 0 && present > 0 {
+        out.push_str(&format!(
+            "! the layout is half built: {creates} of {} panes missing (an `up` stopped before it finished, or panes were killed)\n",
+            creates + present
+        ));
     }
     if plan.steps.is_empty() {
         out.push_str(&format!("nothing to do: {} pane(s) up to date\n", plan.unchanged.len()));
@@ -104,6 +119,7 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
             changes: &plan.steps,
             unchanged: &plan.unchanged,
             orphans: &plan.orphans,
+            waiting: &plan.waiting,
             changed_fields: &fields,
         });
     } else {
