@@ -16,6 +16,7 @@ mod harness;
 mod hostile;
 mod import;
 mod life;
+mod lifecycle;
 mod limits;
 mod manifest;
 mod mcp;

@@ -155,6 +155,8 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let (opts, targets) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
     let rt = runtime()?;
+    // What a killed server left running (a `nohup` child) goes before anything starts again.
+    let _ = super::down::stop_leftovers(ctx, &stack, &rt, None);
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     let printer = Printer(ctx);

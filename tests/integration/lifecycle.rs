@@ -1,0 +1,140 @@
+//! The daemon's and the verbs' lifecycle semantics, each on a real tmux server with 8+ panes:
+//! stops that work (interactive shells hang up; what a killed server left is still the
+//! project's), the restart budget, GC on time and with judgement, and hand-off without polling.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Server, eventually, read_dir_pids};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')').is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+}
+
+/// Processes whose environment holds `CTMUX_PROJECT=project` and `marker` in their argv.
+fn marked(project: &str, marker: &str) -> Vec<u32> {
+    read_dir_pids()
+        .into_iter()
+        .filter(|p| {
+            let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+            let args = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let want = format!("CTMUX_PROJECT={project}");
+            alive(*p)
+                && env.split(|b| *b == 0).any(|v| v == want.as_bytes())
+                && args.split(|b| *b == 0).any(|a| a == marker.as_bytes())
+        })
+        .collect()
+}
+
+/// A stack of interactive shells in every form (`[bash, -i]`, `[sh, -i]`, `bash`, no command)
+/// beside plain processes: 10 panes.
+const SHELLS: &str = "version: 1
+name: hangup
+sessions:
+  sh:
+    panes:
+      b1: { command: [bash, -i] }
+      b2: { command: [bash, -i] }
+      s1: { command: [sh, -i] }
+      s2: { command: [sh, -i] }
+      word: { command: bash }
+      plain: {}
+  work:
+    panes:
+      w1: exec sleep 1000
+      w2: exec sleep 1000
+      w3: exec sleep 1000
+      w4: exec sleep 1000
+";
+
+#[test]
+fn interactive_shells_stop_with_a_hang_up_not_after_the_timeout_and_sigkill() {
+    let s = Server::new(SHELLS);
+    s.expect(&["up", "--wait", "--timeout", "20s"], 0);
+    assert_eq!(s.panes().len(), 10);
+    // The shells have started (an interactive shell reads its startup files first).
+    assert!(eventually(Duration::from_secs(10), || s.panes().iter().all(|p| !p.3 && p.2 > 0)));
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let doc = json(&s.expect(&["--json", "stop", "sh"], 0));
+    let took = t.elapsed();
+    let stopped = doc["stopped"].as_array().unwrap();
+    assert_eq!(stopped.len(), 6, "{doc}");
+    for p in stopped {
+        assert_eq!(p["killed"], false, "{} needed SIGKILL: {doc}", p["address"]);
+        assert_eq!(p["survivors"].as_array().unwrap().len(), 0, "{doc}");
+    }
+    assert!(took < Duration::from_secs(5), "stop of 6 shells took {took:?}");
+    s.expect(&["up", "--wait", "--timeout", "20s"], 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let doc = json(&s.expect(&["--json", "down"], 0));
+    let took = t.elapsed();
+    assert_eq!(doc["stopped"].as_array().unwrap().len(), 10, "{doc}");
+    assert!(doc["stopped"].as_array().unwrap().iter().all(|p| p["killed"] == false), "{doc}");
+    assert!(took < Duration::from_secs(5), "down of 10 panes took {took:?}");
+    // `config` says what the pane's stop signal is.
+    let config = s.expect(&["config"], 0);
+    assert!(config.matches("signal: SIGHUP").count() >= 5, "{config}");
+}
+
+/// Ten panes, one of which leaves a `nohup` child behind when its server dies (`sleep MARKER`,
+/// a number of seconds no other process uses).
+fn survivor_manifest(project: &str, marker: &str) -> String {
+    let mut m = format!("version: 1\nname: {project}\nsessions:\n  s:\n    panes:\n");
+    m.push_str(&format!("      bg: \"nohup sleep {marker} >/dev/null 2>&1 & exec sleep 1000\"\n"));
+    for i in 0..9 {
+        m.push_str(&format!("      p{i}: exec sleep 1000\n"));
+    }
+    m
+}
+
+#[test]
+fn down_stops_what_a_killed_tmux_server_left_running_and_says_so() {
+    let marker = format!("1001.{}", std::process::id());
+    let s = Server::new(&survivor_manifest("relic", &marker));
+    s.expect(&["up"], 0);
+    assert_eq!(s.panes().len(), 10);
+    assert!(eventually(Duration::from_secs(5), || marked("relic", &marker).len() == 1));
+    let child = marked("relic", &marker)[0];
+    s.tmux(&["kill-server"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(alive(child), "the nohup child died with its server: nothing to test");
+    // The server is gone: `down` still finds the project's process by its marks and socket.
+    let out = s.ctmux(&["--json", "down"]);
+    let doc = json(&String::from_utf8_lossy(&out.stdout));
+    assert!(eventually(Duration::from_secs(3), || !alive(child)), "pid {child} survived `down`: {doc}");
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["stopped"][0]["address"], "s/bg", "{doc}");
+    // A second project's process on another server is never touched.
+}
+
+#[test]
+fn up_stops_what_a_killed_tmux_server_left_running_before_it_starts_again() {
+    let marker = format!("1002.{}", std::process::id());
+    let s = Server::new(&survivor_manifest("relic2", &marker));
+    // The same project on a second server, side by side: its processes are not this server's.
+    let other = Server::new(&survivor_manifest("relic2", &marker));
+    s.expect(&["up"], 0);
+    other.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(5), || marked("relic2", &marker).len() == 2));
+    let before = marked("relic2", &marker);
+    s.tmux(&["kill-server"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(marked("relic2", &marker), before, "a nohup child died with its server");
+    s.expect(&["up"], 0);
+    assert!(eventually(Duration::from_secs(5), || marked("relic2", &marker).len() == 2));
+    let after = marked("relic2", &marker);
+    let kept: Vec<&u32> = before.iter().filter(|p| after.contains(p)).collect();
+    // Exactly one of the old ones lives on: the other server's.
+    assert_eq!(kept.len(), 1, "before {before:?}, after {after:?}");
+    let other_child = *kept[0];
+    s.expect(&["down"], 0);
+    other.expect(&["down"], 0);
+    assert!(eventually(Duration::from_secs(3), || !alive(other_child)));
+    assert!(marked("relic2", &marker).is_empty());
+}
