@@ -619,6 +619,10 @@ impl Daemon {
                 }
                 pane.pid = lp.pid;
                 pane.started = Instant::now();
+                // tmux's count: ours after our own restart, 0 after a verb's start (`restart`,
+                // `start`, `up`), which gives the policy its whole budget again.
+                pane.restarts = lp.restarts;
+                pane.gave_up = lp.gave_up;
                 if !lp.dead {
                     pane.watched = Some(lp.pid);
                     watch_exit(lp.pane_id.clone(), lp.pid, self.tx.clone());
@@ -1093,8 +1097,18 @@ impl Daemon {
             return self.refresh().await;
         }
         let requested = std::mem::take(&mut pane.restart_requested) && state != "stopped";
+        let gave_up = pane.gave_up;
         if let Some(delay) = if requested { Some(Duration::ZERO) } else { pane.restart_delay(exit_status, &state) } {
             schedule_restart(id.to_string(), pid, delay, self.tx.clone());
+        } else if pane.gave_up && !gave_up {
+            // The budget is spent: said once, and kept on the pane for `status`.
+            let max = pane.spec.as_ref().and_then(|s| s.max_restarts);
+            let data = serde_json::json!({
+                "restarts": pane.restarts, "max_restarts": max, "status": exit_status, "signal": signal, "pid": pid,
+            });
+            self.events.emit("pane.gave_up", &pane.project, &pane.address, data);
+            let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-gave-up", "1"]);
+            let _ = self.tmux.run(&[set]).await;
         }
         true
     }

@@ -138,3 +138,60 @@ fn up_stops_what_a_killed_tmux_server_left_running_before_it_starts_again() {
     assert!(eventually(Duration::from_secs(3), || !alive(other_child)));
     assert!(marked("relic2", &marker).is_empty());
 }
+
+/// `status --json`'s document for pane `address`.
+fn pane_doc(s: &Server, address: &str) -> serde_json::Value {
+    let doc = s.status();
+    doc["panes"].as_array().unwrap().iter().find(|p| p["address"] == address).cloned().unwrap_or_default()
+}
+
+fn runs(s: &Server) -> usize {
+    crate::harness::read(&s.path("runs")).lines().count()
+}
+
+#[test]
+fn a_manual_restart_gives_the_budget_back_and_giving_up_is_an_event_and_a_status() {
+    let mut m = String::from(
+        "version: 1\nname: budget\nsessions:\n  s:\n    panes:\n      crash:\n        command: echo run >> runs; exit 3\n        restart: on-failure\n        max_restarts: 2\n",
+    );
+    for i in 0..8 {
+        m.push_str(&format!("      p{i}: exec sleep 1000\n"));
+    }
+    let s = Server::new(&m);
+    s.expect(&["up"], 0);
+    assert_eq!(s.panes().len(), 9);
+    // The first run and two restarts (1 s, then 2 s of backoff), then the daemon gives up.
+    assert!(
+        eventually(Duration::from_secs(15), || pane_doc(&s, "s/crash")["gave_up"] == true),
+        "{}",
+        pane_doc(&s, "s/crash")
+    );
+    assert_eq!(runs(&s), 3);
+    let doc = pane_doc(&s, "s/crash");
+    assert_eq!((doc["restarts"].as_u64(), doc["state"].as_str()), (Some(2), Some("exited")), "{doc}");
+    let text = s.expect(&["status"], 0);
+    assert!(text.contains("gave up after 2 restarts"), "{text}");
+    let events = json(&s.expect(&["--json", "events", "--kind", "pane.gave_up"], 0));
+    let events = events["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["data"]["max_restarts"], 2, "{events:?}");
+    assert_eq!(events[0]["data"]["status"], 3, "{events:?}");
+    // A manual restart: the pane crashes again and the policy has its whole budget again.
+    s.expect(&["restart", "s/crash"], 0);
+    assert!(
+        eventually(Duration::from_secs(15), || runs(&s) == 6 && pane_doc(&s, "s/crash")["gave_up"] == true),
+        "runs {}, {}",
+        runs(&s),
+        pane_doc(&s, "s/crash")
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(runs(&s), 6, "restarted past its budget");
+    let events = json(&s.expect(&["--json", "events", "--kind", "pane.gave_up"], 0));
+    assert_eq!(events["events"].as_array().unwrap().len(), 2, "{events}");
+    // `start` of the stopped pane does too.
+    s.expect(&["stop", "s/crash"], 0);
+    assert_eq!(pane_doc(&s, "s/crash")["gave_up"], false);
+    s.expect(&["start", "s/crash"], 0);
+    assert!(eventually(Duration::from_secs(15), || runs(&s) == 9), "runs {}", runs(&s));
+    s.expect(&["down"], 0);
+}

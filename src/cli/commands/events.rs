@@ -13,11 +13,12 @@ use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
 /// The event kinds the daemon records: the contract's, plus `pane.removed`, `pane.output` for
-/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`.
-pub const KINDS: [&str; 14] = [
+/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`, `pane.gave_up`.
+pub const KINDS: [&str; 15] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
+    "pane.gave_up",
     "pane.removed",
     "pane.output",
     "wait.timeout",
