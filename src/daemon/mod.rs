@@ -1092,7 +1092,7 @@ impl Daemon {
         let (exit_status, signal, state) = status.clone().unwrap_or_default();
         let data = serde_json::json!({ "status": exit_status, "signal": signal, "pid": pid });
         self.events.emit("pane.exited", &pane.project, &pane.address, data);
-        announce(&self.tmux, id, EXIT_SEEN, pid);
+        announce_exit(&self.tmux, id, pid).await;
         if status.is_none() {
             return self.refresh().await;
         }
@@ -1166,6 +1166,18 @@ const START_SEEN: &str = "@ctmux-start-seen";
 
 /// The pane option naming the last pid whose `pane.exited` a daemon recorded.
 const EXIT_SEEN: &str = "@ctmux-exit-seen";
+
+/// Writes down that `pid`'s exit was recorded, and when (`@ctmux-exited-at`, Unix ms):
+/// GC's exit time for a pane whose `#{pane_dead_time}` tmux left empty. Awaited on the loop,
+/// so the GC pass an exit triggers sees it.
+async fn announce_exit(tmux: &Arc<Tmux>, id: &str, pid: u32) {
+    let now = crate::store::now_ms().to_string();
+    let cmds = [
+        crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, EXIT_SEEN, &pid.to_string()]),
+        crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, crate::gc::observe::EXITED_AT, &now]),
+    ];
+    let _ = tmux.run(&cmds).await;
+}
 
 /// Writes down (in tmux, off the loop) that `pid`'s start or exit was recorded, so a daemon
 /// started after this one crashed neither repeats nor misses it.

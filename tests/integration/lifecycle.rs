@@ -195,3 +195,98 @@ fn a_manual_restart_gives_the_budget_back_and_giving_up_is_an_event_and_a_status
     assert!(eventually(Duration::from_secs(15), || runs(&s) == 9), "runs {}", runs(&s));
     s.expect(&["down"], 0);
 }
+
+/// Polls tmux every 20 ms for `timeout`: for each pane address, when it was first seen dead
+/// and when it was first seen gone (as offsets from the start).
+fn watch_removals(s: &Server, addresses: &[&str], timeout: Duration) -> Vec<(Option<Duration>, Option<Duration>)> {
+    let start = Instant::now();
+    let mut seen = vec![(None, None); addresses.len()];
+    while start.elapsed() < timeout {
+        let panes = s.panes();
+        for (i, a) in addresses.iter().enumerate() {
+            match panes.iter().find(|p| p.0 == *a) {
+                Some(p) if p.3 && seen[i].0.is_none() => seen[i].0 = Some(start.elapsed()),
+                None if seen[i].0.is_some() && seen[i].1.is_none() => seen[i].1 = Some(start.elapsed()),
+                _ => {}
+            }
+        }
+        if seen.iter().all(|s| s.1.is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen
+}
+
+#[test]
+fn gc_collects_within_a_second_of_due_keeps_a_busy_shell_and_plan_says_a_removed_job_reruns() {
+    let s = Server::new(
+        "version: 1
+name: tidy
+gc: { exited: 2s }
+sessions:
+  jobs:
+    panes:
+      j1: { command: 'sleep 0.5', job: true }
+      j2: { command: 'sleep 1.3', job: true }
+      j3: { command: 'sleep 2.1', job: true }
+      j4: { command: 'sleep 3.7', job: true }
+      w1: exec sleep 1000
+      w2: exec sleep 1000
+  busy:
+    gc: { idle: 3s }
+    shell: /bin/sh
+    panes:
+      sh: {}
+  quiet:
+    gc: { idle: 3s }
+    shell: /bin/sh
+    panes:
+      sh: {}
+  more:
+    panes:
+      w3: exec sleep 1000
+      w4: exec sleep 1000
+",
+    );
+    s.expect(&["up"], 0);
+    assert_eq!(s.panes().len(), 10);
+    // A background job in one shell: its session is not idle.
+    s.tmux(&["send-keys", "-t", "=busy:", "sleep 300 &", "Enter"]);
+    let jobs = ["jobs/j1", "jobs/j2", "jobs/j3", "jobs/j4"];
+    let seen = watch_removals(&s, &jobs, Duration::from_secs(20));
+    for (a, (dead, gone)) in jobs.iter().zip(&seen) {
+        let (dead, gone) = (
+            dead.unwrap_or_else(|| panic!("{a} never seen dead")),
+            gone.unwrap_or_else(|| panic!("{a} never removed: {seen:?}")),
+        );
+        let after = gone - dead;
+        // Due 2 s after the exit, rounded up to the whole second GC counts in: removed within
+        // a second of the exact due time (plus a loaded machine's latency), never before.
+        assert!(after <= Duration::from_millis(3300), "{a} removed {after:?} after its exit: {seen:?}");
+        assert!(after >= Duration::from_millis(1950), "{a} removed {after:?} after its exit: {seen:?}");
+    }
+    eprintln!("exit → removal: {:?}", seen.iter().map(|(d, g)| g.unwrap() - d.unwrap()).collect::<Vec<_>>());
+    // The quiet shell's session went after 3 s of no output; the busy one stays.
+    assert!(
+        eventually(Duration::from_secs(8), || !s.panes().iter().any(|p| p.0 == "quiet/sh")),
+        "the idle shell session was not collected"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(s.panes().iter().any(|p| p.0 == "busy/sh"), "a shell running `sleep 300 &` was collected as idle");
+    let gc = s.expect(&["gc", "--dry-run"], 0);
+    assert!(!gc.contains("busy"), "{gc}");
+    // The next `up` runs the removed jobs again, and `plan` says so.
+    let plan = s.expect(&["plan"], 0);
+    for a in jobs {
+        assert!(plan.contains(&format!("+ create   {a} (rerun job")), "{plan}");
+    }
+    assert!(plan.contains("+ create   quiet/sh\n"), "{plan}");
+    let doc = json(&s.expect(&["--json", "plan"], 0));
+    let step = doc["changes"].as_array().unwrap().iter().find(|st| st["address"] == "jobs/j1").cloned().unwrap();
+    assert!(step["reason"].as_str().unwrap_or_default().starts_with("rerun job"), "{doc}");
+    s.expect(&["up"], 0);
+    let plan = s.expect(&["plan"], 0);
+    assert!(!plan.contains("rerun job"), "{plan}");
+    s.expect(&["down"], 0);
+}

@@ -50,7 +50,10 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
             continue;
         }
         let line = match &step.change {
-            Change::Create => format!("+ create   {}", step.address),
+            Change::Create => match &step.reason {
+                Some(why) => format!("+ create   {} ({why})", step.address),
+                None => format!("+ create   {}", step.address),
+            },
             Change::Recreate { reason, .. } => format!("~ recreate {} ({reason})", step.address),
             Change::Move { from_window, .. } => {
                 format!("~ move     {} (from window {from_window})", step.address)
@@ -86,6 +89,7 @@ fn options(
         cascade,
         recreate,
         remove_orphans: remove_orphans && targets.is_empty(),
+        collected: crate::gc::removed_jobs(&stack.tmux.socket.key(), stack.project()),
     };
     Ok((opts, ordered))
 }
