@@ -645,6 +645,15 @@ impl Daemon {
                         announce(&self.tmux, &lp.pane_id, START_SEEN, lp.pid);
                     }
                     let _ = self.tx.send(Msg::Exited(lp.pane_id.clone(), lp.pid));
+                } else if !known && lp.dead && !pane.placeholder && exit_seen == Some(lp.pid) {
+                    // An earlier daemon recorded this exit and died (SIGKILL) while the restart
+                    // was waiting out its backoff: the restart is still owed. The pane is still
+                    // dead with that pid, so it did not happen; the backoff starts again now.
+                    let gave_up = lp.gave_up;
+                    if let Some(delay) = pane.restart_delay(lp.exit_status, &lp.state) {
+                        schedule_restart(lp.pane_id.clone(), lp.pid, delay, self.tx.clone());
+                    }
+                    pane.gave_up = gave_up || pane.gave_up;
                 }
                 if new_process && !lp.dead && !pane.placeholder {
                     pane.generation += 1;

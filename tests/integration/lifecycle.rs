@@ -290,3 +290,37 @@ sessions:
     assert!(!plan.contains("rerun job"), "{plan}");
     s.expect(&["down"], 0);
 }
+
+#[test]
+fn a_restart_waiting_out_its_backoff_still_happens_when_the_daemon_is_sigkilled_meanwhile() {
+    let mut m = String::from(
+        "version: 1\nname: owed\nsessions:\n  s:\n    panes:\n      crash:\n        command: sleep 1; echo run >> runs; exit 3\n        restart: on-failure\n",
+    );
+    for i in 0..8 {
+        m.push_str(&format!("      p{i}: exec sleep 1000\n"));
+    }
+    let s = Server::new(&m);
+    s.expect(&["up"], 0);
+    let status = json(&s.expect(&["--json", "daemon", "status"], 0));
+    let daemon = status["status"]["pid"].as_u64().expect("daemon pid") as i32;
+    // The daemon recorded the exit (and owes a restart in 1 s): killed now.
+    let id = s.panes().into_iter().find(|p| p.0 == "s/crash").unwrap().1;
+    let recorded = || {
+        let f = s.tmux(&["display-message", "-p", "-t", &id, "#{pane_dead} #{pane_pid} #{@ctmux-exit-seen}"]);
+        let f: Vec<&str> = f.split_whitespace().collect();
+        f.len() == 3 && f[0] == "1" && f[1] == f[2]
+    };
+    let start = Instant::now();
+    while !recorded() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(recorded(), "the daemon never recorded the exit");
+    // SAFETY: kill(2) on the daemon this test's `up` started.
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    assert_eq!(runs(&s), 1, "restarted before the kill: nothing to test");
+    // The supervisor brings a daemon back, which owes the restart.
+    assert!(eventually(Duration::from_secs(8), || runs(&s) >= 2), "the restart was lost with the daemon");
+    let restarted = json(&s.expect(&["--json", "events", "--kind", "pane.restarted"], 0));
+    assert!(!restarted["events"].as_array().unwrap().is_empty(), "{restarted}");
+    s.expect(&["down"], 0);
+}
