@@ -27,10 +27,10 @@ sessions:
   s:
     panes:
       a:
-        command: "sleep 0.5; echo READY $EPOCHREALTIME; exec sleep 1000"
+        command: "sleep 0.5; echo READY $$EPOCHREALTIME; exec sleep 1000"
         ready_when: READY
       b:
-        command: "echo START $EPOCHREALTIME; exec sleep 1000"
+        command: "echo START $$EPOCHREALTIME; exec sleep 1000"
         depends_on: {{ a: healthy }}
 {sleepers}
 shell: /bin/bash
@@ -51,7 +51,9 @@ def line_value(path, word):
 
 def one(ctmux, wait, n):
     name = f"ctmux-bench-handoff-{os.getpid()}-{n}"
-    with tempfile.TemporaryDirectory() as work, tempfile.TemporaryDirectory() as state:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as work, tempfile.TemporaryDirectory(
+        ignore_cleanup_errors=True
+    ) as state:
         os.chmod(state, 0o700)
         sleepers = "".join(f"      p{i}: exec sleep 1000\n" for i in range(7))
         with open(os.path.join(work, "ctmux.yaml"), "w") as f:
@@ -75,6 +77,7 @@ def one(ctmux, wait, n):
             return (start - ready) * 1000
         finally:
             subprocess.run([ctmux, "-L", name, "down"], cwd=work, env=env, capture_output=True)
+            subprocess.run([ctmux, "-L", name, "daemon", "stop"], cwd=work, env=env, capture_output=True)
             subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
             sock = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", name)
             if os.path.exists(sock):
