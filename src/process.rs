@@ -125,6 +125,50 @@ impl ProcTable {
     }
 }
 
+/// Processes of `project` that a tmux server on `socket_path` other than the running one
+/// (`live_pid`; `None`: no server runs there) left behind, by pane address: a pane's `nohup`
+/// child outlives a server that is killed, and no pane of a later server leads to it. Each
+/// carries its pane's `CTMUX_PROJECT`/`CTMUX_PANE` and `TMUX=<socket path>,<server pid>,…`;
+/// the socket path keeps another server's processes out, the pid this server's live panes.
+/// This process and its ancestors are never listed.
+pub fn leftovers(project: &str, socket_path: &str, live_pid: Option<u32>) -> Vec<(String, u32)> {
+    let mut spared: HashSet<u32> = HashSet::new();
+    let mut p = std::process::id();
+    while p > 1 && spared.insert(p) {
+        p = ppid(p).unwrap_or(0);
+    }
+    let want_p = format!("CTMUX_PROJECT={project}");
+    let mut out = Vec::new();
+    for pid in all_pids() {
+        if spared.contains(&pid) || !alive(pid) {
+            continue;
+        }
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let (mut ours, mut address, mut server) = (false, None, false);
+        for var in env.split(|b| *b == 0) {
+            let var = String::from_utf8_lossy(var);
+            if var == want_p {
+                ours = true;
+            } else if let Some(a) = var.strip_prefix("CTMUX_PANE=") {
+                address = Some(a.to_string());
+            } else if let Some(t) = var.strip_prefix("TMUX=") {
+                // `<socket path>,<server pid>,<session index>`; the path may hold commas.
+                let mut parts = t.rsplitn(3, ',');
+                let (_session, pid, path) = (parts.next(), parts.next(), parts.next());
+                let pid: Option<u32> = pid.and_then(|p| p.parse().ok());
+                server = path == Some(socket_path) && pid.is_some() && pid != live_pid;
+            }
+        }
+        if let (true, true, Some(address)) = (ours, server, address) {
+            out.push((address, pid));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// `root` and all its descendants, plus every process of `server` marked as belonging to the
 /// pane.
 pub fn pane_tree(root: u32, project: &str, address: &str, server: &ServerMark) -> Vec<u32> {

@@ -431,6 +431,38 @@ impl Store {
         Ok(out)
     }
 
+    /// `(kind, session, pane, data)` of `project`'s events of `kinds` on `server`, oldest first
+    /// (by the `kind` index: `up` asks which completed jobs GC removed).
+    pub fn kinds_of(
+        &self,
+        server: &str,
+        project: &str,
+        kinds: &[&str],
+    ) -> Result<Vec<(String, String, String, serde_json::Value)>, StoreError> {
+        let mut out = Vec::new();
+        for kind in kinds {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT id, kind, session, pane, data FROM events
+                     WHERE kind = ?1 AND server = ?2 AND project = ?3 ORDER BY id",
+                )
+                .map_err(|e| self.sql(e))?;
+            let rows = stmt
+                .query_map(params![kind, server, project], |r| {
+                    let data: String = r.get(4)?;
+                    Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, data))
+                })
+                .map_err(|e| self.sql(e))?;
+            for row in rows {
+                let (id, kind, session, pane, data) = row.map_err(|e| self.sql(e))?;
+                out.push((id, (kind, session, pane, serde_json::from_str(&data).unwrap_or(serde_json::Value::Null))));
+            }
+        }
+        out.sort_by_key(|(id, _)| *id);
+        Ok(out.into_iter().map(|(_, e)| e).collect())
+    }
+
     /// The newest event id (0 when there is none).
     pub fn last_id(&self) -> Result<i64, StoreError> {
         self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0)).map_err(|e| self.sql(e))

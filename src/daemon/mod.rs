@@ -636,6 +636,10 @@ impl Daemon {
                 }
                 pane.pid = lp.pid;
                 pane.started = Instant::now();
+                // tmux's count: ours after our own restart, 0 after a verb's start (`restart`,
+                // `start`, `up`), which gives the policy its whole budget again.
+                pane.restarts = lp.restarts;
+                pane.gave_up = lp.gave_up;
                 if !lp.dead {
                     pane.watched = Some(lp.pid);
                     watch_exit(lp.pane_id.clone(), lp.pid, self.tx.clone());
@@ -658,6 +662,15 @@ impl Daemon {
                         announce(&self.tmux, &lp.pane_id, START_SEEN, lp.pid);
                     }
                     let _ = self.tx.send(Msg::Exited(lp.pane_id.clone(), lp.pid));
+                } else if !known && lp.dead && !pane.placeholder && exit_seen == Some(lp.pid) {
+                    // An earlier daemon recorded this exit and died (SIGKILL) while the restart
+                    // was waiting out its backoff: the restart is still owed. The pane is still
+                    // dead with that pid, so it did not happen; the backoff starts again now.
+                    let gave_up = lp.gave_up;
+                    if let Some(delay) = pane.restart_delay(lp.exit_status, &lp.state) {
+                        schedule_restart(lp.pane_id.clone(), lp.pid, delay, self.tx.clone());
+                    }
+                    pane.gave_up = gave_up || pane.gave_up;
                 }
                 if new_process && !lp.dead && !pane.placeholder {
                     pane.generation += 1;
@@ -1116,13 +1129,23 @@ impl Daemon {
         let (exit_status, signal, state) = status.clone().unwrap_or_default();
         let data = serde_json::json!({ "status": exit_status, "signal": signal, "pid": pid });
         self.events.emit("pane.exited", &pane.project, &pane.address, data);
-        announce(&self.tmux, id, EXIT_SEEN, pid);
+        announce_exit(&self.tmux, id, pid).await;
         if status.is_none() {
             return self.refresh().await;
         }
         let requested = std::mem::take(&mut pane.restart_requested) && state != "stopped";
+        let gave_up = pane.gave_up;
         if let Some(delay) = if requested { Some(Duration::ZERO) } else { pane.restart_delay(exit_status, &state) } {
             schedule_restart(id.to_string(), pid, delay, self.tx.clone());
+        } else if pane.gave_up && !gave_up {
+            // The budget is spent: said once, and kept on the pane for `status`.
+            let max = pane.spec.as_ref().and_then(|s| s.max_restarts);
+            let data = serde_json::json!({
+                "restarts": pane.restarts, "max_restarts": max, "status": exit_status, "signal": signal, "pid": pid,
+            });
+            self.events.emit("pane.gave_up", &pane.project, &pane.address, data);
+            let set = crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, "@ctmux-gave-up", "1"]);
+            let _ = self.tmux.run(&[set]).await;
         }
         true
     }
@@ -1181,6 +1204,18 @@ const START_SEEN: &str = "@ctmux-start-seen";
 
 /// The pane option naming the last pid whose `pane.exited` a daemon recorded.
 const EXIT_SEEN: &str = "@ctmux-exit-seen";
+
+/// Writes down that `pid`'s exit was recorded, and when (`@ctmux-exited-at`, Unix ms):
+/// GC's exit time for a pane whose `#{pane_dead_time}` tmux left empty. Awaited on the loop,
+/// so the GC pass an exit triggers sees it.
+async fn announce_exit(tmux: &Arc<Tmux>, id: &str, pid: u32) {
+    let now = crate::store::now_ms().to_string();
+    let cmds = [
+        crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, EXIT_SEEN, &pid.to_string()]),
+        crate::tmux::Cmd::new("set-option").args(["-p", "-t", id, crate::gc::observe::EXITED_AT, &now]),
+    ];
+    let _ = tmux.run(&cmds).await;
+}
 
 /// Writes down (in tmux, off the loop) that `pid`'s start or exit was recorded, so a daemon
 /// started after this one crashed neither repeats nor misses it.

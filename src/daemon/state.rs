@@ -25,8 +25,10 @@ pub struct PaneState {
     pub started: Instant,
     /// The pane's manifest entry (rules, restart policy).
     pub spec: Option<Pane>,
-    /// Restarts in a row (reset after a stable run).
+    /// Restarts in a row (reset after a stable run, and by a verb's start).
     pub restarts: u32,
+    /// The last exit found `max_restarts` used up: no restart until a verb starts the pane.
+    pub gave_up: bool,
     /// Health of the current process, when the pane has checks.
     pub health: Option<crate::reconcile::health::Tracker>,
     /// Bumped at every new process, so late probe results of an old one are dropped.
@@ -54,6 +56,7 @@ impl PaneState {
             started: Instant::now(),
             spec,
             restarts: lp.restarts,
+            gave_up: lp.gave_up,
             health: None,
             generation: 0,
             placeholder: false,
@@ -123,6 +126,7 @@ impl PaneState {
             self.restarts = 0;
         }
         if spec.max_restarts.is_some_and(|m| self.restarts >= m) {
+            self.gave_up = true;
             return None;
         }
         // Once-per-start rules may fire again after the restart.

@@ -166,6 +166,36 @@ pub fn event_data(a: &Action) -> serde_json::Value {
     })
 }
 
+/// The jobs of `project` on `server` (a socket key) that GC removed after they completed and
+/// that have not started since: the next `up` runs them again, and `plan` says so.
+pub fn removed_jobs(server: &str, project: &Project) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let jobs: Vec<String> = project.panes().map(|p| p.address()).filter(|a| project.is_job(a)).collect();
+    let has_ttl = project.gc.exited.is_some()
+        || project.gc.idle.is_some()
+        || project.sessions.values().any(|s| s.gc.exited.is_some() || s.gc.idle.is_some())
+        || project.panes().any(|p| p.gc.exited.is_some());
+    if jobs.is_empty() || !has_ttl {
+        return out;
+    }
+    let Ok(store) = crate::store::Store::open() else { return out };
+    let Ok(events) = store.kinds_of(server, &project.name, &["gc.collected", "pane.started"]) else { return out };
+    for (kind, session, pane, data) in events {
+        let address = format!("{session}/{pane}");
+        if kind == "pane.started" {
+            out.remove(&address);
+        } else if !pane.is_empty() {
+            if jobs.contains(&address) {
+                out.insert(address);
+            }
+        } else if data["action"] == "remove_session" {
+            let gone = data["session"].as_str().unwrap_or_default();
+            out.extend(jobs.iter().filter(|j| j.split_once('/').is_some_and(|(s, _)| s == gone)).cloned());
+        }
+    }
+    out
+}
+
 /// The actions due at `now` (Unix seconds): [`outlook`] without what is due later.
 pub fn plan(now: u64, world: &World, manifests: &[Project]) -> Vec<Action> {
     outlook(now, world, manifests).into_iter().filter(|a| a.due <= now).collect()

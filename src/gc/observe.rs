@@ -10,8 +10,13 @@ use crate::tmux::{Cmd, Tmux, TmuxError};
 const SEP: char = '\x1f';
 const CLIENTS: &str = "\x1ectmux-gc-clients\x1e";
 
+/// The pane option where the daemon writes when it recorded a pane's exit (Unix ms), beside
+/// `@ctmux-exit-seen` (the pid): the exit time GC counts from — `#{pane_dead_time}` has whole
+/// seconds only (a removal came up to a second early) and tmux leaves it empty now and then.
+pub const EXITED_AT: &str = "@ctmux-exited-at";
+
 /// The `list-panes -a` fields, in [`parse_pane`] order.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 18] = [
     "#{session_name}",
     "#{session_id}",
     "#{session_attached}",
@@ -28,6 +33,8 @@ const FIELDS: [&str; 16] = [
     "#{pane_current_command}",
     "#{@ctmux-manifest}",
     "#{session_activity}",
+    "#{@ctmux-exit-seen}",
+    "#{@ctmux-exited-at}",
 ];
 
 /// A log file written within this long is treated as in use (a sink may still be finishing it).
@@ -47,6 +54,14 @@ pub async fn observe(tmux: &Tmux, server: &str, manifests: &[Project], now: u64)
         Err(e) => return Err(e),
     };
     let mut world = parse(server, &text, manifests);
+    // tmux's current command is the shell also while it runs `sleep 300 &`: a shell pane is
+    // idle only when its process tree holds nothing but the pane's runner and the shell.
+    if world.sessions.iter().flat_map(|s| &s.panes).any(|p| p.idle_shell) {
+        let mark = tmux.server_mark().await;
+        for p in world.sessions.iter_mut().flat_map(|s| s.panes.iter_mut()).filter(|p| p.idle_shell) {
+            p.idle_shell = only_a_shell(p, &mark);
+        }
+    }
     world.logs = logs(&crate::daemon::paths::server_logs(&tmux.socket), &world, manifests, now);
     Ok(world)
 }
@@ -89,7 +104,7 @@ pub fn parse(server: &str, text: &str, manifests: &[Project]) -> World {
             id: f[4].into(),
             pid: f[7].parse().unwrap_or(0),
             dead,
-            dead_since: if dead { f[9].parse().ok() } else { None },
+            dead_since: if dead { dead_since(f[9], f[7], f[16], f[17]) } else { None },
             exit_status: if dead { f[10].parse().ok() } else { None },
             state: f[11].into(),
             restarts: f[12].parse().unwrap_or(0),
@@ -100,6 +115,23 @@ pub fn parse(server: &str, text: &str, manifests: &[Project]) -> World {
         });
     }
     World { server: server.into(), sessions: sessions.into_values().collect(), logs: Vec::new() }
+}
+
+/// When a dead pane's process exited, in whole seconds rounded up (so nothing is collected
+/// before it is due): the daemon's record of this very pid's exit (ms), else tmux's
+/// `pane_dead_time` (rounded down by tmux, so one more second).
+fn dead_since(dead_time: &str, pid: &str, exit_seen: &str, exited_at_ms: &str) -> Option<u64> {
+    let recorded = (exit_seen == pid).then(|| exited_at_ms.parse::<u64>().ok()).flatten();
+    recorded.map(|ms| ms.div_ceil(1000)).or_else(|| dead_time.parse::<u64>().ok().map(|t| t + 1))
+}
+
+/// Whether pane `p`'s processes (its descendants, and whatever carries its marks on this
+/// server, [`crate::process::pane_tree`]) are only its runner and its shell.
+fn only_a_shell(p: &LivePane, mark: &crate::process::ServerMark) -> bool {
+    let shell = crate::process::command_of(p.pid);
+    crate::process::pane_tree(p.pid, &p.project, &p.address, mark)
+        .into_iter()
+        .all(|q| q == p.pid || q == shell || !crate::process::alive(q))
 }
 
 /// The log files of `manifests`' projects on this server (under `dir`, its log directory: never

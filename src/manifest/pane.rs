@@ -153,11 +153,33 @@ pub fn lower_pane(
     }
     // Interactive shells ignore SIGTERM; SIGHUP is what closing their terminal sends.
     let explicit_signal = matches!(&node.kind, NodeKind::Map(m) if m.iter().any(|(k, v)| k.name == "stop" && matches!(&v.kind, NodeKind::Map(s) if s.iter().any(|(k, _)| k.name == "signal"))));
-    if (pane.keep_shell || pane.command.is_none()) && !explicit_signal {
+    if (pane.keep_shell || pane.command.as_ref().is_none_or(interactive_shell)) && !explicit_signal {
         pane.stop.signal = "SIGHUP".into();
     }
     declared.extend(own_deps.into_iter().map(|d| (address.clone(), d)));
     Some(pane)
+}
+
+/// Whether `command` runs an interactive shell (`bash`, `[bash, -i]`, `sh -i`, `zsh -l`): a
+/// shell named alone or with only options, none of them `-c` or a script. Such a shell ignores
+/// SIGTERM, so its stop signal defaults to SIGHUP, what closing its terminal sends.
+pub fn interactive_shell(command: &Command) -> bool {
+    const SHELLS: [&str; 10] = ["sh", "bash", "zsh", "fish", "dash", "ksh", "mksh", "tcsh", "csh", "ash"];
+    let words: Vec<&str> = match command {
+        Command::Argv(words) => words.iter().map(String::as_str).collect(),
+        Command::Shell(text) => text.split_whitespace().collect(),
+    };
+    let Some((program, options)) = words.split_first() else {
+        return false;
+    };
+    let name = std::path::Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    SHELLS.contains(&name.trim_start_matches('-'))
+        && options.iter().all(|o| {
+            o.starts_with('-')
+                && o.len() > 1
+                && (o.starts_with("--") || !o[1..].contains('c'))
+                && !matches!(*o, "--command" | "--init-command")
+        })
 }
 
 /// A pane's `options:`: tmux user options (`@name`), which are the user's; tmux's own pane
@@ -472,5 +494,28 @@ impl Reader<'_> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod shell_tests {
+    use super::interactive_shell;
+    use crate::manifest::model::Command;
+
+    fn argv(words: &[&str]) -> Command {
+        Command::Argv(words.iter().map(|w| w.to_string()).collect())
+    }
+
+    #[test]
+    fn a_shell_with_only_options_is_interactive() {
+        assert!(interactive_shell(&argv(&["bash", "-i"])));
+        assert!(interactive_shell(&argv(&["/bin/sh", "-i"])));
+        assert!(interactive_shell(&argv(&["zsh"])));
+        assert!(interactive_shell(&Command::Shell("bash --login".into())));
+        assert!(!interactive_shell(&argv(&["bash", "-c", "make"])));
+        assert!(!interactive_shell(&argv(&["bash", "-ic", "make"])));
+        assert!(!interactive_shell(&argv(&["sh", "script.sh"])));
+        assert!(!interactive_shell(&Command::Shell("python3 -i".into())));
+        assert!(!interactive_shell(&Command::Shell("bash -c 'sleep 1'".into())));
     }
 }

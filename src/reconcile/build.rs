@@ -199,6 +199,10 @@ pub fn respawn(project: &Project, pane: &Pane, tmux_id: &str) -> Vec<Cmd> {
     cmds.push(set("@ctmux-started", now_secs().to_string()));
     cmds.push(set("@ctmux-state", String::new()));
     cmds.push(set("@ctmux-health", String::new()));
+    // A start by a verb gives the restart policy its whole budget again (the daemon's own
+    // restart sets its count after this, in the same call).
+    cmds.push(set("@ctmux-restarts", "0".into()));
+    cmds.push(set("@ctmux-gave-up", String::new()));
     cmds.push(Cmd::new("set-option").args(["-w", "-t", tmux_id, "remain-on-exit", "on"]));
     cmds.into_iter().enumerate().map(|(i, c)| if i == 0 { c } else { c.sticky() }).collect()
 }

@@ -24,6 +24,9 @@ pub struct Options {
     pub recreate: bool,
     /// Remove managed panes that are not in the manifest.
     pub remove_orphans: bool,
+    /// Jobs GC removed after they completed ([`crate::gc::removed_jobs`]): created again, and
+    /// the plan says "rerun job".
+    pub collected: std::collections::HashSet<String>,
 }
 
 /// One change to one pane.
@@ -61,6 +64,9 @@ pub struct Step {
     /// What happens to it.
     #[serde(flatten)]
     pub change: Change,
+    /// Why, where the change alone does not say (`rerun job: …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Everything `up` would do.
@@ -99,8 +105,11 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
     for (address, lp) in &managed {
         if project.pane(address).is_none() {
             if opts.remove_orphans || project.is_scaled_away(address) {
-                plan.steps
-                    .push(Step { address: address.clone(), change: Change::Remove { tmux_id: lp.pane_id.clone() } });
+                plan.steps.push(Step {
+                    address: address.clone(),
+                    change: Change::Remove { tmux_id: lp.pane_id.clone() },
+                    reason: None,
+                });
             } else {
                 plan.orphans.push(address.clone());
             }
@@ -153,7 +162,9 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
         match change {
             Some(c) => {
                 changed.push(address.clone());
-                plan.steps.push(Step { address: address.clone(), change: c });
+                let reason = (c == Change::Create && opts.collected.contains(address))
+                    .then(|| "rerun job: it completed and GC removed its pane".to_string());
+                plan.steps.push(Step { address: address.clone(), change: c, reason });
             }
             None => plan.unchanged.push(address.clone()),
         }
@@ -170,6 +181,7 @@ pub fn plan(project: &Project, live: &Live, graph: &DepGraph, opts: &Options) ->
                         tmux_id: lp.pane_id.clone(),
                         reason: "dependency recreated (--cascade)".into(),
                     },
+                    reason: None,
                 });
             }
         }

@@ -106,6 +106,62 @@ pub async fn finish(server: &ServerMark, project: &str, targets: &[Target], done
         .collect()
 }
 
+/// [`stop_leftovers`] for `tmux`'s socket: the running server's path and pid when one runs,
+/// else the path tmux would give it (then every marked process on that path is a leftover).
+pub async fn sweep_leftovers(tmux: &crate::tmux::Tmux, project: &crate::manifest::model::Project) -> Vec<Stopped> {
+    let ask = crate::tmux::Cmd::query("display-message").args(["-p", "#{socket_path},#{pid}"]);
+    let (path, pid) = match tmux.run(&[ask]).await {
+        Ok(text) => match text.trim().rsplit_once(',') {
+            Some((path, pid)) if !path.is_empty() => (path.to_string(), pid.parse().ok()),
+            _ => return Vec::new(),
+        },
+        Err(crate::tmux::TmuxError::NoServer | crate::tmux::TmuxError::ServerLost) => {
+            (crate::daemon::paths::socket_file(&tmux.socket), None)
+        }
+        // A server we could not ask: its live panes' processes must not be taken for leftovers.
+        Err(_) => return Vec::new(),
+    };
+    if pid.is_none() && !path.starts_with('/') {
+        return Vec::new();
+    }
+    stop_leftovers(project, &path, pid).await
+}
+
+/// Stops what a killed tmux server on this socket left of `project` ([`process::leftovers`]):
+/// each pane's leftovers get the pane's stop signal (its `stop.command` cannot run: no pane),
+/// `stop.timeout` of grace, then SIGKILL; one [`Stopped`] per pane address, survivors named.
+pub async fn stop_leftovers(
+    project: &crate::manifest::model::Project,
+    socket_path: &str,
+    live_pid: Option<u32>,
+) -> Vec<Stopped> {
+    let mut by_pane: std::collections::BTreeMap<String, Vec<u32>> = std::collections::BTreeMap::new();
+    for (address, pid) in process::leftovers(&project.name, socket_path, live_pid) {
+        by_pane.entry(address).or_default().push(pid);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (address, tree) in by_pane {
+        let pane = project.pane(&address).cloned();
+        let mut stop = pane.as_ref().map_or_else(Stop::default, |p| p.stop.clone());
+        stop.command = None;
+        // What outlived its terminal ignores the hang-up a shell's stop signal is.
+        if crate::manifest::model::normalize_signal(&stop.signal).as_deref() == Some("SIGHUP") {
+            stop.signal = "SIGTERM".into();
+        }
+        set.spawn(async move {
+            let killed = stop_these(&address, 0, &tree, &stop, pane.as_ref()).await;
+            let survivors: Vec<u32> = tree.iter().copied().filter(|p| process::alive(*p)).collect();
+            Stopped { address, killed, survivors }
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(Ok(s)) = set.join_next().await {
+        out.push(s);
+    }
+    out.sort_by(|a, b| a.address.cmp(&b.address));
+    out
+}
+
 /// Stops exactly `tree` (measured with process `pid`, its root), gracefully then by SIGKILL,
 /// and nothing that appeared since: a limit's action must never reach the process that replaces
 /// the one it measured (a restart starts it in the same pane, with the same marks). Returns

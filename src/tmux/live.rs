@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 pub const SEP: char = '\x1f';
 
 /// The `list-panes -F` fields, in [`LivePane::parse`] order.
-pub const FIELDS: [&str; 23] = [
+pub const FIELDS: [&str; 24] = [
     "#{session_name}",
     "#{session_id}",
     "#{window_id}",
@@ -30,6 +30,7 @@ pub const FIELDS: [&str; 23] = [
     "#{cursor_y}",
     "#{@ctmux-health}",
     "#{@ctmux-restarts}",
+    "#{@ctmux-gave-up}",
 ];
 
 /// Marks the end of the pane list when other output follows it in the same call.
@@ -88,8 +89,11 @@ pub struct LivePane {
     pub cursor_y: i64,
     /// `@ctmux-health`, kept current by the daemon (empty when no daemon checks it).
     pub health: String,
-    /// `@ctmux-restarts`: restarts by the daemon (policy, rules, liveness).
+    /// `@ctmux-restarts`: restarts by the daemon (policy, rules, liveness) since the last start
+    /// by a verb (`up`, `start`, `restart`), which resets the budget.
     pub restarts: u32,
+    /// `@ctmux-gave-up`: the daemon used up `max_restarts` on this pane and left it exited.
+    pub gave_up: bool,
 }
 
 impl LivePane {
@@ -123,6 +127,7 @@ impl LivePane {
             cursor_y: f[20].parse().unwrap_or(0),
             health: f[21].into(),
             restarts: f[22].parse().unwrap_or(0),
+            gave_up: f[23] == "1",
         })
     }
 
@@ -196,6 +201,7 @@ mod tests {
             "3",
             "healthy",
             "2",
+            "1",
         ]
         .join(&SEP.to_string());
         let p = LivePane::parse(&line).unwrap();
@@ -203,7 +209,7 @@ mod tests {
         assert_eq!(p.exit_status, Some(7));
         assert_eq!(p.address, "dev/api");
         assert_eq!(p.started, Some(1_700_000_000));
-        assert_eq!((p.health.as_str(), p.restarts), ("healthy", 2));
+        assert_eq!((p.health.as_str(), p.restarts, p.gave_up), ("healthy", 2, true));
         assert!(LivePane::parse("too\x1ffew").is_none());
     }
 }

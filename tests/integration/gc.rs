@@ -29,6 +29,9 @@ sessions:
     panes:
       w: "true"
   idle:
+    # A login bash here runs `pyenv rehash` from ~/.bashrc, which waits up to 60 s on a stale
+    # lock: a shell running something is not idle, so the idle shell is a plain sh.
+    shell: /bin/sh
     panes:
       sh:
   notes:

@@ -19,6 +19,7 @@ mod hooks;
 mod hostile;
 mod import;
 mod life;
+mod lifecycle;
 mod limits;
 mod manifest;
 mod mcp;

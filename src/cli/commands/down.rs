@@ -117,6 +117,26 @@ async fn stop_in_order(
     crate::reconcile::stop::finish(&server, &project.name, &targets, &done).await
 }
 
+/// Stops what a killed tmux server on this socket left running of the project (a pane's
+/// `nohup` child outlives its server), for `up` and `down`; `only` limits it to those panes.
+/// Says what it stopped on stderr.
+pub fn stop_leftovers(ctx: &Ctx, stack: &Stack, rt: &tokio::runtime::Runtime, only: Option<&[String]>) -> Vec<Stopped> {
+    let mut found = rt.block_on(crate::reconcile::stop::sweep_leftovers(&stack.tmux, stack.project()));
+    if let Some(only) = only {
+        found.retain(|s| only.contains(&s.address));
+    }
+    if !ctx.json() && !ctx.global.quiet {
+        for s in &found {
+            eprintln!(
+                "■ stopped {} (left running by a tmux server that is gone){}",
+                s.address,
+                if s.killed { " (killed after the stop timeout)" } else { "" }
+            );
+        }
+    }
+    found
+}
+
 /// "1 pane stopped: app/worker", "3 panes stopped: a/x, a/y, a/z" (the first 8 named), for the
 /// one line `down` and `stop` print: what was stopped, in stop order.
 fn stopped_summary(stopped: &[Stopped]) -> String {
@@ -167,7 +187,9 @@ pub fn run_down(ctx: &Ctx, args: &DownArgs) -> Result {
         .map(|lp| Cmd::new("set-option").args(["-p", "-t", &lp.pane_id, "@ctmux-state", "stopped"]))
         .collect();
     let _ = rt.block_on(stack.tmux.run(&marks));
-    let stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    let mut stopped = rt.block_on(stop_in_order(&stack, &managed, &addresses, ctx));
+    let only = (!args.targets.is_empty()).then(|| stack.addresses(&args.targets)).transpose()?;
+    stopped.extend(stop_leftovers(ctx, &stack, &rt, only.as_deref()));
     // A control client left by a killed daemon keeps a server alive with no sessions after
     // the last one is killed: gone first.
     rt.block_on(crate::tmux::control::detach_orphans(&stack.tmux));

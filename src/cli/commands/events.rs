@@ -13,12 +13,13 @@ use crate::store::{Event, Query, Store};
 use crate::tmux::{Socket, Tmux};
 
 /// The event kinds the daemon records: the contract's, plus `pane.removed`, `pane.output` for
-/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`, and `watch.changed` /
-/// `watch.cascaded` from panes' `watch:`.
-pub const KINDS: [&str; 16] = [
+/// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`, `pane.gave_up`, and
+/// `watch.changed` / `watch.cascaded` from panes' `watch:`.
+pub const KINDS: [&str; 17] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
+    "pane.gave_up",
     "pane.removed",
     "pane.output",
     "wait.timeout",

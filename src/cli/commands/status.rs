@@ -37,6 +37,9 @@ pub struct PaneDoc {
     pub exit_status: Option<i32>,
     /// Restarts by ctmux.
     pub restarts: u32,
+    /// The daemon used up `max_restarts` and left the pane exited (a `restart` or `start`
+    /// gives it the budget again).
+    pub gave_up: bool,
     /// The manifest command.
     pub command: Option<String>,
     /// Working directory.
@@ -79,6 +82,7 @@ impl PaneDoc {
             pid: (!lp.dead && !pending::is_waiting(lp)).then_some(lp.pid),
             exit_status: lp.exit_status,
             restarts: lp.restarts,
+            gave_up: lp.gave_up && state_of(Some(lp)) == "exited",
             command: manifest
                 .and_then(|p| p.command_text.0.clone().or_else(|| p.command.as_ref().map(|c| c.display())))
                 .or_else(|| Some(lp.current_command.clone())),
@@ -205,6 +209,7 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
                 pid: lp.filter(|l| !l.dead && waiting_for.is_none()).map(|l| l.pid),
                 exit_status: lp.and_then(|l| l.exit_status),
                 restarts: lp.map_or(0, |l| l.restarts),
+                gave_up: lp.is_some_and(|l| l.gave_up && state_of(Some(l)) == "exited"),
                 command: pane.command_text.0.clone().or_else(|| pane.command.as_ref().map(|c| c.display())),
                 cwd: pane.cwd.display().to_string(),
                 started_at: lp.and_then(|l| l.started),
@@ -285,6 +290,11 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> Result {
             match &d.waiting_for {
                 Some(w) if !w.is_empty() => format!("(waiting for {})", pending::describe(w)),
                 Some(_) => "(starting: its dependencies hold)".to_string(),
+                None if d.gave_up => format!(
+                    "(gave up after {} restarts: `ctmux restart {}` starts it with a fresh budget)",
+                    d.restarts,
+                    d.address.as_deref().unwrap_or_default()
+                ),
                 None => one_line(d.command.as_deref().unwrap_or("(shell)"), 60),
             }
         );

@@ -52,7 +52,10 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
             continue;
         }
         let line = match &step.change {
-            Change::Create => format!("+ create   {}", step.address),
+            Change::Create => match &step.reason {
+                Some(why) => format!("+ create   {} ({why})", step.address),
+                None => format!("+ create   {}", step.address),
+            },
             Change::Recreate { reason, .. } => format!("~ recreate {} ({reason})", step.address),
             Change::Move { from_window, .. } => {
                 format!("~ move     {} (from window {from_window})", step.address)
@@ -101,6 +104,7 @@ fn options(
         cascade,
         recreate,
         remove_orphans: remove_orphans && targets.is_empty(),
+        collected: crate::gc::removed_jobs(&stack.tmux.socket.key(), stack.project()),
     };
     Ok((opts, ordered))
 }
@@ -171,6 +175,8 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let (opts, targets) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let _lock = lock::acquire(&stack.tmux.socket.key(), &stack.project().name, "ctmux up", ctx.notice())?;
     let rt = runtime()?;
+    // What a killed server left running (a `nohup` child) goes before anything starts again.
+    let _ = super::down::stop_leftovers(ctx, &stack, &rt, None);
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let first = first_up(&stack, &live);
     run_before_hooks(ctx, &stack, &live)?;
