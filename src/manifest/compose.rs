@@ -192,7 +192,16 @@ pub fn compose(files: &[PathBuf], given: Option<Given>, profiles: &[String]) -> 
     }
     c.extends(&mut root);
     let (disabled, declared) = c.profiles(&mut root, profiles);
-    Ok(Composed { root, sources: c.sources, problems: c.problems, disabled, first, first_text, read: c.read, profiles: declared })
+    Ok(Composed {
+        root,
+        sources: c.sources,
+        problems: c.problems,
+        disabled,
+        first,
+        first_text,
+        read: c.read,
+        profiles: declared,
+    })
 }
 
 /// Reads a manifest file as text, with the reason when it cannot be read.

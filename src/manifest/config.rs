@@ -46,6 +46,7 @@ pub fn render(project: &Project) -> Value {
     if !project.groups.is_empty() {
         top.insert("groups".into(), json!(project.groups));
     }
+    options(&mut top, &project.options);
     let mut sessions = Map::new();
     for session in project.sessions.values() {
         let mut windows = Map::new();
@@ -57,6 +58,10 @@ pub fn render(project: &Project) -> Value {
             if window.focus {
                 w.insert("focus".into(), json!(true));
             }
+            if let Some(index) = window.index {
+                w.insert("index".into(), json!(index));
+            }
+            options(&mut w, &window.options);
             let panes = window_panes(project, window);
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
@@ -65,6 +70,7 @@ pub fn render(project: &Project) -> Value {
         if let Some((x, y)) = session.size {
             sm.insert("size".into(), json!(format!("{x}x{y}")));
         }
+        options(&mut sm, &session.options);
         sm.insert("windows".into(), Value::Object(windows));
         gc_override(&mut sm, &session.gc);
         sessions.insert(session.name.clone(), Value::Object(sm));
@@ -117,6 +123,13 @@ fn window_panes(project: &Project, window: &super::model::Window) -> Map<String,
 }
 
 /// A string value, escaped so interpolation gives it back unchanged.
+/// `options:` of one level, when it has any.
+fn options(m: &mut Map<String, Value>, options: &indexmap::IndexMap<String, String>) {
+    if !options.is_empty() {
+        m.insert("options".into(), Value::Object(options.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+    }
+}
+
 fn s(text: &str) -> Value {
     Value::String(escape(text))
 }

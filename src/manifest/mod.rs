@@ -11,6 +11,7 @@ pub mod interpolate;
 pub mod lower;
 pub mod model;
 pub mod node;
+pub mod options;
 pub mod pane;
 pub mod reader;
 pub mod schema;
@@ -187,7 +188,15 @@ fn compose_and_lower(
             if options.is_composed() {
                 l.project.compose = Some(options.to_json());
             }
-            Ok(Loaded { project: l.project, warnings, text: composed.first_text, tree: root, sources: sources.files, read, profiles })
+            Ok(Loaded {
+                project: l.project,
+                warnings,
+                text: composed.first_text,
+                tree: root,
+                sources: sources.files,
+                read,
+                profiles,
+            })
         }
         _ => Err(sources.error(reader.problems)),
     }

@@ -72,12 +72,15 @@ pub struct Plan {
     pub unchanged: Vec<String>,
     /// Managed panes not in the manifest, left alone (no `--remove-orphans`).
     pub orphans: Vec<String>,
+    /// tmux options to set again (drifted, or global ones on a server not started yet); filled
+    /// in by [`super::options::drift`], which reads the server.
+    pub options: Vec<super::options::OptionChange>,
 }
 
 impl Plan {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.steps.is_empty() && self.options.is_empty()
     }
 
     /// The step for `address`, if any.
