@@ -152,7 +152,7 @@ fn a_bad_option_is_a_manifest_error_and_nothing_reaches_tmux() {
         ("      mouse: maybe", "`maybe` is not a flag", "on or off"),
         ("      status: top", "`top` is not one of off, on, 2, 3, 4, 5", "one of"),
         ("      history-limit: 5", "option `history-limit` is set by ctmux", "history_limit"),
-        ("      terminal-overrides: x", "array options are not supported", "not supported"),
+        ("      update-environment: x", "array options are not supported", "not supported"),
         ("      \"@ctmux-id\": x", "not a valid user option", "ctmux's"),
     ] {
         let manifest = NINE.replace("      base-index: 1", option);
