@@ -174,3 +174,66 @@ fn two_windows_with_one_index_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("windows `servers` and `logs` both have index 7"));
 }
+
+/// Issue 23 item 7: a snapshot is a file to check in — paths beneath it relative, options,
+/// window indexes, groups and autosave kept, unmanaged sessions' options and indexes too — and a
+/// snapshot of its restore on another server is the same file.
+#[test]
+fn a_snapshot_keeps_options_indexes_groups_and_relative_paths_and_its_restore_snapshots_the_same() {
+    let manifest = format!(
+        "{}groups:\n  front: [dev/a, dev/h]\nsnapshots: {{ interval: 10m, keep: 5 }}\n",
+        NINE.replace("          d: exec sleep 1000", "          d: {command: exec sleep 1000, cwd: sub}")
+            .replace("          e: exec sleep 1000", "          e: {command: exec sleep 1000, cwd: /tmp}")
+    );
+    let s = Server::new(&manifest);
+    std::fs::create_dir(s.path("sub")).unwrap();
+    s.expect(&["up", "--no-daemon"], 0);
+    // A session ctmux did not create, with options and a window at index 5.
+    s.tmux(&["new-session", "-d", "-s", "raw", "-n", "one", "-x", "100", "-y", "30"]);
+    s.tmux(&["set-option", "-t", "=raw:", "status-right", "raw-right"]);
+    s.tmux(&["new-window", "-d", "-t", "=raw:5", "-n", "two"]);
+    s.tmux(&["set-option", "-w", "-t", "=raw:5", "main-pane-width", "33"]);
+    s.tmux(&["set-option", "-p", "-t", "=raw:5", "@tag", "yes"]);
+    s.tmux(&["set-option", "-p", "-t", "=raw:5", "window-style", "bg=blue"]);
+    s.expect(&["snapshot", "dev", "raw", "-o", "snap.yaml"], 0);
+    let first = std::fs::read_to_string(s.path("snap.yaml")).unwrap();
+    for want in [
+        "\noptions:\n  default-terminal: tmux-256color\n  status-left: \"[#S] $$HOME\"\n  \"@stack\": nine\n",
+        "groups:\n  front:\n  - dev/a\n  - dev/h\n",
+        "snapshots:\n  interval: 10m\n  keep: 5\n",
+        "      base-index: \"1\"\n",
+        "      status-right: right-of-dev\n",
+        "        index: 7\n",
+        "          synchronize-panes: \"on\"\n",
+        "            cwd: sub\n",
+        "            cwd: /tmp\n",
+        "            cwd: '.'\n",
+        "      status-right: raw-right\n",
+        "        index: 5\n",
+        "          main-pane-width: \"33\"\n",
+        "              \"@tag\": \"yes\"\n",
+        "              window-style: bg=blue\n",
+    ] {
+        assert!(first.contains(want), "{want:?} not in:\n{first}");
+    }
+    assert!(
+        !first.contains(&s.dir.path().to_string_lossy().into_owned()),
+        "an absolute path beneath the file:\n{first}"
+    );
+    let panes = first.matches("command: exec sleep 1000").count();
+    assert_eq!(panes, 9, "{first}");
+
+    // Restored on another server from another directory (a clone), then snapshot again.
+    let other = Server::new("version: 1\nsessions: {}\n");
+    std::fs::create_dir(other.path("sub")).unwrap();
+    std::fs::write(other.path("snap.yaml"), &first).unwrap();
+    other.expect(&["restore", "snap.yaml"], 0);
+    assert_eq!(other.panes().len(), 11);
+    let d = other.panes().into_iter().find(|p| p.0 == "dev/d").unwrap();
+    let cwd = other.tmux(&["display-message", "-p", "-t", &d.1, "#{pane_current_path}"]);
+    assert_eq!(std::path::Path::new(cwd.trim()), std::fs::canonicalize(other.path("sub")).unwrap());
+    other.expect(&["-f", "snap.yaml", "snapshot", "dev", "raw", "-o", "again.yaml"], 0);
+    let again = std::fs::read_to_string(other.path("again.yaml")).unwrap();
+    let body = |t: &str| t.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&again), body(&first), "a snapshot of the restored snapshot differs");
+}
