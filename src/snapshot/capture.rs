@@ -105,6 +105,10 @@ pub struct CapturedPane {
     pub title: String,
     /// The pane's own tmux options and user options (not ctmux's), read for unmanaged panes only.
     pub options: Vec<(String, String)>,
+    /// `pane new --name` (`@ctmux-name`) of an unmanaged pane.
+    pub name: String,
+    /// `pane meta` (`@ctmux-meta-<key>`) of an unmanaged pane: key → value.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Reads the server in one tmux call.
@@ -198,10 +202,22 @@ async fn read_options(tmux: &Tmux, captured: &mut Captured) -> Result<(), TmuxEr
             values.next().and_then(|chunk| chunk.split_once('\n')).map(|(_, v)| v.strip_suffix('\n').unwrap_or(v));
         let Some(value) = value else { continue };
         let (level, _, _, si, wi, pi) = &places[place];
+        let session = &mut captured.sessions[*si];
+        if let (Some(w), Some(p)) = (wi, pi) {
+            // What `pane new --name` and `pane meta` set on a pane ctmux did not create.
+            let pane = &mut session.windows[*w].panes[*p];
+            if name == "@ctmux-name" {
+                pane.name = value.to_string();
+                continue;
+            }
+            if let Some(key) = name.strip_prefix("@ctmux-meta-") {
+                pane.metadata.push((key.to_string(), value.to_string()));
+                continue;
+            }
+        }
         if !kept(*level, &name, value) {
             continue;
         }
-        let session = &mut captured.sessions[*si];
         let list = match (wi, pi) {
             (None, _) => &mut session.options,
             (Some(w), None) => &mut session.windows[*w].options,
@@ -276,5 +292,7 @@ fn add_pane(out: &mut Captured, f: &[&str]) {
         address: f[13].into(),
         title: f[14].into(),
         options: Vec::new(),
+        name: String::new(),
+        metadata: Vec::new(),
     });
 }

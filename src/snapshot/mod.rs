@@ -281,6 +281,8 @@ fn unmanaged_pane(
         }
     };
     let base = match &command {
+        // `pane new --name`: the name it is addressed by.
+        _ if crate::manifest::lower::valid_tmux_name(&pane.name) && !pane.name.contains('/') => pane.name.clone(),
         Some(Command::Argv(argv)) => {
             crate::manifest::lower::sanitize_name(argv[0].rsplit('/').next().unwrap_or("pane"))
         }
@@ -328,7 +330,7 @@ fn unmanaged_pane(
         stop,
         limits: None,
         on: Vec::new(),
-        metadata: IndexMap::new(),
+        metadata: pane.metadata.iter().cloned().collect(),
         // tmux titles a pane with the host name until told otherwise.
         title: (!pane.title.is_empty() && pane.title != captured.host).then(|| pane.title.clone()),
         options: pane.options.iter().cloned().collect(),

@@ -195,6 +195,9 @@ fn a_snapshot_keeps_options_indexes_groups_and_relative_paths_and_its_restore_sn
     s.tmux(&["set-option", "-w", "-t", "=raw:5", "main-pane-width", "33"]);
     s.tmux(&["set-option", "-p", "-t", "=raw:5", "@tag", "yes"]);
     s.tmux(&["set-option", "-p", "-t", "=raw:5", "window-style", "bg=blue"]);
+    // And an unmanaged pane with a name and metadata (`pane new --name`, `pane meta`).
+    s.expect(&["pane", "new", "raw", "--name", "scratch", "--", "sleep", "1000"], 0);
+    s.expect(&["pane", "meta", "set", "raw/scratch", "role", "notes"], 0);
     s.expect(&["snapshot", "dev", "raw", "-o", "snap.yaml"], 0);
     let first = std::fs::read_to_string(s.path("snap.yaml")).unwrap();
     for want in [
@@ -213,6 +216,8 @@ fn a_snapshot_keeps_options_indexes_groups_and_relative_paths_and_its_restore_sn
         "          main-pane-width: \"33\"\n",
         "              \"@tag\": \"yes\"\n",
         "              window-style: bg=blue\n",
+        "          scratch:\n            command:\n            - sleep\n            - \"1000\"\n",
+        "            metadata:\n              role: notes\n",
     ] {
         assert!(first.contains(want), "{want:?} not in:\n{first}");
     }
@@ -228,7 +233,7 @@ fn a_snapshot_keeps_options_indexes_groups_and_relative_paths_and_its_restore_sn
     std::fs::create_dir(other.path("sub")).unwrap();
     std::fs::write(other.path("snap.yaml"), &first).unwrap();
     other.expect(&["restore", "snap.yaml"], 0);
-    assert_eq!(other.panes().len(), 11);
+    assert_eq!(other.panes().len(), 12);
     let d = other.panes().into_iter().find(|p| p.0 == "dev/d").unwrap();
     let cwd = other.tmux(&["display-message", "-p", "-t", &d.1, "#{pane_current_path}"]);
     assert_eq!(std::path::Path::new(cwd.trim()), std::fs::canonicalize(other.path("sub")).unwrap());
