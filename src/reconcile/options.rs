@@ -6,6 +6,7 @@
 //! call and lists those whose value differs, which the plan shows and `up` sets again. A second
 //! `up` with nothing drifted sends no `set-option`.
 
+use indexmap::IndexSet;
 use serde::Serialize;
 
 use crate::manifest::model::{Pane, Project, Session, Window};
@@ -88,7 +89,8 @@ pub fn pane(pane: &Pane, target: &str) -> Vec<Cmd> {
 
 /// Every option the manifest wants on something that exists live, with its level and target;
 /// global options always (the server is there, or will be).
-fn wanted(project: &Project, live: &Live) -> Vec<OptionChange> {
+fn wanted(project: &Project, live: &Live, targets: Option<&IndexSet<String>>) -> Vec<OptionChange> {
+    let targeted = |p: &Pane| targets.is_none_or(|t| t.contains(&p.address()));
     let change = |level, target: String, tmux_target: String, (k, v): (&String, &String)| OptionChange {
         level,
         target,
@@ -101,19 +103,22 @@ fn wanted(project: &Project, live: &Live) -> Vec<OptionChange> {
         project.options.iter().map(|kv| change("global", String::new(), String::new(), kv)).collect();
     let managed = live.managed(&project.name);
     for session in project.sessions.values() {
-        if !live.panes.iter().any(|p| p.session == session.name) {
+        // Only what this run acts on (a `restore` leaves the sessions that exist alone).
+        let acted = |w: &Window| w.panes.values().any(targeted);
+        if !live.panes.iter().any(|p| p.session == session.name) || !session.windows.values().any(acted) {
             continue;
         }
         let st = format!("={}:", session.name);
         out.extend(session.options.iter().map(|kv| change("session", session.name.clone(), st.clone(), kv)));
         for window in session.windows.values() {
-            if !live.panes.iter().any(|p| p.session == session.name && p.window_name == window.name) {
+            if !live.panes.iter().any(|p| p.session == session.name && p.window_name == window.name) || !acted(window)
+            {
                 continue;
             }
             let wt = format!("={}:={}", session.name, window.name);
             let shown = format!("{}:{}", session.name, window.name);
             out.extend(window.options.iter().map(|kv| change("window", shown.clone(), wt.clone(), kv)));
-            for p in window.panes.values() {
+            for p in window.panes.values().filter(|p| targeted(p)) {
                 if let Some(lp) = managed.get(&p.address()) {
                     out.extend(p.options.iter().map(|kv| change("pane", p.address(), lp.pane_id.clone(), kv)));
                 }
@@ -123,10 +128,17 @@ fn wanted(project: &Project, live: &Live) -> Vec<OptionChange> {
     out
 }
 
-/// The options whose live value is not the manifest's, read in one tmux call. Without a server
-/// (or a session to read through) every global option is listed: the build sets them first.
-pub async fn drift(tmux: &Tmux, project: &Project, live: &Live) -> Result<Vec<OptionChange>, TmuxError> {
-    let mut wanted = wanted(project, live);
+/// The options whose live value is not the manifest's, read in one tmux call; with `targets`
+/// (pane addresses), only on the sessions, windows and panes holding them (and global ones).
+/// Without a server (or a session to read through) every global option is listed: the build
+/// sets them first.
+pub async fn drift(
+    tmux: &Tmux,
+    project: &Project,
+    live: &Live,
+    targets: Option<&IndexSet<String>>,
+) -> Result<Vec<OptionChange>, TmuxError> {
+    let mut wanted = wanted(project, live, targets);
     if wanted.is_empty() {
         return Ok(wanted);
     }

@@ -109,7 +109,7 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let mut plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     plan.options = rt
-        .block_on(crate::reconcile::options::drift(&stack.tmux, stack.project(), &live))
+        .block_on(crate::reconcile::options::drift(&stack.tmux, stack.project(), &live, opts.targets.as_ref()))
         .map_err(|e| e.into_error("reading tmux options"))?;
     let fields = if ctx.global.verbose > 0 { rt.block_on(spec_changes(&stack, &plan))? } else { BTreeMap::new() };
     if ctx.json() {
@@ -173,7 +173,7 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let mut plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
     plan.options = rt
-        .block_on(crate::reconcile::options::drift(&stack.tmux, stack.project(), &live))
+        .block_on(crate::reconcile::options::drift(&stack.tmux, stack.project(), &live, opts.targets.as_ref()))
         .map_err(|e| e.into_error("reading tmux options"))?;
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
