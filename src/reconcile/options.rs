@@ -111,8 +111,7 @@ fn wanted(project: &Project, live: &Live, targets: Option<&IndexSet<String>>) ->
         let st = format!("={}:", session.name);
         out.extend(session.options.iter().map(|kv| change("session", session.name.clone(), st.clone(), kv)));
         for window in session.windows.values() {
-            if !live.panes.iter().any(|p| p.session == session.name && p.window_name == window.name) || !acted(window)
-            {
+            if !live.panes.iter().any(|p| p.session == session.name && p.window_name == window.name) || !acted(window) {
                 continue;
             }
             let wt = format!("={}:={}", session.name, window.name);

@@ -242,3 +242,21 @@ fn a_snapshot_keeps_options_indexes_groups_and_relative_paths_and_its_restore_sn
     let body = |t: &str| t.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
     assert_eq!(body(&again), body(&first), "a snapshot of the restored snapshot differs");
 }
+
+/// A run on some targets sets the options of what it acts on (and global ones) only: `restore`
+/// and `up SESSION` leave the other sessions' options as they are.
+#[test]
+fn a_targeted_run_leaves_other_sessions_options_alone() {
+    let s = Server::new(
+        "version: 1\nname: two\nsessions:\n  a:\n    options: {status-right: A}\n    panes: {p: exec sleep 1000}\n  b:\n    options: {status-right: B}\n    panes: {q: exec sleep 1000}\n",
+    );
+    s.expect(&["up", "--no-daemon"], 0);
+    s.tmux(&["set-option", "-t", "=a:", "status-right", "changed"]);
+    s.tmux(&["set-option", "-t", "=b:", "status-right", "changed"]);
+    let plan = s.expect(&["plan", "b"], 0);
+    assert!(plan.contains("~ option   session b status-right = \"B\""), "{plan}");
+    assert!(!plan.contains("session a"), "{plan}");
+    s.expect(&["up", "--no-daemon", "b"], 0);
+    assert_eq!(show(&s, &["show-options", "-v", "-t", "=b:", "status-right"]), "B");
+    assert_eq!(show(&s, &["show-options", "-v", "-t", "=a:", "status-right"]), "changed");
+}
