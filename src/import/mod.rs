@@ -5,6 +5,7 @@
 //! are written with `$` escaped as `$$`, so variables are expanded by the pane's shell when it
 //! runs them, as the source tool would (ctmux itself would expand them once, at load time).
 
+pub mod options;
 pub mod process_compose;
 pub mod procfile;
 pub mod tmuxinator;

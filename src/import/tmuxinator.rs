@@ -26,6 +26,7 @@ const TOP: &[&str] = &[
     "socket_name",
     "startup_window",
     "startup_pane",
+    "tmux_options",
 ];
 const WINDOW: &[&str] = &["layout", "panes", "root", "pre"];
 
@@ -122,6 +123,9 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     if let Some(h) = hooks(top, &mut warnings) {
         doc.insert("hooks".into(), h);
     }
+    if let Some(flags) = top.get("tmux_options").and_then(scalar) {
+        tmux_options(&flags, &mut doc, &mut warnings);
+    }
     doc.insert("sessions".into(), Value::Object(sessions));
     Ok(Imported { document: Value::Object(doc), warnings })
 }
@@ -201,4 +205,63 @@ pub fn erb_warnings(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// tmuxinator's `tmux_options`, flags for every `tmux` it runs: `-L NAME` is the project's
+/// `socket:`; `-f FILE` is a configuration whose `set-option` lines become the project's
+/// `options:` (ctmux starts servers with the user's own configuration, so the rest of the file,
+/// key bindings and all, is left to it, with a warning); other flags have no ctmux meaning.
+fn tmux_options(flags: &str, doc: &mut Map<String, Value>, warnings: &mut Vec<String>) {
+    let mut words = flags.split_whitespace();
+    while let Some(flag) = words.next() {
+        match (flag, flag.len() > 2) {
+            ("-L", _) | ("-f", _) => {
+                let Some(value) = words.next() else { break };
+                apply(flag, value, doc, warnings);
+            }
+            (f, true) if f.starts_with("-L") || f.starts_with("-f") => apply(&f[..2], &f[2..], doc, warnings),
+            _ => warnings.push(format!("tmux_options: `{flag}` has no ctmux meaning; ignored")),
+        }
+    }
+}
+
+fn apply(flag: &str, value: &str, doc: &mut Map<String, Value>, warnings: &mut Vec<String>) {
+    if flag == "-L" {
+        if doc.contains_key("socket") {
+            warnings.push(format!("tmux_options: `-L {value}`: socket_name wins; ignored"));
+        } else {
+            doc.insert("socket".into(), json!(tmux_name(value)));
+        }
+        return;
+    }
+    let path = match value.strip_prefix("~/") {
+        Some(rest) => std::env::var("HOME").map(|h| format!("{h}/{rest}")).unwrap_or_else(|_| value.to_string()),
+        None => value.to_string(),
+    };
+    let place = format!("tmux_options -f {value}");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let options = super::options::from_conf(&text, &place, warnings);
+            super::options::merge_into(doc, options);
+        }
+        Err(e) => warnings.push(format!("{place}: cannot read it ({e}); its options are not imported")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmux_options_give_the_socket_and_the_conf_files_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mac.conf");
+        std::fs::write(&conf, "set -g base-index 1\nset -g mouse on\nbind r source-file x\n").unwrap();
+        let v = json!({"name": "p", "tmux_options": format!("-L side -f {} -2", conf.display()), "windows": [{"w": "echo"}]});
+        let got = translate(&v, "p").unwrap();
+        assert_eq!(got.document["socket"], "side");
+        assert_eq!(got.document["options"], json!({"base-index": "1", "mouse": "on"}));
+        assert!(got.warnings.iter().any(|w| w.contains("`-2` has no ctmux meaning")), "{:?}", got.warnings);
+        assert!(got.warnings.iter().any(|w| w.contains("1 line(s)")), "{:?}", got.warnings);
+    }
 }

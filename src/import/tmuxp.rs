@@ -6,19 +6,46 @@ use serde_json::{Map, Value, json};
 
 use super::{Imported, Names, env, lines, scalar, shell_text, tmux_name, warn_unknown};
 
-const TOP: &[&str] =
-    &["session_name", "start_directory", "windows", "shell_command_before", "environment", "options", "before_script"];
-const WINDOW: &[&str] =
-    &["window_name", "layout", "panes", "start_directory", "shell_command_before", "focus", "environment", "options"];
+const TOP: &[&str] = &[
+    "session_name",
+    "start_directory",
+    "windows",
+    "shell_command_before",
+    "environment",
+    "options",
+    "global_options",
+    "before_script",
+];
+const WINDOW: &[&str] = &[
+    "window_name",
+    "layout",
+    "panes",
+    "start_directory",
+    "shell_command_before",
+    "focus",
+    "environment",
+    "options",
+    "options_after",
+    "window_index",
+];
 const PANE: &[&str] = &["shell_command", "start_directory", "focus", "environment"];
+
+/// The size tmuxp creates sessions at (tmux ≥ 2.6).
+const TMUXP_SIZE: &str = "800x600";
 
 /// Translates a tmuxp workspace.
 pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     let top = v.as_object().ok_or("expected a map")?;
     let mut warnings = Vec::new();
     warn_unknown(top, TOP, "", &mut warnings);
-    if top.contains_key("options") {
-        warnings.push("options: tmux session options have no ctmux key; set them in tmux.conf".into());
+    // tmux options: `global_options` are global, `options` the session's, a window's
+    // `options` and `options_after` the window's (ctmux sets them all where it creates the level).
+    let mut placed = super::options::Placed::default();
+    if let Some(o) = top.get("global_options") {
+        placed.add(o, super::options::Level::Project, "global_options", &mut warnings);
+    }
+    if let Some(o) = top.get("options") {
+        placed.add(o, super::options::Level::Session, "options", &mut warnings);
     }
     let session = tmux_name(&top.get("session_name").and_then(scalar).unwrap_or_else(|| stem.to_string()));
     let before = top.get("shell_command_before").map(lines).unwrap_or_default();
@@ -30,9 +57,6 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
         let wname = tmux_name(&w.get("window_name").and_then(scalar).unwrap_or_else(|| format!("window-{}", i + 1)));
         let place = format!("windows[{wname}].");
         warn_unknown(w, WINDOW, &place, &mut warnings);
-        if w.contains_key("options") {
-            warnings.push(format!("{place}options: tmux window options have no ctmux key; ignored"));
-        }
         let mut before = before.clone();
         before.extend(w.get("shell_command_before").map(lines).unwrap_or_default());
         let mut out = Map::new();
@@ -48,6 +72,7 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
         if w.get("focus").is_some_and(truthy) {
             out.insert("focus".into(), json!(true));
         }
+        window_options(w, &place, &mut out, &mut placed, &mut warnings);
         let mut panes = Map::new();
         let empty = vec![Value::Null];
         let items = w.get("panes").and_then(Value::as_array).unwrap_or(&empty);
@@ -96,8 +121,40 @@ pub fn translate(v: &Value, stem: &str) -> Result<Imported, String> {
     if let Some(h) = hooks(top, &mut warnings) {
         doc.insert("hooks".into(), h);
     }
-    doc.insert("sessions".into(), json!({ session: { "windows": windows } }));
+    super::options::merge_into(&mut doc, std::mem::take(&mut placed.project));
+    let mut s = Map::new();
+    // tmuxp 1.27 creates its session at 800x600 (`new-session -x 800 -y 600`): the same size
+    // gives the same layouts.
+    s.insert("size".into(), json!(TMUXP_SIZE));
+    super::options::merge_into(&mut s, std::mem::take(&mut placed.session));
+    s.insert("windows".into(), Value::Object(windows));
+    doc.insert("sessions".into(), json!({ session: s }));
     Ok(Imported { document: Value::Object(doc), warnings })
+}
+
+/// A window's `window_index`, `options` and `options_after` (set after its panes by tmuxp; ctmux
+/// does not type commands, so the order makes no difference).
+fn window_options(
+    w: &Map<String, Value>,
+    place: &str,
+    out: &mut Map<String, Value>,
+    placed: &mut super::options::Placed,
+    warnings: &mut Vec<String>,
+) {
+    if let Some(index) = w.get("window_index") {
+        match scalar(index).and_then(|t| t.parse::<u32>().ok()) {
+            Some(i) => {
+                out.insert("index".into(), json!(i));
+            }
+            None => warnings.push(format!("{place}window_index: not a window index; ignored")),
+        }
+    }
+    for key in ["options", "options_after"] {
+        if let Some(o) = w.get(key) {
+            placed.add(o, super::options::Level::Window, &format!("{place}{key}"), warnings);
+        }
+    }
+    super::options::merge_into(out, std::mem::take(&mut placed.window));
 }
 
 /// tmuxp's booleans: `true`, `"true"`.

@@ -47,6 +47,7 @@ pub fn render(project: &Project) -> Value {
         top.insert("groups".into(), json!(project.groups));
     }
     hooks(project, &mut top);
+    options(&mut top, &project.options);
     let mut sessions = Map::new();
     for session in project.sessions.values() {
         let mut windows = Map::new();
@@ -58,6 +59,10 @@ pub fn render(project: &Project) -> Value {
             if window.focus {
                 w.insert("focus".into(), json!(true));
             }
+            if let Some(index) = window.index {
+                w.insert("index".into(), json!(index));
+            }
+            options(&mut w, &window.options);
             let panes = window_panes(project, window);
             w.insert("panes".into(), Value::Object(panes));
             windows.insert(window.name.clone(), Value::Object(w));
@@ -66,6 +71,7 @@ pub fn render(project: &Project) -> Value {
         if let Some((x, y)) = session.size {
             sm.insert("size".into(), json!(format!("{x}x{y}")));
         }
+        options(&mut sm, &session.options);
         sm.insert("windows".into(), Value::Object(windows));
         gc_override(&mut sm, &session.gc);
         sessions.insert(session.name.clone(), Value::Object(sm));
@@ -149,6 +155,13 @@ fn hooks(project: &Project, top: &mut Map<String, Value>) {
         }
     }
     top.insert("hooks".into(), Value::Object(m));
+}
+
+/// `options:` of one level, when it has any.
+fn options(m: &mut Map<String, Value>, options: &indexmap::IndexMap<String, String>) {
+    if !options.is_empty() {
+        m.insert("options".into(), Value::Object(options.iter().map(|(k, v)| (k.clone(), s(v))).collect()));
+    }
 }
 
 fn s(text: &str) -> Value {

@@ -31,12 +31,13 @@ pub const PROJECT_KEYS: &[&str] = &[
     "sessions",
     "include",
     "hooks",
+    "options",
 ];
 /// Keys of a session.
 pub const SESSION_KEYS: &[&str] =
-    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size", "profiles"];
+    &["windows", "panes", "layout", "cwd", "env", "shell", "depends_on", "gc", "keep", "size", "profiles", "options"];
 /// Keys of a window.
-pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus"];
+pub const WINDOW_KEYS: &[&str] = &["panes", "layout", "cwd", "env", "shell", "depends_on", "focus", "index", "options"];
 /// Keys of `gc`.
 pub const GC_KEYS: &[&str] = &["exited", "idle", "orphans", "logs", "event_retention"];
 /// Keys of a session's `gc`.
@@ -200,6 +201,10 @@ pub fn lower(reader: &mut Reader<'_>, root: &Node, file: &Path, env_file_vars: &
         replicas: std::mem::take(&mut reader.replicas),
         ports: std::mem::take(&mut reader.ports),
         hooks: super::hooks::lower_hooks(reader, fields.get("hooks"), &top),
+        options: fields
+            .get("options")
+            .map(|n| super::options::lower_options(reader, n, "the project", super::options::Level::Project))
+            .unwrap_or_default(),
     };
     if let Some(node) = fields.get("groups") {
         project.groups = deps::lower_groups(reader, node, &project);
@@ -325,13 +330,20 @@ fn lower_session(
     if matches!(node.kind, NodeKind::Scalar { .. } | NodeKind::Seq(_)) {
         // `logs: tail -f x` — one window and one pane, both named after the session.
         let pane = pane::lower_pane(reader, name, name, name, node, top, declared)?;
-        let window =
-            Window { name: name.into(), layout: None, focus: false, panes: IndexMap::from([(name.to_string(), pane)]) };
+        let window = Window {
+            name: name.into(),
+            layout: None,
+            focus: false,
+            index: None,
+            options: IndexMap::new(),
+            panes: IndexMap::from([(name.to_string(), pane)]),
+        };
         return Some(Session {
             name: name.into(),
             windows: IndexMap::from([(name.to_string(), window)]),
             gc: GcOverride::default(),
             size: None,
+            options: IndexMap::new(),
         });
     }
     if matches!(node.kind, NodeKind::Null) {
@@ -345,6 +357,11 @@ fn lower_session(
     let inherited = cascade(reader, &f, top, &what);
     let gc = lower_gc_override(reader, &f, &what, SESSION_GC_KEYS);
     let size = f.get("size").and_then(|n| lower_size(reader, n, &what));
+    let (options, window_options) = super::options::split_session(
+        f.get("options")
+            .map(|n| super::options::lower_options(reader, n, &what, super::options::Level::Session))
+            .unwrap_or_default(),
+    );
     let mut windows = IndexMap::new();
     match (f.get("windows"), f.get("panes")) {
         (Some(_), Some(_)) => {
@@ -372,6 +389,22 @@ fn lower_session(
                     continue;
                 };
                 if let Some(w) = lower_window(reader, name, &wname, value, &inherited, declared) {
+                    let taken = windows.values().find(|o: &&Window| w.index.is_some() && o.index == w.index);
+                    if let Some(other) = taken {
+                        reader.problem(
+                            Problem::new(
+                                "invalid_value",
+                                key.span.clone(),
+                                format!(
+                                    "{what}: windows `{}` and `{wname}` both have index {}",
+                                    other.name,
+                                    w.index.unwrap_or(0)
+                                ),
+                                "same index",
+                            )
+                            .help("give each window its own `index:`, or leave it out to take the next free one"),
+                        );
+                    }
                     windows.insert(wname, w);
                 }
             }
@@ -387,7 +420,10 @@ fn lower_session(
         (None, Some(pnode)) => {
             let panes = lower_panes(reader, name, name, true, pnode, &inherited, declared);
             let layout = f.get("layout").and_then(|n| lower_layout(reader, n, &what, panes.len()));
-            windows.insert(name.to_string(), Window { name: name.into(), layout, focus: false, panes });
+            windows.insert(
+                name.to_string(),
+                Window { name: name.into(), layout, focus: false, index: None, options: IndexMap::new(), panes },
+            );
         }
         (None, None) => reader.problem(
             Problem::new(
@@ -399,7 +435,12 @@ fn lower_session(
             .help("add `panes:` (one window named after the session) or `windows:`"),
         ),
     }
-    Some(Session { name: name.into(), windows, gc, size })
+    // Window and pane options written on the session hold in each window, under its own.
+    for window in windows.values_mut() {
+        let own = std::mem::replace(&mut window.options, window_options.clone());
+        window.options.extend(own);
+    }
+    Some(Session { name: name.into(), windows, gc, size, options })
 }
 
 /// Reads a `layout:`, checked as tmux 3.3a would read it ([`crate::tmux::layout`]): a bad one
@@ -456,6 +497,8 @@ fn lower_window(
             name: name.into(),
             layout: None,
             focus: false,
+            index: None,
+            options: IndexMap::new(),
             panes: IndexMap::from([(name.to_string(), pane)]),
         });
     }
@@ -471,7 +514,12 @@ fn lower_window(
     };
     let panes = lower_panes(reader, session, name, false, pnode, &inherited, declared);
     let layout = f.get("layout").and_then(|n| lower_layout(reader, n, &what, panes.len()));
-    Some(Window { name: name.into(), layout, focus, panes })
+    let index = f.get("index").and_then(|n| reader.u32(n, &format!("{what}.index")));
+    let options = f
+        .get("options")
+        .map(|n| super::options::lower_options(reader, n, &what, super::options::Level::Window))
+        .unwrap_or_default();
+    Some(Window { name: name.into(), layout, focus, index, options, panes })
 }
 
 fn lower_panes(

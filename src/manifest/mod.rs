@@ -12,6 +12,7 @@ pub mod interpolate;
 pub mod lower;
 pub mod model;
 pub mod node;
+pub mod options;
 pub mod pane;
 pub mod reader;
 pub mod schema;

@@ -38,6 +38,8 @@ pub struct Project {
     pub replicas: IndexMap<String, Vec<String>>,
     /// `ports:` of every pane, in manifest order.
     pub ports: Vec<Port>,
+    /// tmux global (and server) options (`options:` at the top), name → value as tmux shows it.
+    pub options: IndexMap<String, String>,
     /// Project hooks (`hooks:`): shell commands `up` and `down` run around their work.
     pub hooks: Hooks,
 }
@@ -207,6 +209,9 @@ pub struct Session {
     /// Size (columns, rows) the session is created at, so saved layout strings fit exactly;
     /// `None` is [`DEFAULT_SESSION_SIZE`].
     pub size: Option<(u16, u16)>,
+    /// tmux session options and session user options (`options:`); window and pane options
+    /// written on a session are in each of its windows' `options`.
+    pub options: IndexMap<String, String>,
 }
 
 /// The size of a session created without `size:` (wide enough for several panes side by side).
@@ -221,6 +226,10 @@ pub struct Window {
     pub layout: Option<String>,
     /// Select this window when the session is attached.
     pub focus: bool,
+    /// tmux window index (`index:`); `None` takes the next free one (from `base-index`).
+    pub index: Option<u32>,
+    /// tmux window options (and pane options for all its panes, and user options), name → value.
+    pub options: IndexMap<String, String>,
     /// Panes in manifest order.
     pub panes: IndexMap<String, Pane>,
 }
@@ -265,7 +274,8 @@ pub struct Pane {
     pub metadata: IndexMap<String, String>,
     /// Pane title (`select-pane -T`), set when the pane is created.
     pub title: Option<String>,
-    /// tmux user options of the pane (`@name` → value), set when the pane is created.
+    /// tmux pane options and user options of the pane (name → value), set when the pane is
+    /// created and again when they drift.
     pub options: IndexMap<String, String>,
     /// Select this pane in its window.
     pub focus: bool,

@@ -142,7 +142,7 @@ pub fn lower_pane(
             }
             pane.title = f.get("title").and_then(|n| reader.string(n, "title"));
             if let Some(n) = f.get("options") {
-                pane.options = options(reader, n, &what);
+                pane.options = super::options::lower_options(reader, n, &what, super::options::Level::Pane);
             }
             pane.focus = f.get("focus").and_then(|n| reader.bool(n, "focus")).unwrap_or(false);
             pane.keep_shell = f.get("keep_shell").and_then(|n| reader.bool(n, "keep_shell")).unwrap_or(false);
@@ -180,34 +180,6 @@ pub fn interactive_shell(command: &Command) -> bool {
                 && (o.starts_with("--") || !o[1..].contains('c'))
                 && !matches!(*o, "--command" | "--init-command")
         })
-}
-
-/// A pane's `options:`: tmux user options (`@name`), which are the user's; tmux's own pane
-/// options are ctmux's to set (`remain-on-exit`) and are refused.
-fn options(reader: &mut Reader<'_>, node: &Node, what: &str) -> IndexMap<String, String> {
-    let mut out = IndexMap::new();
-    for (key, value) in reader.entries(node, &format!("{what}.options")).unwrap_or_default() {
-        let valid = key.name.len() > 1
-            && key.name.starts_with('@')
-            && !key.name.starts_with("@ctmux-")
-            && key.name[1..].chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
-        if !valid {
-            reader.problem(
-                Problem::new(
-                    "invalid_value",
-                    key.span.clone(),
-                    format!("{what}: option `{}` is not a user option", key.name),
-                    "not `@name`",
-                )
-                .help("`options:` holds tmux user options, `@name: value` (letters, digits, `-`, `_`; not `@ctmux-…`)"),
-            );
-            continue;
-        }
-        if let Some(v) = reader.string(value, &format!("{what}.options.{}", key.name)) {
-            out.insert(key.name.clone(), v);
-        }
-    }
-    out
 }
 
 /// A command's text as written (words of a list joined by spaces), not interpolated.

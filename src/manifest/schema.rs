@@ -45,6 +45,9 @@ pub struct Manifest {
     /// Manifest files merged under this one, in order (relative to this file; their relative
     /// paths resolve against their own directory).
     include: Option<StringOrList>,
+    /// tmux global options (`base-index`, `status-left`, `main-pane-width`, …) and server
+    /// options (`default-terminal`, `escape-time`, …), set at `up` and set again when they drift.
+    options: Option<IndexMap<String, Scalar>>,
     /// Shell commands `up` and `down` run around their work, with the project's cwd, env and shell.
     hooks: Option<Hooks>,
 }
@@ -193,6 +196,9 @@ pub struct Session {
     size: Option<String>,
     /// On only when one of these profiles is active (`--profile`, `CTMUX_PROFILES`).
     profiles: Option<Vec<String>>,
+    /// tmux session options (`base-index`, `status-left`, …) of this session, and window or pane
+    /// options for each of its windows; set at `up` and set again when they drift.
+    options: Option<IndexMap<String, Scalar>>,
 }
 
 /// A window: a map of settings, or a command string for a one-pane window.
@@ -223,6 +229,11 @@ pub struct Window {
     depends_on: Option<DependsOn>,
     /// Select this window when attaching.
     focus: Option<bool>,
+    /// tmux window index, kept as written (default: the next free index from `base-index`).
+    index: Option<u32>,
+    /// tmux window options (`main-pane-width`, `synchronize-panes`, …) of this window, and pane
+    /// options for each of its panes; set at `up` and set again when they drift.
+    options: Option<IndexMap<String, Scalar>>,
 }
 
 /// A pane: a map of settings, a command string, an argv list, or null for a shell.
@@ -279,8 +290,9 @@ pub struct Pane {
     metadata: Option<BTreeMap<String, Scalar>>,
     /// Pane title (`select-pane -T`), set when the pane is created.
     title: Option<String>,
-    /// tmux user options of the pane, `@name: value`, set when the pane is created.
-    options: Option<IndexMap<String, String>>,
+    /// tmux pane options (`remain-on-exit-format`, `window-style`, …) and user options
+    /// (`@name`) of this pane, set at `up` and set again when they drift.
+    options: Option<IndexMap<String, Scalar>>,
     /// Select this pane in its window.
     focus: Option<bool>,
     /// Leave an interactive shell after the command ends.

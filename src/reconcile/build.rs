@@ -54,6 +54,9 @@ const SAVED_HISTORY_LIMIT: &str = "@ctmux-saved-history-limit";
 pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, existing: &mut Existing) -> Vec<Cmd> {
     let target = window_target(&pane.session, &pane.window);
     let new_session = !existing.sessions.contains(&pane.session);
+    let session = project.sessions.get(&pane.session);
+    let window = session.and_then(|s| s.windows.get(&pane.window));
+    let index = window.and_then(|w| w.index);
     let mut base = if new_session {
         existing.sessions.insert(pane.session.clone());
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
@@ -75,7 +78,9 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
         ])
     } else if !existing.windows.contains(&(pane.session.clone(), pane.window.clone())) {
         existing.windows.insert((pane.session.clone(), pane.window.clone()));
-        Cmd::new("new-window").args(["-d", "-t", &format!("={}:", pane.session), "-n", &literal(&pane.window)])
+        // `=session:N` puts it at index N; `=session:` at the next free one (from `base-index`).
+        let at = format!("={}:{}", pane.session, index.map(|i| i.to_string()).unwrap_or_default());
+        Cmd::new("new-window").args(["-d", "-t", &at, "-n", &literal(&pane.window)])
     } else {
         Cmd::new("split-window").args(["-t", &target])
     };
@@ -123,6 +128,28 @@ pub fn create(project: &Project, pane: &Pane, argv: Vec<String>, hash: &str, exi
         cmds.push(Cmd::new("select-layout").opt("-t", target.clone()).arg("tiled"));
     } else {
         cmds.push(Cmd::new("set-option").args(["-w", "-t", &target, "remain-on-exit", "on"]));
+    }
+    // The session's and the window's own options, right after they are created (before the
+    // next window: `base-index` places it).
+    if new_session && let Some(s) = session {
+        cmds.extend(super::options::session(s, &session_target));
+        // The first window was created at the global `base-index`: it moves to its own
+        // `index:`, or the session's `base-index`, by renumbering the session with that
+        // base-index (the session's own value, or none, is put back).
+        let own = s.options.get("base-index");
+        if let Some(first) = index.map(|i| i.to_string()).or_else(|| own.cloned()) {
+            cmds.push(super::options::set("session", &session_target, "base-index", &first));
+            cmds.push(Cmd::new("move-window").args(["-r", "-t", &session_target]));
+            if own != Some(&first) {
+                cmds.push(match own {
+                    Some(v) => super::options::set("session", &session_target, "base-index", v),
+                    None => Cmd::new("set-option").args(["-u", "-t", &session_target, "base-index"]),
+                });
+            }
+        }
+    }
+    if !splitting && let Some(w) = window {
+        cmds.extend(super::options::window(w, &target));
     }
     if new_session {
         let manifest = project.file.to_string_lossy().into_owned();

@@ -5,6 +5,7 @@ pub mod build;
 pub mod health;
 pub mod lock;
 pub mod observe;
+pub mod options;
 pub mod pending;
 pub mod plan;
 pub mod spec;

@@ -81,12 +81,15 @@ pub struct Plan {
     /// Placeholders still waiting for dependencies that do not hold: nothing to change in tmux
     /// (whoever starts pending panes starts them, with the manifest as it is then).
     pub waiting: Vec<String>,
+    /// tmux options to set again (drifted, or global ones on a server not started yet); filled
+    /// in by [`super::options::drift`], which reads the server.
+    pub options: Vec<super::options::OptionChange>,
 }
 
 impl Plan {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.steps.is_empty() && self.options.is_empty()
     }
 
     /// The step for `address`, if any.

@@ -200,7 +200,12 @@ impl<'a> Up<'a> {
             existing.sessions.insert(p.session.clone());
             existing.windows.insert((p.session.clone(), p.window_name.clone()));
         }
-        let mut cmds = Vec::new();
+        // Options first: global ones (`base-index`, `default-terminal`) hold for what is created.
+        let mut cmds: Vec<Cmd> = plan.options.iter().map(|o| o.command()).collect();
+        for o in &plan.options {
+            let target = if o.target.is_empty() { String::new() } else { format!(" {}", o.target) };
+            self.progress.line(&format!("~ set {} option{target} {} {}", o.level, o.option, o.value));
+        }
         let mut created: Vec<String> = Vec::new();
         let mut respawned: Vec<String> = Vec::new();
         let mut new_windows: Vec<(String, String)> = Vec::new();

@@ -7,7 +7,7 @@ use crate::tmux::{Cmd, Tmux, TmuxError};
 /// Field separator of our formats (a control character no session or window name may hold).
 const SEP: char = '\x1f';
 
-const SESSION_FIELDS: [&str; 3] = ["#{session_name}", "#{session_id}", "#{@ctmux-manifest}"];
+const SESSION_FIELDS: [&str; 4] = ["#{session_name}", "#{session_id}", "#{@ctmux-manifest}", "#{base-index}"];
 
 const PANE_FIELDS: [&str; 17] = [
     "#{session_id}",
@@ -55,6 +55,10 @@ pub struct CapturedSession {
     pub manifest: String,
     /// Windows by index.
     pub windows: Vec<CapturedWindow>,
+    /// The session's own tmux options (set on it, not inherited), ctmux's left out.
+    pub options: Vec<(String, String)>,
+    /// The `base-index` its windows count from (its own, else the global one).
+    pub base_index: u32,
 }
 
 /// One window.
@@ -76,6 +80,8 @@ pub struct CapturedWindow {
     pub height: u16,
     /// Panes by index.
     pub panes: Vec<CapturedPane>,
+    /// The window's own tmux options, ctmux's left out.
+    pub options: Vec<(String, String)>,
 }
 
 /// One pane.
@@ -97,8 +103,12 @@ pub struct CapturedPane {
     pub address: String,
     /// Pane title.
     pub title: String,
-    /// User options (`@name`, not ctmux's own), read for unmanaged panes only.
+    /// The pane's own tmux options and user options (not ctmux's), read for unmanaged panes only.
     pub options: Vec<(String, String)>,
+    /// `pane new --name` (`@ctmux-name`) of an unmanaged pane.
+    pub name: String,
+    /// `pane meta` (`@ctmux-meta-<key>`) of an unmanaged pane: key → value.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// Reads the server in one tmux call.
@@ -115,56 +125,105 @@ pub async fn capture(tmux: &Tmux) -> Result<Captured, TmuxError> {
     Ok(captured)
 }
 
-/// Reads the user options of unmanaged panes: their names (`show-options -p`), then each value
-/// unquoted (`show-options -pqv`), two calls in all.
+/// Whether a live option is written into a snapshot: not ctmux's own (`@ctmux-…`, and the
+/// options it sets itself), not an array, not `automatic-rename off` (tmux's mark of a window
+/// created with a name, which `up` names again) — and one a manifest can hold.
+fn kept(level: u8, name: &str, value: &str) -> bool {
+    use crate::tmux::options as table;
+    if name.starts_with("@ctmux-") || table::reserved(name).is_some() || name.contains('[') {
+        return false;
+    }
+    if name.starts_with('@') {
+        return table::valid_user_option(name);
+    }
+    if name == "automatic-rename" && value == "off" {
+        return false;
+    }
+    table::lookup(name).is_some_and(|d| d.scope & level != 0 && table::normalize(d.kind, value).is_ok())
+}
+
+/// Reads the options set on each session and window, and on each unmanaged pane: their names
+/// (`show-options`), then each value unquoted (`show-options -qv`), two calls in all.
 async fn read_options(tmux: &Tmux, captured: &mut Captured) -> Result<(), TmuxError> {
-    let ids: Vec<String> = captured
-        .sessions
-        .iter()
-        .flat_map(|s| &s.windows)
-        .flat_map(|w| &w.panes)
-        .filter(|p| p.address.is_empty())
-        .map(|p| p.id.clone())
-        .collect();
-    if ids.is_empty() {
+    use crate::tmux::options::{PANE, SESSION, WINDOW};
+    // (level, flag, target, where the values go: session, window, pane index path)
+    type Place = (u8, &'static str, String, usize, Option<usize>, Option<usize>);
+    let mut places: Vec<Place> = Vec::new();
+    for (si, s) in captured.sessions.iter().enumerate() {
+        places.push((SESSION, "", format!("{}:", s.id), si, None, None));
+        for (wi, w) in s.windows.iter().enumerate() {
+            places.push((WINDOW, "-w", format!("{}:{}", s.id, w.index), si, Some(wi), None));
+            for (pi, p) in w.panes.iter().enumerate() {
+                if p.address.is_empty() {
+                    places.push((PANE, "-p", p.id.clone(), si, Some(wi), Some(pi)));
+                }
+            }
+        }
+    }
+    if places.is_empty() {
         return Ok(());
     }
-    let marker = |id: &str| Cmd::query("display-message").args(["-p", &format!("O{SEP}{}", id.replace('%', "%%"))]);
+    let marker = |i: usize| Cmd::query("display-message").args(["-p", &format!("O{SEP}{i}")]);
+    let show = |flag: &str, target: &str, extra: &[&str]| {
+        let mut c = Cmd::query("show-options");
+        if !flag.is_empty() {
+            c = c.arg(flag);
+        }
+        c.args(extra.iter().copied()).opt("-t", target)
+    };
     let mut cmds = Vec::new();
-    for id in &ids {
-        cmds.push(marker(id));
-        cmds.push(Cmd::query("show-options").args(["-p", "-t", id]));
+    for (i, (_, flag, target, ..)) in places.iter().enumerate() {
+        cmds.push(marker(i));
+        cmds.push(show(flag, target, &[]));
     }
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut current = String::new();
+    let mut names: Vec<(usize, String)> = Vec::new();
+    let mut current = 0;
     for line in tmux.run(&cmds).await?.lines() {
-        if let Some(id) = line.strip_prefix(&format!("O{SEP}")) {
-            current = id.to_string();
-        } else if line.starts_with('@') && !line.starts_with("@ctmux-") {
-            let name = line.split_whitespace().next().unwrap_or_default().to_string();
-            names.push((current.clone(), name));
+        if let Some(i) = line.strip_prefix(&format!("O{SEP}")) {
+            current = i.parse().unwrap_or(0);
+        } else if let Some(name) = line.split_whitespace().next() {
+            names.push((current, name.to_string()));
         }
     }
     if names.is_empty() {
         return Ok(());
     }
     let mut cmds = Vec::new();
-    for (id, name) in &names {
-        cmds.push(marker(id));
-        cmds.push(Cmd::query("show-options").args(["-pqv", "-t", id, name]));
+    for (i, (place, name)) in names.iter().enumerate() {
+        let (_, flag, target, ..) = &places[*place];
+        cmds.push(marker(i));
+        cmds.push(show(flag, target, &["-qv"]).arg(name.clone()));
     }
     let text = tmux.run(&cmds).await?;
     let sep = format!("O{SEP}");
     let mut values = text.split(&sep).skip(1);
-    for (id, name) in names {
+    for (place, name) in names {
         let value =
             values.next().and_then(|chunk| chunk.split_once('\n')).map(|(_, v)| v.strip_suffix('\n').unwrap_or(v));
         let Some(value) = value else { continue };
-        if let Some(pane) =
-            captured.sessions.iter_mut().flat_map(|s| &mut s.windows).flat_map(|w| &mut w.panes).find(|p| p.id == id)
-        {
-            pane.options.push((name, value.to_string()));
+        let (level, _, _, si, wi, pi) = &places[place];
+        let session = &mut captured.sessions[*si];
+        if let (Some(w), Some(p)) = (wi, pi) {
+            // What `pane new --name` and `pane meta` set on a pane ctmux did not create.
+            let pane = &mut session.windows[*w].panes[*p];
+            if name == "@ctmux-name" {
+                pane.name = value.to_string();
+                continue;
+            }
+            if let Some(key) = name.strip_prefix("@ctmux-meta-") {
+                pane.metadata.push((key.to_string(), value.to_string()));
+                continue;
+            }
         }
+        if !kept(*level, &name, value) {
+            continue;
+        }
+        let list = match (wi, pi) {
+            (None, _) => &mut session.options,
+            (Some(w), None) => &mut session.windows[*w].options,
+            (Some(w), Some(p)) => &mut session.windows[*w].panes[*p].options,
+        };
+        list.push((name, value.to_string()));
     }
     Ok(())
 }
@@ -185,6 +244,8 @@ pub fn parse(text: &str) -> Captured {
                 id: f[2].into(),
                 manifest: f[3].into(),
                 windows: Vec::new(),
+                options: Vec::new(),
+                base_index: f[4].parse().unwrap_or(0),
             }),
             "P" if f.len() == 1 + PANE_FIELDS.len() => add_pane(&mut out, &f[1..]),
             _ if f.len() == 1 && out.default_shell.is_empty() && line.starts_with('/') => {
@@ -216,6 +277,7 @@ fn add_pane(out: &mut Captured, f: &[&str]) {
                 height: f[6].parse().unwrap_or(0),
                 zoomed: f[15] == "1",
                 panes: Vec::new(),
+                options: Vec::new(),
             });
             session.windows.len() - 1
         }
@@ -230,5 +292,7 @@ fn add_pane(out: &mut Captured, f: &[&str]) {
         address: f[13].into(),
         title: f[14].into(),
         options: Vec::new(),
+        name: String::new(),
+        metadata: Vec::new(),
     });
 }

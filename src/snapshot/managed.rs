@@ -37,6 +37,12 @@ impl Sources {
         self.loaded.entry(path.clone()).or_insert_with(|| Source::load(&path)).as_ref()
     }
 
+    /// The manifests' own projects (each loaded once), for what belongs to no session: global
+    /// options, groups, autosave.
+    pub fn projects(&self) -> Vec<&Project> {
+        self.loaded.values().flatten().map(|s| &s.real).collect()
+    }
+
     /// Every env file named by the manifests used.
     pub fn env_files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = Vec::new();

@@ -89,6 +89,8 @@ pub fn build(captured: &Captured, sessions: &[&CapturedSession], fallback_name: 
             .filter_map(|p| p.address.split_once('/').map(|(_, n)| n.to_string()))
             .collect();
         let mut windows = Map::new();
+        // The index `up` would give the next window (from `base-index`, then one more each).
+        let mut natural = session.base_index;
         for window in &session.windows {
             let mut wname = window.name.clone();
             if !crate::manifest::lower::valid_tmux_name(&wname) {
@@ -130,6 +132,11 @@ pub fn build(captured: &Captured, sessions: &[&CapturedSession], fallback_name: 
                 pane_count += 1;
             }
             let mut w = Map::new();
+            if window.index != natural {
+                w.insert("index".into(), json!(window.index));
+            }
+            natural = window.index + 1;
+            options_into(&mut w, &window.options);
             w.insert("layout".into(), json!(layout::canonical(&window.layout)));
             if window.active && session.windows.len() > 1 {
                 w.insert("focus".into(), json!(true));
@@ -141,6 +148,7 @@ pub fn build(captured: &Captured, sessions: &[&CapturedSession], fallback_name: 
         if width > 0 && height > 0 {
             s.insert("size".into(), json!(format!("{width}x{height}")));
         }
+        options_into(&mut s, &session.options);
         s.insert("windows".into(), Value::Object(windows));
         out_sessions.push((session.name.clone(), Value::Object(s)));
     }
@@ -159,6 +167,7 @@ pub fn build(captured: &Captured, sessions: &[&CapturedSession], fallback_name: 
     if !env_files.is_empty() {
         top.insert("env_file".into(), Value::Array(env_files.iter().map(|f| json!(f.to_string_lossy())).collect()));
     }
+    project_level(&mut top, &sources, &addresses, &mut notes);
     top.insert("sessions".into(), Value::Object(out_sessions.into_iter().collect()));
     Snapshot {
         document: Value::Object(top),
@@ -167,6 +176,54 @@ pub fn build(captured: &Captured, sessions: &[&CapturedSession], fallback_name: 
         notes,
         socket: captured.socket.clone(),
         tmux_version: captured.version.clone(),
+    }
+}
+
+/// What the managed sessions' manifests say beyond their sessions: global `options:` (as the
+/// manifest sets them), `groups:` (the addresses this snapshot holds) and `snapshots:`.
+fn project_level(
+    top: &mut Map<String, Value>,
+    sources: &managed::Sources,
+    addresses: &[String],
+    notes: &mut Vec<String>,
+) {
+    let mut projects = sources.projects();
+    projects.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut options = Map::new();
+    let mut groups = Map::new();
+    for p in &projects {
+        for (k, v) in &p.options {
+            options.insert(k.clone(), json!(crate::manifest::interpolate::escape(v)));
+        }
+        for (name, members) in &p.groups {
+            let kept: Vec<&String> = members.iter().filter(|m| addresses.contains(m)).collect();
+            if kept.len() < members.len() {
+                notes.push(format!("group `{name}`: members not in this snapshot left out"));
+            }
+            if !kept.is_empty() {
+                groups.insert(name.clone(), json!(kept));
+            }
+        }
+        if let Some(a) = &p.snapshots
+            && !top.contains_key("snapshots")
+        {
+            let interval = crate::units::format_duration(a.interval);
+            top.insert("snapshots".into(), json!({ "interval": interval, "keep": a.keep }));
+        }
+    }
+    if !options.is_empty() {
+        top.insert("options".into(), Value::Object(options));
+    }
+    if !groups.is_empty() {
+        top.insert("groups".into(), Value::Object(groups));
+    }
+}
+
+/// `options:` of one level, when it has any (values escaped for interpolation).
+fn options_into(m: &mut Map<String, Value>, options: &[(String, String)]) {
+    if !options.is_empty() {
+        let values = options.iter().map(|(k, v)| (k.clone(), json!(crate::manifest::interpolate::escape(v))));
+        m.insert("options".into(), Value::Object(values.collect()));
     }
 }
 
@@ -224,6 +281,8 @@ fn unmanaged_pane(
         }
     };
     let base = match &command {
+        // `pane new --name`: the name it is addressed by.
+        _ if crate::manifest::lower::valid_tmux_name(&pane.name) && !pane.name.contains('/') => pane.name.clone(),
         Some(Command::Argv(argv)) => {
             crate::manifest::lower::sanitize_name(argv[0].rsplit('/').next().unwrap_or("pane"))
         }
@@ -271,7 +330,7 @@ fn unmanaged_pane(
         stop,
         limits: None,
         on: Vec::new(),
-        metadata: IndexMap::new(),
+        metadata: pane.metadata.iter().cloned().collect(),
         // tmux titles a pane with the host name until told otherwise.
         title: (!pane.title.is_empty() && pane.title != captured.host).then(|| pane.title.clone()),
         options: pane.options.iter().cloned().collect(),
@@ -315,6 +374,45 @@ fn drop_missing_dependencies(sessions: &mut [(String, Value)], addresses: &[Stri
 pub const NOT_CAPTURED: &str = "the environment of panes ctmux did not start, scrollback, programs' internal state";
 
 impl Snapshot {
+    /// The snapshot as a file in `dir` holds it: every `cwd` and `env_file` beneath `dir` written
+    /// relative to it (`.`, `api`), so the file can be checked in and used from another clone;
+    /// paths elsewhere stay absolute. A manifest resolves them against its own directory.
+    pub fn relative_to(&self, dir: &std::path::Path) -> Snapshot {
+        let mut document = self.document.clone();
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let rel = |v: &mut Value| {
+            let Some(path) = v.as_str() else { return };
+            let path = std::path::Path::new(path);
+            if let Ok(rest) = path.strip_prefix(&dir) {
+                let text = rest.to_string_lossy();
+                *v = json!(if text.is_empty() { ".".to_string() } else { text.into_owned() });
+            }
+        };
+        if let Some(files) = document.get_mut("env_file").and_then(Value::as_array_mut) {
+            files.iter_mut().for_each(rel);
+        }
+        let sessions = document.get_mut("sessions").and_then(Value::as_object_mut);
+        for session in sessions.into_iter().flat_map(|m| m.values_mut()) {
+            let windows = session.get_mut("windows").and_then(Value::as_object_mut);
+            for window in windows.into_iter().flat_map(|m| m.values_mut()) {
+                let panes = window.get_mut("panes").and_then(Value::as_object_mut);
+                for pane in panes.into_iter().flat_map(|m| m.values_mut()) {
+                    if let Some(cwd) = pane.get_mut("cwd") {
+                        rel(cwd);
+                    }
+                }
+            }
+        }
+        Snapshot {
+            document,
+            sessions: self.sessions,
+            panes: self.panes,
+            notes: self.notes.clone(),
+            socket: self.socket.clone(),
+            tmux_version: self.tmux_version.clone(),
+        }
+    }
+
     /// The header comment: when, from which server, and what could not be captured.
     pub fn header(&self, taken: &str) -> String {
         let mut h = format!(

@@ -9,6 +9,7 @@ pub mod command;
 pub mod control;
 pub mod layout;
 pub mod live;
+pub mod options;
 pub mod pipe;
 pub mod respawn;
 

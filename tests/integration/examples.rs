@@ -165,3 +165,22 @@ fn the_watch_example_restarts_api_then_client_when_app_py_changes() {
 fn the_ports_example_comes_up_healthy() {
     bring_up("ports.yaml", true);
 }
+
+#[test]
+fn the_options_example_comes_up_with_its_options_and_indexes() {
+    let s = Server::new("version: 1\nsessions: {}\n");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/options.yaml");
+    let run = |args: &[&str]| s.cmd(&["-f", file.to_str().unwrap()]).args(args).output().unwrap();
+    let up = run(&["up", "--wait", "--timeout", "60s"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert_eq!(s.panes().len(), 9);
+    let windows = s.tmux(&["list-windows", "-t", "=dev:", "-F", "#{window_index} #{window_name} #{synchronize-panes}"]);
+    assert_eq!(windows, "1 editor 1\n2 servers 0\n9 logs 0\n");
+    assert_eq!(s.tmux(&["show-options", "-sv", "default-terminal"]), "tmux-256color\n");
+    assert_eq!(s.tmux(&["show-options", "-gv", "status-left"]), "[#S] \n");
+    let plan = run(&["plan", "--exit-code"]);
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stdout));
+    let down = run(&["down"]);
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(s.panes().is_empty());
+}

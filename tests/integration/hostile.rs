@@ -257,7 +257,7 @@ fn imports_with_bad_content_are_the_users_errors_and_socket_names_stay_names() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(!err.contains("ctmux bug"), "{err}");
     assert!(err.contains("unknown layout `tiled x`") && err.contains("`A B` is not a valid"), "{err}");
-    assert!(err.contains("tmuxp.yaml → ctmux.yaml:8:"), "{err}");
+    assert!(err.contains("tmuxp.yaml → ctmux.yaml:9:"), "{err}");
     // process-compose: `=v` and `A B=1` environment entries and a dependency cycle are the
     // file's problems, each with its place in the translated manifest.
     std::fs::write(

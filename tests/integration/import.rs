@@ -45,12 +45,11 @@ fn tmuxp_workspaces_translate_and_run_with_their_shell_commands() {
     assert_eq!(server["cwd"], "/tmp");
     assert_eq!(server["env"]["PORT"], "8000");
     assert_eq!(c["name"], "my_project");
-    for w in [
-        "options:",
-        "windows[editor].options:",
-        "windows[server].suppress_history:",
-        "windows[server].panes[1].sleep_before:",
-    ] {
+    // tmux options: the session's and the window's, as tmux shows them back.
+    assert_eq!(c["sessions"]["my project"]["options"]["mouse"], "on");
+    assert_eq!(editor["options"]["automatic-rename"], "off");
+    assert_eq!(c["sessions"]["my project"]["size"], "800x600", "tmuxp's session size");
+    for w in ["windows[server].suppress_history:", "windows[server].panes[1].sleep_before:"] {
         assert!(has(&warnings, w), "no warning for {w}: {warnings:?}");
     }
     // Brought up, the shell expands $GREETING when it runs the commands, as under tmuxp.
@@ -200,4 +199,68 @@ fn importing_a_file_of_the_wrong_kind_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "usage");
+}
+
+/// tmux state that says what a workspace looks like: per window its index, name, layout
+/// geometry (pane ids and the checksum left out: the two tools number panes differently) and
+/// options; the session's and the server's options. ctmux's own (`@ctmux-…`, `remain-on-exit`,
+/// `history-limit`) are left out.
+fn shape(socket: &str, session: &str) -> Vec<String> {
+    let tmux = |args: &[&str]| {
+        let out = std::process::Command::new("tmux").arg("-L").arg(socket).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ids = regex::Regex::new(r"(\d+x\d+,\d+,\d+),\d+").unwrap();
+    let ours =
+        |l: &&str| !l.starts_with("@ctmux-") && !l.starts_with("remain-on-exit") && !l.starts_with("history-limit");
+    let mut out = Vec::new();
+    let target = format!("={session}:");
+    for w in tmux(&["list-windows", "-t", &target, "-F", "#{window_index} #{window_name} #{window_layout}"]).lines() {
+        let (head, layout) = w.rsplit_once(' ').unwrap();
+        out.push(format!("window {head} {}", ids.replace_all(&layout[5..], "$1")));
+        let wt = format!("={session}:{}", head.split(' ').next().unwrap());
+        out.extend(tmux(&["show-options", "-w", "-t", &wt]).lines().filter(ours).map(|l| format!("  {l}")));
+    }
+    out.extend(tmux(&["show-options", "-t", &target]).lines().filter(ours).map(|l| format!("session {l}")));
+    for (flag, name) in [("-gv", "status-left"), ("-sv", "default-terminal")] {
+        out.push(format!("{name} {}", tmux(&["show-options", flag, name]).trim_end()));
+    }
+    out
+}
+
+/// The done-when of issue 23: a tmuxp workspace with options (global, session, window,
+/// options_after, window_index, base-index) imported and brought up gives the same windows,
+/// indexes, options and layouts as `tmuxp load` of the same file.
+#[test]
+fn an_imported_tmuxp_workspace_comes_up_as_tmuxp_loads_it() {
+    if std::process::Command::new("tmuxp").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: tmuxp is not installed (apt-get install tmuxp; .ci/run installs it)");
+        return;
+    }
+    let s = Server::new("version: 1\nsessions: { x: echo }\n");
+    let (warnings, _) = import(&s, "tmuxp", "tmuxp-options.yaml", "ws.yaml");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    s.expect(&["up", "-f", "ws.yaml", "--no-daemon"], 0);
+    // tmuxp on its own server, with a plain shell (it types commands into one).
+    let theirs = format!("{}-tmuxp", s.name);
+    let conf = s.path("tmuxp.conf");
+    std::fs::write(&conf, "set -g default-shell /bin/sh\n").unwrap();
+    let load = std::process::Command::new("tmuxp")
+        .args(["load", "-y", "-d", "-L", &theirs, "-f", conf.to_str().unwrap()])
+        .arg(fixture("tmuxp-options.yaml"))
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    let them = shape(&theirs, "optws");
+    let us = shape(&s.name, "optws");
+    let _ = std::process::Command::new("tmux").args(["-L", &theirs, "kill-server"]).output();
+    let _ = std::fs::remove_file(format!("/tmp/tmux-{}/{theirs}", unsafe { libc::getuid() }));
+    assert!(load.status.success(), "tmuxp load: {}", String::from_utf8_lossy(&load.stderr));
+    assert_eq!(us, them, "ctmux (left) and tmuxp (right) differ");
+    // What was compared: 3 windows at 1, 2 and 7, and the options.
+    assert!(us.iter().any(|l| l.starts_with("window 1 editor 800x600")), "{us:#?}");
+    assert!(us.iter().any(|l| l.starts_with("window 7 logs")), "{us:#?}");
+    for l in ["  synchronize-panes on", "  main-pane-width 120", "session base-index 1", "status-left [ws]"] {
+        assert!(us.iter().any(|u| u == l), "{l:?} not in {us:#?}");
+    }
 }

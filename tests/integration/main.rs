@@ -24,6 +24,7 @@ mod limits;
 mod manifest;
 mod mcp;
 mod names;
+mod options;
 mod reconcile;
 mod restart;
 mod scope;

@@ -76,6 +76,12 @@ pub fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result {
         None
     };
     if let Some(file) = &args.output {
+        // Beside its file, paths beneath the file's directory are relative (a checked-in file).
+        let dir = match file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(p) => p.to_path_buf(),
+            None => std::path::PathBuf::from("."),
+        };
+        let text = snap.relative_to(&dir).render(&taken, toml).map_err(|e| Error::failed(e, None))?;
         snapshot::store::write_atomically(file, text.as_bytes())
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", file.display()), None))?;
     }

@@ -30,6 +30,8 @@ struct PlanDoc<'a> {
     orphans: &'a [String],
     /// Placeholders still waiting for their dependencies (nothing to change).
     waiting: &'a [String],
+    /// tmux options set again (drifted).
+    options: &'a [crate::reconcile::options::OptionChange],
     /// With `-v`: per recreated pane, the fields that changed (see [`spec_changes`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     changed_fields: &'a BTreeMap<String, Vec<String>>,
@@ -39,6 +41,7 @@ struct PlanDoc<'a> {
 struct UpDoc<'a> {
     project: &'a str,
     changes: &'a [plan::Step],
+    options: &'a [crate::reconcile::options::OptionChange],
     unchanged: usize,
     panes: Vec<PaneResult>,
 }
@@ -68,6 +71,14 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
     for w in &plan.waiting {
         out.push_str(&format!("… waiting  {w} (for its dependencies; started when they hold)\n"));
     }
+    for o in &plan.options {
+        let at = if o.target.is_empty() { String::new() } else { format!(" {}", o.target) };
+        let was = match &o.was {
+            Some(v) => format!("was {v:?}"),
+            None => "not set".into(),
+        };
+        out.push_str(&format!("~ option   {}{at} {} = {:?} ({was})\n", o.level, o.option, o.value));
+    }
     for orphan in &plan.orphans {
         out.push_str(&format!("! orphan   {orphan} (not in the manifest; --remove-orphans removes it)\n"));
     }
@@ -81,7 +92,7 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
             creates + present
         ));
     }
-    if plan.steps.is_empty() {
+    if plan.is_empty() {
         out.push_str(&format!("nothing to do: {} pane(s) up to date\n", plan.unchanged.len()));
     } else if !plan.unchanged.is_empty() {
         out.push_str(&format!("= {} pane(s) unchanged\n", plan.unchanged.len()));
@@ -115,7 +126,10 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
     let (opts, _) = options(&stack, &args.targets, args.cascade, args.recreate, args.remove_orphans)?;
     let rt = runtime()?;
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
-    let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    let mut plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    plan.options = rt
+        .block_on(crate::reconcile::options::drift(&stack.tmux, stack.project(), &live, opts.targets.as_ref()))
+        .map_err(|e| e.into_error("reading tmux options"))?;
     let fields = if ctx.global.verbose > 0 { rt.block_on(spec_changes(&stack, &plan))? } else { BTreeMap::new() };
     if ctx.json() {
         ctx.print_json(&PlanDoc {
@@ -124,6 +138,7 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
             unchanged: &plan.unchanged,
             orphans: &plan.orphans,
             waiting: &plan.waiting,
+            options: &plan.options,
             changed_fields: &fields,
         });
     } else {
@@ -180,7 +195,10 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
     let live = rt.block_on(stack.tmux.live()).map_err(|e| e.into_error("reading tmux state"))?;
     let first = first_up(&stack, &live);
     run_before_hooks(ctx, &stack, &live)?;
-    let plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    let mut plan = plan::plan(stack.project(), &live, &stack.graph, &opts);
+    plan.options = rt
+        .block_on(crate::reconcile::options::drift(&stack.tmux, stack.project(), &live, opts.targets.as_ref()))
+        .map_err(|e| e.into_error("reading tmux options"))?;
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
         eprint!("{}", render_plan(&plan, &BTreeMap::new()));
@@ -243,12 +261,16 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
         ctx.print_json(&UpDoc {
             project: &stack.project().name,
             changes: &plan.steps,
+            options: &plan.options,
             unchanged: plan.unchanged.len(),
             panes,
         });
     } else if !ctx.global.quiet {
-        let what =
-            if plan.is_empty() { "nothing to do".to_string() } else { format!("{} change(s)", plan.steps.len()) };
+        let what = if plan.is_empty() {
+            "nothing to do".to_string()
+        } else {
+            format!("{} change(s)", plan.steps.len() + plan.options.len())
+        };
         let ready = if args.wait {
             ", all ready".to_string()
         } else if !waiting.is_empty() && daemon {
