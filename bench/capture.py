@@ -15,9 +15,10 @@ Sections (--sections, default all):
   latency  one pane prints `MARK <wall-clock ns>` every 20 ms (--samples); a reader polls the log
            every 0.2 ms: line -> log latency; for ctmux also an `on:` rule whose `run` appends
            `$CTMUX_MATCH_T $(date +%s%N)` (fork sh + date included): line -> rule action.
-  memory   100 panes in 10 sessions of `sleep 100000` with a never-matching rule; after 5 s,
-           the sum of Pss (/proc/PID/smaps_rollup) of everything ctmux runs for them: the daemon,
-           its children (control clients), the sinks and runners (or the 100 `script`s).
+  memory   100 panes in 10 sessions of `sleep 100000` (with --memory-burst N, `seq 1 N` first)
+           with a never-matching rule; after 5 s, the sum of Pss (/proc/PID/smaps_rollup) of
+           everything ctmux runs for them: the daemon, its children (control clients), the sinks
+           and runners (or the 100 `script`s); also the mean Pss of one sink and of one runner.
   idle     the same 100 panes: the daemon's CPU ticks (utime+stime) over --idle-secs (60).
 
 Each run uses its own tmux server (-L ctmux-bench-cap-PID-N, CTMUX_TMUX_CONF=/dev/null), state
@@ -279,18 +280,19 @@ def procs():
 def section_memory_idle(args, kinds, do_memory, do_idle):
     if do_memory:
         print("## memory: 100 panes in 10 sessions (sum of Pss, /proc/PID/smaps_rollup)\n")
-        print("| path | processes | Pss MiB total | of which daemon | idle CPU ticks/min (daemon) |")
-        print("|---|---|---|---|---|")
+        print("| path | processes | Pss MiB total | of which daemon | per sink KiB | per runner KiB | idle CPU ticks/min (daemon) |")
+        print("|---|---|---|---|---|---|---|")
     for kind, binary in kinds:
         run = Run(kind, binary)
         try:
             rule = None if kind == "script" else "{ match: 'never-(?P<x>zzz)', do: event }"
-            sessions = {f"s{s}": {f"p{p}": ("exec sleep 100000", rule) for p in range(10)} for s in range(10)}
+            command = f"seq 1 {args.memory_burst}; exec sleep 100000" if args.memory_burst else "exec sleep 100000"
+            sessions = {f"s{s}": {f"p{p}": (command, rule) for p in range(10)} for s in range(10)}
             run.up("mem", sessions)
             time.sleep(5)
             daemon = run.daemon_pid()
             table = procs()
-            mine = set()
+            mine, sinks, runners = set(), set(), set()
             if daemon:
                 mine.add(daemon)
                 mine |= {p for p, (_, pp) in table.items() if pp == daemon}
@@ -298,6 +300,7 @@ def section_memory_idle(args, kinds, do_memory, do_idle):
                 text = b" ".join(cmd)
                 if (b"ctmux-sink" in text or b"__sink" in text) and run.sock.encode() in text:
                     mine.add(p)
+                    sinks.add(p)
                 if kind == "script" and cmd[0] == b"script" and run.tmp.encode() in text:
                     mine.add(p)
             # runners: the panes' own processes (ctmux-sink --run)
@@ -306,6 +309,8 @@ def section_memory_idle(args, kinds, do_memory, do_idle):
                 cmd = table.get(int(p), ([b""], 0))[0]
                 if b"--run" in cmd or (kind == "script" and cmd[0] == b"script"):
                     mine.add(int(p))
+                    if b"--run" in cmd:
+                        runners.add(int(p))
             total = sum(pss_kib(p) for p in mine) / 1024
             dpss = pss_kib(daemon) / 1024 if daemon else 0
             ticks = "-"
@@ -316,7 +321,9 @@ def section_memory_idle(args, kinds, do_memory, do_idle):
                 a = cpu()
                 time.sleep(args.idle_secs)
                 ticks = f"{(cpu() - a) * 60 / args.idle_secs:.1f}"
-            print(f"| {kind} | {len(mine)} | {total:.1f} | {dpss:.1f} | {ticks} |", flush=True)
+            each = lambda ps: f"{sum(pss_kib(p) for p in ps) / len(ps):.0f}" if ps else "-"
+            print(f"| {kind} | {len(mine)} | {total:.1f} | {dpss:.1f} | {each(sinks)} | {each(runners)} | {ticks} |",
+                  flush=True)
         finally:
             run.close()
     print()
@@ -332,6 +339,8 @@ def main():
     ap.add_argument("--lines", default="5000,50000")
     ap.add_argument("--samples", type=int, default=250)
     ap.add_argument("--idle-secs", type=int, default=60)
+    ap.add_argument("--memory-burst", type=int, default=0,
+                    help="lines each memory pane prints (seq) before it sleeps (0: none)")
     args = ap.parse_args()
     args.panes = [int(x) for x in args.panes.split(",")]
     args.lines = [int(x) for x in args.lines.split(",")]

@@ -15,7 +15,11 @@
 //!
 //! Memory is bounded and small: one 64 KiB read buffer, an output buffer reused, the unfinished
 //! line up to 1 MiB. Only std and libc, so the `ctmux-sink` binary stays tiny (100 panes run
-//! 100 sinks).
+//! 100 sinks). What a sink holds is what an idle one costs, times the panes: the read buffer is
+//! an anonymous mapping the kernel fills only where a read writes (never zeroed by us), and
+//! after [`IDLE_MS`] without input the pages a burst touched, the grown output buffer and the
+//! freed heap are handed back, so a pane that printed a burst and went
+//! quiet costs what one that never printed does.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -31,6 +35,12 @@ pub const LINE_MAX: usize = 1 << 20;
 /// How long after the pane's process exited, with nothing more to read, the unfinished last
 /// line is written out (as a piece marked continued: a busy tmux may still deliver more of it).
 pub const SETTLE_MS: i32 = 1000;
+
+/// How long a sink waits without input before it hands back the memory a burst used.
+pub const IDLE_MS: i32 = 1000;
+
+/// The size of the read buffer: the most one read (and so one log `write(2)`) carries.
+const READ_MAX: usize = 1 << 16;
 
 /// The default rotation size (64 MiB), when ctmux passes none.
 pub const DEFAULT_MAX: u64 = 64 * 1024 * 1024;
@@ -266,18 +276,28 @@ pub struct Framer {
     out: Vec<u8>,
     /// Input held while it may be the start of a mark.
     held: Vec<u8>,
+    /// What [`Framer::push_marked`] returns, kept for the next read.
+    records: Vec<u8>,
 }
 
 impl Framer {
     /// Frames `bytes` read at `ms`, with [`DONE`] marks taken out; returns the records to
     /// append (possibly empty) and whether a mark was seen (the unfinished line is then
-    /// written as a line: the command's output ended).
-    pub fn push_marked(&mut self, ms: u64, bytes: &[u8]) -> (Vec<u8>, bool) {
-        let mut data = std::mem::take(&mut self.held);
-        data.extend_from_slice(bytes);
-        let mut records = Vec::new();
+    /// written as a line: the command's output ended). The records' buffer is reused from
+    /// read to read (no allocation per read once it has grown).
+    pub fn push_marked(&mut self, ms: u64, bytes: &[u8]) -> (&[u8], bool) {
+        let mut records = std::mem::take(&mut self.records);
+        records.clear();
+        let held = std::mem::take(&mut self.held);
+        let joined;
+        let data: &[u8] = if held.is_empty() {
+            bytes
+        } else {
+            joined = [held.as_slice(), bytes].concat();
+            &joined
+        };
         let mut done = false;
-        let mut rest = &data[..];
+        let mut rest = data;
         while let Some(at) = find(rest, DONE) {
             records.extend_from_slice(self.push(ms, &rest[..at]));
             records.extend_from_slice(self.finish(ms, false));
@@ -286,9 +306,10 @@ impl Framer {
         }
         // A tail that may be the start of a mark waits for the next read.
         let keep = (1..DONE.len().min(rest.len() + 1)).rev().find(|n| rest.ends_with(&DONE[..*n])).unwrap_or(0);
-        self.held = rest[rest.len() - keep..].to_vec();
+        self.held.extend_from_slice(&rest[rest.len() - keep..]);
         records.extend_from_slice(self.push(ms, &rest[..rest.len() - keep]));
-        (records, done)
+        self.records = records;
+        (&self.records, done)
     }
 
     /// Frames `bytes` read at `ms`; returns the records to append (possibly empty).
@@ -321,6 +342,15 @@ impl Framer {
     /// Whether an unfinished line is held.
     pub fn pending(&self) -> bool {
         !self.partial.is_empty() || !self.held.is_empty()
+    }
+
+    /// Frees the output buffer and shrinks the held line to its length (after a burst: the
+    /// buffers grew to the largest read's records; an idle sink needs none of that).
+    pub fn shrink(&mut self) {
+        self.out = Vec::new();
+        self.records = Vec::new();
+        self.partial.shrink_to_fit();
+        self.held.shrink_to_fit();
     }
 
     /// Input held as a possible mark start, as output after all (at the end of input).
@@ -388,6 +418,75 @@ impl Log {
     }
 }
 
+/// The read buffer: an anonymous private mapping, so its pages cost memory only once a read
+/// has written into them, and an idle sink can give them back without unmapping.
+struct ReadBuf {
+    ptr: *mut u8,
+    len: usize,
+    /// Whether a read may have touched pages since the last release.
+    touched: bool,
+}
+
+impl ReadBuf {
+    fn new(len: usize) -> std::io::Result<ReadBuf> {
+        // SAFETY: a fresh anonymous mapping; checked for failure below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(ReadBuf { ptr: ptr.cast(), len, touched: false })
+    }
+
+    /// One `read(2)` of `fd` into the buffer: the bytes read (empty at EOF).
+    fn read(&mut self, fd: i32) -> std::io::Result<&[u8]> {
+        self.touched = true;
+        // SAFETY: reading into our mapping of `len` bytes.
+        let got = unsafe { libc::read(fd, self.ptr.cast(), self.len) };
+        if got < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel wrote `got` bytes at `ptr`, inside the mapping.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr, got as usize) })
+    }
+
+    /// Hands the pages back to the kernel (they read as zeros and cost nothing until written).
+    fn release(&mut self) {
+        if self.touched {
+            // SAFETY: advising our own mapping; its contents are not needed.
+            unsafe { libc::madvise(self.ptr.cast(), self.len, libc::MADV_DONTNEED) };
+            self.touched = false;
+        }
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping made in `new`, not used after this.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Gives back the memory a sink may drop when idle: the read buffer's pages, the framer's
+/// grown buffers, and the heap they were freed to.
+fn give_back(buf: &mut ReadBuf, framer: &mut Framer) {
+    buf.release();
+    framer.shrink();
+    #[cfg(target_env = "gnu")]
+    // SAFETY: glibc's malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Opens a pidfd for `pid` (None when the kernel or the pid says no).
 fn pidfd(pid: i32) -> Option<i32> {
     // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
@@ -401,16 +500,26 @@ pub fn run(input: i32, path: &Path, max: u64, pid: Option<i32>) -> std::io::Resu
     let size = file.metadata()?.len();
     let mut log = Log { path: path.to_path_buf(), file, size, max: max.max(4096) };
     let mut framer = Framer::default();
-    let mut buf = vec![0u8; 1 << 16];
+    let mut buf = ReadBuf::new(READ_MAX)?;
     let mut exited = pid.and_then(pidfd);
     let mut settled = false;
+    // Whether memory a burst used is still held (given back after IDLE_MS without input).
+    let mut busy = false;
     loop {
         // After the process exited, the unfinished line goes out once input settles.
         let mut fds = [
             libc::pollfd { fd: input, events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: exited.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
         ];
-        let timeout = if exited.is_none() && pid.is_some() && framer.pending() && !settled { SETTLE_MS } else { -1 };
+        let settle = exited.is_none() && pid.is_some() && framer.pending() && !settled;
+        // Settling the last line takes precedence; memory is given back at the same timeout.
+        let timeout = if settle {
+            SETTLE_MS
+        } else if busy {
+            IDLE_MS
+        } else {
+            -1
+        };
         // SAFETY: polling descriptors we own, in a live array.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
         if n < 0 {
@@ -421,8 +530,14 @@ pub fn run(input: i32, path: &Path, max: u64, pid: Option<i32>) -> std::io::Resu
             return Err(e);
         }
         if n == 0 {
-            log.append(framer.finish(now_ms(), true))?;
-            settled = true;
+            if settle {
+                log.append(framer.finish(now_ms(), true))?;
+                settled = true;
+            }
+            if busy {
+                give_back(&mut buf, &mut framer);
+                busy = false;
+            }
             continue;
         }
         if fds[1].revents != 0 {
@@ -435,21 +550,20 @@ pub fn run(input: i32, path: &Path, max: u64, pid: Option<i32>) -> std::io::Resu
         if fds[0].revents == 0 {
             continue;
         }
-        // SAFETY: reading into a live buffer of its length.
-        let got = unsafe { libc::read(input, buf.as_mut_ptr().cast(), buf.len()) };
-        if got < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock {
+        let got = match buf.read(input) {
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock => {
                 continue;
             }
-            return Err(e);
-        }
-        if got == 0 {
+            Err(e) => return Err(e),
+        };
+        if got.is_empty() {
             return log.append(&framer.release(now_ms()));
         }
         settled = false;
-        let (records, done) = framer.push_marked(now_ms(), &buf[..got as usize]);
-        log.append(&records)?;
+        busy = true;
+        let (records, done) = framer.push_marked(now_ms(), got);
+        log.append(records)?;
         if done && let Some(pid) = pid {
             // Every byte the command wrote is logged: its runner may exit now.
             // SAFETY: kill(2) with a pid and a signal number.
@@ -619,6 +733,27 @@ mod tests {
         assert_eq!(out.len(), "1+\t".len() + LINE_MAX + 1);
         assert!(out.starts_with(b"1+\txxx"));
         assert_eq!(f.finish(2, false).len(), "2\t".len() + 10 + 1);
+    }
+
+    #[test]
+    fn marks_split_across_reads_are_found_and_a_false_start_is_output() {
+        let mut f = Framer::default();
+        let (half, rest) = DONE.split_at(5);
+        let mut input = b"a\nlast".to_vec();
+        input.extend_from_slice(half);
+        let (out, done) = f.push_marked(1, &input);
+        assert_eq!((out.to_vec(), done), (b"1\ta\n".to_vec(), false));
+        let mut more = rest.to_vec();
+        more.extend_from_slice(b"next\n\x1b]77x\n");
+        let (out, done) = f.push_marked(2, &more);
+        assert_eq!(String::from_utf8_lossy(out), "2\tlast\n2\tnext\n2\t\x1b]77x\n");
+        assert!(done);
+        // A held start that is not a mark after all is written at the end of input.
+        let (out, done) = f.push_marked(3, b"z\x1b]77");
+        assert_eq!((out.to_vec(), done), (Vec::new(), false));
+        assert_eq!(String::from_utf8_lossy(&f.release(4)), "4\tz\x1b]77\n");
+        f.shrink();
+        assert!(!f.pending());
     }
 
     #[test]

@@ -249,3 +249,54 @@ fn a_pane_of_an_older_ctmux_without_a_sink_gets_one_from_the_daemon() {
     let log = s.logs().join("old/s/p.log");
     assert!(eventually(Duration::from_secs(10), || read(&log).contains("\tafter-upgrade\n")));
 }
+
+/// Private dirty memory of a process (KiB): what it costs on its own, shared pages aside.
+fn private_dirty_kib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("Private_Dirty:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_sink_gives_back_what_a_burst_used_once_the_pane_is_quiet() {
+    // 100 panes run 100 sinks: one that printed a burst and went quiet must cost what an idle
+    // one does (before: the burst's buffers stayed, ~550 KiB more per sink, for the pane's life).
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state/logs");
+    let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut sink = std::process::Command::new(env!("CARGO_BIN_EXE_ctmux-sink"))
+        .args([root.to_str().unwrap(), "/tmp/x", "p/s/a.log", "100000000", "0"])
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(rx)))
+        .spawn()
+        .unwrap();
+    let log = root.join("tmp_x/p/s/a.log");
+    assert!(eventually(Duration::from_secs(10), || log.exists()), "no log");
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = private_dirty_kib(sink.id());
+    let lines = 400_000;
+    let mut burst = String::new();
+    for i in 0..lines {
+        burst.push_str(&format!("line {i} of a burst\n"));
+    }
+    tx.write_all(burst.as_bytes()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || logged(&log).last().map(String::as_str)
+            == Some("line 399999 of a burst")),
+        "burst not logged"
+    );
+    // Quiet for longer than the sink's idle time (1 s).
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = private_dirty_kib(sink.id());
+    assert!(after <= idle + 48, "idle {idle} KiB, after a burst and 2.5 s of quiet {after} KiB");
+    // Still a working sink: more input, then EOF.
+    tx.write_all(b"after the quiet\n").unwrap();
+    drop(tx);
+    assert!(sink.wait().unwrap().success());
+    let got = logged(&log);
+    assert_eq!(got.len(), lines + 1);
+    assert_eq!(got.last().map(String::as_str), Some("after the quiet"));
+}
