@@ -319,7 +319,7 @@ pub fn half_built<'a>(states: impl Iterator<Item = &'a str>) -> Option<String> {
     }
     (missing > 0 && missing < all).then(|| {
         format!(
-            "the layout is half built: {missing} of {all} panes missing (an `up` stopped before it finished, or panes were killed); `ctmux up` builds them"
+            "the layout is half built: {missing} of {all} panes missing (new in the manifest, an `up` stopped before it finished, or panes were killed); `ctmux up` builds them"
         )
     })
 }

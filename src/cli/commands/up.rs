@@ -47,7 +47,7 @@ struct UpDoc<'a> {
 }
 
 /// Renders a plan for people; `fields` adds, under a recreate, what changed (`plan -v`).
-pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> String {
+pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>, half_built_note: bool) -> String {
     let mut out = String::new();
     for step in &plan.steps {
         if let Some(changed) = fields.get(&step.address) {
@@ -86,9 +86,9 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>) -> Strin
     let present = plan.unchanged.len()
         + plan.waiting.len()
         + plan.steps.iter().filter(|s| matches!(s.change, Change::Recreate { .. } | Change::Move { .. })).count();
-    if creates > 0 && present > 0 {
+    if half_built_note && creates > 0 && present > 0 {
         out.push_str(&format!(
-            "! the layout is half built: {creates} of {} panes missing (an `up` stopped before it finished, or panes were killed)\n",
+            "! the layout is half built: {creates} of {} panes missing (new in the manifest, an `up` stopped before it finished, or panes were killed)\n",
             creates + present
         ));
     }
@@ -142,7 +142,7 @@ pub fn run_plan(ctx: &Ctx, args: &PlanArgs) -> Result {
             changed_fields: &fields,
         });
     } else {
-        print!("{}", render_plan(&plan, &fields));
+        print!("{}", render_plan(&plan, &fields, true));
     }
     stack.report_traffic(ctx);
     Ok(if args.exit_code && !plan.is_empty() { Exit::Changes } else { Exit::Ok })
@@ -201,7 +201,8 @@ pub fn run_up(ctx: &Ctx, args: &UpArgs) -> Result {
         .map_err(|e| e.into_error("reading tmux options"))?;
     let printer = Printer(ctx);
     if !ctx.json() && !ctx.global.quiet && !plan.is_empty() {
-        eprint!("{}", render_plan(&plan, &BTreeMap::new()));
+        // `up` builds what is missing: no "half built" note while it does.
+        eprint!("{}", render_plan(&plan, &BTreeMap::new(), false));
     }
     // A running daemon gets the version we act on before we change anything: a restart it
     // has queued, or a waiting pane it starts, must not use the one it held (it ran the
