@@ -18,10 +18,21 @@ fn path(server_key: &str, pane_id: &str) -> Option<PathBuf> {
 }
 
 /// Records that the command an exec typed into `lp` still runs as its shell's foreground group.
-pub fn leave(server_key: &str, lp: &LivePane) {
+/// The command may not have started yet (typed a moment before the timeout, on a loaded machine
+/// the shell forks it later): until it does, for up to half a second, the shell itself is the
+/// foreground group, and recording nothing then would let the next exec find it busy.
+pub async fn leave(server_key: &str, lp: &LivePane) {
     // The shell (a managed pane's own process is the runner it runs under).
     let shell = crate::process::command_of(lp.pid);
-    let Some(group) = crate::process::foreground_group(shell).filter(|&g| g != shell) else { return };
+    let until = Instant::now() + Duration::from_millis(500);
+    let group = loop {
+        match crate::process::foreground_group(shell) {
+            Some(g) if g != shell => break g,
+            None => return,
+            Some(_) if Instant::now() >= until => return,
+            Some(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    };
     if let Some(p) = path(server_key, &lp.pane_id) {
         let _ = std::fs::write(p, format!("{shell} {group}\n"));
     }
@@ -41,15 +52,24 @@ pub async fn wait_previous(server_key: &str, lp: &LivePane, deadline: Option<Ins
     }
     let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
     let members = async {
-        for pid in crate::process::group_members(group) {
-            if let Ok(exited) = crate::process::exit_of(pid) {
-                exited.await;
+        // The typed line may run several jobs one after another (`a; b`): each is waited for
+        // in turn, until the shell has the terminal back.
+        let mut group = group;
+        loop {
+            for pid in crate::process::group_members(group) {
+                if let Ok(exited) = crate::process::exit_of(pid) {
+                    exited.await;
+                }
             }
-        }
-        // The shell takes the terminal back right after its job ends.
-        let back = Instant::now() + Duration::from_secs(2);
-        while crate::process::foreground_group(shell) == Some(group) && Instant::now() < back {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // The shell takes the terminal back right after its job ends (or starts the next).
+            let back = Instant::now() + Duration::from_secs(2);
+            while crate::process::foreground_group(shell) == Some(group) && Instant::now() < back {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            match crate::process::foreground_group(shell) {
+                Some(next) if next != shell && next != group => group = next,
+                _ => break,
+            }
         }
     };
     let done = match left() {

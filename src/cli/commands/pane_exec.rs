@@ -133,7 +133,7 @@ pub async fn run(ctx: &Ctx, server: &Server, lp: &LivePane, args: ExecArgs) -> R
             shell_back(crate::process::command_of(lp.pid), group).await;
         }
         // Under the lock, so the next exec knows to wait for what still runs.
-        super::exec_turn::leave(&key, lp);
+        super::exec_turn::leave(&key, lp).await;
     }
     drop(lock);
     match result? {
