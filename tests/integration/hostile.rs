@@ -471,3 +471,57 @@ fn a_hostile_mcp_client_cannot_end_the_servers_pane_read_other_files_or_pass_fla
 fn text_has(doc: &serde_json::Value, needle: &str) -> bool {
     doc.to_string().contains(needle)
 }
+
+/// What pane `id` shows, as one string.
+fn screen(s: &Server, id: &str) -> String {
+    s.tmux(&["capture-pane", "-p", "-J", "-t", id])
+}
+
+#[test]
+fn keys_that_begin_with_a_dash_are_keys_never_send_keys_options() {
+    // 11 panes, so the target's id is past %9; each runs `cat`, so what is typed shows.
+    let mut manifest = "version: 1\nname: keys\nsessions:\n  app:\n    panes:\n      web: exec cat\n".to_string();
+    for i in 0..10 {
+        manifest += &format!("      p{i}: exec cat\n");
+    }
+    let s = Server::new(&manifest);
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let panes = s.panes();
+    let id = |a: &str| panes.iter().find(|p| p.0 == a).unwrap_or_else(|| panic!("{a}: {panes:?}")).1.clone();
+    let (web, p9, p8) = (id("app/web"), id("app/p9"), id("app/p8"));
+    assert!(p9.trim_start_matches('%').parse::<u32>().unwrap() > 9, "{p9}");
+    let info = s.tmux(&["display-message", "-p", "-t", &web, "#{socket_path},#{pid},0"]);
+    // The MCP server runs in app/web: `-t <its pane>` inside `keys` must not reach it.
+    let mut m = RawMcp::spawn(&s, &[], &[("TMUX", info.trim()), ("TMUX_PANE", &web)]);
+    m.initialize(1);
+    let (err, doc) =
+        m.call(2, "pane_send_keys", serde_json::json!({"target": "app/p9", "keys": ["-t", web, "-l", "MCPMARK"]}));
+    assert!(!err, "{doc}");
+    assert_eq!(doc["tmux_id"], p9.as_str(), "{doc}");
+    // -N (repeat), -R (reset), -X (copy-mode command) are keys too: typed as text.
+    let (err, doc) = m.call(3, "pane_send_keys", serde_json::json!({"target": "app/p9", "keys": ["-N", "3", "Z"]}));
+    assert!(!err, "{doc}");
+    let (err, doc) = m.call(4, "pane_send_keys", serde_json::json!({"target": "app/p9", "keys": ["-X", "-R"]}));
+    assert!(!err, "{doc}");
+    assert!(
+        eventually(Duration::from_secs(10), || screen(&s, &p9).contains(&format!("-t{web}-lMCPMARK-N3Z-X-R"))),
+        "app/p9 shows {:?}",
+        screen(&s, &p9)
+    );
+    assert!(!screen(&s, &web).contains("MCPMARK"), "typed into the MCP server's pane: {:?}", screen(&s, &web));
+    assert!(s.panes().iter().any(|p| p.1 == web && !p.3), "app/web was ended");
+    // The CLI: `--` then `-t OTHER -l TEXT` goes to the named pane, as keys.
+    let out = s.expect(&["pane", "send-keys", "app/p8", "--", "-t", &web, "-l", "CLIMARK"], 0);
+    assert!(out.contains(&format!("sent to {p8}")), "{out}");
+    assert!(
+        eventually(Duration::from_secs(10), || screen(&s, &p8).contains(&format!("-t{web}-lCLIMARK"))),
+        "app/p8 shows {:?}",
+        screen(&s, &p8)
+    );
+    assert!(!screen(&s, &web).contains("CLIMARK"), "typed into another pane: {:?}", screen(&s, &web));
+    // With --literal the words are text as well.
+    s.expect(&["pane", "send-keys", "app/p8", "--literal", "--", "-X", "cancel"], 0);
+    assert!(eventually(Duration::from_secs(10), || screen(&s, &p8).contains("-Xcancel")), "{:?}", screen(&s, &p8));
+    assert!(m.alive());
+    s.expect(&["down"], 0);
+}
