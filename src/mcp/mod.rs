@@ -119,6 +119,10 @@ impl Server {
         if let Some(f) = file {
             cmd.arg("-f").arg(f);
         }
+        // A client's validate reads only files beside its manifest (see CONFINE_VAR).
+        if args.first().is_some_and(|a| a == "validate") {
+            cmd.env(crate::manifest::CONFINE_VAR, "1");
+        }
         cmd.args(&self.cfg.socket_flags)
             .args(["--json", "--no-color"])
             .args(args)

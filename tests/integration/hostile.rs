@@ -525,3 +525,48 @@ fn keys_that_begin_with_a_dash_are_keys_never_send_keys_options() {
     assert!(m.alive());
     s.expect(&["down"], 0);
 }
+
+#[test]
+fn an_mcp_validate_reads_only_manifests_beside_its_manifest_and_no_error_quotes_an_env_file() {
+    let s = Server::new("version: 1\nname: conf\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    let victim = tempfile::tempdir().unwrap();
+    let shadow = victim.path().join("shadow");
+    std::fs::write(&shadow, "root:SECRETHASH:20228:0:99999:7:::\ndaemon:SECRETHASH2:1:0:9:7:::\n").unwrap();
+    let shadow = shadow.to_str().unwrap().to_string();
+    let head = "version: 1\nname: conf\n";
+    let panes = "sessions:\n  app:\n    panes:\n      a: exec sleep 1000\n";
+    std::fs::write(s.path("inc.yaml"), format!("{head}include: [{shadow}]\n{panes}")).unwrap();
+    std::fs::write(s.path("envf.yaml"), format!("{head}env_file: {shadow}\n{panes}")).unwrap();
+    std::fs::write(s.path("local.env"), "OK=1\nSECRETLINE-abc def ghi\n").unwrap();
+    std::fs::write(s.path("local.yaml"), format!("{head}env_file: local.env\n{panes}")).unwrap();
+    std::fs::write(s.path("incenv.yaml"), format!("{head}include: [local.env]\n{panes}")).unwrap();
+    std::fs::hard_link(victim.path().join("shadow"), s.path("hl.yaml")).unwrap();
+    let secret = |t: &str| t.contains("SECRET") || t.contains("root:");
+    for read_only in [false, true] {
+        let args: &[&str] = if read_only { &["--read-only"] } else { &[] };
+        let mut m = RawMcp::spawn(&s, args, &[]);
+        m.initialize(1);
+        for (id, file) in [(2, "inc.yaml"), (3, "envf.yaml"), (4, "local.yaml"), (5, "incenv.yaml"), (6, "hl.yaml")] {
+            let path = s.path(file);
+            let (err, doc) = m.call(id, "validate", serde_json::json!({"path": path}));
+            assert!(err, "{file}: {doc}");
+            assert!(!secret(&doc.to_string()), "{file} quoted another file: {doc}");
+        }
+        // The same through manifest text (it is validated in a scratch directory).
+        let (err, doc) =
+            m.call(7, "validate", serde_json::json!({"manifest": format!("{head}include: [{shadow}]\n{panes}")}));
+        assert!(err && !secret(&doc.to_string()), "{doc}");
+        let (err, doc) =
+            m.call(8, "validate", serde_json::json!({"manifest": format!("{head}env_file: {shadow}\n{panes}")}));
+        assert!(err && !secret(&doc.to_string()), "{doc}");
+        assert!(doc.to_string().contains("outside the manifest's directory"), "{doc}");
+        assert!(m.alive());
+    }
+    // The CLI names the env file's bad line by number, never by content.
+    let out = s.ctmux(&["-f", s.path("local.yaml").to_str().unwrap(), "validate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("line 2") && !secret(&err), "{err}");
+    let out = s.ctmux(&["-f", s.path("envf.yaml").to_str().unwrap(), "validate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !secret(&err), "{err}");
+}
