@@ -570,3 +570,24 @@ fn an_mcp_validate_reads_only_manifests_beside_its_manifest_and_no_error_quotes_
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && !secret(&err), "{err}");
 }
+
+#[test]
+fn an_mcp_signal_that_looks_like_an_option_is_a_usage_error_and_signals_nothing() {
+    let s = Server::new("version: 1\nname: sig\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let mut m = RawMcp::spawn(&s, &[], &[]);
+    m.initialize(1);
+    for (id, bad) in [(2, "-9"), (3, "--help"), (4, "-Lother"), (5, "--json"), (6, "SIGNOPE")] {
+        let (err, doc) = m.call(id, "pane_signal", serde_json::json!({"target": "app/a", "signal": bad}));
+        assert!(err && doc["error"]["code"] == "usage", "{bad}: {doc}");
+        assert!(doc["error"]["message"].as_str().is_some_and(|t| t.contains(bad)), "{bad}: {doc}");
+        assert!(!text_has(&doc, "without a JSON result"), "{bad}: {doc}");
+    }
+    assert!(s.panes().iter().any(|p| p.0 == "app/a" && !p.3), "app/a was signalled");
+    // A good name still works, as a value after the target.
+    let (err, doc) = m.call(7, "pane_signal", serde_json::json!({"target": "app/a", "signal": "kill"}));
+    assert!(!err, "{doc}");
+    assert!(eventually(Duration::from_secs(10), || s.panes().iter().any(|p| p.0 == "app/a" && p.3)), "{:?}", s.panes());
+    assert!(m.alive());
+    s.expect(&["down"], 0);
+}
