@@ -591,3 +591,31 @@ fn an_mcp_signal_that_looks_like_an_option_is_a_usage_error_and_signals_nothing(
     assert!(m.alive());
     s.expect(&["down"], 0);
 }
+
+#[test]
+fn a_planted_session_log_link_is_neither_read_by_logs_nor_passed_over_in_silence() {
+    let manifest = "version: 1\nname: sym\nsessions:\n  app:\n    panes:\n      web: echo hello; exec sleep 1000\n      api: echo hi; exec sleep 1000\n";
+    let s = Server::new(manifest);
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("web.log"), "1700000000000\tVICTIM-CONTENT\n").unwrap();
+    std::fs::create_dir_all(s.logs().join("sym")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.logs().join("sym/app")).unwrap();
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let out = s.ctmux(&["logs", "web"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("VICTIM") && !stderr.contains("VICTIM"), "read through the link: {stdout} {stderr}");
+    assert!(stderr.contains("not reading"), "the refusal is not said: {stderr}");
+    // The daemon says it once per pane log, in its log and as an event.
+    let said = || {
+        let events = s.expect(&["events", "--json", "--kind", "log.refused"], 0);
+        events.matches("\"log.refused\"").count()
+    };
+    assert!(eventually(Duration::from_secs(20), || said() == 2), "{}", s.expect(&["daemon", "logs"], 0));
+    let daemon_log = s.expect(&["daemon", "logs"], 0);
+    assert_eq!(daemon_log.matches("not logging").count(), 2, "{daemon_log}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(said(), 2);
+    assert_eq!(std::fs::read_to_string(victim.path().join("web.log")).unwrap(), "1700000000000\tVICTIM-CONTENT\n");
+    assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
+    s.expect(&["down"], 0);
+}
