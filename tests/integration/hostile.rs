@@ -619,3 +619,24 @@ fn a_planted_session_log_link_is_neither_read_by_logs_nor_passed_over_in_silence
     assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
     s.expect(&["down"], 0);
 }
+
+#[test]
+fn a_planted_mcp_exec_link_makes_pane_exec_fail_at_once_naming_it() {
+    let s = Server::new("version: 1\nname: ex\nsessions:\n  app:\n    panes:\n      sh: { command: [sh, -i] }\n");
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("keep.json"), "victim\n").unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.state.path().join("mcp-exec")).unwrap();
+    let mut m = RawMcp::spawn(&s, &[], &[]);
+    m.initialize(1);
+    let started = Instant::now();
+    let (err, doc) =
+        m.call(2, "pane_exec", serde_json::json!({"target": "app/sh", "command": "echo hi", "timeout": 20}));
+    let took = started.elapsed();
+    assert!(err && doc["error"]["code"] == "failed", "{doc}");
+    assert!(text_has(&doc, "mcp-exec") && text_has(&doc, "symlink"), "{doc}");
+    assert!(took < Duration::from_secs(5), "took {took:?}: {doc}");
+    assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
+    assert!(m.alive());
+    s.expect(&["down"], 0);
+}
