@@ -640,3 +640,20 @@ fn a_planted_mcp_exec_link_makes_pane_exec_fail_at_once_naming_it() {
     assert!(m.alive());
     s.expect(&["down"], 0);
 }
+
+#[test]
+fn validate_counts_mere_warnings_as_warnings_and_never_says_nothing_was_applied() {
+    let s = Server::new(
+        "version: 1\nname: warn\nsessions:\n  app:\n    panes:\n      a: echo ${UNSET_ONE_X}; exec sleep 1000\n      b: echo ${UNSET_TWO_X}; exec sleep 1000\n",
+    );
+    let out = s.cmd(&["validate"]).env_remove("UNSET_ONE_X").env_remove("UNSET_TWO_X").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 warnings in"), "{err}");
+    assert!(!err.contains("nothing was applied") && !err.contains("problems in"), "{err}");
+    // Real problems still say so.
+    s.write("version: 1\nname: warn\nbogus: 1\nsessions:\n  app:\n    panes:\n      a: ${UNSET_ONE_X}\n    nope: 2\n");
+    let out = s.cmd(&["validate"]).env_remove("UNSET_ONE_X").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("problems in") && err.contains("nothing was applied"), "{err}");
+}
