@@ -380,9 +380,19 @@ fn spawn_listener(listener: UnixListener, tx: mpsc::UnboundedSender<Msg>) {
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 // A hostile client cannot make us buffer more than 1 MiB.
-                let mut lines = BufReader::new(read.take(1 << 20)).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let response = match protocol::parse_request(&line) {
+                let mut reader = BufReader::new(read.take(1 << 20));
+                let mut raw = Vec::new();
+                // Bytes, not `lines()`: a line that is not UTF-8 gets a `bad request` answer
+                // like any other malformed line instead of ending the connection unanswered.
+                while {
+                    raw.clear();
+                    matches!(reader.read_until(b'\n', &mut raw).await, Ok(n) if n > 0)
+                } {
+                    let parsed = match std::str::from_utf8(&raw) {
+                        Ok(line) => protocol::parse_request(line.trim_end_matches(['\n', '\r'])),
+                        Err(e) => Err(format!("bad request: not UTF-8 text ({e})")),
+                    };
+                    let response = match parsed {
                         Ok(Request::Follow { after_id }) => {
                             let (follower, mut feed) = mpsc::channel(events::FOLLOWER_BACKLOG);
                             if tx.send(Msg::Follow(after_id, follower)).is_err() {
