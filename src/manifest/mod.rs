@@ -162,6 +162,7 @@ fn compose_and_lower(
         scale_used: Default::default(),
         replicas: Default::default(),
         ports: Vec::new(),
+        interpolated: Vec::new(),
     };
     let root = composed.root;
     read_ports(&mut reader, &root, &options.ports);
@@ -183,6 +184,9 @@ fn compose_and_lower(
             });
         }
     }
+    // No error shows an interpolated value (a secret from the environment or an env file).
+    reader::redact(&mut reader.problems, &reader.interpolated);
+    reader::redact(&mut reader.warnings, &reader.interpolated);
     let warnings = sources.error(std::mem::take(&mut reader.warnings));
     match lowered {
         Some(mut l) if reader.problems.is_empty() => {

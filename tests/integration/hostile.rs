@@ -657,3 +657,20 @@ fn validate_counts_mere_warnings_as_warnings_and_never_says_nothing_was_applied(
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("problems in") && err.contains("nothing was applied"), "{err}");
 }
+
+#[test]
+fn errors_never_show_an_interpolated_value() {
+    let s = Server::new(
+        "version: 1\nname: redact\nenv_file: [sec.env]\nsessions:\n  app:\n    windows:\n      w:\n        layout: ${LAYOUT_SECRET}\n        panes:\n          a: exec sleep 1000\n          b: { command: exec sleep 1000, restart: $OTHER_SECRET }\n",
+    );
+    std::fs::write(s.path("sec.env"), "LAYOUT_SECRET=s3cretLayoutValue\n").unwrap();
+    let out = s.cmd(&["validate"]).env("OTHER_SECRET", "envS3cretValue").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("s3cretLayoutValue") && !err.contains("envS3cretValue"), "a value is quoted: {err}");
+    assert!(err.contains("${LAYOUT_SECRET}") && err.contains("${OTHER_SECRET}"), "{err}");
+    let mut m = RawMcp::spawn(&s, &["--read-only"], &[("OTHER_SECRET", "envS3cretValue")]);
+    m.initialize(1);
+    let (err, doc) = m.call(2, "validate", serde_json::json!({"path": s.path("ctmux.yaml")}));
+    assert!(err && !text_has(&doc, "s3cretLayoutValue") && !text_has(&doc, "envS3cretValue"), "{doc}");
+}
