@@ -98,6 +98,12 @@ pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
 
 /// Renders manifest problems the way miette draws them, without colour when `color` is false.
 pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String {
+    let summary = format!("{} problems in {}; nothing was applied", err.total, err.file.display());
+    render_with(err, color, width, &summary)
+}
+
+/// [`render_manifest`] with `summary` as the closing line when there is more than one.
+fn render_with(err: &ManifestError, color: bool, width: usize, summary: &str) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width);
     let mut out = String::new();
@@ -105,7 +111,7 @@ pub fn render_manifest(err: &ManifestError, color: bool, width: usize) -> String
         let _ = handler.render_report(&mut out, &report);
     }
     if err.total > 1 {
-        let _ = writeln!(out, "{} problems in {}; nothing was applied", err.total, err.file.display());
+        let _ = writeln!(out, "{summary}");
     }
     out
 }
@@ -143,7 +149,9 @@ pub fn print_warnings(ctx: &Ctx, warnings: &ManifestError) {
     if warnings.problems.is_empty() || ctx.global.quiet {
         return;
     }
-    let mut text = render_manifest(warnings, ctx.color, 100);
+    // Warnings stop nothing: they are counted as warnings, and nothing is said unapplied.
+    let summary = format!("{} warnings in {}", warnings.total, warnings.file.display());
+    let mut text = render_with(warnings, ctx.color, 100, &summary);
     text = text.replace("manifest::unset_variable", "warning: unset variable");
     eprint!("{text}");
 }

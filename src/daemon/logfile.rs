@@ -56,19 +56,20 @@ pub struct PaneLog {
     path: PathBuf,
     file: Option<(File, u64)>,
     partial: Vec<u8>,
+    refused: Option<String>,
 }
 
 impl PaneLog {
     /// A reader of `path` (which may not exist yet).
     pub fn new(path: PathBuf) -> PaneLog {
-        PaneLog { path, file: None, partial: Vec::new() }
+        PaneLog { path, file: None, partial: Vec::new(), refused: None }
     }
 
     /// Everything logged so far, the rotated `.log.1` first; later calls to [`PaneLog::more`]
     /// continue exactly where this stopped.
     pub fn history(&mut self) -> Vec<Line> {
         let mut lines = Vec::new();
-        if let Ok(mut old) = File::open(self.path.with_extension("log.1")) {
+        if let Some(mut old) = self.open_beneath(&self.path.with_extension("log.1")) {
             let mut buf = Vec::new();
             let _ = old.read_to_end(&mut buf);
             lines.extend(buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(parse));
@@ -102,10 +103,32 @@ impl PaneLog {
     }
 
     fn open(&mut self) {
-        self.file = File::open(&self.path).ok().and_then(|f| {
+        let path = self.path.clone();
+        self.file = self.open_beneath(&path).and_then(|f| {
             let ino = f.metadata().ok()?.ino();
             Some((f, ino))
         });
+    }
+
+    /// Opens `path` as the daemon writes it: beneath the state directory, no symlink followed
+    /// (a planted `logs/<server>/<project>/<session> -> /victim` is never read through). A
+    /// refusal other than "not there yet" is kept for [`PaneLog::refused`].
+    fn open_beneath(&mut self, path: &Path) -> Option<File> {
+        match crate::fs_safe::open_read(path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                if self.refused.is_none() {
+                    self.refused = Some(format!("not reading {}: {e}", path.display()));
+                }
+                None
+            }
+        }
+    }
+
+    /// Why the log could not be read, once (a link where a directory or file should be), if so.
+    pub fn refused(&mut self) -> Option<String> {
+        self.refused.take()
     }
 
     /// The file read.
@@ -157,8 +180,15 @@ mod tests {
 
     #[test]
     fn reads_history_then_growth_across_a_rotation_without_gap_or_repeat() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.log");
+        crate::fs_safe::with_state(|state| {
+            std::fs::create_dir_all(state.join("logs")).unwrap();
+            std::fs::set_permissions(state, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+            history_then_growth(&state.join("logs/p.log"));
+        });
+    }
+
+    fn history_then_growth(path: &Path) {
+        let path = path.to_path_buf();
         let mut w = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
         write!(w, "1\ta\n2\tb\n3\tpart").unwrap();
         let mut log = PaneLog::new(path.clone());

@@ -139,6 +139,7 @@ pub async fn run(socket: Socket) -> Result<(), Error> {
         follow,
         save_queued: false,
         force_look: false,
+        refused_logs: HashSet::new(),
         sampler: crate::metrics::Sampler::new(),
         sampling: sampling::Sampling::default(),
         unmanaged: unmanaged::Unmanaged::default(),
@@ -379,9 +380,19 @@ fn spawn_listener(listener: UnixListener, tx: mpsc::UnboundedSender<Msg>) {
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 // A hostile client cannot make us buffer more than 1 MiB.
-                let mut lines = BufReader::new(read.take(1 << 20)).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let response = match protocol::parse_request(&line) {
+                let mut reader = BufReader::new(read.take(1 << 20));
+                let mut raw = Vec::new();
+                // Bytes, not `lines()`: a line that is not UTF-8 gets a `bad request` answer
+                // like any other malformed line instead of ending the connection unanswered.
+                while {
+                    raw.clear();
+                    matches!(reader.read_until(b'\n', &mut raw).await, Ok(n) if n > 0)
+                } {
+                    let parsed = match std::str::from_utf8(&raw) {
+                        Ok(line) => protocol::parse_request(line.trim_end_matches(['\n', '\r'])),
+                        Err(e) => Err(format!("bad request: not UTF-8 text ({e})")),
+                    };
+                    let response = match parsed {
                         Ok(Request::Follow { after_id }) => {
                             let (follower, mut feed) = mpsc::channel(events::FOLLOWER_BACKLOG);
                             if tx.send(Msg::Follow(after_id, follower)).is_err() {
@@ -441,6 +452,8 @@ struct Daemon {
     save_queued: bool,
     /// The next [`Msg::Logs`] reads every followed log (one was added).
     force_look: bool,
+    /// Pane log paths already reported as refused (a planted link), so each is said once.
+    refused_logs: HashSet<std::path::PathBuf>,
     /// Resource use, between samples.
     sampler: crate::metrics::Sampler,
     /// What was sampled when ([`sampling`]).
@@ -912,6 +925,16 @@ impl Daemon {
         let key = path.to_string_lossy().into_owned();
         let saved = self.events.store.as_ref().and_then(|s| s.log_offset(&key).ok().flatten());
         let from_ms = lp.started.map(|t| t * 1000);
+        // A planted link where the log's directory should be: the sink refuses to write through
+        // it and ends, and nothing would say why. Said once, in the daemon log and as an event.
+        if let Err(e) = crate::fs_safe::open_read(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+            && self.refused_logs.insert(path.clone())
+        {
+            eprintln!("ctmux daemon: {}: not logging {}: {e}", lp.address, path.display());
+            let data = serde_json::json!({ "path": path.display().to_string(), "error": e.to_string() });
+            self.events.emit("log.refused", &lp.project, &lp.address, data);
+        }
         self.follow.add(&lp.pane_id, path, saved, from_ms);
         // Lines it logged before we looked (no inotify event for those).
         let _ = self.tx.send(Msg::Logs);

@@ -165,7 +165,7 @@ pub(super) fn act(
                 slot.pending.fetch_sub(1, Ordering::SeqCst);
             }
             Action::SendKeys(keys) => {
-                let _ = tmux.run(&[Cmd::new("send-keys").args(["-t", &id]).args(keys.split_whitespace())]).await;
+                let _ = tmux.run(&[Cmd::new("send-keys").args(["-t", &id, "--"]).args(keys.split_whitespace())]).await;
             }
             Action::Signal(sig) => {
                 let group = crate::process::foreground_group(pid).unwrap_or(pid);

@@ -157,6 +157,7 @@ pub fn compose(files: &[PathBuf], given: Option<Given>, profiles: &[String]) -> 
         Some((_, absolute)) => absolute.clone(),
         None => std::path::absolute(&files[0]).unwrap_or_else(|_| files[0].clone()),
     };
+    super::confine_to(&first);
     for (i, file) in files.iter().enumerate() {
         let (text, absolute) = match (i, given.take()) {
             (0, Some((text, absolute))) => (Ok(text), absolute),
@@ -206,6 +207,14 @@ pub fn compose(files: &[PathBuf], given: Option<Given>, profiles: &[String]) -> 
 
 /// Reads a manifest file as text, with the reason when it cannot be read.
 fn read(path: &Path) -> Result<String, String> {
+    // Confined (an MCP client's validate), a file that is not a manifest is never parsed as one:
+    // its lines would come back as "unknown key" errors.
+    if super::confine_root().is_some() {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if !real.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "toml")) {
+            return Err("not a .yaml, .yml or .toml file (an MCP client's validate reads no other file)".into());
+        }
+    }
     let bytes = super::read_regular(path, super::MANIFEST_MAX).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".to_string(),
         _ => e.to_string().split(" (os error").next().unwrap_or_default().to_string(),

@@ -134,7 +134,7 @@ fn compose_and_lower(
                     match item {
                         Ok(kv) => dotenv.push(kv),
                         Err(e) => problems.push(file_problem(
-                            format!("{}: {e}", file.display()),
+                            format!("{}: {}", file.display(), env_error(&bytes, &e)),
                             "env files hold NAME=value lines; `#` starts a comment",
                         )),
                     }
@@ -163,6 +163,7 @@ fn compose_and_lower(
         scale_used: Default::default(),
         replicas: Default::default(),
         ports: Vec::new(),
+        interpolated: Vec::new(),
     };
     let root = composed.root;
     read_ports(&mut reader, &root, &options.ports);
@@ -184,6 +185,9 @@ fn compose_and_lower(
             });
         }
     }
+    // No error shows an interpolated value (a secret from the environment or an env file).
+    reader::redact(&mut reader.problems, &reader.interpolated);
+    reader::redact(&mut reader.warnings, &reader.interpolated);
     let warnings = sources.error(std::mem::take(&mut reader.warnings));
     match lowered {
         Some(mut l) if reader.problems.is_empty() => {
@@ -328,8 +332,13 @@ fn load_env_files(reader: &mut Reader<'_>, root: &node::Node, dir: &Path) -> Vec
             match item {
                 Ok(kv) => vars.push(kv),
                 Err(e) => reader.problem(
-                    Problem::new("env_file", node.span.clone(), format!("env_file `{file}`: {e}"), "in this file")
-                        .help("env files hold NAME=value lines; `#` starts a comment"),
+                    Problem::new(
+                        "env_file",
+                        node.span.clone(),
+                        format!("env_file `{file}`: {}", env_error(&bytes, &e)),
+                        "in this file",
+                    )
+                    .help("env files hold NAME=value lines; `#` starts a comment"),
                 ),
             }
         }
@@ -350,6 +359,46 @@ fn read_env_file(path: &Path) -> Result<Vec<u8>, (String, bool)> {
     read_regular(path, ENV_FILE_MAX).map_err(reason)
 }
 
+/// Set (to `1`) by `ctmux mcp` on the `validate` it runs for a client: every file that load
+/// reads (manifests, includes, extends, env files) must then be a regular file with one link
+/// beneath the first manifest's directory, so a client cannot make errors quote other files.
+pub const CONFINE_VAR: &str = "CTMUX_VALIDATE_CONFINED";
+
+static CONFINE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// With [`CONFINE_VAR`] set, makes `first`'s directory the only one files are read from.
+fn confine_to(first: &Path) {
+    if std::env::var_os(CONFINE_VAR).is_some_and(|v| v == "1") {
+        let dir = first.parent().unwrap_or(Path::new("/"));
+        let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        *CONFINE.lock().unwrap_or_else(|e| e.into_inner()) = Some(root);
+    }
+}
+
+/// The directory loads are confined to, when they are.
+fn confine_root() -> Option<PathBuf> {
+    CONFINE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// An env file's parse error without the file's content: its line number only (a line of an
+/// env file may hold a secret, or be a line of whatever file was named as one).
+fn env_error(bytes: &[u8], e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, _) => {
+            let text = String::from_utf8_lossy(bytes);
+            match text.find(line.as_str()) {
+                Some(at) => format!(
+                    "line {} is not NAME=value (its content is not shown)",
+                    text[..at].matches('\n').count() + 1
+                ),
+                None => "a line is not NAME=value (its content is not shown)".into(),
+            }
+        }
+        dotenvy::Error::Io(e) => e.to_string(),
+        _ => "it is not a valid env file (its content is not shown)".into(),
+    }
+}
+
 /// Largest manifest file read, in bytes.
 pub const MANIFEST_MAX: u64 = 16 * 1024 * 1024;
 
@@ -359,10 +408,36 @@ pub const MANIFEST_MAX: u64 = 16 * 1024 * 1024;
 pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    if !file.metadata()?.is_file() {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt};
+    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let confined = confine_root();
+    // Confined, the file opened is the one every link resolves to, and it must lie beneath the
+    // root; O_NOFOLLOW then refuses a link swapped in since.
+    let path = match &confined {
+        Some(root) => {
+            let real = std::fs::canonicalize(path)?;
+            if !real.starts_with(root) {
+                return Err(refused(format!(
+                    "outside the manifest's directory {} (an MCP client's validate reads no other file)",
+                    root.display()
+                )));
+            }
+            real
+        }
+        None => path.to_path_buf(),
+    };
+    let nofollow = if confined.is_some() { libc::O_NOFOLLOW } else { 0 };
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | nofollow).open(&path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if confined.is_some() && meta.nlink() > 1 {
+        return Err(refused(format!(
+            "{} has {} hard links, so it may be another file (an MCP client's validate reads no such file)",
+            path.display(),
+            meta.nlink()
+        )));
     }
     // SAFETY: fcntl on a descriptor we own.
     unsafe {

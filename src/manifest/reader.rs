@@ -38,6 +38,40 @@ pub struct Reader<'s> {
     pub replicas: indexmap::IndexMap<String, Vec<String>>,
     /// Every pane's `ports:` (read before lowering, so interpolation sees them).
     pub ports: Vec<super::model::Port>,
+    /// `(value, name)` of every variable interpolated, so errors can show `${NAME}` instead of
+    /// its value ([`redact`]): a value may be a secret from the environment or an env file.
+    pub interpolated: Vec<(String, String)>,
+}
+
+/// Values shorter than this are not redacted from errors (`1` or `on` would mangle messages).
+pub const REDACT_MIN: usize = 4;
+
+/// Replaces every interpolated value (of at least [`REDACT_MIN`] bytes) quoted in `problems`
+/// with `${NAME}`, longest first, so no error or warning shows a variable's value.
+pub fn redact(problems: &mut [Problem], interpolated: &[(String, String)]) {
+    let mut values: Vec<&(String, String)> = interpolated.iter().filter(|(v, _)| v.len() >= REDACT_MIN).collect();
+    if values.is_empty() {
+        return;
+    }
+    values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    values.dedup_by(|a, b| a.0 == b.0);
+    let scrub = |text: &mut String| {
+        for (value, name) in &values {
+            if text.contains(value.as_str()) {
+                *text = text.replace(value.as_str(), &format!("${{{name}}}"));
+            }
+        }
+    };
+    for p in problems {
+        scrub(&mut p.message);
+        scrub(&mut p.label);
+        if let Some(h) = p.help.as_mut() {
+            scrub(h);
+        }
+        for (_, label) in &mut p.extra {
+            scrub(label);
+        }
+    }
 }
 
 /// A map's entries after key checking, looked up by name.
@@ -160,6 +194,11 @@ impl<'s> Reader<'s> {
         let vars = &self.vars;
         match interpolate(text, &|name: &str| vars.get(name).cloned()) {
             Ok(done) => {
+                for r in done.refs.iter().filter(|r| r.was_set) {
+                    if let Some(v) = vars.get(&r.name) {
+                        self.interpolated.push((v.clone(), r.name.clone()));
+                    }
+                }
                 for r in done.refs.iter().filter(|r| !r.was_set && !r.has_modifier) {
                     let runtime = r.name.starts_with("CTMUX_") || self.env_names.contains(&r.name);
                     let message = format!("variable `{}` is not set; it becomes an empty string", r.name);

@@ -60,6 +60,8 @@ pub struct Record {
 /// The records of this server's execs, and the live ones' completion signals.
 pub struct Store {
     dir: Option<PathBuf>,
+    /// Why the directory is not used (a planted link in its place), said by each waiting exec.
+    refused: Option<String>,
     live: Mutex<HashMap<String, watch::Receiver<bool>>>,
     /// When [`Store::clean`] last ran (unix ms; 0: never), and the execs since.
     cleaned_ms: std::sync::atomic::AtomicU64,
@@ -81,11 +83,22 @@ impl Store {
     pub fn open() -> Store {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let dir = crate::state::dir().join("mcp-exec");
-        let ok = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).is_ok()
-            && std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
-            && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok();
+        let made = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir);
+        let refused = match (made, std::fs::symlink_metadata(&dir)) {
+            (Err(e), _) => Some(format!("cannot create {}: {e}", dir.display())),
+            (_, Ok(m)) if m.file_type().is_symlink() => Some(format!(
+                "{} is a symlink: refused (exec records are kept only in a real directory)",
+                dir.display()
+            )),
+            (_, Ok(m)) if !m.is_dir() => Some(format!("{} is not a directory", dir.display())),
+            (_, Err(e)) => Some(format!("cannot read {}: {e}", dir.display())),
+            _ => std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .err()
+                .map(|e| format!("cannot make {} private: {e}", dir.display())),
+        };
         Store {
-            dir: ok.then_some(dir),
+            dir: refused.is_none().then_some(dir),
+            refused,
             live: Mutex::new(HashMap::new()),
             cleaned_ms: Default::default(),
             since_clean: Default::default(),
@@ -222,6 +235,16 @@ impl Server {
             return self.doc(&a, ctx).await;
         }
         let store = &self.execs;
+        // Without its records a waiting exec could never learn how the command ended.
+        if let Some(why) = &store.refused {
+            return Err(error_doc(
+                "failed",
+                format!("pane_exec cannot keep its result: {why}"),
+                Some(
+                    "remove the link (or whatever is in its place); the MCP server makes the directory again when it starts",
+                ),
+            ));
+        }
         store.clean();
         let id = new_id();
         let mut cmd = tokio::process::Command::new(&self.cfg.exe);

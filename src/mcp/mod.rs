@@ -119,6 +119,10 @@ impl Server {
         if let Some(f) = file {
             cmd.arg("-f").arg(f);
         }
+        // A client's validate reads only files beside its manifest (see CONFINE_VAR).
+        if args.first().is_some_and(|a| a == "validate") {
+            cmd.env(crate::manifest::CONFINE_VAR, "1");
+        }
         cmd.args(&self.cfg.socket_flags)
             .args(["--json", "--no-color"])
             .args(args)
@@ -462,6 +466,15 @@ impl Server {
             }
             "pane_signal" => {
                 let p: tools::SignalParams = parse(args)?;
+                // A signal is a name (`-9` or `--json` would reach the CLI as an option).
+                let given = p.signal.clone().unwrap_or_else(|| "SIGINT".into());
+                let Some(sig) = crate::manifest::model::normalize_signal(&given) else {
+                    return Err(error_doc(
+                        "usage",
+                        format!("`signal` is `{given}`: not a signal name"),
+                        Some(&format!("signals: {}", crate::manifest::model::SIGNALS.join(", "))),
+                    ));
+                };
                 let st = self.doc(&["pane".into(), "status".into(), p.target.clone()], ctx).await?;
                 let Some(id) = st["pane"]["tmux_id"].as_str().map(str::to_string) else {
                     return Err(error_doc("failed", format!("cannot tell which pane `{}` is: {st}", p.target), None));
@@ -469,8 +482,7 @@ impl Server {
                 if let Some(refusal) = self.refuse_own(std::slice::from_ref(&id), "signal").await {
                     return Err(refusal);
                 }
-                let sig = p.signal.unwrap_or_else(|| "SIGINT".into());
-                self.doc(&["pane".into(), "signal".into(), id, sig], ctx).await
+                self.doc(&["pane".into(), "signal".into(), "--".into(), id, sig], ctx).await
             }
             "pane_status" => {
                 let p: tools::TargetParams = parse(args)?;

@@ -86,6 +86,19 @@ fn start_finds_a_running_daemon_and_garbage_never_crashes_it() {
         BufReader::new(&stream).read_line(&mut reply).unwrap();
         assert!(reply.contains("\"ok\":false"), "{junk:.20}: {reply}");
     }
+    // Lines that are not UTF-8 (100,000 bytes of 0xff, a cut sequence) are answered the same,
+    // and the connection still serves.
+    for junk in [vec![0xffu8; 100_000], b"{\"v\":1,\"cmd\":\"st\xc3".to_vec()] {
+        stream.write_all(&junk).unwrap();
+        stream.write_all(b"\n").unwrap();
+        let mut reply = String::new();
+        BufReader::new(&stream).read_line(&mut reply).unwrap();
+        assert!(reply.contains("\"ok\":false") && reply.contains("bad request"), "{}: {reply}", junk.len());
+    }
+    writeln!(stream, "{{\"v\":1,\"cmd\":\"status\"}}").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply).unwrap();
+    assert!(reply.contains("\"ok\":true"), "{reply}");
     let status = serde_json::from_str::<serde_json::Value>(&s.expect(&["--json", "daemon", "status"], 0)).unwrap();
     assert_eq!(status["running"], true);
     s.expect(&["daemon", "stop"], 0);

@@ -471,3 +471,206 @@ fn a_hostile_mcp_client_cannot_end_the_servers_pane_read_other_files_or_pass_fla
 fn text_has(doc: &serde_json::Value, needle: &str) -> bool {
     doc.to_string().contains(needle)
 }
+
+/// What pane `id` shows, as one string.
+fn screen(s: &Server, id: &str) -> String {
+    s.tmux(&["capture-pane", "-p", "-J", "-t", id])
+}
+
+#[test]
+fn keys_that_begin_with_a_dash_are_keys_never_send_keys_options() {
+    // 11 panes, so the target's id is past %9; each runs `cat`, so what is typed shows.
+    let mut manifest = "version: 1\nname: keys\nsessions:\n  app:\n    panes:\n      web: exec cat\n".to_string();
+    for i in 0..10 {
+        manifest += &format!("      p{i}: exec cat\n");
+    }
+    let s = Server::new(&manifest);
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let panes = s.panes();
+    let id = |a: &str| panes.iter().find(|p| p.0 == a).unwrap_or_else(|| panic!("{a}: {panes:?}")).1.clone();
+    let (web, p9, p8) = (id("app/web"), id("app/p9"), id("app/p8"));
+    assert!(p9.trim_start_matches('%').parse::<u32>().unwrap() > 9, "{p9}");
+    let info = s.tmux(&["display-message", "-p", "-t", &web, "#{socket_path},#{pid},0"]);
+    // The MCP server runs in app/web: `-t <its pane>` inside `keys` must not reach it.
+    let mut m = RawMcp::spawn(&s, &[], &[("TMUX", info.trim()), ("TMUX_PANE", &web)]);
+    m.initialize(1);
+    let (err, doc) =
+        m.call(2, "pane_send_keys", serde_json::json!({"target": "app/p9", "keys": ["-t", web, "-l", "MCPMARK"]}));
+    assert!(!err, "{doc}");
+    assert_eq!(doc["tmux_id"], p9.as_str(), "{doc}");
+    // -N (repeat), -R (reset), -X (copy-mode command) are keys too: typed as text.
+    let (err, doc) = m.call(3, "pane_send_keys", serde_json::json!({"target": "app/p9", "keys": ["-N", "3", "Z"]}));
+    assert!(!err, "{doc}");
+    let (err, doc) = m.call(4, "pane_send_keys", serde_json::json!({"target": "app/p9", "keys": ["-X", "-R"]}));
+    assert!(!err, "{doc}");
+    assert!(
+        eventually(Duration::from_secs(10), || screen(&s, &p9).contains(&format!("-t{web}-lMCPMARK-N3Z-X-R"))),
+        "app/p9 shows {:?}",
+        screen(&s, &p9)
+    );
+    assert!(!screen(&s, &web).contains("MCPMARK"), "typed into the MCP server's pane: {:?}", screen(&s, &web));
+    assert!(s.panes().iter().any(|p| p.1 == web && !p.3), "app/web was ended");
+    // The CLI: `--` then `-t OTHER -l TEXT` goes to the named pane, as keys.
+    let out = s.expect(&["pane", "send-keys", "app/p8", "--", "-t", &web, "-l", "CLIMARK"], 0);
+    assert!(out.contains(&format!("sent to {p8}")), "{out}");
+    assert!(
+        eventually(Duration::from_secs(10), || screen(&s, &p8).contains(&format!("-t{web}-lCLIMARK"))),
+        "app/p8 shows {:?}",
+        screen(&s, &p8)
+    );
+    assert!(!screen(&s, &web).contains("CLIMARK"), "typed into another pane: {:?}", screen(&s, &web));
+    // With --literal the words are text as well.
+    s.expect(&["pane", "send-keys", "app/p8", "--literal", "--", "-X", "cancel"], 0);
+    assert!(eventually(Duration::from_secs(10), || screen(&s, &p8).contains("-Xcancel")), "{:?}", screen(&s, &p8));
+    assert!(m.alive());
+    s.expect(&["down"], 0);
+}
+
+#[test]
+fn an_mcp_validate_reads_only_manifests_beside_its_manifest_and_no_error_quotes_an_env_file() {
+    let s = Server::new("version: 1\nname: conf\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    let victim = tempfile::tempdir().unwrap();
+    let shadow = victim.path().join("shadow");
+    std::fs::write(&shadow, "root:SECRETHASH:20228:0:99999:7:::\ndaemon:SECRETHASH2:1:0:9:7:::\n").unwrap();
+    let shadow = shadow.to_str().unwrap().to_string();
+    let head = "version: 1\nname: conf\n";
+    let panes = "sessions:\n  app:\n    panes:\n      a: exec sleep 1000\n";
+    std::fs::write(s.path("inc.yaml"), format!("{head}include: [{shadow}]\n{panes}")).unwrap();
+    std::fs::write(s.path("envf.yaml"), format!("{head}env_file: {shadow}\n{panes}")).unwrap();
+    std::fs::write(s.path("local.env"), "OK=1\nSECRETLINE-abc def ghi\n").unwrap();
+    std::fs::write(s.path("local.yaml"), format!("{head}env_file: local.env\n{panes}")).unwrap();
+    std::fs::write(s.path("incenv.yaml"), format!("{head}include: [local.env]\n{panes}")).unwrap();
+    std::fs::hard_link(victim.path().join("shadow"), s.path("hl.yaml")).unwrap();
+    let secret = |t: &str| t.contains("SECRET") || t.contains("root:");
+    for read_only in [false, true] {
+        let args: &[&str] = if read_only { &["--read-only"] } else { &[] };
+        let mut m = RawMcp::spawn(&s, args, &[]);
+        m.initialize(1);
+        for (id, file) in [(2, "inc.yaml"), (3, "envf.yaml"), (4, "local.yaml"), (5, "incenv.yaml"), (6, "hl.yaml")] {
+            let path = s.path(file);
+            let (err, doc) = m.call(id, "validate", serde_json::json!({"path": path}));
+            assert!(err, "{file}: {doc}");
+            assert!(!secret(&doc.to_string()), "{file} quoted another file: {doc}");
+        }
+        // The same through manifest text (it is validated in a scratch directory).
+        let (err, doc) =
+            m.call(7, "validate", serde_json::json!({"manifest": format!("{head}include: [{shadow}]\n{panes}")}));
+        assert!(err && !secret(&doc.to_string()), "{doc}");
+        let (err, doc) =
+            m.call(8, "validate", serde_json::json!({"manifest": format!("{head}env_file: {shadow}\n{panes}")}));
+        assert!(err && !secret(&doc.to_string()), "{doc}");
+        assert!(doc.to_string().contains("outside the manifest's directory"), "{doc}");
+        assert!(m.alive());
+    }
+    // The CLI names the env file's bad line by number, never by content.
+    let out = s.ctmux(&["-f", s.path("local.yaml").to_str().unwrap(), "validate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("line 2") && !secret(&err), "{err}");
+    let out = s.ctmux(&["-f", s.path("envf.yaml").to_str().unwrap(), "validate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !secret(&err), "{err}");
+}
+
+#[test]
+fn an_mcp_signal_that_looks_like_an_option_is_a_usage_error_and_signals_nothing() {
+    let s = Server::new("version: 1\nname: sig\nsessions:\n  app:\n    panes:\n      a: exec sleep 1000\n");
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let mut m = RawMcp::spawn(&s, &[], &[]);
+    m.initialize(1);
+    for (id, bad) in [(2, "-9"), (3, "--help"), (4, "-Lother"), (5, "--json"), (6, "SIGNOPE")] {
+        let (err, doc) = m.call(id, "pane_signal", serde_json::json!({"target": "app/a", "signal": bad}));
+        assert!(err && doc["error"]["code"] == "usage", "{bad}: {doc}");
+        assert!(doc["error"]["message"].as_str().is_some_and(|t| t.contains(bad)), "{bad}: {doc}");
+        assert!(!text_has(&doc, "without a JSON result"), "{bad}: {doc}");
+    }
+    assert!(s.panes().iter().any(|p| p.0 == "app/a" && !p.3), "app/a was signalled");
+    // A good name still works, as a value after the target.
+    let (err, doc) = m.call(7, "pane_signal", serde_json::json!({"target": "app/a", "signal": "kill"}));
+    assert!(!err, "{doc}");
+    assert!(eventually(Duration::from_secs(10), || s.panes().iter().any(|p| p.0 == "app/a" && p.3)), "{:?}", s.panes());
+    assert!(m.alive());
+    s.expect(&["down"], 0);
+}
+
+#[test]
+fn a_planted_session_log_link_is_neither_read_by_logs_nor_passed_over_in_silence() {
+    let manifest = "version: 1\nname: sym\nsessions:\n  app:\n    panes:\n      web: echo hello; exec sleep 1000\n      api: echo hi; exec sleep 1000\n";
+    let s = Server::new(manifest);
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("web.log"), "1700000000000\tVICTIM-CONTENT\n").unwrap();
+    std::fs::create_dir_all(s.logs().join("sym")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.logs().join("sym/app")).unwrap();
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let out = s.ctmux(&["logs", "web"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("VICTIM") && !stderr.contains("VICTIM"), "read through the link: {stdout} {stderr}");
+    assert!(stderr.contains("not reading"), "the refusal is not said: {stderr}");
+    // The daemon says it once per pane log, in its log and as an event.
+    let said = || {
+        let events = s.expect(&["events", "--json", "--kind", "log.refused"], 0);
+        events.matches("\"log.refused\"").count()
+    };
+    assert!(eventually(Duration::from_secs(20), || said() == 2), "{}", s.expect(&["daemon", "logs"], 0));
+    let daemon_log = s.expect(&["daemon", "logs"], 0);
+    assert_eq!(daemon_log.matches("not logging").count(), 2, "{daemon_log}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(said(), 2);
+    assert_eq!(std::fs::read_to_string(victim.path().join("web.log")).unwrap(), "1700000000000\tVICTIM-CONTENT\n");
+    assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
+    s.expect(&["down"], 0);
+}
+
+#[test]
+fn a_planted_mcp_exec_link_makes_pane_exec_fail_at_once_naming_it() {
+    let s = Server::new("version: 1\nname: ex\nsessions:\n  app:\n    panes:\n      sh: { command: [sh, -i] }\n");
+    s.expect(&["up", "--wait", "--timeout", "60s"], 0);
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("keep.json"), "victim\n").unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.state.path().join("mcp-exec")).unwrap();
+    let mut m = RawMcp::spawn(&s, &[], &[]);
+    m.initialize(1);
+    let started = Instant::now();
+    let (err, doc) =
+        m.call(2, "pane_exec", serde_json::json!({"target": "app/sh", "command": "echo hi", "timeout": 20}));
+    let took = started.elapsed();
+    assert!(err && doc["error"]["code"] == "failed", "{doc}");
+    assert!(text_has(&doc, "mcp-exec") && text_has(&doc, "symlink"), "{doc}");
+    assert!(took < Duration::from_secs(5), "took {took:?}: {doc}");
+    assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
+    assert!(m.alive());
+    s.expect(&["down"], 0);
+}
+
+#[test]
+fn validate_counts_mere_warnings_as_warnings_and_never_says_nothing_was_applied() {
+    let s = Server::new(
+        "version: 1\nname: warn\nsessions:\n  app:\n    panes:\n      a: echo ${UNSET_ONE_X}; exec sleep 1000\n      b: echo ${UNSET_TWO_X}; exec sleep 1000\n",
+    );
+    let out = s.cmd(&["validate"]).env_remove("UNSET_ONE_X").env_remove("UNSET_TWO_X").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("2 warnings in"), "{err}");
+    assert!(!err.contains("nothing was applied") && !err.contains("problems in"), "{err}");
+    // Real problems still say so.
+    s.write("version: 1\nname: warn\nbogus: 1\nsessions:\n  app:\n    panes:\n      a: ${UNSET_ONE_X}\n    nope: 2\n");
+    let out = s.cmd(&["validate"]).env_remove("UNSET_ONE_X").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("problems in") && err.contains("nothing was applied"), "{err}");
+}
+
+#[test]
+fn errors_never_show_an_interpolated_value() {
+    let s = Server::new(
+        "version: 1\nname: redact\nenv_file: [sec.env]\nsessions:\n  app:\n    windows:\n      w:\n        layout: ${LAYOUT_SECRET}\n        panes:\n          a: exec sleep 1000\n          b: { command: exec sleep 1000, restart: $OTHER_SECRET }\n",
+    );
+    std::fs::write(s.path("sec.env"), "LAYOUT_SECRET=s3cretLayoutValue\n").unwrap();
+    let out = s.cmd(&["validate"]).env("OTHER_SECRET", "envS3cretValue").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("s3cretLayoutValue") && !err.contains("envS3cretValue"), "a value is quoted: {err}");
+    assert!(err.contains("${LAYOUT_SECRET}") && err.contains("${OTHER_SECRET}"), "{err}");
+    let mut m = RawMcp::spawn(&s, &["--read-only"], &[("OTHER_SECRET", "envS3cretValue")]);
+    m.initialize(1);
+    let (err, doc) = m.call(2, "validate", serde_json::json!({"path": s.path("ctmux.yaml")}));
+    assert!(err && !text_has(&doc, "s3cretLayoutValue") && !text_has(&doc, "envS3cretValue"), "{doc}");
+}

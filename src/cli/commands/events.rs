@@ -15,7 +15,7 @@ use crate::tmux::{Socket, Tmux};
 /// The event kinds the daemon records: the contract's, plus `pane.removed`, `pane.output` for
 /// output subscriptions, `wait.timeout` from `pane wait`, `rule.dropped`, `pane.gave_up`, and
 /// `watch.changed` / `watch.cascaded` from panes' `watch:`.
-pub const KINDS: [&str; 17] = [
+pub const KINDS: [&str; 18] = [
     "pane.started",
     "pane.exited",
     "pane.restarted",
@@ -30,6 +30,7 @@ pub const KINDS: [&str; 17] = [
     "watch.changed",
     "watch.cascaded",
     "gc.collected",
+    "log.refused",
     "snapshot.saved",
     "daemon.started",
     "daemon.stopped",

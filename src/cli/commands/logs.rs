@@ -130,6 +130,9 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> Result {
     let mut screens: Vec<Screen> = logs.iter().map(|_| Screen::default()).collect();
     for (order, (_, log)) in logs.iter_mut().enumerate() {
         let mut pieces = rejoin(log.history(), &mut carries[order]);
+        if let Some(why) = log.refused() {
+            eprintln!("ctmux: {why}");
+        }
         // History ends here: a last piece whose rest is not logged yet is shown as it is.
         pieces.extend(carries[order].take());
         let screen = &mut screens[order];

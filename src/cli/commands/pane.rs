@@ -440,7 +440,9 @@ async fn dispatch(ctx: &Ctx, server: &Server, cmd: PaneCmd) -> Result {
             if literal {
                 c = c.arg("-l");
             }
-            server.tmux.run(&[c.args(keys)]).await.map_err(|e| e.into_error("sending keys"))?;
+            // `--` ends tmux's options (tmux 3.3a's args_parse stops at it): a key such as `-t`,
+            // `-N` or `-X` is then a key (or typed text), never a flag that picks another pane.
+            server.tmux.run(&[c.arg("--").args(keys)]).await.map_err(|e| e.into_error("sending keys"))?;
             ok(ctx, &lp, &format!("sent to {}", lp.pane_id))
         }
         PaneCmd::Metrics { target, interval } => {
