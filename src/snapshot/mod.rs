@@ -204,6 +204,12 @@ fn project_level(
                 groups.insert(name.clone(), json!(kept));
             }
         }
+        if !p.hooks.is_empty() {
+            notes.push(format!(
+                "project `{}`: its `hooks:` are not written (a snapshot records what runs; copy them from its manifest)",
+                p.name
+            ));
+        }
         if let Some(a) = &p.snapshots
             && !top.contains_key("snapshots")
         {

@@ -102,7 +102,7 @@ fn options_are_set_at_every_level_kept_and_set_again_when_they_drift() {
     for line in [
         "~ option   global status-left = \"[#S] $HOME\" (was \"drifted\")",
         "~ option   global default-terminal = \"tmux-256color\" (was \"screen\")",
-        "~ option   session dev status-right = \"right-of-dev\" (not set)",
+        "~ option   session dev status-right = \"right-of-dev\" (not set at this level: tmux's default or an inherited value applies)",
         "~ option   window dev:editor synchronize-panes = \"on\" (was \"off\")",
         "~ option   window dev:servers main-pane-width = \"70\" (was \"33\")",
         "~ option   pane dev/h window-style = \"bg=red\" (was \"bg=blue\")",

@@ -75,7 +75,7 @@ pub fn render_plan(plan: &Plan, fields: &BTreeMap<String, Vec<String>>, half_bui
         let at = if o.target.is_empty() { String::new() } else { format!(" {}", o.target) };
         let was = match &o.was {
             Some(v) => format!("was {v:?}"),
-            None => "not set".into(),
+            None => "not set at this level: tmux's default or an inherited value applies".into(),
         };
         out.push_str(&format!("~ option   {}{at} {} = {:?} ({was})\n", o.level, o.option, o.value));
     }
