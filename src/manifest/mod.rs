@@ -186,8 +186,8 @@ fn compose_and_lower(
         }
     }
     // No error shows an interpolated value (a secret from the environment or an env file).
-    reader::redact(&mut reader.problems, &reader.interpolated);
-    reader::redact(&mut reader.warnings, &reader.interpolated);
+    reader::redact(&mut reader.problems, &reader.interpolated, reader.source);
+    reader::redact(&mut reader.warnings, &reader.interpolated, reader.source);
     let warnings = sources.error(std::mem::take(&mut reader.warnings));
     match lowered {
         Some(mut l) if reader.problems.is_empty() => {

@@ -47,14 +47,25 @@ pub struct Reader<'s> {
 pub const REDACT_MIN: usize = 4;
 
 /// Replaces every interpolated value (of at least [`REDACT_MIN`] bytes) quoted in `problems`
-/// with `${NAME}`, longest first, so no error or warning shows a variable's value.
-pub fn redact(problems: &mut [Problem], interpolated: &[(String, String)]) {
-    let mut values: Vec<&(String, String)> = interpolated.iter().filter(|(v, _)| v.len() >= REDACT_MIN).collect();
-    if values.is_empty() {
+/// with `${NAME}`, longest first — also as messages escape it (`\"`, `\n`) and line by line —
+/// so no error or warning shows a variable's value. A problem about a value written with a
+/// `${…}` reference says only that the value is not valid: its own words could quote a piece of
+/// the value (`unknown unit "SECRET"`), which no replacement can catch.
+pub fn redact(problems: &mut [Problem], interpolated: &[(String, String)], source: &str) {
+    if interpolated.is_empty() {
         return;
     }
+    let mut values: Vec<(String, &str)> = Vec::new();
+    for (value, name) in interpolated {
+        let mut forms = vec![value.clone(), value.escape_debug().to_string(), value.escape_default().to_string()];
+        forms.extend(value.lines().map(str::to_string));
+        for form in forms {
+            if form.len() >= REDACT_MIN && !values.iter().any(|(v, _)| *v == form) {
+                values.push((form, name));
+            }
+        }
+    }
     values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
-    values.dedup_by(|a, b| a.0 == b.0);
     let scrub = |text: &mut String| {
         for (value, name) in &values {
             if text.contains(value.as_str()) {
@@ -63,6 +74,12 @@ pub fn redact(problems: &mut [Problem], interpolated: &[(String, String)]) {
         }
     };
     for p in problems {
+        let written = p.span.as_ref().and_then(|s| source.get(s.clone())).unwrap_or_default();
+        let uses = |name: &str| written.contains(&format!("${{{name}")) || written.contains(&format!("${name}"));
+        if interpolated.iter().any(|(_, name)| uses(name)) {
+            p.message = format!("`{}` is not a valid value here (its interpolated value is not shown)", written.trim());
+            p.label = "not valid".into();
+        }
         scrub(&mut p.message);
         scrub(&mut p.label);
         if let Some(h) = p.help.as_mut() {

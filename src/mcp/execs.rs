@@ -62,6 +62,8 @@ pub struct Store {
     dir: Option<PathBuf>,
     /// Why the directory is not used (a planted link in its place), said by each waiting exec.
     refused: Option<String>,
+    /// Device and inode of `dir` when it was checked.
+    ident: Option<(u64, u64)>,
     live: Mutex<HashMap<String, watch::Receiver<bool>>>,
     /// When [`Store::clean`] last ran (unix ms; 0: never), and the execs since.
     cleaned_ms: std::sync::atomic::AtomicU64,
@@ -96,7 +98,12 @@ impl Store {
                 .err()
                 .map(|e| format!("cannot make {} private: {e}", dir.display())),
         };
+        let ident = std::fs::symlink_metadata(&dir).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        });
         Store {
+            ident,
             dir: refused.is_none().then_some(dir),
             refused,
             live: Mutex::new(HashMap::new()),
@@ -107,7 +114,14 @@ impl Store {
 
     fn path(&self, id: &str, ext: &str) -> Option<PathBuf> {
         let valid = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        self.dir.as_ref().filter(|_| valid).map(|d| d.join(format!("{id}.{ext}")))
+        self.dir.as_ref().filter(|d| valid && self.still_ours(d)).map(|d| d.join(format!("{id}.{ext}")))
+    }
+
+    /// Whether `dir` is still the directory [`Store::open`] checked: a link (or another
+    /// directory) put in its place while the server runs is neither written nor read through.
+    fn still_ours(&self, dir: &std::path::Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && self.ident == Some((m.dev(), m.ino())))
     }
 
     fn save(&self, r: &Record, output: Option<&str>) {
@@ -146,7 +160,7 @@ impl Store {
         }
         self.cleaned_ms.store(now, Ordering::Relaxed);
         self.since_clean.store(0, Ordering::Relaxed);
-        let Some(dir) = &self.dir else { return };
+        let Some(dir) = self.dir.as_ref().filter(|d| self.still_ours(d)) else { return };
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         let mut records: Vec<(std::time::SystemTime, String)> = entries
             .flatten()
@@ -236,7 +250,10 @@ impl Server {
         }
         let store = &self.execs;
         // Without its records a waiting exec could never learn how the command ended.
-        if let Some(why) = &store.refused {
+        let replaced = store.dir.as_ref().filter(|d| !store.still_ours(d)).map(|d| {
+            format!("{} was replaced (a link or another directory) since the server started: refused", d.display())
+        });
+        if let Some(why) = store.refused.as_ref().or(replaced.as_ref()) {
             return Err(error_doc(
                 "failed",
                 format!("pane_exec cannot keep its result: {why}"),

@@ -638,6 +638,19 @@ fn a_planted_mcp_exec_link_makes_pane_exec_fail_at_once_naming_it() {
     assert!(took < Duration::from_secs(5), "took {took:?}: {doc}");
     assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
     assert!(m.alive());
+    // Planted while a server runs (it checked a real directory when it started): refused too.
+    std::fs::remove_file(s.state.path().join("mcp-exec")).unwrap();
+    let mut m = RawMcp::spawn(&s, &[], &[]);
+    m.initialize(1);
+    let (err, doc) =
+        m.call(3, "pane_exec", serde_json::json!({"target": "app/sh", "command": "echo one", "timeout": 20}));
+    assert!(!err, "a real directory works: {doc}");
+    std::fs::rename(s.state.path().join("mcp-exec"), s.state.path().join("mcp-exec.orig")).unwrap();
+    std::os::unix::fs::symlink(victim.path(), s.state.path().join("mcp-exec")).unwrap();
+    let (err, doc) =
+        m.call(4, "pane_exec", serde_json::json!({"target": "app/sh", "command": "echo two", "timeout": 20}));
+    assert!(err && text_has(&doc, "mcp-exec") && text_has(&doc, "replaced"), "{doc}");
+    assert_eq!(walkdir(victim.path()), 1, "files appeared in the victim directory");
     s.expect(&["down"], 0);
 }
 
@@ -661,14 +674,22 @@ fn validate_counts_mere_warnings_as_warnings_and_never_says_nothing_was_applied(
 #[test]
 fn errors_never_show_an_interpolated_value() {
     let s = Server::new(
-        "version: 1\nname: redact\nenv_file: [sec.env]\nsessions:\n  app:\n    windows:\n      w:\n        layout: ${LAYOUT_SECRET}\n        panes:\n          a: exec sleep 1000\n          b: { command: exec sleep 1000, restart: $OTHER_SECRET }\n",
+        "version: 1\nname: redact\nenv_file: [sec.env]\nsessions:\n  app:\n    windows:\n      w:\n        layout: ${LAYOUT_SECRET}\n        panes:\n          a: { command: exec sleep 1000, limits: { memory: \"1${UNIT_SECRET}\" } }\n          b: { command: exec sleep 1000, restart: $OTHER_SECRET }\n      v:\n        layout: \"${QUOTE_SECRET}\"\n        panes:\n          c: { command: exec sleep 1000, stop: { timeout: \"5${UNIT_SECRET}\" } }\n      u:\n        layout: \"${LINES_SECRET}\"\n        panes:\n          d: exec sleep 1000\n",
     );
-    std::fs::write(s.path("sec.env"), "LAYOUT_SECRET=s3cretLayoutValue\n").unwrap();
+    std::fs::write(
+        s.path("sec.env"),
+        "LAYOUT_SECRET=s3cretLayoutValue\nUNIT_SECRET=UNITSECRETx7\nQUOTE_SECRET=\"quo\\\"teSECRET8\"\nLINES_SECRET=\"nlA\\nnlSECRET9\"\n",
+    )
+    .unwrap();
     let out = s.cmd(&["validate"]).env("OTHER_SECRET", "envS3cretValue").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    assert!(!err.contains("s3cretLayoutValue") && !err.contains("envS3cretValue"), "a value is quoted: {err}");
-    assert!(err.contains("${LAYOUT_SECRET}") && err.contains("${OTHER_SECRET}"), "{err}");
+    // Not the value, not as a message escapes it, not a piece a parser quotes (`unknown unit`).
+    for secret in ["s3cretLayoutValue", "envS3cretValue", "UNITSECRET", "teSECRET8", "nlSECRET9"] {
+        assert!(!err.contains(secret), "{secret} is quoted: {err}");
+    }
+    assert!(err.contains("is not a valid value here (its interpolated value is not shown)"), "{err}");
+    assert!(err.contains("${LAYOUT_SECRET}") && err.contains("$OTHER_SECRET"), "{err}");
     let mut m = RawMcp::spawn(&s, &["--read-only"], &[("OTHER_SECRET", "envS3cretValue")]);
     m.initialize(1);
     let (err, doc) = m.call(2, "validate", serde_json::json!({"path": s.path("ctmux.yaml")}));
