@@ -76,9 +76,11 @@ pub fn redact(problems: &mut [Problem], interpolated: &[(String, String)], sourc
     for p in problems {
         let written = p.span.as_ref().and_then(|s| source.get(s.clone())).unwrap_or_default();
         let uses = |name: &str| written.contains(&format!("${{{name}")) || written.contains(&format!("${name}"));
-        if interpolated.iter().any(|(_, name)| uses(name)) {
+        if let Some((_, name)) = interpolated.iter().find(|(_, name)| uses(name)) {
+            // Its help too: a suggestion ("try `x_y`", "did you mean …") is derived from the value.
             p.message = format!("`{}` is not a valid value here (its interpolated value is not shown)", written.trim());
             p.label = "not valid".into();
+            p.help = Some(format!("check what `{name}` is set to (in the environment, `.env` or an `env_file:`)"));
         }
         scrub(&mut p.message);
         scrub(&mut p.label);

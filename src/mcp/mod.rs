@@ -119,9 +119,17 @@ impl Server {
         if let Some(f) = file {
             cmd.arg("-f").arg(f);
         }
-        // A client's validate reads only files beside its manifest (see CONFINE_VAR).
+        // A client's validate reads only files beside its manifest (see CONFINE_VAR), and
+        // interpolates nothing from this server's environment: a manifest such as
+        // `name: ${GITHUB_TOKEN}` would otherwise hand the value to the client in the result or a
+        // hint. Variables come only from the manifest's own files (`.env`, `env_file:`).
         if args.first().is_some_and(|a| a == "validate") {
-            cmd.env(crate::manifest::CONFINE_VAR, "1");
+            let keep: Vec<(String, std::ffi::OsString)> =
+                ["PATH", "HOME", "TMPDIR", "LC_ALL", "LC_CTYPE", "LANG", "CTMUX_PROFILES"]
+                    .iter()
+                    .filter_map(|k| std::env::var_os(k).map(|v| (k.to_string(), v)))
+                    .collect();
+            cmd.env_clear().envs(keep).env(crate::manifest::CONFINE_VAR, "1");
         }
         cmd.args(&self.cfg.socket_flags)
             .args(["--json", "--no-color"])

@@ -694,4 +694,15 @@ fn errors_never_show_an_interpolated_value() {
     m.initialize(1);
     let (err, doc) = m.call(2, "validate", serde_json::json!({"path": s.path("ctmux.yaml")}));
     assert!(err && !text_has(&doc, "s3cretLayoutValue") && !text_has(&doc, "envS3cretValue"), "{doc}");
+    // A valid manifest text naming the server's variables learns nothing of them: MCP's validate
+    // interpolates nothing from the server's environment (else `project` would be the value).
+    let text = "version: 1\nname: \"p${OTHER_SECRET}\"\nsessions:\n  a:\n    panes:\n      b: \"true\"\n";
+    let (_, doc) = m.call(3, "validate", serde_json::json!({"manifest": text}));
+    assert!(!text_has(&doc, "envS3cretValue"), "{doc}");
+    // A hint derived from the value (a cleaned-up name to try) is not shown either.
+    s.write("version: 1\nname: \"${NAME_SECRET}\"\nsessions:\n  a:\n    panes:\n      b: \"true\"\n");
+    let out = s.cmd(&["validate"]).env("NAME_SECRET", "my secret:pa55.xyz").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("pa55") && !err.contains("my_secret"), "{err}");
 }
