@@ -90,6 +90,17 @@ pub fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
         names.extend(p.sessions.keys().map(|s| (s.clone(), Some("session"))));
         names.extend(p.groups.keys().map(|g| (g.clone(), Some("group"))));
         names.extend(p.replicas.keys().map(|r| (r.clone(), Some("every replica"))));
+        // A replicated pane's bare name stands for every replica too, when no other pane or
+        // replicated pane has it.
+        let bare = |r: &str| r.rsplit('/').next().unwrap_or(r).to_string();
+        for r in p.replicas.keys() {
+            let name = bare(r);
+            let unique =
+                p.replicas.keys().filter(|x| bare(x) == name).count() == 1 && p.panes().all(|x| x.name != name);
+            if unique {
+                names.push((name, Some("every replica")));
+            }
+        }
         for pane in p.panes() {
             names.push((pane.address(), Some("pane")));
         }

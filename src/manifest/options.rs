@@ -84,6 +84,15 @@ pub fn lower_options(reader: &mut Reader<'_>, node: &Node, what: &str, level: Le
             reader.problem(bad(format!("{what}: tmux has no option `{name}`"), "unknown option", help));
             continue;
         };
+        if def.kind == table::Kind::Array {
+            // Said before the level: moving it elsewhere in the manifest would not help.
+            reader.problem(bad(
+                format!("{what}: `{name}` is an array option, not supported in manifests yet"),
+                "not supported yet",
+                format!("set it in your tmux configuration for now (`set -as {name} …` in ~/.tmux.conf)"),
+            ));
+            continue;
+        }
         if !level.accepts(def.scope) {
             reader.problem(bad(
                 format!("{what}: `{name}` cannot be set at this level"),

@@ -353,6 +353,9 @@ fn replicas_run_side_by_side_a_dependency_waits_for_all_and_scale_changes_the_co
     let log = s.path("order.log");
     s.write(&REPLICAS.replace("name: reps\n", &format!("name: reps\nenv: {{ LOG: \"{}\" }}\n", log.display())));
     s.expect(&["up", "--wait", "--timeout", "30s"], 0);
+    // Completion offers the replicated pane's bare name (it stands for every replica) with them.
+    let offered = complete(&s, &["restart", "w"]);
+    assert!(offered.contains(&"worker".to_string()) && offered.contains(&"worker-6".to_string()), "{offered:?}");
     let names = |s: &Server| {
         let mut v: Vec<String> = s.panes().into_iter().map(|p| p.0).collect();
         v.sort();

@@ -152,7 +152,9 @@ fn a_bad_option_is_a_manifest_error_and_nothing_reaches_tmux() {
         ("      mouse: maybe", "`maybe` is not a flag", "on or off"),
         ("      status: top", "`top` is not one of off, on, 2, 3, 4, 5", "one of"),
         ("      history-limit: 5", "option `history-limit` is set by ctmux", "history_limit"),
-        ("      update-environment: x", "array options are not supported", "not supported"),
+        ("      update-environment: x", "is an array option, not supported in manifests yet", "tmux configuration"),
+        // A server option written on a session: the array is what is unsupported, not the level.
+        ("      terminal-overrides: x", "is an array option, not supported in manifests yet", "tmux configuration"),
         ("      \"@ctmux-id\": x", "not a valid user option", "ctmux's"),
     ] {
         let manifest = NINE.replace("      base-index: 1", option);
