@@ -448,20 +448,8 @@ sessions:
 fn two_servers_run_one_stack_with_auto_ports_side_by_side_both_healthy() {
     let a = Server::new(PORTS);
     // The same project directory on a second server (the state store is shared, as on one machine).
-    let b_name = format!("{}-b", a.name);
-    let on_b = |args: &[&str]| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ctmux"));
-        c.current_dir(a.dir.path())
-            .env("CTMUX_STATE_DIR", a.state.path())
-            .env("XDG_RUNTIME_DIR", a.state.path())
-            .env("CTMUX_TMUX_CONF", "/dev/null")
-            .env_remove("TMUX")
-            .env_remove("CTMUX_TMUX_SOCKET")
-            .env("NO_COLOR", "1")
-            .args(["-L", &b_name])
-            .args(args);
-        c.output().unwrap()
-    };
+    let b = a.sibling("b");
+    let on_b = |args: &[&str]| a.cmd_on(&b.name, args).output().unwrap();
     // `config` shows an allocated port as its number, `auto` before the first up.
     let port_of = |out: &str| -> u16 {
         let port = &json(out)["sessions"]["web"]["windows"]["web"]["panes"]["server"]["ports"]["http"];
@@ -512,11 +500,6 @@ fn two_servers_run_one_stack_with_auto_ports_side_by_side_both_healthy() {
         "b's port went with a's down"
     );
     assert!(on_b(&["down"]).status.success());
-    let _ = std::process::Command::new("tmux").args(["-L", &b_name, "kill-server"]).output();
-    let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
-    // SAFETY: getuid(2) cannot fail and touches no memory.
-    let uid = unsafe { libc::getuid() };
-    let _ = std::fs::remove_file(std::path::Path::new(&dir).join(format!("tmux-{uid}")).join(&b_name));
 }
 
 #[test]

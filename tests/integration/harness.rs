@@ -49,6 +49,12 @@ impl Server {
 
     /// A `ctmux` command on this server, run in the project directory.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_on(&self.name, args)
+    }
+
+    /// A `ctmux` command on tmux server `name` (a [`Sibling`]), with this project directory and
+    /// state, as a second server running the same project on one machine.
+    pub fn cmd_on(&self, name: &str, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ctmux"));
         c.current_dir(self.dir.path())
             .env("CTMUX_STATE_DIR", self.state.path())
@@ -58,12 +64,17 @@ impl Server {
             .env_remove("CTMUX_TMUX_SOCKET")
             .env("NO_COLOR", "1")
             .arg("-L")
-            .arg(&self.name)
+            .arg(name)
             .args(args);
         c
     }
 
-    /// Runs `ctmux ARGS` and returns its output.
+    /// A second tmux server name beside this one, killed on drop like this one (even when the
+    /// test fails half-way).
+    pub fn sibling(&self, suffix: &str) -> Sibling {
+        Sibling { name: format!("{}-{suffix}", self.name) }
+    }
+
     pub fn ctmux(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run ctmux")
     }
@@ -108,34 +119,51 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let pid = Command::new("tmux")
-            .args(["-L", &self.name, "display-message", "-p", "#{pid}"])
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<i32>().ok());
-        let _ = Command::new("tmux").arg("-L").arg(&self.name).arg("kill-server").output();
-        // tmux 3.3a's server waits for its clients to go before it exits (1-2 s with a daemon
-        // attached): a client that stopped reading (a test's stalled control client) would keep it
-        // alive for good. A watcher that does not hold the test up SIGKILLs it if it is still
-        // there after 5 s — only if that pid is still this server (its argv names our socket).
-        if let Some(pid) = pid.filter(|p| *p > 1) {
-            let script = format!(
-                "sleep 5; tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null | grep -q -- '-L {} ' && kill -9 {pid}",
-                self.name
-            );
-            let _ = Command::new("sh")
-                .args(["-c", &script])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn();
-        }
-        // tmux leaves the socket file behind when its server exits; remove ours.
-        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
-        // SAFETY: getuid(2) cannot fail and touches no memory.
-        let uid = unsafe { libc::getuid() };
-        let _ = std::fs::remove_file(Path::new(&dir).join(format!("tmux-{uid}")).join(&self.name));
+        kill_server(&self.name);
     }
+}
+
+/// Another tmux server of a test (see [`Server::sibling`]); killed on drop.
+pub struct Sibling {
+    /// The `-L` socket name.
+    pub name: String,
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        kill_server(&self.name);
+    }
+}
+
+/// Kills the test's tmux server `name` and removes its socket file.
+fn kill_server(name: &str) {
+    let pid = Command::new("tmux")
+        .args(["-L", name, "display-message", "-p", "#{pid}"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<i32>().ok());
+    let _ = Command::new("tmux").arg("-L").arg(name).arg("kill-server").output();
+    // tmux 3.3a's server waits for its clients to go before it exits (1-2 s with a daemon
+    // attached): a client that stopped reading (a test's stalled control client) would keep it
+    // alive for good. A watcher that does not hold the test up SIGKILLs it if it is still
+    // there after 5 s — only if that pid is still this server (its argv names our socket).
+    if let Some(pid) = pid.filter(|p| *p > 1) {
+        let script = format!(
+            "sleep 5; tr '\\0' ' ' < /proc/{pid}/cmdline 2>/dev/null | grep -q -- '-L {} ' && kill -9 {pid}",
+            name
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    // tmux leaves the socket file behind when its server exits; remove ours.
+    let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    // SAFETY: getuid(2) cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    let _ = std::fs::remove_file(Path::new(&dir).join(format!("tmux-{uid}")).join(name));
 }
 
 /// Polls `f` until it holds or `timeout` passes (tests only: production code waits on events).

@@ -242,19 +242,18 @@ fn an_imported_tmuxp_workspace_comes_up_as_tmuxp_loads_it() {
     assert!(warnings.is_empty(), "{warnings:?}");
     s.expect(&["up", "-f", "ws.yaml", "--no-daemon"], 0);
     // tmuxp on its own server, with a plain shell (it types commands into one).
-    let theirs = format!("{}-tmuxp", s.name);
+    let theirs = s.sibling("tmuxp");
+    let theirs = &theirs.name;
     let conf = s.path("tmuxp.conf");
     std::fs::write(&conf, "set -g default-shell /bin/sh\n").unwrap();
     let load = std::process::Command::new("tmuxp")
-        .args(["load", "-y", "-d", "-L", &theirs, "-f", conf.to_str().unwrap()])
+        .args(["load", "-y", "-d", "-L", theirs, "-f", conf.to_str().unwrap()])
         .arg(fixture("tmuxp-options.yaml"))
         .env_remove("TMUX")
         .output()
         .unwrap();
-    let them = shape(&theirs, "optws");
+    let them = shape(theirs, "optws");
     let us = shape(&s.name, "optws");
-    let _ = std::process::Command::new("tmux").args(["-L", &theirs, "kill-server"]).output();
-    let _ = std::fs::remove_file(format!("/tmp/tmux-{}/{theirs}", unsafe { libc::getuid() }));
     assert!(load.status.success(), "tmuxp load: {}", String::from_utf8_lossy(&load.stderr));
     assert_eq!(us, them, "ctmux (left) and tmuxp (right) differ");
     // What was compared: 3 windows at 1, 2 and 7, and the options.
